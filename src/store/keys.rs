@@ -1,0 +1,129 @@
+//! The key layout of the sled store.
+//!
+//! Everything lives in one tree, each keyspace behind a one-byte tag, so that one atomic `Batch` can write a
+//! record together with all of its index entries. Integers are big-endian so that byte order is numeric order.
+//! Strings that are followed by more key parts end with `0x00`; envelope ids and collection ids cannot
+//! contain control characters, and STIX ids are `[a-z0-9-]--uuid`, so the terminator is unambiguous.
+//!
+//! | key | value |
+//! |---|---|
+//! | `E` id `0x00` version:u32 | envelope record: received:u64, collection length:u16, collection, exact text |
+//! | `N` seq:u64 | the `E` key: envelopes in the order they were stored (export walks this) |
+//! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64, exact object text |
+//! | `A` collection `0x00` date_added:u64 | stix-id `0x00` version: the collection in order of addition |
+//!
+//! All times are microseconds since the Unix epoch.
+
+pub const ENVELOPE: u8 = b'E';
+pub const ENVELOPE_ORDER: u8 = b'N';
+pub const OBJECT: u8 = b'O';
+pub const ADDED: u8 = b'A';
+
+pub fn envelope_prefix(id: &str) -> Vec<u8> {
+    tagged(ENVELOPE, &[id.as_bytes()])
+}
+
+pub fn envelope(id: &str, version: u32) -> Vec<u8> {
+    let mut key = envelope_prefix(id);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// Splits an `E` key into id and version.
+pub fn parse_envelope(key: &[u8]) -> Option<(&str, u32)> {
+    let rest = key.strip_prefix(&[ENVELOPE])?;
+    let (id, version) = rest.split_at_checked(rest.len().checked_sub(5)?)?;
+    let version = version.strip_prefix(&[0])?;
+    Some((
+        std::str::from_utf8(id).ok()?,
+        u32::from_be_bytes(version.try_into().ok()?),
+    ))
+}
+
+pub fn envelope_order(seq: u64) -> Vec<u8> {
+    let mut key = vec![ENVELOPE_ORDER];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn object_suffix(stix_id: &str, version: i64) -> Vec<u8> {
+    let mut suffix = stix_id.as_bytes().to_vec();
+    suffix.push(0);
+    suffix.extend_from_slice(&flip(version).to_be_bytes());
+    suffix
+}
+
+pub fn object(collection: &str, suffix: &[u8]) -> Vec<u8> {
+    let mut key = tagged(OBJECT, &[collection.as_bytes()]);
+    key.extend_from_slice(suffix);
+    key
+}
+
+/// Splits an object key suffix into STIX id and version.
+pub fn parse_object_suffix(suffix: &[u8]) -> Option<(&str, i64)> {
+    let (id, version) = suffix.split_at_checked(suffix.len().checked_sub(9)?)?;
+    let version = version.strip_prefix(&[0])?;
+    Some((
+        std::str::from_utf8(id).ok()?,
+        unflip(u64::from_be_bytes(version.try_into().ok()?)),
+    ))
+}
+
+pub fn added_prefix(collection: &str) -> Vec<u8> {
+    tagged(ADDED, &[collection.as_bytes()])
+}
+
+pub fn added(collection: &str, date_added: u64) -> Vec<u8> {
+    let mut key = added_prefix(collection);
+    key.extend_from_slice(&date_added.to_be_bytes());
+    key
+}
+
+pub fn parse_added(prefix_len: usize, key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(prefix_len..)?.try_into().ok()?))
+}
+
+fn tagged(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = vec![tag];
+    for part in parts {
+        key.extend_from_slice(part);
+        key.push(0);
+    }
+    key
+}
+
+/// Maps signed to unsigned so that byte order matches numeric order, negatives first.
+fn flip(value: i64) -> u64 {
+    (value as u64) ^ (1 << 63)
+}
+
+fn unflip(value: u64) -> i64 {
+    (value ^ (1 << 63)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn object_versions_sort_in_numeric_order(a: i64, b: i64) {
+            let (ka, kb) = (object_suffix("x--1", a), object_suffix("x--1", b));
+            prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
+            prop_assert_eq!(parse_object_suffix(&ka), Some(("x--1", a)));
+        }
+
+        #[test]
+        fn envelope_keys_round_trip(id in "[^\\x00-\\x1f]{1,40}", version: u32) {
+            let key = envelope(&id, version);
+            prop_assert_eq!(parse_envelope(&key), Some((id.as_str(), version)));
+            prop_assert!(key.starts_with(&envelope_prefix(&id)));
+        }
+    }
+
+    #[test]
+    fn one_id_is_not_a_prefix_of_another() {
+        assert!(!envelope("ab", 0).starts_with(&envelope_prefix("a")));
+    }
+}

@@ -1,0 +1,134 @@
+//! Durable storage: envelopes, STIX objects per collection, and the writer that makes writes durable.
+//!
+//! Engines implement [`Store`]; all writes go through the single [`Writer`] task, which groups concurrent
+//! requests into one atomic apply and one flush, and answers only once the group is durable.
+
+mod keys;
+mod sled_store;
+mod writer;
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::envelope::Envelope;
+
+pub use sled_store::SledStore;
+pub use writer::Writer;
+
+/// What to do with an envelope whose id is stored already with other content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Keep what was stored first and report the newcomer as a duplicate with other content.
+    #[default]
+    KeepFirst,
+    /// Store the newcomer as the next version of the id; reads give the newest.
+    NewVersion,
+}
+
+/// One write. A group of them is applied atomically.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    PutEnvelope {
+        envelope: Envelope,
+        collection: String,
+        policy: DuplicatePolicy,
+    },
+    PutObject {
+        collection: String,
+        object: NewObject,
+    },
+}
+
+/// A STIX object version to add to a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewObject {
+    /// The STIX id, `type--uuid`.
+    pub id: String,
+    /// The version, as microseconds since the Unix epoch (STIX `modified`, else `created`).
+    pub version: i64,
+    /// The object's exact JSON text.
+    pub text: Vec<u8>,
+}
+
+/// What became of one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Stored; for envelopes, as this version of the id (0 for the first).
+    Stored { version: u32 },
+    /// The same bytes were stored already: nothing changed.
+    Duplicate,
+    /// Other bytes are stored under the same id (and version): they were kept, nothing changed.
+    Conflict,
+}
+
+/// An envelope as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub id: String,
+    pub version: u32,
+    pub collection: String,
+    /// When it was stored, in microseconds since the Unix epoch.
+    pub received: u64,
+    pub text: Vec<u8>,
+}
+
+/// A STIX object version as stored in a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub id: String,
+    pub version: i64,
+    /// When this version was added to the collection, in microseconds since the Unix epoch; unique and
+    /// strictly increasing within a collection.
+    pub date_added: u64,
+    pub text: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the data directory {0} is in use by another process (is `stixgate serve` running on it?)"
+    )]
+    Locked(PathBuf),
+    #[error("the data in {path} is damaged: {detail}; restore it from an export")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("a stored record is malformed: {0}")]
+    Malformed(String),
+    #[error("storage failed: {0}")]
+    Io(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the writer has stopped")]
+    WriterStopped,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+pub type StoreIter<'a, T> = Box<dyn Iterator<Item = StoreResult<T>> + Send + 'a>;
+
+/// A storage engine. Writes come only from the [`Writer`], so engines need not guard against concurrent writers.
+pub trait Store: Send + Sync {
+    /// Applies `ops` atomically, in order: a later op sees the effect of an earlier one. Not durable until
+    /// [`Store::flush`] returns.
+    fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>>;
+
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> StoreResult<()>;
+
+    /// The newest version of the envelope with this exact id.
+    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>>;
+
+    /// Every stored envelope version, in the order they were stored.
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope>;
+
+    /// The object versions of a collection added strictly after `after` (microseconds), oldest first.
+    fn objects_added_after(
+        &self,
+        collection: &str,
+        after: Option<u64>,
+    ) -> StoreIter<'_, StoredObject>;
+
+    /// Bytes the store takes on disk.
+    fn size_on_disk(&self) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests;

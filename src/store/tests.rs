@@ -1,0 +1,189 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::envelope::{IntakeRules, Minting, Shape};
+
+fn envelope(id: &str, body: &str) -> Envelope {
+    let text = format!(r#"{{"meta":{{"uuid":{{"current":"{id}"}}}},"payload":{body}}}"#);
+    let rules = IntakeRules {
+        minting: Minting::Uuid4,
+        bare_shape: Shape::Draft,
+    };
+    Envelope::parse(text.as_bytes(), &rules).unwrap()
+}
+
+fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
+    WriteOp::PutEnvelope {
+        envelope: envelope(id, body),
+        collection: "c1".into(),
+        policy,
+    }
+}
+
+fn object(id: &str, version: i64, text: &str) -> WriteOp {
+    WriteOp::PutObject {
+        collection: "c1".into(),
+        object: NewObject {
+            id: id.into(),
+            version,
+            text: text.as_bytes().to_vec(),
+        },
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> SledStore {
+    SledStore::open(dir.path()).unwrap()
+}
+
+#[test]
+fn duplicates_and_conflicts_within_one_group_and_across_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let keep = DuplicatePolicy::KeepFirst;
+    let outcomes = store
+        .apply(vec![
+            put("a", r#"{"n1":1}"#, keep),
+            put("a", r#"{"n1":1}"#, keep),
+            put("a", r#"{"n1":2}"#, keep),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Duplicate,
+            WriteOutcome::Conflict
+        ]
+    );
+    let outcomes = store
+        .apply(vec![
+            put("a", r#"{"n1":2}"#, DuplicatePolicy::NewVersion),
+            put("a", r#"{"n1":2}"#, DuplicatePolicy::NewVersion),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [WriteOutcome::Stored { version: 1 }, WriteOutcome::Duplicate]
+    );
+    let latest = store.envelope("a").unwrap().unwrap();
+    assert_eq!((latest.version, latest.collection.as_str()), (1, "c1"));
+    assert!(latest.text.ends_with(br#"{"n1":2}}"#));
+    assert_eq!(store.envelopes().count(), 2);
+    assert!(store.envelope("ab").unwrap().is_none());
+}
+
+#[test]
+fn envelopes_survive_reopening_in_the_order_they_were_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        for id in ["z", "b", "m"] {
+            store
+                .apply(vec![put(id, "{}", DuplicatePolicy::KeepFirst)])
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let store = open(&dir);
+    store
+        .apply(vec![put("a", "{}", DuplicatePolicy::KeepFirst)])
+        .unwrap();
+    let ids: Vec<String> = store.envelopes().map(|e| e.unwrap().id).collect();
+    assert_eq!(ids, ["z", "b", "m", "a"]);
+}
+
+#[test]
+fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        let ops = (0..100)
+            .map(|i| object(&format!("indicator--{i}"), 1, "{}"))
+            .collect();
+        store.apply(ops).unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(&dir);
+    store.apply(vec![object("indicator--x", 1, "{}")]).unwrap();
+    let added: Vec<u64> = store
+        .objects_added_after("c1", None)
+        .map(|o| o.unwrap().date_added)
+        .collect();
+    assert_eq!(added.len(), 101);
+    assert!(added.windows(2).all(|w| w[0] < w[1]));
+    let after_fifty: Vec<u64> = store
+        .objects_added_after("c1", Some(added[49]))
+        .map(|o| o.unwrap().date_added)
+        .collect();
+    assert_eq!(after_fifty, added[50..]);
+}
+
+#[test]
+fn object_versions_are_kept_and_exact_duplicates_add_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let outcomes = store
+        .apply(vec![
+            object("indicator--1", 10, "v10"),
+            object("indicator--1", 20, "v20"),
+            object("indicator--1", 10, "v10"),
+            object("indicator--1", 10, "other"),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Duplicate,
+            WriteOutcome::Conflict
+        ]
+    );
+    let versions: Vec<(i64, Vec<u8>)> = store
+        .objects_added_after("c1", None)
+        .map(|o| o.map(|o| (o.version, o.text)).unwrap())
+        .collect();
+    assert_eq!(versions, [(10, b"v10".to_vec()), (20, b"v20".to_vec())]);
+    assert_eq!(store.objects_added_after("c2", None).count(), 0);
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(&dir);
+    let error = SledStore::open(dir.path()).err().unwrap();
+    assert!(matches!(error, StoreError::Locked(_)), "{error}");
+    assert!(error.to_string().contains("in use by another process"));
+}
+
+#[tokio::test]
+async fn the_writer_answers_each_request_with_its_own_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(open(&dir));
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let writes = (0..50).map(|i| {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let id = format!("id-{}", i % 25);
+            writer
+                .write(vec![put(&id, "{}", DuplicatePolicy::KeepFirst)])
+                .await
+                .unwrap()
+        })
+    });
+    let mut stored = 0;
+    for write in writes {
+        if write.await.unwrap() == [WriteOutcome::Stored { version: 0 }] {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 25);
+    writer.stop().await;
+    task.await.unwrap();
+    assert!(
+        writer
+            .write(vec![put("late", "{}", DuplicatePolicy::KeepFirst)])
+            .await
+            .is_err()
+    );
+}
