@@ -1,5 +1,9 @@
 //! stixgate: a TAXII 2.1 / STIX 2.1 gateway for IntelMQ's IEP04 event envelopes.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
 pub mod envelope;
+pub mod ingest;
+pub mod server;
 pub mod store;

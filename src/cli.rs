@@ -1,0 +1,276 @@
+//! The `stixgate` command line.
+
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{DEFAULT_CONFIG, Settings};
+use crate::envelope::{Envelope, intelmq, split_records};
+use crate::ingest::{Intake, RecordStatus, Tally};
+use crate::server::Application;
+use crate::store::{SledStore, Store, StoreError, Writer};
+
+/// Records validated and stored per durable write during `import`.
+const IMPORT_CHUNK: usize = 1000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stixgate",
+    version,
+    about = "TAXII 2.1 / STIX 2.1 gateway for IntelMQ IEP04 envelopes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+    /// Store envelopes or bare IntelMQ events from files (a JSON object, a JSON array or NDJSON); `-` is stdin.
+    Import(ImportArgs),
+    /// Write every stored envelope to stdout as NDJSON, in the order they were stored.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// TOML configuration file, layered over the embedded default.
+    #[arg(long, env = "STIXGATE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./stixgate-data, or $STIXGATE_DATA].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on, such as 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Print the embedded default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Collection (id or alias) to store into [default: intake.collection of the configuration].
+    #[arg(long)]
+    collection: Option<String>,
+    /// Files to read; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Write bare IntelMQ events (the payloads) the way IntelMQ's file output does, instead of envelopes.
+    #[arg(long)]
+    without_meta: bool,
+    /// With --without-meta: add `__type`, as IntelMQ's `message_with_type` does.
+    #[arg(long, requires = "without_meta")]
+    with_type: bool,
+}
+
+impl Common {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        if let Some(data) = &self.data {
+            settings.data.clone_from(data);
+        }
+        Ok(settings)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Import(args) => import(args).await,
+        Command::Export(args) => export(args),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.print_default_config {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut settings = args.common.settings()?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    init_logging(&settings.log);
+    let data = settings.data.display().to_string();
+    let host = settings
+        .listen
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host)
+        .to_owned();
+    let application = Application::build(settings)?;
+    tracing::info!(data, "listening on http://{host}:{}", application.port());
+    application.run_until_stopped(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.common.settings()?;
+    init_logging("warn");
+    let name = args
+        .collection
+        .as_deref()
+        .unwrap_or(&settings.intake.collection);
+    let Some(collection) = settings.collection(name) else {
+        bail!("no collection has the id or alias {name:?}");
+    };
+    let intake = Intake {
+        rules: settings.intake_rules(),
+        policy: settings.intake.duplicate_policy,
+        collection: collection.id.clone(),
+    };
+    let store = open_store(&settings.data).map_err(|error| match error {
+        StoreError::Locked(_) => anyhow::anyhow!(
+            "{error}. While a server runs on it, send the records to the server's POST /envelopes instead"
+        ),
+        other => other.into(),
+    })?;
+    let (writer, writer_task) = Writer::start(Arc::clone(&store));
+    let mut tally = Tally::default();
+    for file in &args.files {
+        let input = read_input(file)?;
+        let records = match split_records(&input) {
+            Ok(records) => records,
+            Err(error) => {
+                eprintln!("{}:{error}", file.display());
+                tally.errors += 1;
+                continue;
+            }
+        };
+        let progress = progress_bar(records.len(), file);
+        for chunk in records.chunks(IMPORT_CHUNK) {
+            let reports = intake.store_records(chunk, &writer).await?;
+            for report in reports.iter().filter(|r| r.status == RecordStatus::Error) {
+                progress.suspend(|| {
+                    eprintln!(
+                        "{}:line {}: {}",
+                        file.display(),
+                        report.line,
+                        report.message.as_deref().unwrap_or_default()
+                    );
+                });
+            }
+            tally.add(&reports);
+            progress.inc(chunk.len() as u64);
+        }
+        progress.finish_and_clear();
+    }
+    writer.stop().await;
+    writer_task.await?;
+    store.flush()?;
+    eprintln!(
+        "imported: {} stored, {} duplicates, {} errors",
+        tally.stored, tally.duplicates, tally.errors
+    );
+    Ok(if tally.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.common.settings()?;
+    if !settings.data.is_dir() {
+        bail!("there is no data directory at {}", settings.data.display());
+    }
+    let store = open_store(&settings.data)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for stored in store.envelopes() {
+        let stored = stored?;
+        let written = if args.without_meta {
+            let envelope = Envelope::reparse(stored.text)
+                .with_context(|| format!("stored envelope {:?} no longer parses", stored.id))?;
+            let line =
+                intelmq::file_output_line(&envelope.payload(), envelope.kind(), args.with_type);
+            out.write_all(line.as_bytes())
+        } else {
+            out.write_all(&stored.text)
+        };
+        match written.and_then(|()| out.write_all(b"\n")) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            other => other?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => Ok(other.map(|()| ExitCode::SUCCESS)?),
+    }
+}
+
+fn open_store(data: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SledStore::open(data)?))
+}
+
+fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    if file == Path::new("-") {
+        io::stdin()
+            .read_to_end(&mut input)
+            .context("reading standard input")?;
+    } else {
+        input = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    Ok(input)
+}
+
+fn progress_bar(records: usize, file: &Path) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(records as u64).with_message(file.display().to_string());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} records ({per_sec})")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+/// SIGTERM or SIGINT: both stop gracefully.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler works on unix");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

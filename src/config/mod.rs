@@ -1,0 +1,237 @@
+//! Settings: the embedded default, a TOML file, `STIXGATE_*` environment variables, in that order.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::envelope::{IntakeRules, Minting, Shape};
+use crate::store::DuplicatePolicy;
+
+/// The embedded default configuration, printed by `stixgate serve --print-default-config`.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// `STIXGATE_CONFIG` names the file itself and is read by the command line, not here.
+const ENV_PREFIX: &str = "STIXGATE_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub data: PathBuf,
+    pub max_content_length: usize,
+    pub log: String,
+    pub intake: IntakeSettings,
+    pub api_roots: Vec<ApiRootSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    pub collection: String,
+    pub mint: MintMode,
+    pub instance: String,
+    pub bare_shape: Shape,
+    pub duplicate_policy: DuplicatePolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MintMode {
+    Uuid4,
+    Cycat,
+    Hash,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRootSettings {
+    pub path: String,
+    pub title: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub collections: Vec<CollectionSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSettings {
+    pub id: String,
+    pub alias: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// The embedded default, then `file` if given, then `STIXGATE_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "the configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if self.max_content_length == 0 {
+            return invalid("max_content_length must be greater than 0".into());
+        }
+        if self.intake.mint == MintMode::Cycat && self.intake.instance.trim().is_empty() {
+            return invalid(
+                "intake.instance must name the instance when intake.mint is \"cycat\"".into(),
+            );
+        }
+        let mut ids = HashSet::new();
+        let mut paths = HashSet::new();
+        for root in &self.api_roots {
+            if root.path.is_empty() || !root.path.split('/').all(is_url_segment) {
+                return invalid(format!(
+                    "api_roots.path {:?} must be one or more URL segments of [A-Za-z0-9._~-] separated by /",
+                    root.path
+                ));
+            }
+            if !paths.insert(root.path.as_str()) {
+                return invalid(format!("api_roots.path {:?} is used twice", root.path));
+            }
+            let mut aliases = HashSet::new();
+            for collection in &root.collections {
+                if uuid::Uuid::try_parse(&collection.id).is_err() {
+                    return invalid(format!("collection id {:?} must be a UUID", collection.id));
+                }
+                if !ids.insert(collection.id.as_str()) {
+                    return invalid(format!("collection id {:?} is used twice", collection.id));
+                }
+                if let Some(alias) = &collection.alias {
+                    if !is_url_segment(alias) {
+                        return invalid(format!(
+                            "collection alias {alias:?} must be one URL segment"
+                        ));
+                    }
+                    if !aliases.insert(alias.as_str()) {
+                        return invalid(format!(
+                            "collection alias {alias:?} is used twice in api root {:?}",
+                            root.path
+                        ));
+                    }
+                }
+            }
+        }
+        if self.collection(&self.intake.collection).is_none() {
+            return invalid(format!(
+                "intake.collection {:?} names no collection (by id or alias) of any api root",
+                self.intake.collection
+            ));
+        }
+        Ok(())
+    }
+
+    /// The collection with this id, or with this alias in any API root.
+    pub fn collection(&self, id_or_alias: &str) -> Option<&CollectionSettings> {
+        let all = || self.api_roots.iter().flat_map(|root| &root.collections);
+        all()
+            .find(|c| c.id == id_or_alias)
+            .or_else(|| all().find(|c| c.alias.as_deref() == Some(id_or_alias)))
+    }
+
+    pub fn intake_rules(&self) -> IntakeRules {
+        let minting = match self.intake.mint {
+            MintMode::Uuid4 => Minting::Uuid4,
+            MintMode::Cycat => Minting::Cycat {
+                instance: self.intake.instance.clone(),
+            },
+            MintMode::Hash => Minting::Hash,
+        };
+        IntakeRules {
+            minting,
+            bare_shape: self.intake.bare_shape,
+        }
+    }
+}
+
+fn is_url_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+}
+
+#[cfg(test)]
+// figment's `Jail` fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn the_embedded_default_loads_and_is_valid() {
+        Jail::expect_with(|_| {
+            let settings = Settings::load(None).unwrap();
+            assert_eq!(settings.listen, "127.0.0.1:8080");
+            assert!(settings.collection("intelmq").is_some());
+            assert_eq!(settings.intake_rules().minting, Minting::Uuid4);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_and_environment_variables_override_the_default() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"127.0.0.1:9000\"\n[intake]\nmint = \"cycat\"\n",
+            )?;
+            jail.set_env("STIXGATE_DATA", "/tmp/elsewhere");
+            jail.set_env("STIXGATE_INTAKE__BARE_SHAPE", "decided");
+            let settings = Settings::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(settings.listen, "127.0.0.1:9000");
+            assert_eq!(settings.data, PathBuf::from("/tmp/elsewhere"));
+            assert_eq!(settings.intake.bare_shape, Shape::Decided);
+            assert_eq!(settings.intake.mint, MintMode::Cycat);
+            assert_eq!(settings.intake.duplicate_policy, DuplicatePolicy::KeepFirst);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "lisen = \"x\"\n")?;
+            let error = Settings::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("lisen"), "{error}");
+            jail.create_file("bad.toml", "[intake]\ncollection = \"nope\"\n")?;
+            let error = Settings::load(Some(Path::new("bad.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("\"nope\" names no collection"), "{error}");
+            let error = Settings::load(Some(Path::new("missing.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("does not exist"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,79 @@
+//! The native envelope routes: `POST /envelopes` and `GET /envelopes/{id}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::body::read_limited;
+use super::error::ApiError;
+use crate::ingest::{RecordReport, Tally};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostQuery {
+    collection: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PostAnswer<'a> {
+    #[serde(flatten)]
+    tally: Tally,
+    records: &'a [RecordReport],
+}
+
+/// Stores one JSON envelope, a JSON array or NDJSON; answers per record once the good ones are durable.
+/// 200 when at least one record was stored or was a duplicate, 400 when every record was refused.
+pub async fn post(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<PostQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let intake = match &query.collection {
+        None => state.intake.clone(),
+        Some(name) => {
+            let collection = state.settings.collection(name).ok_or_else(|| {
+                ApiError::NotFound(format!("no collection has the id or alias {name:?}"))
+            })?;
+            crate::ingest::Intake {
+                collection: collection.id.clone(),
+                ..state.intake.clone()
+            }
+        }
+    };
+    let body = read_limited(&request, payload, state.settings.max_content_length).await?;
+    let reports = intake.store_input(&body, &state.writer).await?;
+    let mut tally = Tally::default();
+    tally.add(&reports);
+    let status = if tally.errors == reports.len() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(PostAnswer {
+        tally,
+        records: &reports,
+    }))
+}
+
+/// The exact bytes of the newest version of the envelope with this id.
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let stored = web::block(move || store.envelope(&lookup))
+        .await
+        .map_err(|e| ApiError::BadRequest(e.to_string()))??;
+    match stored {
+        Some(envelope) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(envelope.text)),
+        None => Err(ApiError::NotFound(format!(
+            "no envelope has the id {:?}",
+            id.as_str()
+        ))),
+    }
+}

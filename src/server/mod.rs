@@ -1,0 +1,187 @@
+//! The HTTP server: one function builds the app for `main` and for the tests, [`Application`] binds and runs it.
+
+mod body;
+mod envelopes;
+mod error;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+use crate::config::Settings;
+use crate::ingest::Intake;
+use crate::store::{SledStore, Store, StoreError, Writer};
+
+pub use error::ApiError;
+
+/// The media type of every TAXII response, errors included.
+pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+
+/// What every request handler shares.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub intake: Intake,
+}
+
+/// The routes and middleware, shared by `main` and the tests.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config| {
+        config
+            .app_data(state)
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                ApiError::BadRequest(format!("bad query parameters: {error}")).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|error, _| {
+                ApiError::BadRequest(format!("bad path: {error}")).into()
+            }))
+            .route("/healthz", web::get().to(healthz))
+            .route("/envelopes", web::post().to(envelopes::post))
+            .route("/envelopes/{id}", web::get().to(envelopes::get))
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "nothing is served at {} {}",
+        request.method(),
+        request.path()
+    )))
+}
+
+/// One log line per request.
+async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.path().to_owned();
+    let response = next.call(request).await?;
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(response)
+}
+
+/// A bound, not yet running, server with its store.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Arc<dyn Store>,
+    writer: Writer,
+    writer_task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    /// Opens the store, starts the writer and binds the listener (port 0 picks a free port).
+    pub fn build(settings: Settings) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&settings.data).map_err(|e| StoreError::Io(Box::new(e)))?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
+        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?
+            .port();
+        let (writer, writer_task) = Writer::start(Arc::clone(&store));
+        let collection = settings
+            .collection(&settings.intake.collection)
+            .expect("validated when the settings were loaded")
+            .id
+            .clone();
+        let state = web::Data::new(AppState {
+            intake: Intake {
+                rules: settings.intake_rules(),
+                policy: settings.intake.duplicate_policy,
+                collection,
+            },
+            settings: Arc::new(settings),
+            store: Arc::clone(&store),
+            writer: writer.clone(),
+        });
+        let address = listener.local_addr().ok();
+        let server = HttpServer::new(move || {
+            App::new()
+                .configure(configure(state.clone()))
+                .wrap(from_fn(log_request))
+        })
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            address: format!("{address:?}"),
+            source,
+        })?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            store,
+            writer,
+            writer_task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests, finishes pending writes and flushes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StoreError> {
+        let handle: ServerHandle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => {
+                result.map_err(|e| StoreError::Io(Box::new(e)))?.map_err(|e| StoreError::Io(Box::new(e)))?;
+            }
+            () = shutdown => {
+                tracing::info!("shutting down: draining in-flight requests");
+                handle.stop(true).await;
+                let _ = server.await;
+            }
+        }
+        self.writer.stop().await;
+        let _ = self.writer_task.await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| StoreError::Io(Box::new(e)))??;
+        tracing::info!("stopped; everything acknowledged is on disk");
+        Ok(())
+    }
+}
