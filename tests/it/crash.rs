@@ -1,0 +1,101 @@
+//! A server killed with SIGKILL at a random moment keeps every envelope it acknowledged, and shows nothing
+//! half-written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::helpers::{ServerProcess, run_cli};
+
+const ROUNDS: usize = 4;
+const WRITERS: usize = 4;
+
+fn envelope(round: usize, writer: usize, n: usize) -> String {
+    format!(
+        r#"{{"meta": {{"uuid": {{"current": "crash-{round}-{writer}-{n}"}}}}, "payload": {{"source.ip": "192.0.2.{}", "extra.pad": "{}"}}}}"#,
+        n % 250 + 1,
+        "p".repeat(n % 97)
+    )
+}
+
+/// A kill delay between 100 and 600 ms that differs from run to run.
+fn random_delay() -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    Duration::from_millis(100 + u64::from(nanos % 500))
+}
+
+#[test]
+fn acknowledged_envelopes_survive_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sent: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let acknowledged: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    for round in 0..ROUNDS {
+        let server = ServerProcess::start(data.path());
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let (address, sent, acknowledged) =
+                    (server.address.clone(), sent.clone(), acknowledged.clone());
+                runtime.spawn(async move {
+                    let client = reqwest::Client::new();
+                    for n in 0.. {
+                        let id = format!("crash-{round}-{writer}-{n}");
+                        let body = envelope(round, writer, n);
+                        sent.lock().unwrap().insert(id.clone(), body.clone());
+                        let Ok(response) = client
+                            .post(format!("{address}/envelopes"))
+                            .body(body)
+                            .send()
+                            .await
+                        else {
+                            break;
+                        };
+                        let Ok(answer) = response.json::<Value>().await else {
+                            break;
+                        };
+                        assert_eq!(answer["stored"], 1, "{answer}");
+                        acknowledged.lock().unwrap().insert(id);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(random_delay());
+        server.kill();
+        for writer in writers {
+            runtime.block_on(writer).unwrap();
+        }
+    }
+    let exported = run_cli(&["export"], data.path(), b"");
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let sent = sent.lock().unwrap();
+    let mut seen = BTreeSet::new();
+    for line in String::from_utf8(exported.stdout).unwrap().lines() {
+        let value: Value = serde_json::from_str(line).expect("nothing half-written");
+        let id = value["meta"]["uuid"]["current"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            sent.get(&id).map(String::as_str),
+            Some(line),
+            "stored bytes differ for {id}"
+        );
+        assert!(seen.insert(id), "stored twice");
+    }
+    let acknowledged = acknowledged.lock().unwrap();
+    assert!(
+        acknowledged.len() >= ROUNDS,
+        "the test wrote too little to mean anything"
+    );
+    let lost: Vec<_> = acknowledged.difference(&seen).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+}

@@ -1,0 +1,184 @@
+//! Test servers: in-process on a free port, or the real `stixgate` binary as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use stixgate::config::Settings;
+use stixgate::server::Application;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_stixgate");
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data: TempDir,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// An in-process server on 127.0.0.1 with a fresh data directory and the embedded default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let mut settings = Settings::load(None).expect("the default configuration loads");
+    settings.listen = "127.0.0.1:0".into();
+    settings.data = data.path().to_owned();
+    adjust(&mut settings);
+    let application = Application::build(settings).expect("the server starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        application
+            .run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the server stops cleanly");
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        data,
+        stop,
+        task,
+    }
+}
+
+impl TestApp {
+    pub async fn post_envelopes(
+        &self,
+        query: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/envelopes{query}", self.address))
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
+    pub async fn get_envelope(&self, id: &str) -> (StatusCode, Vec<u8>) {
+        let response = self
+            .client
+            .get(format!("{}/envelopes/{}", self.address, encode_segment(id)))
+            .send()
+            .await
+            .expect("the server answers");
+        (
+            response.status(),
+            response.bytes().await.expect("a body").to_vec(),
+        )
+    }
+
+    /// Stops the server gracefully and gives back its data directory.
+    pub async fn stop(self) -> TempDir {
+        let _ = self.stop.send(());
+        self.task.await.expect("the server task ends");
+        self.data
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn encode_segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A `stixgate serve` child process.
+pub struct ServerProcess {
+    pub address: String,
+    pub child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `stixgate serve` on a free port with `data` as its data directory, and waits until it listens.
+    pub fn start(data: &Path) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("stixgate starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keeps reading until the process ends, so that it never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let url = line[at + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default();
+                    let _ = found.send(url.to_owned());
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("stixgate says where it listens");
+        Self { address, child }
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the child is reaped");
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("the child is reaped")
+    }
+}
+
+/// Runs the `stixgate` binary to completion with `stdin` as its input.
+pub fn run_cli(args: &[&str], data: &Path, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stixgate starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin is written");
+    child.wait_with_output().expect("stixgate ends")
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}

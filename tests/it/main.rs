@@ -1,0 +1,8 @@
+//! One integration-test binary: one link step, shared helpers.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod envelopes_api;
+mod helpers;
+mod roundtrip;
