@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use crate::envelope::{Envelope, IntakeRules, LocatedError, RawRecord, split_records};
-use crate::store::{DuplicatePolicy, StoreResult, WriteOp, WriteOutcome, Writer};
+use crate::mapping::Carrier;
+use crate::stix::Timestamp;
+use crate::store::{DuplicatePolicy, NewObject, StoreResult, WriteOp, WriteOutcome, Writer};
 
 /// What to do with incoming records.
 #[derive(Debug, Clone)]
@@ -89,10 +91,12 @@ impl Intake {
                         status: RecordStatus::Stored,
                         message: None,
                     });
+                    let carrier = self.carrier(&envelope);
                     ops.push(WriteOp::PutEnvelope {
                         envelope,
                         collection: self.collection.clone(),
                         policy: self.policy,
+                        carrier: Some(carrier),
                     });
                 }
                 Err(error) => reports.push(RecordReport::error(record.line, error.to_string())),
@@ -104,7 +108,7 @@ impl Intake {
             .filter(|r| r.status == RecordStatus::Stored);
         for (report, outcome) in accepted.zip(outcomes) {
             match outcome {
-                WriteOutcome::Stored { .. } => {}
+                WriteOutcome::Stored { .. } | WriteOutcome::Removed | WriteOutcome::Absent => {}
                 WriteOutcome::Duplicate => report.status = RecordStatus::Duplicate,
                 WriteOutcome::Conflict => {
                     report.status = RecordStatus::Duplicate;
@@ -117,6 +121,23 @@ impl Intake {
             }
         }
         Ok(reports)
+    }
+}
+
+impl Intake {
+    /// The carrier to serve the envelope as. Under `new-version`, a later version of an envelope must
+    /// be a later version of its carrier too, so its `modified` is the time it is stored.
+    fn carrier(&self, envelope: &Envelope) -> NewObject {
+        let mut carrier = Carrier::of(envelope);
+        if self.policy == DuplicatePolicy::NewVersion {
+            carrier = carrier.modified_at(Timestamp::now());
+        }
+        NewObject {
+            id: carrier.id,
+            version: carrier.modified.micros(),
+            version_text: carrier.modified_text,
+            text: carrier.text,
+        }
     }
 }
 

@@ -5,5 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod ingest;
+pub mod mapping;
 pub mod server;
+pub mod stix;
 pub mod store;
+pub mod taxii;

@@ -23,8 +23,33 @@ pub struct Settings {
     pub data: PathBuf,
     pub max_content_length: usize,
     pub log: String,
+    pub users: Vec<UserSettings>,
+    pub taxii: TaxiiSettings,
     pub intake: IntakeSettings,
     pub api_roots: Vec<ApiRootSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    pub name: String,
+    /// An argon2 PHC string.
+    pub password: Option<String>,
+    /// SHA-256 digests (hex) of bearer tokens.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxiiSettings {
+    pub title: String,
+    pub description: Option<String>,
+    pub contact: Option<String>,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    pub status_retention_hours: u64,
+    pub allow_public_anonymous_write: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +87,51 @@ pub struct CollectionSettings {
     pub alias: Option<String>,
     pub title: String,
     pub description: Option<String>,
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub anonymous_read: bool,
+    #[serde(default)]
+    pub anonymous_write: bool,
+}
+
+/// Who is asking: nobody in particular, or a configured user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(String),
+}
+
+/// What a principal may do with a collection (TAXII `can_read` / `can_write`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Access {
+    /// A collection one may neither read nor write is hidden: it answers 404.
+    pub fn visible(self) -> bool {
+        self.read || self.write
+    }
+}
+
+impl CollectionSettings {
+    pub fn access(&self, principal: &Principal) -> Access {
+        let listed = |names: &[String], name: &str| names.iter().any(|n| n == "*" || n == name);
+        match principal {
+            Principal::Anonymous => Access {
+                read: self.anonymous_read,
+                write: self.anonymous_write,
+            },
+            Principal::User(name) => Access {
+                read: self.anonymous_read || listed(&self.read, name),
+                write: self.anonymous_write || listed(&self.write, name),
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +168,19 @@ impl Settings {
         if self.max_content_length == 0 {
             return invalid("max_content_length must be greater than 0".into());
         }
+        if self.taxii.default_page_size == 0
+            || self.taxii.default_page_size > self.taxii.max_page_size
+        {
+            return invalid(
+                "taxii.default_page_size must be between 1 and taxii.max_page_size".into(),
+            );
+        }
+        if self.taxii.status_retention_hours < 24 {
+            return invalid(
+                "taxii.status_retention_hours must be at least 24 (TAXII 2.1 §4.3)".into(),
+            );
+        }
+        self.validate_users()?;
         if self.intake.mint == MintMode::Cycat && self.intake.instance.trim().is_empty() {
             return invalid(
                 "intake.instance must name the instance when intake.mint is \"cycat\"".into(),
@@ -123,6 +206,14 @@ impl Settings {
                 if !ids.insert(collection.id.as_str()) {
                     return invalid(format!("collection id {:?} is used twice", collection.id));
                 }
+                for name in collection.read.iter().chain(&collection.write) {
+                    if name != "*" && !self.users.iter().any(|u| &u.name == name) {
+                        return invalid(format!(
+                            "collection {:?} names the unknown user {name:?}",
+                            collection.id
+                        ));
+                    }
+                }
                 if let Some(alias) = &collection.alias {
                     if !is_url_segment(alias) {
                         return invalid(format!(
@@ -145,6 +236,64 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    fn validate_users(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let mut names = HashSet::new();
+        for user in &self.users {
+            if user.name.is_empty() || user.name.contains(':') || user.name == "*" {
+                return invalid(format!(
+                    "user name {:?} must be non-empty, without ':', and not \"*\"",
+                    user.name
+                ));
+            }
+            if !names.insert(user.name.as_str()) {
+                return invalid(format!("user {:?} is configured twice", user.name));
+            }
+            if let Some(hash) = &user.password
+                && argon2::PasswordHash::new(hash).is_err()
+            {
+                return invalid(format!(
+                    "the password of user {:?} is not an argon2 hash; make one with `stixgate hash-password`",
+                    user.name
+                ));
+            }
+            if let Some(bad) = user
+                .tokens
+                .iter()
+                .find(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return invalid(format!(
+                    "token {bad:?} of user {:?} is not a SHA-256 in hex; `stixgate new-token` prints one",
+                    user.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether serving on `listen` would open anonymous writes to the network.
+    pub fn public_anonymous_write(&self) -> Option<String> {
+        let loopback = self
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or_else(|_| self.listen.starts_with("localhost:"));
+        if loopback || self.taxii.allow_public_anonymous_write {
+            return None;
+        }
+        let open = self
+            .api_roots
+            .iter()
+            .flat_map(|r| &r.collections)
+            .find(|c| c.anonymous_write)?;
+        Some(format!(
+            "refusing to listen on {} with anonymous writes allowed on collection {:?}: anyone on the network \
+             could write. Set anonymous_write = false on it, or taxii.allow_public_anonymous_write = true to \
+             force it",
+            self.listen, open.id
+        ))
     }
 
     /// The collection with this id, or with this alias in any API root.

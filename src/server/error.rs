@@ -5,15 +5,29 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use super::TAXII_MEDIA_TYPE;
 use crate::store::StoreError;
+use crate::taxii::cursor::CursorError;
+use crate::taxii::filter::FilterError;
+use crate::taxii::media::TAXII_21 as TAXII_MEDIA_TYPE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    #[error(
+        "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {0:?} does not allow"
+    )]
+    NotAcceptable(String),
+    #[error("the Content-Type {0:?} is not application/taxii+json;version=2.1")]
+    UnsupportedMediaType(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
     TooLarge { limit: usize },
     #[error("{0}")]
@@ -35,7 +49,14 @@ impl ApiError {
     fn title_and_code(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => ("Bad request", "bad-request"),
+            ApiError::Unauthorized(_) => ("Authentication required", "unauthorized"),
+            ApiError::Forbidden(_) => ("Forbidden", "forbidden"),
             ApiError::NotFound(_) => ("Not found", "not-found"),
+            ApiError::MethodNotAllowed(_) => ("Method not allowed", "method-not-allowed"),
+            ApiError::NotAcceptable(_) => ("Not acceptable", "not-acceptable"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("Unsupported media type", "unsupported-media-type")
+            }
             ApiError::TooLarge { .. } => ("Request body too large", "too-large"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
             ApiError::Store(_) => ("Storage unavailable", "storage"),
@@ -47,7 +68,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.
@@ -61,13 +87,36 @@ impl ResponseError for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let (title, error_code) = self.title_and_code();
-        HttpResponse::build(status)
-            .content_type(TAXII_MEDIA_TYPE)
-            .json(ErrorResource {
-                title,
-                description: self.to_string(),
-                error_code,
-                http_status: status.as_u16().to_string(),
-            })
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                r#"Basic realm="stixgate", Bearer realm="stixgate""#,
+            ));
+        }
+        response.content_type(TAXII_MEDIA_TYPE).json(ErrorResource {
+            title,
+            description: self.to_string(),
+            error_code,
+            http_status: status.as_u16().to_string(),
+        })
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(error: FilterError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+impl From<CursorError> for ApiError {
+    fn from(error: CursorError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::Store(StoreError::Io(Box::new(error)))
     }
 }

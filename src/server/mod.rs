@@ -1,13 +1,15 @@
 //! The HTTP server: one function builds the app for `main` and for the tests, [`Application`] binds and runs it.
 
+mod auth;
 mod body;
 mod envelopes;
 mod error;
+mod taxii;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
@@ -17,11 +19,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use crate::config::Settings;
 use crate::ingest::Intake;
 use crate::store::{SledStore, Store, StoreError, Writer};
+use crate::taxii::cursor::CursorKey;
 
 pub use error::ApiError;
-
-/// The media type of every TAXII response, errors included.
-pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 
 /// What every request handler shares.
 pub struct AppState {
@@ -29,11 +29,14 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub intake: Intake,
+    pub authenticator: auth::Authenticator,
+    pub cursor_key: CursorKey,
 }
 
 /// The routes and middleware, shared by `main` and the tests.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| {
+        taxii::configure(&state.settings, config);
         config
             .app_data(state)
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -87,16 +90,19 @@ pub struct Application {
     store: Arc<dyn Store>,
     writer: Writer,
     writer_task: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot listen on {address}: {reason}")]
     Bind {
         address: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -105,15 +111,15 @@ impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartError> {
         std::fs::create_dir_all(&settings.data).map_err(|e| StoreError::Io(Box::new(e)))?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
-        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
+        let listener = TcpListener::bind(&settings.listen).map_err(|reason| StartError::Bind {
             address: settings.listen.clone(),
-            source,
+            reason,
         })?;
         let port = listener
             .local_addr()
-            .map_err(|source| StartError::Bind {
+            .map_err(|reason| StartError::Bind {
                 address: settings.listen.clone(),
-                source,
+                reason,
             })?
             .port();
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
@@ -122,7 +128,12 @@ impl Application {
             .expect("validated when the settings were loaded")
             .id
             .clone();
+        if let Some(refusal) = settings.public_anonymous_write() {
+            return Err(StartError::Refused(refusal));
+        }
         let state = web::Data::new(AppState {
+            authenticator: auth::Authenticator::new(&settings.users),
+            cursor_key: CursorKey::new(store.cursor_secret()?),
             intake: Intake {
                 rules: settings.intake_rules(),
                 policy: settings.intake.duplicate_policy,
@@ -132,6 +143,10 @@ impl Application {
             store: Arc::clone(&store),
             writer: writer.clone(),
         });
+        let housekeeping = tokio::spawn(prune_statuses(
+            writer.clone(),
+            Duration::from_secs(state.settings.taxii.status_retention_hours * 3600),
+        ));
         let address = listener.local_addr().ok();
         let server = HttpServer::new(move || {
             App::new()
@@ -140,9 +155,9 @@ impl Application {
         })
         .disable_signals()
         .listen(listener)
-        .map_err(|source| StartError::Bind {
+        .map_err(|reason| StartError::Bind {
             address: format!("{address:?}"),
-            source,
+            reason,
         })?
         .run();
         Ok(Self {
@@ -151,6 +166,7 @@ impl Application {
             store,
             writer,
             writer_task,
+            housekeeping,
         })
     }
 
@@ -175,6 +191,7 @@ impl Application {
                 let _ = server.await;
             }
         }
+        self.housekeeping.abort();
         self.writer.stop().await;
         let _ = self.writer_task.await;
         let store = self.store;
@@ -183,5 +200,20 @@ impl Application {
             .map_err(|e| StoreError::Io(Box::new(e)))??;
         tracing::info!("stopped; everything acknowledged is on disk");
         Ok(())
+    }
+}
+
+/// Removes status resources older than `retention`, hourly.
+async fn prune_statuses(writer: Writer, retention: Duration) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let before = crate::stix::Timestamp::now().micros() - retention.as_micros() as i64;
+        let op = crate::store::WriteOp::PruneStatuses {
+            before: u64::try_from(before).unwrap_or(0),
+        };
+        if let Err(error) = writer.write(vec![op]).await {
+            tracing::warn!(%error, "pruning old statuses failed; trying again in an hour");
+        }
     }
 }

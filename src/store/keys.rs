@@ -9,8 +9,11 @@
 //! |---|---|
 //! | `E` id `0x00` version:u32 | envelope record: received:u64, collection length:u16, collection, exact text |
 //! | `N` seq:u64 | the `E` key: envelopes in the order they were stored (export walks this) |
-//! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64, exact object text |
+//! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | object record: date_added:u64, version text length:u8, version text, exact object text |
 //! | `A` collection `0x00` date_added:u64 | stix-id `0x00` version: the collection in order of addition |
+//! | `T` collection `0x00` type `0x00` date_added:u64 | the same, per object type (for `match[type]`) |
+//! | `S` status-id | status record: stored at:u64, status resource JSON |
+//! | `M` name | metadata, such as `cursor-secret` |
 //!
 //! All times are microseconds since the Unix epoch.
 
@@ -18,6 +21,9 @@ pub const ENVELOPE: u8 = b'E';
 pub const ENVELOPE_ORDER: u8 = b'N';
 pub const OBJECT: u8 = b'O';
 pub const ADDED: u8 = b'A';
+pub const ADDED_BY_TYPE: u8 = b'T';
+pub const STATUS: u8 = b'S';
+pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 
 pub fn envelope_prefix(id: &str) -> Vec<u8> {
     tagged(ENVELOPE, &[id.as_bytes()])
@@ -59,6 +65,17 @@ pub fn object(collection: &str, suffix: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The prefix of every version of one object.
+pub fn object_versions_prefix(collection: &str, stix_id: &str) -> Vec<u8> {
+    tagged(OBJECT, &[collection.as_bytes(), stix_id.as_bytes()])
+}
+
+/// The version in an `O` key, which ends in it.
+pub fn version_of_object_key(key: &[u8]) -> Option<i64> {
+    let bytes = key.get(key.len().checked_sub(8)?..)?;
+    Some(unflip(u64::from_be_bytes(bytes.try_into().ok()?)))
+}
+
 /// Splits an object key suffix into STIX id and version.
 pub fn parse_object_suffix(suffix: &[u8]) -> Option<(&str, i64)> {
     let (id, version) = suffix.split_at_checked(suffix.len().checked_sub(9)?)?;
@@ -69,13 +86,26 @@ pub fn parse_object_suffix(suffix: &[u8]) -> Option<(&str, i64)> {
     ))
 }
 
-pub fn added_prefix(collection: &str) -> Vec<u8> {
-    tagged(ADDED, &[collection.as_bytes()])
+/// The prefix of a collection's index in order of addition, or of its index for one object type.
+pub fn added_prefix(collection: &str, object_type: Option<&str>) -> Vec<u8> {
+    match object_type {
+        None => tagged(ADDED, &[collection.as_bytes()]),
+        Some(object_type) => tagged(
+            ADDED_BY_TYPE,
+            &[collection.as_bytes(), object_type.as_bytes()],
+        ),
+    }
 }
 
-pub fn added(collection: &str, date_added: u64) -> Vec<u8> {
-    let mut key = added_prefix(collection);
+pub fn added(collection: &str, object_type: Option<&str>, date_added: u64) -> Vec<u8> {
+    let mut key = added_prefix(collection, object_type);
     key.extend_from_slice(&date_added.to_be_bytes());
+    key
+}
+
+pub fn status(id: &str) -> Vec<u8> {
+    let mut key = vec![STATUS];
+    key.extend_from_slice(id.as_bytes());
     key
 }
 

@@ -30,15 +30,26 @@ pub enum DuplicatePolicy {
 /// One write. A group of them is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
+    /// Stores an envelope and, if it is stored (not a duplicate), its STIX carrier in the same collection.
     PutEnvelope {
         envelope: Envelope,
         collection: String,
         policy: DuplicatePolicy,
+        carrier: Option<NewObject>,
     },
     PutObject {
         collection: String,
         object: NewObject,
     },
+    DeleteObject {
+        collection: String,
+        id: String,
+        version: i64,
+    },
+    /// A TAXII status resource (JSON text), kept until [`WriteOp::PruneStatuses`] removes it.
+    PutStatus { id: String, text: Vec<u8> },
+    /// Removes the statuses stored before this time (microseconds since the Unix epoch).
+    PruneStatuses { before: u64 },
 }
 
 /// A STIX object version to add to a collection.
@@ -46,8 +57,10 @@ pub enum WriteOp {
 pub struct NewObject {
     /// The STIX id, `type--uuid`.
     pub id: String,
-    /// The version, as microseconds since the Unix epoch (STIX `modified`, else `created`).
+    /// The version as microseconds since the Unix epoch: STIX `modified`, else `created`, else 0.
     pub version: i64,
+    /// The version exactly as the object writes it; empty for objects without `modified` or `created`.
+    pub version_text: String,
     /// The object's exact JSON text.
     pub text: Vec<u8>,
 }
@@ -61,6 +74,10 @@ pub enum WriteOutcome {
     Duplicate,
     /// Other bytes are stored under the same id (and version): they were kept, nothing changed.
     Conflict,
+    /// Deleted or pruned.
+    Removed,
+    /// There was nothing to delete.
+    Absent,
 }
 
 /// An envelope as stored.
@@ -74,13 +91,22 @@ pub struct StoredEnvelope {
     pub text: Vec<u8>,
 }
 
+/// One entry of a collection's index in order of addition: enough to filter on before reading the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedEntry {
+    /// When this version was added to the collection, in microseconds since the Unix epoch; unique and
+    /// strictly increasing within a collection.
+    pub date_added: u64,
+    pub id: String,
+    pub version: i64,
+}
+
 /// A STIX object version as stored in a collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub id: String,
     pub version: i64,
-    /// When this version was added to the collection, in microseconds since the Unix epoch; unique and
-    /// strictly increasing within a collection.
+    pub version_text: String,
     pub date_added: u64,
     pub text: Vec<u8>,
 }
@@ -119,12 +145,30 @@ pub trait Store: Send + Sync {
     /// Every stored envelope version, in the order they were stored.
     fn envelopes(&self) -> StoreIter<'_, StoredEnvelope>;
 
-    /// The object versions of a collection added strictly after `after` (microseconds), oldest first.
-    fn objects_added_after(
+    /// The index of a collection (or of one object type in it) from just after `after`, oldest first.
+    fn added_after(
         &self,
         collection: &str,
+        object_type: Option<&str>,
         after: Option<u64>,
-    ) -> StoreIter<'_, StoredObject>;
+    ) -> StoreIter<'_, AddedEntry>;
+
+    /// One object version of a collection.
+    fn object(&self, collection: &str, id: &str, version: i64)
+    -> StoreResult<Option<StoredObject>>;
+
+    /// Every version of one object in a collection, oldest version first.
+    fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>>;
+
+    /// The oldest and the newest version of one object in a collection, read from the keys alone.
+    fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>>;
+
+    /// A TAXII status resource as stored.
+    fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// A random secret made when the database was created, for signing paging cursors: it survives
+    /// restarts and is the same for every worker.
+    fn cursor_secret(&self) -> StoreResult<[u8; 32]>;
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> StoreResult<u64>;

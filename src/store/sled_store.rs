@@ -9,8 +9,8 @@ use sled::{Batch, IVec, Tree};
 
 use super::keys;
 use super::{
-    DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
-    StoredObject, WriteOp, WriteOutcome,
+    AddedEntry, DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult,
+    StoredEnvelope, StoredObject, WriteOp, WriteOutcome,
 };
 use crate::envelope::Envelope;
 
@@ -31,6 +31,14 @@ struct Counters {
     last_added: HashMap<String, u64>,
 }
 
+/// The writes of one `apply` that later ops of the same group must see.
+#[derive(Default)]
+struct Pending {
+    envelopes: HashMap<String, (u32, Vec<u8>)>,
+    /// Object key to the object's text, or `None` once deleted.
+    objects: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
 impl SledStore {
     /// Opens (or creates) the database in `path`. Fails with [`StoreError::Locked`] while another process has it.
     pub fn open(path: &Path) -> StoreResult<Self> {
@@ -41,9 +49,8 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
-        let next_seq = match tree.scan_prefix([keys::ENVELOPE_ORDER]).next_back() {
-            Some(entry) => {
-                let (key, _) = entry.map_err(io_error)?;
+        let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
+            Some((key, _)) => {
                 u64::from_be_bytes(key[1..].try_into().map_err(|_| malformed("order key"))?) + 1
             }
             None => 0,
@@ -62,10 +69,9 @@ impl SledStore {
         if let Some(&last) = counters.last_added.get(collection) {
             return Ok(last);
         }
-        let prefix = keys::added_prefix(collection);
-        let last = match self.tree.scan_prefix(&prefix).next_back() {
-            Some(entry) => {
-                let (key, _) = entry.map_err(io_error)?;
+        let prefix = keys::added_prefix(collection, None);
+        let last = match last_entry(&self.tree, &prefix)? {
+            Some((key, _)) => {
                 keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?
             }
             None => 0,
@@ -75,132 +81,27 @@ impl SledStore {
     }
 
     fn latest_envelope(&self, id: &str) -> StoreResult<Option<(u32, IVec)>> {
-        match self.tree.scan_prefix(keys::envelope_prefix(id)).next_back() {
+        match last_entry(&self.tree, &keys::envelope_prefix(id))? {
             None => Ok(None),
-            Some(entry) => {
-                let (key, value) = entry.map_err(io_error)?;
+            Some((key, value)) => {
                 let (_, version) =
                     keys::parse_envelope(&key).ok_or_else(|| malformed("envelope key"))?;
                 Ok(Some((version, value)))
             }
         }
     }
-}
 
-/// The writes of one `apply` that later ops of the same group must see.
-#[derive(Default)]
-struct Pending {
-    envelopes: HashMap<String, (u32, Vec<u8>)>,
-    objects: HashMap<Vec<u8>, Vec<u8>>,
-}
-
-impl Store for SledStore {
-    fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
-        let mut counters = self
-            .counters
-            .lock()
-            .expect("no writer panics while holding the lock");
-        let mut batch = Batch::default();
-        let mut pending = Pending::default();
-        let now = now_micros();
-        let mut outcomes = Vec::with_capacity(ops.len());
-        for op in ops {
-            let outcome = match op {
-                WriteOp::PutEnvelope {
-                    envelope,
-                    collection,
-                    policy,
-                } => self.put_envelope(
-                    &mut batch,
-                    &mut pending,
-                    &mut counters,
-                    envelope,
-                    &collection,
-                    policy,
-                    now,
-                )?,
-                WriteOp::PutObject { collection, object } => self.put_object(
-                    &mut batch,
-                    &mut pending,
-                    &mut counters,
-                    &collection,
-                    object,
-                    now,
-                )?,
-            };
-            outcomes.push(outcome);
+    /// An object's text as the current group sees it: pending writes first, then the tree.
+    fn object_text(&self, pending: &Pending, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(text) = pending.objects.get(key) {
+            return Ok(text.clone());
         }
-        self.tree.apply_batch(batch).map_err(io_error)?;
-        Ok(outcomes)
+        match self.tree.get(key).map_err(io_error)? {
+            None => Ok(None),
+            Some(value) => Ok(Some(ObjectRecord::decode(&value)?.text.to_vec())),
+        }
     }
 
-    fn flush(&self) -> StoreResult<()> {
-        self.db.flush().map(drop).map_err(io_error)
-    }
-
-    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
-        self.latest_envelope(id)?
-            .map(|(version, value)| decode_envelope(id, version, &value))
-            .transpose()
-    }
-
-    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
-        Box::new(
-            self.tree
-                .scan_prefix([keys::ENVELOPE_ORDER])
-                .map(move |entry| {
-                    let (_, envelope_key) = entry.map_err(io_error)?;
-                    let (id, version) = keys::parse_envelope(&envelope_key)
-                        .ok_or_else(|| malformed("order entry"))?;
-                    let value = self
-                        .tree
-                        .get(&envelope_key)
-                        .map_err(io_error)?
-                        .ok_or_else(|| malformed("order entry without envelope"))?;
-                    decode_envelope(id, version, &value)
-                }),
-        )
-    }
-
-    fn objects_added_after(
-        &self,
-        collection: &str,
-        after: Option<u64>,
-    ) -> StoreIter<'_, StoredObject> {
-        let prefix = keys::added_prefix(collection);
-        let start = keys::added(collection, after.map_or(0, |a| a.saturating_add(1)));
-        let mut end = prefix.clone();
-        end.push(0xff);
-        let collection = collection.to_owned();
-        Box::new(self.tree.range(start..end).map(move |entry| {
-            let (key, suffix) = entry.map_err(io_error)?;
-            let date_added =
-                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
-            let (id, version) =
-                keys::parse_object_suffix(&suffix).ok_or_else(|| malformed("added entry"))?;
-            let value = self
-                .tree
-                .get(keys::object(&collection, &suffix))
-                .map_err(io_error)?
-                .ok_or_else(|| malformed("added entry without object"))?;
-            Ok(StoredObject {
-                id: id.to_owned(),
-                version,
-                date_added,
-                text: value
-                    .get(8..)
-                    .ok_or_else(|| malformed("object record"))?
-                    .to_vec(),
-            })
-        }))
-    }
-
-    fn size_on_disk(&self) -> StoreResult<u64> {
-        self.db.size_on_disk().map_err(io_error)
-    }
-}
-
-impl SledStore {
     #[allow(clippy::too_many_arguments)]
     fn put_envelope(
         &self,
@@ -248,21 +149,7 @@ impl SledStore {
     ) -> StoreResult<WriteOutcome> {
         let suffix = keys::object_suffix(&object.id, object.version);
         let key = keys::object(collection, &suffix);
-        let existing = match pending.objects.get(&key) {
-            Some(text) => Some(text.clone()),
-            None => self
-                .tree
-                .get(&key)
-                .map_err(io_error)?
-                .map(|value| {
-                    value
-                        .get(8..)
-                        .map(<[u8]>::to_vec)
-                        .ok_or_else(|| malformed("object record"))
-                })
-                .transpose()?,
-        };
-        match existing {
+        match self.object_text(pending, &key)? {
             Some(text) if text == object.text => return Ok(WriteOutcome::Duplicate),
             Some(_) => return Ok(WriteOutcome::Conflict),
             None => {}
@@ -272,13 +159,334 @@ impl SledStore {
         counters
             .last_added
             .insert(collection.to_owned(), date_added);
-        let mut value = date_added.to_be_bytes().to_vec();
-        value.extend_from_slice(&object.text);
-        batch.insert(key.clone(), value);
-        batch.insert(keys::added(collection, date_added), suffix);
-        pending.objects.insert(key, object.text);
+        let record = ObjectRecord {
+            date_added,
+            version_text: &object.version_text,
+            text: &object.text,
+        };
+        batch.insert(key.clone(), record.encode());
+        batch.insert(keys::added(collection, None, date_added), suffix.clone());
+        batch.insert(
+            keys::added(collection, Some(type_of(&object.id)), date_added),
+            suffix,
+        );
+        pending.objects.insert(key, Some(object.text));
         Ok(WriteOutcome::Stored { version: 0 })
     }
+
+    fn delete_object(
+        &self,
+        batch: &mut Batch,
+        pending: &mut Pending,
+        collection: &str,
+        id: &str,
+        version: i64,
+    ) -> StoreResult<WriteOutcome> {
+        let key = keys::object(collection, &keys::object_suffix(id, version));
+        if pending.objects.contains_key(&key) {
+            // Deleting what the same group wrote would need its date_added; groups never do that.
+            return Err(StoreError::Malformed(
+                "delete of an object written in the same group".into(),
+            ));
+        }
+        let Some(value) = self.tree.get(&key).map_err(io_error)? else {
+            return Ok(WriteOutcome::Absent);
+        };
+        let date_added = ObjectRecord::decode(&value)?.date_added;
+        batch.remove(key.clone());
+        batch.remove(keys::added(collection, None, date_added));
+        batch.remove(keys::added(collection, Some(type_of(id)), date_added));
+        pending.objects.insert(key, None);
+        Ok(WriteOutcome::Removed)
+    }
+
+    fn prune_statuses(&self, batch: &mut Batch, before: u64) -> StoreResult<WriteOutcome> {
+        let mut removed = false;
+        for entry in self.tree.scan_prefix([keys::STATUS]) {
+            let (key, value) = entry.map_err(io_error)?;
+            let stored_at = u64::from_be_bytes(
+                value
+                    .get(..8)
+                    .ok_or_else(|| malformed("status"))?
+                    .try_into()
+                    .map_err(|_| malformed("status"))?,
+            );
+            if stored_at < before {
+                batch.remove(key);
+                removed = true;
+            }
+        }
+        Ok(if removed {
+            WriteOutcome::Removed
+        } else {
+            WriteOutcome::Absent
+        })
+    }
+}
+
+impl Store for SledStore {
+    fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
+        let mut counters = self
+            .counters
+            .lock()
+            .expect("no writer panics while holding the lock");
+        let mut batch = Batch::default();
+        let mut pending = Pending::default();
+        let now = now_micros();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let outcome = match op {
+                WriteOp::PutEnvelope {
+                    envelope,
+                    collection,
+                    policy,
+                    carrier,
+                } => {
+                    let outcome = self.put_envelope(
+                        &mut batch,
+                        &mut pending,
+                        &mut counters,
+                        envelope,
+                        &collection,
+                        policy,
+                        now,
+                    )?;
+                    if let (WriteOutcome::Stored { .. }, Some(carrier)) = (outcome, carrier) {
+                        self.put_object(
+                            &mut batch,
+                            &mut pending,
+                            &mut counters,
+                            &collection,
+                            carrier,
+                            now,
+                        )?;
+                    }
+                    outcome
+                }
+                WriteOp::PutObject { collection, object } => self.put_object(
+                    &mut batch,
+                    &mut pending,
+                    &mut counters,
+                    &collection,
+                    object,
+                    now,
+                )?,
+                WriteOp::DeleteObject {
+                    collection,
+                    id,
+                    version,
+                } => self.delete_object(&mut batch, &mut pending, &collection, &id, version)?,
+                WriteOp::PutStatus { id, text } => {
+                    let mut value = now.to_be_bytes().to_vec();
+                    value.extend_from_slice(&text);
+                    batch.insert(keys::status(&id), value);
+                    WriteOutcome::Stored { version: 0 }
+                }
+                WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
+            };
+            outcomes.push(outcome);
+        }
+        self.tree.apply_batch(batch).map_err(io_error)?;
+        Ok(outcomes)
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush().map(drop).map_err(io_error)
+    }
+
+    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
+        self.latest_envelope(id)?
+            .map(|(version, value)| decode_envelope(id, version, &value))
+            .transpose()
+    }
+
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
+        Box::new(
+            self.tree
+                .scan_prefix([keys::ENVELOPE_ORDER])
+                .map(move |entry| {
+                    let (_, envelope_key) = entry.map_err(io_error)?;
+                    let (id, version) = keys::parse_envelope(&envelope_key)
+                        .ok_or_else(|| malformed("order entry"))?;
+                    let value = self
+                        .tree
+                        .get(&envelope_key)
+                        .map_err(io_error)?
+                        .ok_or_else(|| malformed("order entry without envelope"))?;
+                    decode_envelope(id, version, &value)
+                }),
+        )
+    }
+
+    fn added_after(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+    ) -> StoreIter<'_, AddedEntry> {
+        let prefix = keys::added_prefix(collection, object_type);
+        let start = keys::added(
+            collection,
+            object_type,
+            after.map_or(0, |a| a.saturating_add(1)),
+        );
+        let mut end = prefix.clone();
+        end.push(0xff);
+        Box::new(self.tree.range(start..end).map(move |entry| {
+            let (key, suffix) = entry.map_err(io_error)?;
+            let date_added =
+                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
+            let (id, version) =
+                keys::parse_object_suffix(&suffix).ok_or_else(|| malformed("added entry"))?;
+            Ok(AddedEntry {
+                date_added,
+                id: id.to_owned(),
+                version,
+            })
+        }))
+    }
+
+    fn object(
+        &self,
+        collection: &str,
+        id: &str,
+        version: i64,
+    ) -> StoreResult<Option<StoredObject>> {
+        let key = keys::object(collection, &keys::object_suffix(id, version));
+        match self.tree.get(key).map_err(io_error)? {
+            None => Ok(None),
+            Some(value) => Ok(Some(ObjectRecord::decode(&value)?.into_stored(id, version))),
+        }
+    }
+
+    fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
+        self.tree
+            .scan_prefix(keys::object_versions_prefix(collection, id))
+            .map(|entry| {
+                let (key, value) = entry.map_err(io_error)?;
+                let version =
+                    keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?;
+                Ok(ObjectRecord::decode(&value)?.into_stored(id, version))
+            })
+            .collect()
+    }
+
+    fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
+        let prefix = keys::object_versions_prefix(collection, id);
+        let mut versions = self.tree.scan_prefix(&prefix).keys();
+        let version = |key: Option<sled::Result<IVec>>| -> StoreResult<Option<i64>> {
+            key.map(|k| {
+                let k = k.map_err(io_error)?;
+                keys::version_of_object_key(&k).ok_or_else(|| malformed("object key"))
+            })
+            .transpose()
+        };
+        let Some(first) = version(versions.next())? else {
+            return Ok(None);
+        };
+        let last = version(versions.next_back())?.unwrap_or(first);
+        Ok(Some((first, last)))
+    }
+
+    fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let value = self.tree.get(keys::status(id)).map_err(io_error)?;
+        value
+            .map(|v| {
+                v.get(8..)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| malformed("status"))
+            })
+            .transpose()
+    }
+
+    fn cursor_secret(&self) -> StoreResult<[u8; 32]> {
+        let fresh: [u8; 32] = {
+            let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            let mut bytes = [0; 32];
+            bytes[..16].copy_from_slice(a.as_bytes());
+            bytes[16..].copy_from_slice(b.as_bytes());
+            bytes
+        };
+        // Only the first writer's secret is kept, whoever races.
+        let _ = self
+            .tree
+            .compare_and_swap(keys::META_CURSOR_SECRET, None::<&[u8]>, Some(&fresh[..]))
+            .map_err(io_error)?;
+        self.flush()?;
+        let stored = self
+            .tree
+            .get(keys::META_CURSOR_SECRET)
+            .map_err(io_error)?
+            .ok_or_else(|| malformed("cursor secret"))?;
+        stored
+            .as_ref()
+            .try_into()
+            .map_err(|_| malformed("cursor secret"))
+    }
+
+    fn size_on_disk(&self) -> StoreResult<u64> {
+        self.db.size_on_disk().map_err(io_error)
+    }
+}
+
+/// An `O` value: when the version was added, its version text as written, and the exact object text.
+struct ObjectRecord<'a> {
+    date_added: u64,
+    version_text: &'a str,
+    text: &'a [u8],
+}
+
+impl<'a> ObjectRecord<'a> {
+    fn encode(&self) -> Vec<u8> {
+        let length = u8::try_from(self.version_text.len()).expect("timestamps are short");
+        let mut value = Vec::with_capacity(9 + self.version_text.len() + self.text.len());
+        value.extend_from_slice(&self.date_added.to_be_bytes());
+        value.push(length);
+        value.extend_from_slice(self.version_text.as_bytes());
+        value.extend_from_slice(self.text);
+        value
+    }
+
+    fn decode(value: &'a [u8]) -> StoreResult<Self> {
+        let bad = || malformed("object record");
+        let date_added = u64::from_be_bytes(
+            value
+                .get(..8)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        let end = 9 + usize::from(*value.get(8).ok_or_else(bad)?);
+        let version_text =
+            std::str::from_utf8(value.get(9..end).ok_or_else(bad)?).map_err(|_| bad())?;
+        Ok(Self {
+            date_added,
+            version_text,
+            text: &value[end..],
+        })
+    }
+
+    fn into_stored(self, id: &str, version: i64) -> StoredObject {
+        StoredObject {
+            id: id.to_owned(),
+            version,
+            version_text: self.version_text.to_owned(),
+            date_added: self.date_added,
+            text: self.text.to_vec(),
+        }
+    }
+}
+
+/// The type part of a STIX id (`indicator` of `indicator--…`).
+fn type_of(stix_id: &str) -> &str {
+    stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
+}
+
+fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
+    tree.scan_prefix(prefix)
+        .next_back()
+        .transpose()
+        .map_err(io_error)
 }
 
 fn encode_envelope(received: u64, collection: &str, text: &[u8]) -> Vec<u8> {

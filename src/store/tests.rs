@@ -17,6 +17,7 @@ fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
         envelope: envelope(id, body),
         collection: "c1".into(),
         policy,
+        carrier: None,
     }
 }
 
@@ -26,6 +27,7 @@ fn object(id: &str, version: i64, text: &str) -> WriteOp {
         object: NewObject {
             id: id.into(),
             version,
+            version_text: format!("v{version}"),
             text: text.as_bytes().to_vec(),
         },
     }
@@ -106,13 +108,13 @@ fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening() {
     let store = open(&dir);
     store.apply(vec![object("indicator--x", 1, "{}")]).unwrap();
     let added: Vec<u64> = store
-        .objects_added_after("c1", None)
+        .added_after("c1", None, None)
         .map(|o| o.unwrap().date_added)
         .collect();
     assert_eq!(added.len(), 101);
     assert!(added.windows(2).all(|w| w[0] < w[1]));
     let after_fifty: Vec<u64> = store
-        .objects_added_after("c1", Some(added[49]))
+        .added_after("c1", None, Some(added[49]))
         .map(|o| o.unwrap().date_added)
         .collect();
     assert_eq!(after_fifty, added[50..]);
@@ -139,12 +141,31 @@ fn object_versions_are_kept_and_exact_duplicates_add_nothing() {
             WriteOutcome::Conflict
         ]
     );
-    let versions: Vec<(i64, Vec<u8>)> = store
-        .objects_added_after("c1", None)
-        .map(|o| o.map(|o| (o.version, o.text)).unwrap())
+    let versions: Vec<(i64, String, Vec<u8>)> = store
+        .object_versions("c1", "indicator--1")
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.version, o.version_text, o.text))
         .collect();
-    assert_eq!(versions, [(10, b"v10".to_vec()), (20, b"v20".to_vec())]);
-    assert_eq!(store.objects_added_after("c2", None).count(), 0);
+    assert_eq!(
+        versions,
+        [
+            (10, "v10".into(), b"v10".to_vec()),
+            (20, "v20".into(), b"v20".to_vec())
+        ]
+    );
+    assert_eq!(
+        store.version_bounds("c1", "indicator--1").unwrap(),
+        Some((10, 20))
+    );
+    assert_eq!(store.version_bounds("c1", "indicator--2").unwrap(), None);
+    assert_eq!(store.added_after("c2", None, None).count(), 0);
+    let by_type: Vec<String> = store
+        .added_after("c1", Some("indicator"), None)
+        .map(|e| e.unwrap().id)
+        .collect();
+    assert_eq!(by_type, ["indicator--1", "indicator--1"]);
+    assert_eq!(store.added_after("c1", Some("malware"), None).count(), 0);
 }
 
 #[test]
@@ -186,4 +207,68 @@ async fn the_writer_answers_each_request_with_its_own_outcomes() {
             .await
             .is_err()
     );
+}
+
+#[test]
+fn deleting_a_version_removes_it_from_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .apply(vec![
+            object("indicator--1", 10, "a"),
+            object("indicator--1", 20, "b"),
+        ])
+        .unwrap();
+    let outcomes = store
+        .apply(vec![
+            WriteOp::DeleteObject {
+                collection: "c1".into(),
+                id: "indicator--1".into(),
+                version: 10,
+            },
+            WriteOp::DeleteObject {
+                collection: "c1".into(),
+                id: "indicator--1".into(),
+                version: 99,
+            },
+        ])
+        .unwrap();
+    assert_eq!(outcomes, [WriteOutcome::Removed, WriteOutcome::Absent]);
+    assert_eq!(store.added_after("c1", None, None).count(), 1);
+    assert_eq!(store.added_after("c1", Some("indicator"), None).count(), 1);
+    assert!(store.object("c1", "indicator--1", 10).unwrap().is_none());
+    assert_eq!(
+        store
+            .object("c1", "indicator--1", 20)
+            .unwrap()
+            .unwrap()
+            .text,
+        b"b"
+    );
+}
+
+#[test]
+fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = {
+        let store = open(&dir);
+        store
+            .apply(vec![WriteOp::PutStatus {
+                id: "s1".into(),
+                text: b"{}".to_vec(),
+            }])
+            .unwrap();
+        assert_eq!(store.status("s1").unwrap().unwrap(), b"{}");
+        store.cursor_secret().unwrap()
+    };
+    let store = open(&dir);
+    assert_eq!(store.cursor_secret().unwrap(), secret);
+    store
+        .apply(vec![WriteOp::PruneStatuses { before: 0 }])
+        .unwrap();
+    assert!(store.status("s1").unwrap().is_some());
+    store
+        .apply(vec![WriteOp::PruneStatuses { before: u64::MAX }])
+        .unwrap();
+    assert!(store.status("s1").unwrap().is_none());
 }

@@ -1,0 +1,127 @@
+//! Add Objects (§5.5): every object is checked on its own; the valid ones are stored, the others reported
+//! as failures, and the status is answered once everything is durable.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::super::AppState;
+use super::super::auth::Caller;
+use super::super::body::read_limited;
+use super::super::error::ApiError;
+use super::status::{StoredStatus, owner};
+use super::{RootIndex, collection, require, root, taxii};
+use crate::stix::{ObjectHeader, Timestamp};
+use crate::store::{NewObject, WriteOp, WriteOutcome};
+use crate::taxii::resources::{Status, StatusDetail, non_empty};
+
+/// Only `objects` is read; `more` and `next` mean nothing in a request.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    objects: Option<Vec<&'a RawValue>>,
+}
+
+pub async fn add(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path, &caller)?;
+    require(access.write, "write to")?;
+    let body = read_limited(&request, payload, state.settings.max_content_length).await?;
+    let request_timestamp = Timestamp::now();
+    let envelope: Envelope = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Err(e) => return Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
+        Ok(serde_json::Value::Object(_)) => serde_json::from_slice(&body).map_err(|e| {
+            ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}"))
+        })?,
+        Ok(_) => {
+            return Err(ApiError::Unprocessable(
+                "the body is not a TAXII envelope (a JSON object)".into(),
+            ));
+        }
+    };
+
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    let mut accepted = Vec::new();
+    for raw in envelope.objects.unwrap_or_default() {
+        match ObjectHeader::read(raw.get().as_bytes()) {
+            Ok(header) => accepted.push(header_to_object(header, raw)),
+            Err(error) => failures.push(StatusDetail {
+                id: error.id.unwrap_or_default(),
+                version: String::new(),
+                message: Some(error.message),
+            }),
+        }
+    }
+    let ops = accepted
+        .iter()
+        .map(|object| WriteOp::PutObject {
+            collection: collection.id.clone(),
+            object: object.clone(),
+        })
+        .collect();
+    let outcomes = state.writer.write(ops).await?;
+    for (object, outcome) in accepted.into_iter().zip(outcomes) {
+        let detail = |message: Option<&str>| StatusDetail {
+            id: object.id.clone(),
+            version: object.version_text.clone(),
+            message: message.map(str::to_owned),
+        };
+        match outcome {
+            WriteOutcome::Stored { .. } => successes.push(detail(None)),
+            // §5.5: an exact duplicate is not an error, and adds no version.
+            WriteOutcome::Duplicate => successes.push(detail(Some("already in the collection"))),
+            _ => failures.push(detail(Some(
+                "the collection holds a different object with this id and version; a new version needs a later `modified`",
+            ))),
+        }
+    }
+
+    let resource = Status {
+        id: uuid::Uuid::new_v4().to_string(),
+        status: "complete".into(),
+        request_timestamp: Some(request_timestamp.to_taxii()),
+        total_count: (successes.len() + failures.len()) as u64,
+        success_count: successes.len() as u64,
+        successes: non_empty(successes),
+        failure_count: failures.len() as u64,
+        failures: non_empty(failures),
+        pending_count: 0,
+        pendings: None,
+    };
+    let stored = StoredStatus {
+        root: root(&state, &index).path.clone(),
+        owner: owner(&caller),
+        resource,
+    };
+    let text = serde_json::to_vec(&stored).expect("statuses serialize");
+    state
+        .writer
+        .write(vec![WriteOp::PutStatus {
+            id: stored.resource.id.clone(),
+            text,
+        }])
+        .await?;
+    Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
+}
+
+fn header_to_object(header: ObjectHeader, raw: &RawValue) -> NewObject {
+    let (version, version_text) = header
+        .version
+        .map_or((0, String::new()), |(timestamp, text)| {
+            (timestamp.micros(), text)
+        });
+    NewObject {
+        id: header.id.as_str().to_owned(),
+        version,
+        version_text,
+        text: raw.get().as_bytes().to_vec(),
+    }
+}

@@ -1,0 +1,268 @@
+//! Reading and deleting objects: Get Objects (§5.4), Get Manifest (§5.3), Get an Object (§5.6), Get Object
+//! Versions (§5.8) and Delete an Object (§5.7).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+
+use super::super::AppState;
+use super::super::auth::Caller;
+use super::super::error::ApiError;
+use super::query::{self, Page};
+use super::{RootIndex, collection, require, taxii};
+use crate::stix::{StixId, Timestamp};
+use crate::store::{StoredObject, WriteOp};
+use crate::taxii::filter::{Endpoint, Filters, VersionFilter};
+use crate::taxii::media::STIX_21;
+use crate::taxii::resources::{self, non_empty};
+
+const FIRST: &str = "X-TAXII-Date-Added-First";
+const LAST: &str = "X-TAXII-Date-Added-Last";
+
+#[derive(serde::Deserialize)]
+pub struct CollectionPath {
+    collection: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ObjectPath {
+    collection: String,
+    object: String,
+}
+
+fn date_added(object: &StoredObject) -> String {
+    Timestamp::from_micros(object.date_added as i64).to_taxii()
+}
+
+/// The version as the object writes it; objects without one use their date_added (§5.3.1).
+fn version_of(object: &StoredObject) -> String {
+    if object.version_text.is_empty() {
+        date_added(object)
+    } else {
+        object.version_text.clone()
+    }
+}
+
+/// 200 with the X-TAXII-Date-Added headers of a page (omitted when it is empty: there is no date to give).
+fn page_response(objects: &[StoredObject]) -> HttpResponseBuilder {
+    let mut response = taxii(StatusCode::OK);
+    if let (Some(first), Some(last)) = (objects.first(), objects.last()) {
+        response.insert_header((FIRST, date_added(first)));
+        response.insert_header((LAST, date_added(last)));
+    }
+    response
+}
+
+/// The envelope (§3.7), written around the stored texts without parsing them again.
+fn envelope_body(page: &Page) -> Vec<u8> {
+    let size: usize = page.objects.iter().map(|o| o.text.len() + 1).sum();
+    let mut body = Vec::with_capacity(size + 128);
+    body.extend_from_slice(if page.more {
+        b"{\"more\":true"
+    } else {
+        b"{\"more\":false"
+    });
+    if let Some(next) = &page.next {
+        body.extend_from_slice(b",\"next\":");
+        body.extend_from_slice(&serde_json::to_vec(next).expect("strings serialize"));
+    }
+    for (i, object) in page.objects.iter().enumerate() {
+        body.extend_from_slice(if i == 0 { b",\"objects\":[" } else { b"," });
+        body.extend_from_slice(&object.text);
+    }
+    if !page.objects.is_empty() {
+        body.push(b']');
+    }
+    body.push(b'}');
+    body
+}
+
+fn page_size(state: &AppState, filters: &Filters) -> usize {
+    let taxii = &state.settings.taxii;
+    filters
+        .limit
+        .unwrap_or(taxii.default_page_size)
+        .min(taxii.max_page_size)
+}
+
+async fn read_page(
+    state: &web::Data<AppState>,
+    collection_id: String,
+    filters: Filters,
+) -> Result<Page, ApiError> {
+    let state = state.clone();
+    web::block(move || {
+        let limit = page_size(&state, &filters);
+        query::page(
+            state.store.as_ref(),
+            &collection_id,
+            &filters,
+            limit,
+            &state.cursor_key,
+        )
+    })
+    .await?
+}
+
+pub async fn objects(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<CollectionPath>,
+    request: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
+    require(access.read, "read")?;
+    let filters = Filters::parse(request.query_string(), Endpoint::Listing)?;
+    let page = read_page(&state, collection.id.clone(), filters).await?;
+    Ok(page_response(&page.objects).body(envelope_body(&page)))
+}
+
+pub async fn manifest(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<CollectionPath>,
+    request: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
+    require(access.read, "read")?;
+    let filters = Filters::parse(request.query_string(), Endpoint::Listing)?;
+    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let records = page
+        .objects
+        .iter()
+        .map(|object| resources::ManifestRecord {
+            id: object.id.clone(),
+            date_added: date_added(object),
+            version: version_of(object),
+            media_type: Some(STIX_21.to_owned()),
+        })
+        .collect();
+    Ok(page_response(&page.objects).json(resources::Manifest {
+        more: Some(page.more),
+        next: page.next.clone(),
+        objects: non_empty(records),
+    }))
+}
+
+/// The object id in the path, checked, and whether the collection has any version of it.
+async fn known_object(
+    state: &web::Data<AppState>,
+    collection_id: &str,
+    object: &str,
+) -> Result<StixId, ApiError> {
+    let id = StixId::parse(object).map_err(ApiError::BadRequest)?;
+    let store = state.store.clone();
+    let (collection_id, lookup) = (collection_id.to_owned(), id.as_str().to_owned());
+    match web::block(move || store.version_bounds(&collection_id, &lookup)).await?? {
+        Some(_) => Ok(id),
+        None => Err(ApiError::NotFound(format!(
+            "the collection holds no object {object:?}"
+        ))),
+    }
+}
+
+pub async fn object(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<ObjectPath>,
+    request: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
+    require(access.read, "read")?;
+    let mut filters = Filters::parse(request.query_string(), Endpoint::Object)?;
+    filters.ids = Some(vec![
+        known_object(&state, &collection.id, &path.object).await?,
+    ]);
+    let page = read_page(&state, collection.id.clone(), filters).await?;
+    Ok(page_response(&page.objects).body(envelope_body(&page)))
+}
+
+pub async fn versions(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<ObjectPath>,
+    request: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
+    require(access.read, "read")?;
+    let mut filters = Filters::parse(request.query_string(), Endpoint::Versions)?;
+    filters.ids = Some(vec![
+        known_object(&state, &collection.id, &path.object).await?,
+    ]);
+    filters.versions = Some(VersionFilter {
+        all: true,
+        ..VersionFilter::default()
+    });
+    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let versions = page.objects.iter().map(version_of).collect();
+    Ok(page_response(&page.objects).json(resources::Versions {
+        more: Some(page.more),
+        next: page.next.clone(),
+        versions: non_empty(versions),
+    }))
+}
+
+/// Deletes the versions `match[version]` selects; all of them when it is absent (§5.7 "deletes an object";
+/// medallion deletes only the newest).
+pub async fn delete(
+    state: web::Data<AppState>,
+    index: web::Data<RootIndex>,
+    path: web::Path<ObjectPath>,
+    request: HttpRequest,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
+    // §5.7's table: one right without the other is 403; neither is 404 (above).
+    require(access.read && access.write, "delete from")?;
+    let filters = Filters::parse(request.query_string(), Endpoint::Delete)?;
+    let id = known_object(&state, &collection.id, &path.object).await?;
+    let chosen = if filters.wants_stix_21() {
+        let store = state.store.clone();
+        let (collection_id, lookup) = (collection.id.clone(), id.as_str().to_owned());
+        let all = web::block(move || store.object_versions(&collection_id, &lookup)).await??;
+        let versions = filters.versions.unwrap_or(VersionFilter {
+            all: true,
+            ..VersionFilter::default()
+        });
+        select_versions(all, &versions)
+    } else {
+        Vec::new()
+    };
+    if chosen.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no version of {:?} matches the filters",
+            path.object
+        )));
+    }
+    let ops = chosen
+        .into_iter()
+        .map(|object| WriteOp::DeleteObject {
+            collection: collection.id.clone(),
+            id: object.id,
+            version: object.version,
+        })
+        .collect();
+    state.writer.write(ops).await?;
+    Ok(taxii(StatusCode::OK).finish())
+}
+
+/// The versions `filter` picks out of all versions of one object (oldest version first).
+fn select_versions(all: Vec<StoredObject>, filter: &VersionFilter) -> Vec<StoredObject> {
+    let (Some(first), Some(last)) = (
+        all.first().map(|o| o.version),
+        all.last().map(|o| o.version),
+    ) else {
+        return Vec::new();
+    };
+    all.into_iter()
+        .filter(|o| {
+            filter.all
+                || (filter.first && o.version == first)
+                || (filter.last && o.version == last)
+                || filter.exact.iter().any(|t| t.micros() == o.version)
+        })
+        .collect()
+}
