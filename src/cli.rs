@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::{DEFAULT_CONFIG, Settings};
 use crate::envelope::{Envelope, intelmq, split_records};
 use crate::ingest::{Intake, RecordStatus, Tally};
+use crate::secret;
 use crate::server::Application;
 use crate::store::{SledStore, Store, StoreError, Writer};
 
@@ -37,6 +38,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Write every stored envelope to stdout as NDJSON, in the order they were stored.
     Export(ExportArgs),
+    /// Read a password from stdin and print its argon2 hash, for `password` of a `[[users]]` entry.
+    HashPassword,
+    /// Print a new random bearer token, and the SHA-256 digest to list in `tokens` of a `[[users]]` entry.
+    NewToken,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +105,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::Import(args) => import(args).await,
         Command::Export(args) => export(args),
+        Command::HashPassword => hash_password(),
+        Command::NewToken => {
+            let (token, digest) = secret::new_token();
+            println!("token (give to the client):     {token}");
+            println!("digest (put in users.tokens):   {digest}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -217,6 +229,22 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         other => Ok(other.map(|()| ExitCode::SUCCESS)?),
     }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    if io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut password = String::new();
+    io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    println!("{}", secret::hash_password(password));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_store(data: &Path) -> Result<Arc<dyn Store>, StoreError> {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod envelope;
 pub mod ingest;
 pub mod mapping;
+pub mod secret;
 pub mod server;
 pub mod stix;
 pub mod store;

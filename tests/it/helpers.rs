@@ -87,6 +87,8 @@ impl TestApp {
 
     /// Stops the server gracefully and gives back its data directory.
     pub async fn stop(self) -> TempDir {
+        // Idle keep-alive connections would hold up the graceful shutdown until they time out.
+        drop(self.client);
         let _ = self.stop.send(());
         self.task.await.expect("the server task ends");
         self.data
@@ -181,4 +183,48 @@ pub fn run_cli(args: &[&str], data: &Path, stdin: &[u8]) -> Output {
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub const TAXII: &str = "application/taxii+json;version=2.1";
+/// The collection of the embedded default configuration.
+pub const COLLECTION: &str = "6e1f0c3a-2b7d-4f8e-9a5c-1d2e3f4a5b6c";
+
+impl TestApp {
+    /// A request to `path` (relative to the server) with the TAXII `Accept` header.
+    pub fn taxii(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .header("Accept", TAXII)
+    }
+
+    /// POSTs an envelope of `objects` to a collection and gives back the status resource.
+    pub async fn add_objects(&self, collection: &str, objects: &[Value]) -> Value {
+        let response = self
+            .taxii(
+                reqwest::Method::POST,
+                &format!("/api/collections/{collection}/objects/"),
+            )
+            .header("Content-Type", TAXII)
+            .json(&serde_json::json!({ "objects": objects }))
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        response.json().await.expect("a status resource")
+    }
+}
+
+/// A valid STIX 2.1 indicator; `n` makes the id, `modified` the version.
+pub fn indicator(n: u32, modified: &str) -> Value {
+    serde_json::json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": format!("indicator--00000000-0000-4000-8000-{n:012}"),
+        "created": "2020-01-01T00:00:00.000Z",
+        "modified": modified,
+        "name": format!("indicator {n}"),
+        "pattern": format!("[ipv4-addr:value = '198.51.100.{}']", n % 250),
+        "pattern_type": "stix",
+        "valid_from": "2020-01-01T00:00:00Z"
+    })
 }

@@ -6,3 +6,6 @@ mod crash;
 mod envelopes_api;
 mod helpers;
 mod roundtrip;
+mod taxii_auth;
+mod taxii_endpoints;
+mod taxii_paging;

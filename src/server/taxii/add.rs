@@ -47,37 +47,48 @@ pub async fn add(
         }
     };
 
-    let mut successes = Vec::new();
-    let mut failures = Vec::new();
-    let mut accepted = Vec::new();
-    for raw in envelope.objects.unwrap_or_default() {
-        match ObjectHeader::read(raw.get().as_bytes()) {
-            Ok(header) => accepted.push(header_to_object(header, raw)),
-            Err(error) => failures.push(StatusDetail {
-                id: error.id.unwrap_or_default(),
-                version: String::new(),
-                message: Some(error.message),
-            }),
-        }
-    }
-    let ops = accepted
+    let checked: Vec<Result<NewObject, StatusDetail>> = envelope
+        .objects
+        .unwrap_or_default()
+        .into_iter()
+        .map(|raw| {
+            ObjectHeader::read(raw.get().as_bytes())
+                .map(|header| header_to_object(header, raw))
+                .map_err(|error| StatusDetail {
+                    id: error.id.unwrap_or_default(),
+                    version: String::new(),
+                    message: Some(error.message),
+                })
+        })
+        .collect();
+    let ops = checked
         .iter()
+        .flatten()
         .map(|object| WriteOp::PutObject {
             collection: collection.id.clone(),
             object: object.clone(),
         })
         .collect();
-    let outcomes = state.writer.write(ops).await?;
-    for (object, outcome) in accepted.into_iter().zip(outcomes) {
+    let mut outcomes = state.writer.write(ops).await?.into_iter();
+    // Successes and failures are listed in the order the objects came in.
+    let (mut successes, mut failures) = (Vec::new(), Vec::new());
+    for result in checked {
+        let object = match result {
+            Ok(object) => object,
+            Err(failure) => {
+                failures.push(failure);
+                continue;
+            }
+        };
         let detail = |message: Option<&str>| StatusDetail {
             id: object.id.clone(),
             version: object.version_text.clone(),
             message: message.map(str::to_owned),
         };
-        match outcome {
-            WriteOutcome::Stored { .. } => successes.push(detail(None)),
+        match outcomes.next() {
+            Some(WriteOutcome::Stored { .. }) => successes.push(detail(None)),
             // §5.5: an exact duplicate is not an error, and adds no version.
-            WriteOutcome::Duplicate => successes.push(detail(Some("already in the collection"))),
+            Some(WriteOutcome::Duplicate) => successes.push(detail(Some("already in the collection"))),
             _ => failures.push(detail(Some(
                 "the collection holds a different object with this id and version; a new version needs a later `modified`",
             ))),
