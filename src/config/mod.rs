@@ -137,7 +137,7 @@ impl CollectionSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     #[error("configuration: {0}")]
     Invalid(String),
 }
@@ -158,7 +158,7 @@ impl Settings {
         let settings: Settings = figment
             .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]))
             .extract()
-            .map_err(Box::new)?;
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
     }
