@@ -46,6 +46,9 @@ pub async fn post(
     let reports = intake.store_input(&body, &state.writer).await?;
     let mut tally = Tally::default();
     tally.add(&reports);
+    state
+        .metrics
+        .count_stored(&state.metrics.envelopes_stored, tally.stored);
     let status = if tally.errors == reports.len() {
         StatusCode::BAD_REQUEST
     } else {

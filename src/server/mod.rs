@@ -4,6 +4,7 @@ mod auth;
 mod body;
 mod envelopes;
 mod error;
+mod metrics;
 mod taxii;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub intake: Intake,
     pub authenticator: auth::Authenticator,
     pub cursor_key: CursorKey,
+    pub metrics: metrics::Metrics,
 }
 
 /// The routes and middleware, shared by `main` and the tests.
@@ -46,6 +48,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 ApiError::BadRequest(format!("bad path: {error}")).into()
             }))
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics))
             .route("/envelopes", web::post().to(envelopes::post))
             .route("/envelopes/{id}", web::get().to(envelopes::get))
             .default_service(web::to(not_found));
@@ -56,6 +59,17 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let size = web::block(move || store.size_on_disk())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(size))
+}
+
 async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(
         "nothing is served at {} {}",
@@ -64,7 +78,7 @@ async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
     )))
 }
 
-/// One log line per request.
+/// One log line per request, and its metrics.
 async fn log_request(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -73,13 +87,17 @@ async fn log_request(
     let method = request.method().clone();
     let path = request.path().to_owned();
     let response = next.call(request).await?;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    // The route pattern, not the path: ids in paths would make one series per object.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+        state.metrics.record(&route, status, elapsed);
+    }
+    tracing::info!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
     Ok(response)
 }
 
@@ -134,6 +152,7 @@ impl Application {
         let state = web::Data::new(AppState {
             authenticator: auth::Authenticator::new(&settings.users),
             cursor_key: CursorKey::new(store.cursor_secret()?),
+            metrics: metrics::Metrics::default(),
             intake: Intake {
                 rules: settings.intake_rules(),
                 policy: settings.intake.duplicate_policy,

@@ -71,7 +71,7 @@ pub async fn add(
         .collect();
     let mut outcomes = state.writer.write(ops).await?.into_iter();
     // Successes and failures are listed in the order the objects came in.
-    let (mut successes, mut failures) = (Vec::new(), Vec::new());
+    let (mut successes, mut failures, mut stored) = (Vec::new(), Vec::new(), 0);
     for result in checked {
         let object = match result {
             Ok(object) => object,
@@ -86,7 +86,10 @@ pub async fn add(
             message: message.map(str::to_owned),
         };
         match outcomes.next() {
-            Some(WriteOutcome::Stored { .. }) => successes.push(detail(None)),
+            Some(WriteOutcome::Stored { .. }) => {
+                stored += 1;
+                successes.push(detail(None));
+            }
             // §5.5: an exact duplicate is not an error, and adds no version.
             Some(WriteOutcome::Duplicate) => successes.push(detail(Some("already in the collection"))),
             _ => failures.push(detail(Some(
@@ -95,6 +98,9 @@ pub async fn add(
         }
     }
 
+    state
+        .metrics
+        .count_stored(&state.metrics.objects_stored, stored);
     let resource = Status {
         id: uuid::Uuid::new_v4().to_string(),
         status: "complete".into(),
