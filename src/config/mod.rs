@@ -23,10 +23,20 @@ pub struct Settings {
     pub data: PathBuf,
     pub max_content_length: usize,
     pub log: String,
+    pub tls: Option<TlsSettings>,
     pub users: Vec<UserSettings>,
     pub taxii: TaxiiSettings,
     pub intake: IntakeSettings,
     pub api_roots: Vec<ApiRootSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of the leaf certificate.
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

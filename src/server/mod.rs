@@ -6,6 +6,7 @@ mod envelopes;
 mod error;
 mod metrics;
 mod taxii;
+mod tls;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -117,6 +118,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot listen on {address}: {reason}")]
     Bind {
         address: String,
@@ -162,18 +165,27 @@ impl Application {
             store: Arc::clone(&store),
             writer: writer.clone(),
         });
+        let tls_settings = state.settings.tls.clone();
         let housekeeping = tokio::spawn(prune_statuses(
             writer.clone(),
             Duration::from_secs(state.settings.taxii.status_retention_hours * 3600),
         ));
         let address = listener.local_addr().ok();
+        let tls = tls_settings
+            .as_ref()
+            .map(tls::server_config)
+            .transpose()
+            .map_err(StartError::Tls)?;
         let server = HttpServer::new(move || {
             App::new()
                 .configure(configure(state.clone()))
                 .wrap(from_fn(log_request))
         })
-        .disable_signals()
-        .listen(listener)
+        .disable_signals();
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls),
+            None => server.listen(listener),
+        }
         .map_err(|reason| StartError::Bind {
             address: format!("{address:?}"),
             reason,
