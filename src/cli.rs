@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::{DEFAULT_CONFIG, Settings};
 use crate::envelope::{Envelope, intelmq, split_records};
 use crate::ingest::{Intake, RecordStatus, Tally};
+use crate::mapping;
 use crate::secret;
 use crate::server::Application;
 use crate::store::{SledStore, Store, StoreError, Writer};
@@ -38,6 +39,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Write every stored envelope to stdout as NDJSON, in the order they were stored.
     Export(ExportArgs),
+    /// Map envelopes or bare IntelMQ events (files, or `-` for stdin) to one STIX 2.1 bundle on stdout.
+    Map(MapArgs),
+    /// Turn STIX (a bundle, a TAXII envelope or a list of objects, from a file or `-`) into envelopes (NDJSON).
+    Unmap(UnmapArgs),
     /// Read a password from stdin and print its argon2 hash, for `password` of a `[[users]]` entry.
     HashPassword,
     /// Print a new random bearer token, and the SHA-256 digest to list in `tokens` of a `[[users]]` entry.
@@ -90,6 +95,23 @@ pub struct ExportArgs {
     with_type: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Files to read; `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnmapArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The file to read; `-` reads standard input.
+    file: PathBuf,
+}
+
 impl Common {
     fn settings(&self) -> anyhow::Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;
@@ -105,6 +127,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::Import(args) => import(args).await,
         Command::Export(args) => export(args),
+        Command::Map(args) => map(args),
+        Command::Unmap(args) => unmap(args),
         Command::HashPassword => hash_password(),
         Command::NewToken => {
             let (token, digest) = secret::new_token();
@@ -144,13 +168,9 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .collection
         .as_deref()
         .unwrap_or(&settings.intake.collection);
-    let Some(collection) = settings.collection(name) else {
+    let tables = Arc::new(settings.mapping_tables()?);
+    let Some(intake) = Intake::new(&settings, name, tables) else {
         bail!("no collection has the id or alias {name:?}");
-    };
-    let intake = Intake {
-        rules: settings.intake_rules(),
-        policy: settings.intake.duplicate_policy,
-        collection: collection.id.clone(),
     };
     let store = open_store(&settings.data).map_err(|error| match error {
         StoreError::Locked(_) => anyhow::anyhow!(
@@ -229,6 +249,121 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         other => Ok(other.map(|()| ExitCode::SUCCESS)?),
     }
+}
+
+fn map(args: MapArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.common.settings()?;
+    let (rules, tables) = (settings.intake_rules(), settings.mapping_tables()?);
+    let mut objects: Vec<serde_json::Value> = Vec::new();
+    let mut failed = false;
+    for file in &args.files {
+        let input = read_input(file)?;
+        let records = match split_records(&input) {
+            Ok(records) => records,
+            Err(error) => {
+                eprintln!("{}:{error}", file.display());
+                failed = true;
+                continue;
+            }
+        };
+        for record in records {
+            let envelope = match Envelope::parse(record.bytes, &rules) {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    eprintln!("{}:line {}: {error}", file.display(), record.line);
+                    failed = true;
+                    continue;
+                }
+            };
+            let mapped = mapping::map_envelope(&envelope, &tables, None);
+            for warning in &mapped.warnings {
+                eprintln!(
+                    "{}:line {}: warning: {warning}",
+                    file.display(),
+                    record.line
+                );
+            }
+            objects.extend(std::iter::once(mapped.carrier).chain(mapped.standard));
+        }
+    }
+    objects.extend(mapping::catalog());
+    let mut seen = std::collections::HashSet::new();
+    objects.retain(|object| seen.insert(object["id"].to_string()));
+    let bundle = serde_json::json!({
+        "type": "bundle",
+        "id": format!("bundle--{}", uuid::Uuid::new_v4()),
+        "objects": objects,
+    });
+    println!("{}", serde_json::to_string_pretty(&bundle)?);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn unmap(args: UnmapArgs) -> anyhow::Result<ExitCode> {
+    let input = read_input(&args.file)?;
+    let texts = stix_objects(&input)
+        .with_context(|| format!("{} holds no STIX objects", args.file.display()))?;
+    let objects: Vec<serde_json::Value> = texts
+        .iter()
+        .filter_map(|t| serde_json::from_str(t.get()).ok())
+        .collect();
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut failed = false;
+    for text in texts {
+        match mapping::unmap(text.get().as_bytes(), &objects) {
+            Ok(mapping::Unmapped::Carrier(envelope) | mapping::Unmapped::Foreign(envelope)) => {
+                out.write_all(envelope.text())?;
+                out.write_all(b"\n")?;
+            }
+            Ok(mapping::Unmapped::Skipped) => {}
+            Err(error) => {
+                eprintln!(
+                    "{}: object {}: {error}",
+                    args.file.display(),
+                    object_id(text.get())
+                );
+                failed = true;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The exact texts of the objects of a bundle, a TAXII envelope, a JSON array, or one object.
+fn stix_objects(input: &[u8]) -> anyhow::Result<Vec<&serde_json::value::RawValue>> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Container<'a> {
+        #[serde(borrow)]
+        objects: Option<Vec<&'a RawValue>>,
+        #[serde(rename = "type")]
+        object_type: Option<String>,
+    }
+    let input = input.trim_ascii();
+    if input.starts_with(b"[") {
+        return Ok(serde_json::from_slice(input)?);
+    }
+    let container: Container = serde_json::from_slice(input)?;
+    match (container.objects, container.object_type) {
+        (Some(objects), _) => Ok(objects),
+        (None, Some(t)) if t != "bundle" => Ok(vec![serde_json::from_slice(input)?]),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn object_id(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|o| o["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(without id)".to_owned())
 }
 
 fn hash_password() -> anyhow::Result<ExitCode> {

@@ -6,8 +6,13 @@
 use serde::Serialize;
 
 use crate::envelope::{Envelope, IntakeRules, LocatedError, RawRecord, split_records};
-use crate::mapping::Carrier;
-use crate::stix::Timestamp;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::Settings;
+use crate::mapping::{Tables, catalog, map_envelope};
+use crate::stix::{ObjectHeader, Timestamp};
 use crate::store::{DuplicatePolicy, NewObject, StoreResult, WriteOp, WriteOutcome, Writer};
 
 /// What to do with incoming records.
@@ -17,6 +22,7 @@ pub struct Intake {
     pub policy: DuplicatePolicy,
     /// The collection id records are stored into.
     pub collection: String,
+    pub tables: Arc<Tables>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,12 +97,12 @@ impl Intake {
                         status: RecordStatus::Stored,
                         message: None,
                     });
-                    let carrier = self.carrier(&envelope);
+                    let objects = self.stix_objects(&envelope);
                     ops.push(WriteOp::PutEnvelope {
                         envelope,
                         collection: self.collection.clone(),
                         policy: self.policy,
-                        carrier: Some(carrier),
+                        objects,
                     });
                 }
                 Err(error) => reports.push(RecordReport::error(record.line, error.to_string())),
@@ -125,19 +131,46 @@ impl Intake {
 }
 
 impl Intake {
-    /// The carrier to serve the envelope as. Under `new-version`, a later version of an envelope must
-    /// be a later version of its carrier too, so its `modified` is the time it is stored.
-    fn carrier(&self, envelope: &Envelope) -> NewObject {
-        let mut carrier = Carrier::of(envelope);
-        if self.policy == DuplicatePolicy::NewVersion {
-            carrier = carrier.modified_at(Timestamp::now());
+    /// Intake into the collection named `collection` (id or alias), by the rules of `settings`.
+    pub fn new(settings: &Settings, collection: &str, tables: Arc<Tables>) -> Option<Self> {
+        Some(Self {
+            rules: settings.intake_rules(),
+            policy: settings.intake.duplicate_policy,
+            collection: settings.collection(collection)?.id.clone(),
+            tables,
+        })
+    }
+
+    /// What the envelope is served as: its carrier, its standard objects, and the catalog that their
+    /// references need (stored once: later copies are duplicates). Under `new-version`, a later version of an
+    /// envelope must be a later version of its objects too, so their `modified` is the time it is stored.
+    fn stix_objects(&self, envelope: &Envelope) -> Vec<NewObject> {
+        let modified = (self.policy == DuplicatePolicy::NewVersion).then(Timestamp::now);
+        let mapped = map_envelope(envelope, &self.tables, modified);
+        if !mapped.warnings.is_empty() {
+            tracing::warn!(envelope = %envelope.id(), warnings = ?mapped.warnings, "values left out of the standard objects");
         }
-        NewObject {
-            id: carrier.id,
-            version: carrier.modified.micros(),
-            version_text: carrier.modified_text,
-            text: carrier.text,
-        }
+        std::iter::once(mapped.carrier)
+            .chain(mapped.standard)
+            .chain(catalog())
+            .map(|object| stored_object(&object))
+            .collect()
+    }
+}
+
+/// A mapped object as the store keeps it.
+pub fn stored_object(object: &Value) -> NewObject {
+    let text = serde_json::to_vec(object).expect("JSON values serialize");
+    let header = ObjectHeader::read(&text)
+        .expect("the mapping writes valid common properties; tests check it");
+    let (version, version_text) = header
+        .version
+        .map_or((0, String::new()), |(t, text)| (t.micros(), text));
+    NewObject {
+        id: header.id.as_str().to_owned(),
+        version,
+        version_text,
+        text,
     }
 }
 

@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 use crate::envelope::{IntakeRules, Minting, Shape};
+use crate::mapping::{Tables, TablesError};
 use crate::store::DuplicatePolicy;
 
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.
@@ -24,6 +25,8 @@ pub struct Settings {
     pub max_content_length: usize,
     pub log: String,
     pub tls: Option<TlsSettings>,
+    /// A directory whose `intelmq-stix.toml` replaces the embedded mapping tables.
+    pub mapping_dir: Option<PathBuf>,
     pub users: Vec<UserSettings>,
     pub taxii: TaxiiSettings,
     pub intake: IntakeSettings,
@@ -312,6 +315,14 @@ impl Settings {
         all()
             .find(|c| c.id == id_or_alias)
             .or_else(|| all().find(|c| c.alias.as_deref() == Some(id_or_alias)))
+    }
+
+    /// The mapping tables: from `mapping_dir` when set, else the embedded ones.
+    pub fn mapping_tables(&self) -> Result<Tables, TablesError> {
+        match &self.mapping_dir {
+            Some(dir) => Tables::load(dir),
+            None => Ok(Tables::embedded()),
+        }
     }
 
     pub fn intake_rules(&self) -> IntakeRules {

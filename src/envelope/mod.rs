@@ -7,7 +7,7 @@ mod id;
 pub mod intelmq;
 mod mint;
 mod records;
-mod sorted_json;
+pub(crate) mod sorted_json;
 mod strict_json;
 
 use serde::Deserialize;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::{Context, GATEWAY_IDENTITY_ID};
 use crate::envelope::{Envelope, EnvelopeId};
 use crate::stix::Timestamp;
 
@@ -15,7 +16,7 @@ use crate::stix::Timestamp;
 /// custom-object mechanism, STIX 2.1 §11.2).
 pub const CARRIER_TYPE: &str = "iep04-envelope";
 
-/// The extension-definition that defines [`CARRIER_TYPE`]. Frozen.
+/// The extension-definition that defines [`CARRIER_TYPE`] and the back-link property. Frozen.
 pub const CARRIER_EXTENSION_ID: &str = "extension-definition--74b974cf-0d12-40eb-b740-1173aa718f62";
 
 /// Namespace of carrier ids for envelope ids that are not RFC 4122 UUIDs of versions 1 to 5: UUIDv5 of the
@@ -24,15 +25,6 @@ pub const CARRIER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x1d05_1d03_831d_4e5e_b7f
 
 /// `created` and `modified` of carriers whose envelope names no time.
 const NO_TIME: &str = "1970-01-01T00:00:00.000Z";
-
-/// A carrier object: its id, its version and its exact text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Carrier {
-    pub id: String,
-    pub modified: Timestamp,
-    pub modified_text: String,
-    pub text: Vec<u8>,
-}
 
 /// `iep04-envelope--<uuid>`: the envelope's own UUID when it is an RFC 4122 UUID of version 1 to 5 (STIX
 /// ids allow only those), otherwise UUIDv5 in [`CARRIER_ID_NAMESPACE`] over the exact id string.
@@ -43,8 +35,8 @@ pub fn carrier_id(id: &EnvelopeId) -> String {
     format!("{CARRIER_TYPE}--{uuid}")
 }
 
-/// `created` and `modified` from the payload: `time.observation`, else `time.source`, else the Unix epoch.
-/// IntelMQ writes `+00:00`; STIX wants `Z` and milliseconds.
+/// `created` (and first `modified`) from the payload: `time.observation`, else `time.source`, else the
+/// Unix epoch. IntelMQ writes `+00:00`; STIX wants `Z` and milliseconds.
 pub fn carrier_times(payload: &Map<String, Value>) -> (Timestamp, String) {
     ["time.observation", "time.source"]
         .iter()
@@ -57,58 +49,47 @@ pub fn carrier_times(payload: &Map<String, Value>) -> (Timestamp, String) {
         })
 }
 
-impl Carrier {
-    pub fn of(envelope: &Envelope) -> Self {
-        let id = carrier_id(envelope.id());
-        let (modified, modified_text) = carrier_times(&envelope.payload());
-        let text = String::from_utf8_lossy(envelope.text());
-        let mut object = json!({
-            "type": CARRIER_TYPE,
-            "spec_version": "2.1",
-            "id": id,
-            "created": modified_text,
-            "modified": modified_text,
-            "envelope": text,
-            "envelope_hashes": {"SHA-256": hex(&Sha256::digest(envelope.text()))},
-            "envelope_id": envelope.id().as_str(),
-        });
-        let properties = object.as_object_mut().expect("built as an object");
-        if let Some(parent) = envelope.parent() {
-            properties.insert("parent_ref".into(), Value::String(carrier_id(parent)));
-        }
-        for (name, value) in [
-            ("envelope_format", envelope.format()),
-            ("envelope_type", envelope.kind()),
-        ] {
-            if let Some(value) = value {
-                properties.insert(name.into(), Value::String(value.to_owned()));
-            }
-        }
-        properties.insert(
-            "extensions".into(),
-            json!({ CARRIER_EXTENSION_ID: {"extension_type": "new-sdo"} }),
-        );
-        Self {
-            id,
-            modified,
-            modified_text,
-            text: serde_json::to_vec(&object).expect("JSON values always serialize"),
+pub(super) fn carrier(envelope: &Envelope, context: &Context) -> Value {
+    let mut object = json!({
+        "type": CARRIER_TYPE,
+        "spec_version": "2.1",
+        "id": context.carrier_id,
+        "created": context.created,
+        "modified": context.modified,
+        "created_by_ref": GATEWAY_IDENTITY_ID,
+    });
+    let properties = object.as_object_mut().expect("built as an object");
+    if let Some(marking) = &context.marking {
+        properties.insert("object_marking_refs".into(), json!([marking]));
+    }
+    properties.insert(
+        "envelope".into(),
+        Value::String(String::from_utf8_lossy(envelope.text()).into_owned()),
+    );
+    properties.insert(
+        "envelope_hashes".into(),
+        json!({"SHA-256": hex(&Sha256::digest(envelope.text()))}),
+    );
+    properties.insert(
+        "envelope_id".into(),
+        Value::String(context.envelope_id.clone()),
+    );
+    if let Some(parent) = envelope.parent() {
+        properties.insert("parent_ref".into(), Value::String(carrier_id(parent)));
+    }
+    for (name, value) in [
+        ("envelope_format", envelope.format()),
+        ("envelope_type", envelope.kind()),
+    ] {
+        if let Some(value) = value {
+            properties.insert(name.into(), Value::String(value.to_owned()));
         }
     }
-
-    /// The same carrier with `modified` set to `at`, for a later version of the same envelope id.
-    pub fn modified_at(self, at: Timestamp) -> Self {
-        let mut object: Map<String, Value> =
-            serde_json::from_slice(&self.text).expect("built by us");
-        let text = at.to_stix_millis();
-        object.insert("modified".into(), Value::String(text.clone()));
-        Self {
-            id: self.id,
-            modified: at,
-            modified_text: text,
-            text: serde_json::to_vec(&object).expect("JSON values always serialize"),
-        }
-    }
+    properties.insert(
+        "extensions".into(),
+        json!({ CARRIER_EXTENSION_ID: {"extension_type": "new-sdo"} }),
+    );
+    object
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -119,6 +100,7 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::envelope::{IntakeRules, Minting, Shape};
+    use crate::mapping::{Tables, map_envelope};
 
     fn envelope(text: &str) -> Envelope {
         let rules = IntakeRules {
@@ -148,26 +130,31 @@ mod tests {
 
     #[test]
     fn the_same_envelope_gives_the_same_carrier_holding_its_exact_text() {
-        let text = r#"{"meta": {"uuid": {"current": "a:1", "parent": "a:0"}, "format": "intelmq", "type": "event"}, "payload": {"time.source": "2024-05-18T11:36:08+00:00", "extra.x": "é\u00e9"}}"#;
-        let first = Carrier::of(&envelope(text));
-        assert_eq!(first, Carrier::of(&envelope(text)));
-        let object: Value = serde_json::from_slice(&first.text).unwrap();
-        assert_eq!(object["envelope"].as_str().unwrap(), text);
-        assert_eq!(object["created"], "2024-05-18T11:36:08.000Z");
+        let text = r#"{"meta": {"uuid": {"current": "a:1", "parent": "a:0"}, "format": "intelmq", "type": "event"}, "payload": {"time.source": "2024-05-18T11:36:08+00:00", "tlp": "RED", "extra.x": "é\u00e9"}}"#;
+        let tables = Tables::embedded();
+        let first = map_envelope(&envelope(text), &tables, None).carrier;
+        assert_eq!(first, map_envelope(&envelope(text), &tables, None).carrier);
+        assert_eq!(first["envelope"].as_str().unwrap(), text);
+        assert_eq!(first["created"], "2024-05-18T11:36:08.000Z");
         assert_eq!(
-            object["parent_ref"],
+            first["parent_ref"],
             carrier_id(&EnvelopeId::parse("a:0").unwrap())
         );
-        assert_eq!(object["envelope_format"], "intelmq");
-        let header = crate::stix::ObjectHeader::read(&first.text).unwrap();
-        assert_eq!(header.id.as_str(), first.id);
+        assert_eq!(first["envelope_format"], "intelmq");
+        assert_eq!(
+            first["object_marking_refs"][0],
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+        );
+        crate::stix::ObjectHeader::read(first.to_string().as_bytes()).unwrap();
     }
 
     #[test]
     fn envelopes_without_times_fall_back_to_the_epoch() {
-        let carrier = Carrier::of(&envelope(
-            r#"{"meta": {"uuid": "x1"}, "payload": {"time.source": "garbage"}}"#,
-        ));
-        assert_eq!(carrier.modified_text, "1970-01-01T00:00:00.000Z");
+        let mapped = map_envelope(
+            &envelope(r#"{"meta": {"uuid": "x1"}, "payload": {"time.source": "garbage"}}"#),
+            &Tables::embedded(),
+            None,
+        );
+        assert_eq!(mapped.carrier["modified"], "1970-01-01T00:00:00.000Z");
     }
 }

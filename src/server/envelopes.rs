@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::body::read_limited;
 use super::error::ApiError;
-use crate::ingest::{RecordReport, Tally};
+use crate::ingest::{Intake, RecordReport, Tally};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,13 +33,9 @@ pub async fn post(
     let intake = match &query.collection {
         None => state.intake.clone(),
         Some(name) => {
-            let collection = state.settings.collection(name).ok_or_else(|| {
+            Intake::new(&state.settings, name, state.intake.tables.clone()).ok_or_else(|| {
                 ApiError::NotFound(format!("no collection has the id or alias {name:?}"))
-            })?;
-            crate::ingest::Intake {
-                collection: collection.id.clone(),
-                ..state.intake.clone()
-            }
+            })?
         }
     };
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;

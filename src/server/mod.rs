@@ -144,11 +144,13 @@ impl Application {
             })?
             .port();
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
-        let collection = settings
-            .collection(&settings.intake.collection)
-            .expect("validated when the settings were loaded")
-            .id
-            .clone();
+        let tables = Arc::new(
+            settings
+                .mapping_tables()
+                .map_err(|e| StartError::Refused(e.to_string()))?,
+        );
+        let intake = Intake::new(&settings, &settings.intake.collection, tables)
+            .expect("intake.collection is checked when the settings are loaded");
         if let Some(refusal) = settings.public_anonymous_write() {
             return Err(StartError::Refused(refusal));
         }
@@ -156,11 +158,7 @@ impl Application {
             authenticator: auth::Authenticator::new(&settings.users),
             cursor_key: CursorKey::new(store.cursor_secret()?),
             metrics: metrics::Metrics::default(),
-            intake: Intake {
-                rules: settings.intake_rules(),
-                policy: settings.intake.duplicate_policy,
-                collection,
-            },
+            intake,
             settings: Arc::new(settings),
             store: Arc::clone(&store),
             writer: writer.clone(),

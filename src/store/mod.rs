@@ -30,12 +30,12 @@ pub enum DuplicatePolicy {
 /// One write. A group of them is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Stores an envelope and, if it is stored (not a duplicate), its STIX carrier in the same collection.
+    /// Stores an envelope and, if it is stored (not a duplicate), its STIX objects in the same collection.
     PutEnvelope {
         envelope: Envelope,
         collection: String,
         policy: DuplicatePolicy,
-        carrier: Option<NewObject>,
+        objects: Vec<NewObject>,
     },
     PutObject {
         collection: String,

@@ -240,7 +240,7 @@ impl Store for SledStore {
                     envelope,
                     collection,
                     policy,
-                    carrier,
+                    objects,
                 } => {
                     let outcome = self.put_envelope(
                         &mut batch,
@@ -251,15 +251,17 @@ impl Store for SledStore {
                         policy,
                         now,
                     )?;
-                    if let (WriteOutcome::Stored { .. }, Some(carrier)) = (outcome, carrier) {
-                        self.put_object(
-                            &mut batch,
-                            &mut pending,
-                            &mut counters,
-                            &collection,
-                            carrier,
-                            now,
-                        )?;
+                    if let WriteOutcome::Stored { .. } = outcome {
+                        for object in objects {
+                            self.put_object(
+                                &mut batch,
+                                &mut pending,
+                                &mut counters,
+                                &collection,
+                                object,
+                                now,
+                            )?;
+                        }
                     }
                     outcome
                 }

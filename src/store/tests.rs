@@ -17,7 +17,7 @@ fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
         envelope: envelope(id, body),
         collection: "c1".into(),
         policy,
-        carrier: None,
+        objects: Vec::new(),
     }
 }
 

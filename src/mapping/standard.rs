@@ -1,0 +1,521 @@
+//! Standard STIX 2.1 objects for an IntelMQ payload, driven by the tables.
+//!
+//! - Observables become SCOs with the spec's deterministic ids, grouped into one `observed-data` per
+//!   connected group (a `network-traffic` with its addresses; any other observable alone), so that each
+//!   observed-data is a connected SCO graph, as STIX's best practice and misp-stix want it.
+//! - IoC classifications add an `indicator`, `based-on` the observed-data of its observable.
+//! - `malware`, `vulnerability`, country `location` and the provider's `identity` are shared by every
+//!   envelope that names them: their content never varies, so they carry no back-link. Everything per
+//!   envelope (observed-data, indicator, relationships) points back to the carrier through the extension.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::{Map, Value, json};
+
+use super::ids::{sco_id, standard_id};
+use super::tables::{Kind, PatternSource, Side, Tables};
+use super::{Context, GATEWAY_IDENTITY_ID, back_link, values};
+use crate::stix::Timestamp;
+
+/// `created` and `modified` of the shared objects, which no single envelope dates.
+const SHARED_TIME: &str = "2026-11-22T00:00:00.000Z";
+
+/// What the payload gives, once checked.
+#[derive(Default)]
+struct Found {
+    ips: Vec<(Side, IpAddr)>,
+    domains: Vec<(Side, String)>,
+    urls: Vec<String>,
+    emails: Vec<String>,
+    asns: Vec<(Side, u64)>,
+    ports: BTreeMap<Side, u64>,
+    transport: Option<String>,
+    hashes: BTreeMap<String, String>,
+    malware: Option<String>,
+    cves: Vec<String>,
+    countries: Vec<(Side, String)>,
+    provider: Option<String>,
+}
+
+/// An SCO and the observed-data it ends up in.
+struct Sco {
+    object: Value,
+    group: usize,
+}
+
+pub(super) fn standard_objects(
+    payload: &Map<String, Value>,
+    context: &Context,
+    tables: &Tables,
+    warnings: &mut Vec<String>,
+) -> Vec<Value> {
+    let found = collect(payload, tables, warnings);
+    let mut builder = Builder {
+        context,
+        creator: found.provider.as_deref().map_or_else(
+            || GATEWAY_IDENTITY_ID.to_owned(),
+            |p| standard_id("identity", &["provider", p]),
+        ),
+        objects: Vec::new(),
+    };
+    let observed_at = observed_time(payload).unwrap_or_else(|| context.created.clone());
+
+    // Observables, grouped.
+    let mut scos: Vec<Sco> = Vec::new();
+    let mut groups = 0;
+    let mut new_group = || {
+        groups += 1;
+        groups - 1
+    };
+    let mut ip_ids: Vec<(Side, String, IpAddr)> = Vec::new();
+    for (side, ip) in &found.ips {
+        let object_type = if ip.is_ipv4() {
+            "ipv4-addr"
+        } else {
+            "ipv6-addr"
+        };
+        let object = sco(object_type, json!({"value": ip.to_string()}));
+        ip_ids.push((*side, id_of(&object), *ip));
+        scos.push(Sco {
+            object,
+            group: usize::MAX,
+        });
+    }
+    if let Some(traffic) = network_traffic(&found, &ip_ids) {
+        let group = new_group();
+        for sco in scos.iter_mut() {
+            let id = id_of(&sco.object);
+            if [&traffic["src_ref"], &traffic["dst_ref"]]
+                .iter()
+                .any(|r| r.as_str() == Some(&id))
+            {
+                sco.group = group;
+            }
+        }
+        scos.push(Sco {
+            object: traffic,
+            group,
+        });
+    }
+    for sco in scos.iter_mut().filter(|s| s.group == usize::MAX) {
+        sco.group = new_group();
+    }
+    let singles = found
+        .domains
+        .iter()
+        .map(|(_, d)| sco("domain-name", json!({"value": d})))
+        .chain(found.urls.iter().map(|u| sco("url", json!({"value": u}))))
+        .chain(
+            found
+                .emails
+                .iter()
+                .map(|e| sco("email-addr", json!({"value": e}))),
+        )
+        .chain(
+            found
+                .asns
+                .iter()
+                .map(|(_, n)| sco("autonomous-system", json!({"number": n}))),
+        )
+        .chain(file(&found.hashes));
+    for object in singles {
+        if !scos.iter().any(|s| id_of(&s.object) == id_of(&object)) {
+            scos.push(Sco {
+                object,
+                group: new_group(),
+            });
+        }
+    }
+
+    let observed_data: Vec<String> = (0..groups)
+        .map(|group| {
+            let refs: Vec<String> = scos
+                .iter()
+                .filter(|s| s.group == group)
+                .map(|s| id_of(&s.object))
+                .collect();
+            builder.per_envelope(
+                "observed-data",
+                &[&refs[0]],
+                json!({
+                    "first_observed": observed_at,
+                    "last_observed": observed_at,
+                    "number_observed": 1,
+                    "object_refs": refs,
+                }),
+            )
+        })
+        .collect();
+    let group_of = |sco_id: &str| {
+        scos.iter()
+            .find(|s| id_of(&s.object) == sco_id)
+            .map(|s| observed_data[s.group].clone())
+    };
+
+    // Relationships between observables.
+    for (side, ip_id, _) in &ip_ids {
+        for (_, number) in found.asns.iter().filter(|(s, _)| s == side) {
+            let asn = sco_id(
+                "autonomous-system",
+                json!({"number": number}).as_object().expect("an object"),
+            );
+            builder.relationship(ip_id, "belongs-to", &asn);
+        }
+    }
+
+    // The indicator.
+    let classification = payload
+        .get("classification.type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let indicator = tables.indicators.get(classification).and_then(|rule| {
+        let (pattern, observable) = rule
+            .pattern_from
+            .iter()
+            .find_map(|source| pattern(*source, &found, &ip_ids))?;
+        let value = observable.1.clone();
+        let description = payload
+            .get("event_description.text")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                let feed = payload
+                    .get("feed.name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("IntelMQ");
+                format!("{classification} reported by {feed}")
+            });
+        let mut properties = json!({
+            "name": format!("{classification}: {value}"),
+            "description": description,
+            "indicator_types": rule.indicator_types,
+            "pattern": pattern,
+            "pattern_type": "stix",
+            "valid_from": observed_at,
+        });
+        if let Some(confidence) = payload
+            .get("feed.accuracy")
+            .and_then(Value::as_f64)
+            .filter(|a| (0.0..=100.0).contains(a))
+        {
+            properties["confidence"] = json!(confidence.round() as u64);
+        }
+        let id = builder.per_envelope("indicator", &[], properties);
+        if let Some(observed) = group_of(&observable.0) {
+            builder.relationship(&id, "based-on", &observed);
+        }
+        Some(id)
+    });
+
+    // Shared objects, and how this envelope relates to them.
+    let anchor = indicator.clone().or_else(|| observed_data.first().cloned());
+    if let Some(name) = &found.malware {
+        let malware = builder.shared("malware", &[name], json!({"name": name, "is_family": true}));
+        match (&indicator, &anchor) {
+            (Some(indicator), _) => builder.relationship(indicator, "indicates", &malware),
+            (None, Some(anchor)) => builder.relationship(anchor, "related-to", &malware),
+            (None, None) => {}
+        }
+    }
+    for cve in &found.cves {
+        let vulnerability = builder.shared(
+            "vulnerability",
+            &[cve],
+            json!({"name": cve, "external_references": [{"source_name": "cve", "external_id": cve}]}),
+        );
+        if let Some(anchor) = &anchor {
+            builder.relationship(anchor, "related-to", &vulnerability);
+        }
+    }
+    for (side, country) in &found.countries {
+        let location = builder.shared("location", &[country], json!({"country": country}));
+        for (_, ip_id, _) in ip_ids.iter().filter(|(s, _, _)| s == side) {
+            builder.relationship(ip_id, "related-to", &location);
+        }
+    }
+    if let Some(provider) = &found.provider {
+        let identity = json!({
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": builder.creator,
+            "created": SHARED_TIME,
+            "modified": SHARED_TIME,
+            "name": provider,
+            "identity_class": "organization",
+        });
+        builder.objects.push(identity);
+    }
+
+    let mut objects: Vec<Value> = scos.into_iter().map(|s| s.object).collect();
+    objects.extend(builder.objects);
+    objects
+}
+
+struct Builder<'a> {
+    context: &'a Context,
+    /// `created_by_ref` of the per-envelope objects: the feed provider, else the gateway.
+    creator: String,
+    objects: Vec<Value>,
+}
+
+impl Builder<'_> {
+    /// An SDO or SRO of this envelope, with its back-link; gives its id.
+    fn per_envelope(&mut self, object_type: &str, parts: &[&str], properties: Value) -> String {
+        let mut name = vec![self.context.envelope_id.as_str(), object_type];
+        name.extend_from_slice(parts);
+        let id = standard_id(object_type, &name);
+        let mut object = json!({
+            "type": object_type,
+            "spec_version": "2.1",
+            "id": id,
+            "created": self.context.created,
+            "modified": self.context.modified,
+            "created_by_ref": self.creator,
+        });
+        merge(&mut object, properties);
+        if let Some(marking) = &self.context.marking {
+            object["object_marking_refs"] = json!([marking]);
+        }
+        object["extensions"] = back_link(self.context);
+        self.objects.push(object);
+        id
+    }
+
+    fn relationship(&mut self, source: &str, relationship_type: &str, target: &str) {
+        self.per_envelope(
+            "relationship",
+            &[source, relationship_type, target],
+            json!({"relationship_type": relationship_type, "source_ref": source, "target_ref": target}),
+        );
+    }
+
+    /// An SDO shared by every envelope that names it; gives its id.
+    fn shared(&mut self, object_type: &str, parts: &[&str], properties: Value) -> String {
+        let id = standard_id(object_type, parts);
+        if !self.objects.iter().any(|o| o["id"] == id.as_str()) {
+            let mut object = json!({
+                "type": object_type,
+                "spec_version": "2.1",
+                "id": id,
+                "created": SHARED_TIME,
+                "modified": SHARED_TIME,
+                "created_by_ref": GATEWAY_IDENTITY_ID,
+            });
+            merge(&mut object, properties);
+            self.objects.push(object);
+        }
+        id
+    }
+}
+
+fn merge(object: &mut Value, properties: Value) {
+    if let (Some(object), Value::Object(properties)) = (object.as_object_mut(), properties) {
+        object.extend(properties);
+    }
+}
+
+fn sco(object_type: &str, contributing: Value) -> Value {
+    let contributing = contributing.as_object().cloned().unwrap_or_default();
+    sco_with_id(
+        object_type,
+        sco_id(object_type, &contributing),
+        contributing,
+    )
+}
+
+fn sco_with_id(object_type: &str, id: String, properties: Map<String, Value>) -> Value {
+    let mut object = json!({"type": object_type, "spec_version": "2.1", "id": id});
+    merge(&mut object, Value::Object(properties));
+    object
+}
+
+fn id_of(object: &Value) -> String {
+    object["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A `file` with every hash; its id comes from one hash, by the spec's preference (§6.7).
+fn file(hashes: &BTreeMap<String, String>) -> Option<Value> {
+    let (algorithm, value) = ["MD5", "SHA-1", "SHA-256", "SHA-512"]
+        .iter()
+        .find_map(|a| hashes.get_key_value(*a))?;
+    let basis = json!({"hashes": {algorithm: value}});
+    let id = sco_id("file", basis.as_object().expect("an object"));
+    let properties = json!({"hashes": hashes})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    Some(sco_with_id("file", id, properties))
+}
+
+/// `network-traffic` between the source and destination addresses, when there are ports or a transport.
+fn network_traffic(found: &Found, ip_ids: &[(Side, String, IpAddr)]) -> Option<Value> {
+    if found.ports.is_empty() && found.transport.is_none() {
+        return None;
+    }
+    let on = |side: Side| ip_ids.iter().find(|(s, _, _)| *s == side);
+    let (src, dst) = (on(Side::Src), on(Side::Dst));
+    let family = src.or(dst)?.2;
+    let mut protocols = vec![if family.is_ipv4() { "ipv4" } else { "ipv6" }.to_owned()];
+    protocols.extend(found.transport.clone());
+    let mut contributing = Map::new();
+    for (name, reference) in [("src_ref", src), ("dst_ref", dst)] {
+        if let Some((_, id, _)) = reference {
+            contributing.insert(name.into(), json!(id));
+        }
+    }
+    for (name, side) in [("src_port", Side::Src), ("dst_port", Side::Dst)] {
+        if let Some(port) = found.ports.get(&side) {
+            contributing.insert(name.into(), json!(port));
+        }
+    }
+    contributing.insert("protocols".into(), json!(protocols));
+    Some(sco("network-traffic", Value::Object(contributing)))
+}
+
+/// The pattern for one kind of observable, with the SCO id and value it is about.
+fn pattern(
+    source: PatternSource,
+    found: &Found,
+    ip_ids: &[(Side, String, IpAddr)],
+) -> Option<(String, (String, String))> {
+    let escape = |value: &str| value.replace('\\', "\\\\").replace('\'', "\\'");
+    let simple = |object_type: &str, value: &str| {
+        let id = sco_id(
+            object_type,
+            json!({"value": value}).as_object().expect("an object"),
+        );
+        (
+            format!("[{object_type}:value = '{}']", escape(value)),
+            (id, value.to_owned()),
+        )
+    };
+    match source {
+        PatternSource::Url => found.urls.first().map(|u| simple("url", u)),
+        PatternSource::Domain => found.domains.first().map(|(_, d)| simple("domain-name", d)),
+        PatternSource::Email => found.emails.first().map(|e| simple("email-addr", e)),
+        PatternSource::Ip => ip_ids.first().map(|(_, _, ip)| {
+            simple(
+                if ip.is_ipv4() {
+                    "ipv4-addr"
+                } else {
+                    "ipv6-addr"
+                },
+                &ip.to_string(),
+            )
+        }),
+        PatternSource::Hash => {
+            let (algorithm, value) = ["SHA-256", "SHA-1", "MD5", "SHA-512"]
+                .iter()
+                .find_map(|a| found.hashes.get_key_value(*a))?;
+            let path = if algorithm.contains('-') {
+                format!("'{algorithm}'")
+            } else {
+                algorithm.clone()
+            };
+            let id = file(&found.hashes).map(|f| id_of(&f)).unwrap_or_default();
+            Some((
+                format!("[file:hashes.{path} = '{}']", escape(value)),
+                (id, value.clone()),
+            ))
+        }
+    }
+}
+
+/// `time.source`, else `time.observation`, as a STIX timestamp.
+fn observed_time(payload: &Map<String, Value>) -> Option<String> {
+    ["time.source", "time.observation"]
+        .iter()
+        .filter_map(|key| payload.get(*key)?.as_str())
+        .find_map(|text| Timestamp::parse_lenient(text).ok())
+        .map(Timestamp::to_stix_millis)
+}
+
+/// Reads the payload through the tables; values that would make invalid STIX become warnings.
+fn collect(payload: &Map<String, Value>, tables: &Tables, warnings: &mut Vec<String>) -> Found {
+    let mut found = Found::default();
+    for (field, rule) in &tables.fields {
+        let Some(value) = payload.get(field) else {
+            continue;
+        };
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        let side = rule.side.unwrap_or(Side::Src);
+        let mut refuse = |what: &str| {
+            warnings.push(format!(
+                "{field}: {value} is not {what}; left out of the standard objects"
+            ))
+        };
+        match rule.kind {
+            Kind::Ip => match values::ip(&text) {
+                Some(ip) => found.ips.push((side, ip)),
+                None => refuse("an IP address STIX accepts"),
+            },
+            Kind::Domain => match values::domain(&text) {
+                Some(domain) => found.domains.push((side, domain)),
+                None => refuse("a valid IDNA host name"),
+            },
+            Kind::Url => match values::url(&text) {
+                Some(url) => found.urls.push(url),
+                None => refuse("an RFC 3986 URL"),
+            },
+            // Accounts are often user names, not addresses: only addresses are mapped, without a warning.
+            Kind::Email => found.emails.extend(values::email(&text)),
+            Kind::Asn | Kind::Port => {
+                let (range, what) = if rule.kind == Kind::Asn {
+                    (1..=4_294_967_295, "an AS number")
+                } else {
+                    (0..=65_535, "a port")
+                };
+                match text.parse::<u64>().ok().filter(|n| range.contains(n)) {
+                    Some(n) if rule.kind == Kind::Asn => found.asns.push((side, n)),
+                    Some(n) => {
+                        found.ports.insert(side, n);
+                    }
+                    None => refuse(what),
+                }
+            }
+            Kind::Transport => match values::transport(&text) {
+                Some(transport) => found.transport = Some(transport),
+                None => {
+                    refuse("a transport protocol STIX validators accept (tcp, udp, sctp, dccp)")
+                }
+            },
+            Kind::Hash => {
+                let algorithm = rule.algorithm.clone().unwrap_or_default();
+                match values::hash(&algorithm, &text) {
+                    Some(hash) => {
+                        found.hashes.insert(algorithm, hash);
+                    }
+                    None => refuse(&format!("a {algorithm} hash")),
+                }
+            }
+            Kind::Malware if !text.trim().is_empty() => {
+                found.malware = Some(text.trim().to_ascii_lowercase())
+            }
+            Kind::Cve => {
+                for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                    match values::cve(part) {
+                        Some(cve) => found.cves.push(cve),
+                        // Identifiers are mostly not CVEs ("zeus", "open-redis"): only broken CVE ids warn.
+                        None if part.to_ascii_lowercase().starts_with("cve-") => refuse("a CVE id"),
+                        None => {}
+                    }
+                }
+            }
+            Kind::Country => match values::country(&text) {
+                Some(country) => found.countries.push((side, country)),
+                None => refuse("an ISO 3166-1 alpha-2 country code"),
+            },
+            Kind::Provider if !text.trim().is_empty() => {
+                found.provider = Some(text.trim().to_owned())
+            }
+            // Markings are read once per envelope, for the carrier too.
+            Kind::Malware | Kind::Provider | Kind::Tlp => {}
+        }
+    }
+    found
+}
