@@ -37,6 +37,8 @@ use uuid::Uuid;
 const TAXII: &str = "application/taxii+json;version=2.1";
 /// Objects asked for per page, in every phase, so that every server is asked for the same pages.
 const PAGE_LIMIT: usize = 1000;
+/// How long a POST's status may stay pending before the benchmark gives up.
+const PENDING_LIMIT: Duration = Duration::from_secs(600);
 /// Page GETs timed at each end of the collection, per step of the scale phase.
 const SCALE_SAMPLES: usize = 50;
 
@@ -71,6 +73,9 @@ struct Args {
     /// Seconds after which the concurrent phase starts no more requests.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Seconds after --duration that requests still running are given up on and reported as unfinished.
+    #[arg(long, default_value_t = 60.0)]
+    grace: f64,
     /// Name of the server, printed on every line.
     #[arg(long, default_value = "taxii")]
     label: String,
@@ -135,6 +140,7 @@ async fn run_phases(args: &Args, taxii: &Taxii, report: &Report, packing: Packin
         clients: args.concurrency,
         requests: args.requests,
         duration: Duration::from_secs_f64(args.duration),
+        grace: Duration::from_secs_f64(args.grace),
     };
     let hammered = hammer(taxii, &positions, load).await;
     let hammer_ok = report.concurrent(&hammered, load, positions.len(), kind);
@@ -186,21 +192,11 @@ struct ObjectId {
 }
 
 /// Where a page starts: the query that fetches it, besides `limit`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 enum Position {
     First,
     Next(String),
     AddedAfter(String),
-}
-
-/// One page as the client saw it.
-struct Page {
-    ids: Vec<String>,
-    more: bool,
-    next: Option<String>,
-    /// The X-TAXII-Date-Added-Last header, verbatim.
-    added_last: Option<String>,
-    latency: Duration,
 }
 
 impl Position {
@@ -221,6 +217,16 @@ impl Position {
         }
         url
     }
+}
+
+/// One page as the client saw it.
+struct Page {
+    ids: Vec<String>,
+    more: bool,
+    next: Option<String>,
+    /// The X-TAXII-Date-Added-Last header, verbatim.
+    added_last: Option<String>,
+    latency: Duration,
 }
 
 impl Taxii {
@@ -299,6 +305,13 @@ impl Taxii {
         let (mut status, _): (Status, _) = self.call(request, StatusCode::ACCEPTED).await?;
         // A server may answer before it has stored everything; the objects only count once it has.
         while status.status != "complete" {
+            ensure!(
+                started.elapsed() < PENDING_LIMIT,
+                "POST {}: status {} still {:?} after {PENDING_LIMIT:?}",
+                self.objects,
+                status.id,
+                status.status
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
             status = self.status(&status.id).await?;
         }
@@ -569,15 +582,14 @@ async fn replayable_positions(taxii: &Taxii, walk: &Walk) -> (Vec<Position>, &'s
         })
         .collect();
     let distinct = tokens.iter().collect::<HashSet<_>>().len() == tokens.len();
+    if !distinct {
+        note(
+            "every page of one walk got the same next token: it is a cursor, not a position".into(),
+        );
+    }
     if !tokens.is_empty() && distinct && replays(taxii, walk).await {
         let positions = walk.pages.iter().map(|(position, _)| position.clone());
         return (positions.collect(), "next tokens");
-    }
-    if !tokens.is_empty() {
-        note(
-            "next tokens cannot be fetched again: the concurrent phase uses added_after positions"
-                .into(),
-        );
     }
     let after_each_page = walk.pages.iter().rev().skip(1).rev();
     let dates =
@@ -589,21 +601,26 @@ async fn replayable_positions(taxii: &Taxii, walk: &Walk) -> (Vec<Position>, &'s
                 .into(),
         );
     }
-    (positions, "added_after")
+    let kind = if positions.len() > 1 {
+        "added_after"
+    } else {
+        "first page"
+    };
+    (positions, kind)
 }
 
 /// Whether the page in the middle of the walk comes back the same when fetched again by its position.
 async fn replays(taxii: &Taxii, walk: &Walk) -> bool {
     let (position, page) = &walk.pages[walk.pages.len() / 2];
-    match taxii.page(position).await {
-        Ok(again) => again.ids == page.ids,
-        Err(error) => {
-            note(format!(
-                "fetching a page again by its next token failed: {error:#}"
-            ));
-            false
-        }
-    }
+    let outcome = match taxii.page(position).await {
+        Ok(again) if again.ids == page.ids => return true,
+        Ok(_) => "gave other objects".to_owned(),
+        Err(error) => format!("failed: {error:#}"),
+    };
+    note(format!(
+        "fetching a page again by its next token {outcome}; the concurrent phase uses added_after positions"
+    ));
+    false
 }
 
 /// How hard the concurrent phase pushes.
@@ -612,14 +629,25 @@ struct Load {
     clients: usize,
     requests: usize,
     duration: Duration,
+    grace: Duration,
 }
 
+/// What the concurrent phase, or one of its clients, did.
+#[derive(Default)]
 struct Hammered {
-    requests: usize,
+    latencies: Vec<Duration>,
     objects: usize,
     errors: Vec<String>,
+    /// Requests still unanswered at the end of the grace period.
+    unfinished: usize,
     elapsed: Duration,
-    latencies: Latencies,
+}
+
+impl Hammered {
+    /// Requests answered, failed or unfinished.
+    fn requests(&self) -> usize {
+        self.latencies.len() + self.errors.len() + self.unfinished
+    }
 }
 
 /// The concurrent phase: clients fetch pages at random positions until the requests or the time run out.
@@ -628,44 +656,40 @@ async fn hammer(taxii: &Taxii, positions: &[Position], load: Load) -> Hammered {
     let remaining = Arc::new(AtomicUsize::new(load.requests));
     let started = Instant::now();
     let deadline = started + load.duration;
+    // A server that takes minutes per page (medallion's memory backend on a large collection) would otherwise
+    // keep the phase going long after the deadline.
+    let give_up = tokio::time::Instant::from_std(deadline + load.grace);
     let clients: Vec<_> = (0..load.clients)
         .map(|_| {
             let (taxii, positions, remaining) =
                 (taxii.clone(), positions.clone(), remaining.clone());
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let (mut objects, mut errors) = (0, Vec::new());
+                let mut client = Hammered::default();
                 while Instant::now() < deadline && take_one(&remaining) {
-                    match taxii.page(&positions[random_index(positions.len())]).await {
-                        Ok(page) => {
-                            latencies.push(page.latency);
-                            objects += page.ids.len();
+                    let position = &positions[random_index(positions.len())];
+                    match tokio::time::timeout_at(give_up, taxii.page(position)).await {
+                        Ok(Ok(page)) => {
+                            client.latencies.push(page.latency);
+                            client.objects += page.ids.len();
                         }
-                        Err(error) => errors.push(format!("{error:#}")),
+                        Ok(Err(error)) => client.errors.push(format!("{error:#}")),
+                        Err(_) => client.unfinished += 1,
                     }
                 }
-                (latencies, objects, errors)
+                client
             })
         })
         .collect();
-    let mut hammered = Hammered {
-        requests: 0,
-        objects: 0,
-        errors: Vec::new(),
-        elapsed: Duration::ZERO,
-        latencies: Latencies::new(Vec::new()),
-    };
-    let mut latencies = Vec::new();
+    let mut all = Hammered::default();
     for client in clients {
-        let (client_latencies, objects, errors) = client.await.expect("a client task panicked");
-        hammered.requests += client_latencies.len() + errors.len();
-        hammered.objects += objects;
-        hammered.errors.extend(errors);
-        latencies.extend(client_latencies);
+        let client = client.await.expect("a client task panicked");
+        all.latencies.extend(client.latencies);
+        all.objects += client.objects;
+        all.errors.extend(client.errors);
+        all.unfinished += client.unfinished;
     }
-    hammered.elapsed = started.elapsed();
-    hammered.latencies = Latencies::new(latencies);
-    hammered
+    all.elapsed = started.elapsed();
+    all
 }
 
 /// Takes one request from the shared budget; false once it is spent.
@@ -738,13 +762,19 @@ impl Latencies {
         Self(latencies)
     }
 
-    /// Nearest-rank percentile in milliseconds; 0 when nothing was measured.
-    fn percentile_ms(&self, percent: f64) -> f64 {
-        let Some(last) = self.0.len().checked_sub(1) else {
-            return 0.0;
-        };
+    /// Nearest-rank percentile in milliseconds; None when nothing was measured.
+    fn percentile_ms(&self, percent: f64) -> Option<f64> {
+        let last = self.0.len().checked_sub(1)?;
         let rank = ((percent / 100.0) * self.0.len() as f64).ceil() as usize;
-        millis(self.0[rank.saturating_sub(1).min(last)])
+        Some(millis(self.0[rank.saturating_sub(1).min(last)]))
+    }
+
+    /// "p50 … ms, p99 … ms" for the human-readable lines.
+    fn describe(&self) -> String {
+        match (self.percentile_ms(50.0), self.percentile_ms(99.0)) {
+            (Some(p50), Some(p99)) => format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            _ => "no latency measured".to_owned(),
+        }
     }
 }
 
@@ -795,13 +825,12 @@ impl Report {
         let (rss_kib, rss) = self.rss();
         let human = format!(
             "{} objects in {} POSTs (up to {} per POST, {in_flight} at a time) in {:.2} s: {rate:.0} objects/s; \
-             POST p50 {:.1} ms, p99 {:.1} ms{rss}",
+             POST {}{rss}",
             loaded.objects,
             loaded.posts,
             loaded.largest_post,
             loaded.elapsed.as_secs_f64(),
-            loaded.latencies.percentile_ms(50.0),
-            loaded.latencies.percentile_ms(99.0),
+            loaded.latencies.describe(),
         );
         let result = json!({
             "objects": loaded.objects,
@@ -833,11 +862,10 @@ impl Report {
             )
         };
         let human = format!(
-            "{} pages in {:.2} s: {rate:.0} objects/s; page p50 {:.1} ms, p99 {:.1} ms; {verdict}{rss}",
+            "{} pages in {:.2} s: {rate:.0} objects/s; page {}; {verdict}{rss}",
             walk.pages.len(),
             walk.elapsed.as_secs_f64(),
-            latencies.percentile_ms(50.0),
-            latencies.percentile_ms(99.0),
+            latencies.describe(),
         );
         let result = json!({
             "objects": walk.objects,
@@ -855,35 +883,43 @@ impl Report {
         ok
     }
 
-    /// Reports the concurrent phase; false if any request failed.
+    /// Reports the concurrent phase; false if any request failed (unfinished ones are slow, not wrong).
     fn concurrent(&self, hammered: &Hammered, load: Load, positions: usize, kind: &str) -> bool {
-        let succeeded = hammered.requests - hammered.errors.len();
-        let requests_rate = per_second(succeeded, hammered.elapsed);
+        let latencies = Latencies::new(hammered.latencies.clone());
+        let requests_rate = per_second(hammered.latencies.len(), hammered.elapsed);
         let objects_rate = per_second(hammered.objects, hammered.elapsed);
-        let errors = match hammered.errors.first() {
+        let mut problems = match hammered.errors.first() {
             Some(first) => format!("; {} FAILED, the first: {first}", hammered.errors.len()),
             None => String::new(),
         };
+        if hammered.unfinished > 0 {
+            problems += &format!(
+                "; {} UNFINISHED after {:.0} s (given up on; not in the rates)",
+                hammered.unfinished,
+                (load.duration + load.grace).as_secs_f64()
+            );
+        }
         let human = format!(
-            "{} clients, {} requests at {positions} positions ({kind}) in {:.2} s: {requests_rate:.1} requests/s, \
-             {objects_rate:.0} objects/s; p50 {:.1} ms, p99 {:.1} ms{errors}",
+            "{} clients, {} requests at {positions} positions ({kind}) in {:.2} s: \
+             {requests_rate:.1} requests/s, {objects_rate:.0} objects/s; {}{problems}",
             load.clients,
-            hammered.requests,
+            hammered.requests(),
             hammered.elapsed.as_secs_f64(),
-            hammered.latencies.percentile_ms(50.0),
-            hammered.latencies.percentile_ms(99.0),
+            latencies.describe(),
         );
         let result = json!({
             "clients": load.clients,
-            "requests": hammered.requests,
+            "requests": hammered.requests(),
+            "answered": hammered.latencies.len(),
             "errors": hammered.errors.len(),
+            "unfinished": hammered.unfinished,
             "positions": positions,
             "position_kind": kind,
             "seconds": hammered.elapsed.as_secs_f64(),
             "requests_per_s": requests_rate,
             "objects_per_s": objects_rate,
-            "p50_ms": hammered.latencies.percentile_ms(50.0),
-            "p99_ms": hammered.latencies.percentile_ms(99.0),
+            "p50_ms": latencies.percentile_ms(50.0),
+            "p99_ms": latencies.percentile_ms(99.0),
         });
         self.emit("concurrent", human, result);
         hammered.errors.is_empty()
