@@ -9,9 +9,12 @@
 //! |---|---|
 //! | `E` id `0x00` version:u32 | envelope record: received:u64, collection length:u16, collection, exact text |
 //! | `N` seq:u64 | the `E` key: envelopes in the order they were stored (export walks this) |
-//! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | object record: date_added:u64, version text length:u8, version text, exact object text |
-//! | `A` collection `0x00` date_added:u64 | stix-id `0x00` version: the collection in order of addition |
-//! | `T` collection `0x00` type `0x00` date_added:u64 | the same, per object type (for `match[type]`) |
+//! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, exact object text |
+//! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64 (the `A` key of that version) |
+//! | `T` collection `0x00` type `0x00` date_added:u64 | empty: the collection's `A` keys of one object type (for `match[type]`) |
+//! | `L` collection `0x00` stix-id | first version:i64, last version:i64 (for `match[version]` without a scan) |
+//!
+//! Objects live in `A`, in order of addition, so that a page is one range scan that yields their exact text.
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
 //! | `M` name | metadata, such as `cursor-secret` |
 //!
@@ -22,6 +25,7 @@ pub const ENVELOPE_ORDER: u8 = b'N';
 pub const OBJECT: u8 = b'O';
 pub const ADDED: u8 = b'A';
 pub const ADDED_BY_TYPE: u8 = b'T';
+pub const BOUNDS: u8 = b'L';
 pub const STATUS: u8 = b'S';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 
@@ -76,16 +80,6 @@ pub fn version_of_object_key(key: &[u8]) -> Option<i64> {
     Some(unflip(u64::from_be_bytes(bytes.try_into().ok()?)))
 }
 
-/// Splits an object key suffix into STIX id and version.
-pub fn parse_object_suffix(suffix: &[u8]) -> Option<(&str, i64)> {
-    let (id, version) = suffix.split_at_checked(suffix.len().checked_sub(9)?)?;
-    let version = version.strip_prefix(&[0])?;
-    Some((
-        std::str::from_utf8(id).ok()?,
-        unflip(u64::from_be_bytes(version.try_into().ok()?)),
-    ))
-}
-
 /// The prefix of a collection's index in order of addition, or of its index for one object type.
 pub fn added_prefix(collection: &str, object_type: Option<&str>) -> Vec<u8> {
     match object_type {
@@ -100,6 +94,12 @@ pub fn added_prefix(collection: &str, object_type: Option<&str>) -> Vec<u8> {
 pub fn added(collection: &str, object_type: Option<&str>, date_added: u64) -> Vec<u8> {
     let mut key = added_prefix(collection, object_type);
     key.extend_from_slice(&date_added.to_be_bytes());
+    key
+}
+
+pub fn bounds(collection: &str, stix_id: &str) -> Vec<u8> {
+    let mut key = tagged(BOUNDS, &[collection.as_bytes()]);
+    key.extend_from_slice(stix_id.as_bytes());
     key
 }
 
@@ -141,7 +141,7 @@ mod tests {
         fn object_versions_sort_in_numeric_order(a: i64, b: i64) {
             let (ka, kb) = (object_suffix("x--1", a), object_suffix("x--1", b));
             prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
-            prop_assert_eq!(parse_object_suffix(&ka), Some(("x--1", a)));
+            prop_assert_eq!(version_of_object_key(&object("c", &ka)), Some(a));
         }
 
         #[test]

@@ -91,22 +91,14 @@ pub struct StoredEnvelope {
     pub text: Vec<u8>,
 }
 
-/// One entry of a collection's index in order of addition: enough to filter on before reading the object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedEntry {
-    /// When this version was added to the collection, in microseconds since the Unix epoch; unique and
-    /// strictly increasing within a collection.
-    pub date_added: u64,
-    pub id: String,
-    pub version: i64,
-}
-
 /// A STIX object version as stored in a collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub id: String,
     pub version: i64,
     pub version_text: String,
+    /// When this version was added to the collection, in microseconds since the Unix epoch; unique and
+    /// strictly increasing within a collection.
     pub date_added: u64,
     pub text: Vec<u8>,
 }
@@ -145,13 +137,13 @@ pub trait Store: Send + Sync {
     /// Every stored envelope version, in the order they were stored.
     fn envelopes(&self) -> StoreIter<'_, StoredEnvelope>;
 
-    /// The index of a collection (or of one object type in it) from just after `after`, oldest first.
+    /// The object versions of a collection (or of one object type in it) added after `after`, oldest first.
     fn added_after(
         &self,
         collection: &str,
         object_type: Option<&str>,
         after: Option<u64>,
-    ) -> StoreIter<'_, AddedEntry>;
+    ) -> StoreIter<'_, StoredObject>;
 
     /// One object version of a collection.
     fn object(&self, collection: &str, id: &str, version: i64)
@@ -160,7 +152,7 @@ pub trait Store: Send + Sync {
     /// Every version of one object in a collection, oldest version first.
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>>;
 
-    /// The oldest and the newest version of one object in a collection, read from the keys alone.
+    /// The oldest and the newest version of one object in a collection.
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>>;
 
     /// A TAXII status resource as stored.

@@ -9,8 +9,8 @@ use sled::{Batch, IVec, Tree};
 
 use super::keys;
 use super::{
-    AddedEntry, DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult,
-    StoredEnvelope, StoredObject, WriteOp, WriteOutcome,
+    DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
+    StoredObject, WriteOp, WriteOutcome,
 };
 use crate::envelope::Envelope;
 
@@ -35,8 +35,10 @@ struct Counters {
 #[derive(Default)]
 struct Pending {
     envelopes: HashMap<String, (u32, Vec<u8>)>,
-    /// Object key to the object's text, or `None` once deleted.
+    /// `O` key to the object's text, or `None` once deleted.
     objects: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// `L` key to the bounds, or `None` once the last version is gone.
+    bounds: HashMap<Vec<u8>, Option<(i64, i64)>>,
 }
 
 impl SledStore {
@@ -96,9 +98,36 @@ impl SledStore {
         if let Some(text) = pending.objects.get(key) {
             return Ok(text.clone());
         }
-        match self.tree.get(key).map_err(io_error)? {
-            None => Ok(None),
-            Some(value) => Ok(Some(ObjectRecord::decode(&value)?.text.to_vec())),
+        let Some(date_added) = self.tree.get(key).map_err(io_error)? else {
+            return Ok(None);
+        };
+        let record = self.record_at(key, &date_added)?;
+        Ok(Some(ObjectRecord::decode(&record)?.text.to_vec()))
+    }
+
+    /// The `A` record an `O` value points at; `object_key` names the collection.
+    fn record_at(&self, object_key: &[u8], date_added: &[u8]) -> StoreResult<IVec> {
+        let collection = collection_of(object_key)?;
+        let date_added = u64::from_be_bytes(
+            date_added
+                .try_into()
+                .map_err(|_| malformed("object index"))?,
+        );
+        self.tree
+            .get(keys::added(collection, None, date_added))
+            .map_err(io_error)?
+            .ok_or_else(|| malformed("object index without record"))
+    }
+
+    fn bounds_now(&self, pending: &Pending, key: &[u8]) -> StoreResult<Option<(i64, i64)>> {
+        match pending.bounds.get(key) {
+            Some(bounds) => Ok(*bounds),
+            None => self
+                .tree
+                .get(key)
+                .map_err(io_error)?
+                .map(|v| decode_bounds(&v))
+                .transpose(),
         }
     }
 
@@ -147,8 +176,7 @@ impl SledStore {
         object: NewObject,
         now: u64,
     ) -> StoreResult<WriteOutcome> {
-        let suffix = keys::object_suffix(&object.id, object.version);
-        let key = keys::object(collection, &suffix);
+        let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
         match self.object_text(pending, &key)? {
             Some(text) if text == object.text => return Ok(WriteOutcome::Duplicate),
             Some(_) => return Ok(WriteOutcome::Conflict),
@@ -160,16 +188,24 @@ impl SledStore {
             .last_added
             .insert(collection.to_owned(), date_added);
         let record = ObjectRecord {
-            date_added,
+            id: &object.id,
+            version: object.version,
             version_text: &object.version_text,
             text: &object.text,
         };
-        batch.insert(key.clone(), record.encode());
-        batch.insert(keys::added(collection, None, date_added), suffix.clone());
+        batch.insert(keys::added(collection, None, date_added), record.encode());
         batch.insert(
             keys::added(collection, Some(type_of(&object.id)), date_added),
-            suffix,
+            &[][..],
         );
+        batch.insert(key.clone(), &date_added.to_be_bytes()[..]);
+        let bounds_key = keys::bounds(collection, &object.id);
+        let bounds = match self.bounds_now(pending, &bounds_key)? {
+            Some((first, last)) => (first.min(object.version), last.max(object.version)),
+            None => (object.version, object.version),
+        };
+        batch.insert(bounds_key.clone(), encode_bounds(bounds));
+        pending.bounds.insert(bounds_key, Some(bounds));
         pending.objects.insert(key, Some(object.text));
         Ok(WriteOutcome::Stored { version: 0 })
     }
@@ -189,14 +225,41 @@ impl SledStore {
                 "delete of an object written in the same group".into(),
             ));
         }
-        let Some(value) = self.tree.get(&key).map_err(io_error)? else {
+        let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
             return Ok(WriteOutcome::Absent);
         };
-        let date_added = ObjectRecord::decode(&value)?.date_added;
+        let date_added = u64::from_be_bytes(
+            date_added
+                .as_ref()
+                .try_into()
+                .map_err(|_| malformed("object index"))?,
+        );
         batch.remove(key.clone());
         batch.remove(keys::added(collection, None, date_added));
         batch.remove(keys::added(collection, Some(type_of(id)), date_added));
         pending.objects.insert(key, None);
+        // The bounds of what is left: the stored versions, less the ones this group deleted.
+        let prefix = keys::object_versions_prefix(collection, id);
+        let mut left = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix).keys() {
+            let entry = entry.map_err(io_error)?;
+            if !matches!(pending.objects.get(entry.as_ref()), Some(None)) {
+                left.push(
+                    keys::version_of_object_key(&entry).ok_or_else(|| malformed("object key"))?,
+                );
+            }
+        }
+        let bounds_key = keys::bounds(collection, id);
+        let bounds = left
+            .iter()
+            .min()
+            .zip(left.iter().max())
+            .map(|(a, b)| (*a, *b));
+        match bounds {
+            Some(bounds) => batch.insert(bounds_key.clone(), encode_bounds(bounds)),
+            None => batch.remove(bounds_key.clone()),
+        }
+        pending.bounds.insert(bounds_key, bounds);
         Ok(WriteOutcome::Removed)
     }
 
@@ -325,7 +388,7 @@ impl Store for SledStore {
         collection: &str,
         object_type: Option<&str>,
         after: Option<u64>,
-    ) -> StoreIter<'_, AddedEntry> {
+    ) -> StoreIter<'_, StoredObject> {
         let prefix = keys::added_prefix(collection, object_type);
         let start = keys::added(
             collection,
@@ -334,17 +397,21 @@ impl Store for SledStore {
         );
         let mut end = prefix.clone();
         end.push(0xff);
+        let collection = collection.to_owned();
+        let typed = object_type.is_some();
         Box::new(self.tree.range(start..end).map(move |entry| {
-            let (key, suffix) = entry.map_err(io_error)?;
+            let (key, value) = entry.map_err(io_error)?;
             let date_added =
                 keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
-            let (id, version) =
-                keys::parse_object_suffix(&suffix).ok_or_else(|| malformed("added entry"))?;
-            Ok(AddedEntry {
-                date_added,
-                id: id.to_owned(),
-                version,
-            })
+            let record = if typed {
+                self.tree
+                    .get(keys::added(&collection, None, date_added))
+                    .map_err(io_error)?
+                    .ok_or_else(|| malformed("type index without record"))?
+            } else {
+                value
+            };
+            Ok(ObjectRecord::decode(&record)?.into_stored(date_added))
         }))
     }
 
@@ -355,39 +422,44 @@ impl Store for SledStore {
         version: i64,
     ) -> StoreResult<Option<StoredObject>> {
         let key = keys::object(collection, &keys::object_suffix(id, version));
-        match self.tree.get(key).map_err(io_error)? {
-            None => Ok(None),
-            Some(value) => Ok(Some(ObjectRecord::decode(&value)?.into_stored(id, version))),
-        }
+        let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
+            return Ok(None);
+        };
+        let record = self.record_at(&key, &date_added)?;
+        let date_added = u64::from_be_bytes(
+            date_added
+                .as_ref()
+                .try_into()
+                .map_err(|_| malformed("object index"))?,
+        );
+        Ok(Some(ObjectRecord::decode(&record)?.into_stored(date_added)))
     }
 
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
-        self.tree
+        let mut versions = Vec::new();
+        for entry in self
+            .tree
             .scan_prefix(keys::object_versions_prefix(collection, id))
-            .map(|entry| {
-                let (key, value) = entry.map_err(io_error)?;
-                let version =
-                    keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?;
-                Ok(ObjectRecord::decode(&value)?.into_stored(id, version))
-            })
-            .collect()
+        {
+            let (key, date_added) = entry.map_err(io_error)?;
+            let record = self.record_at(&key, &date_added)?;
+            let date_added = u64::from_be_bytes(
+                date_added
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| malformed("object index"))?,
+            );
+            versions.push(ObjectRecord::decode(&record)?.into_stored(date_added));
+        }
+        Ok(versions)
     }
 
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
-        let prefix = keys::object_versions_prefix(collection, id);
-        let mut versions = self.tree.scan_prefix(&prefix).keys();
-        let version = |key: Option<sled::Result<IVec>>| -> StoreResult<Option<i64>> {
-            key.map(|k| {
-                let k = k.map_err(io_error)?;
-                keys::version_of_object_key(&k).ok_or_else(|| malformed("object key"))
-            })
+        self.tree
+            .get(keys::bounds(collection, id))
+            .map_err(io_error)?
+            .map(|v| decode_bounds(&v))
             .transpose()
-        };
-        let Some(first) = version(versions.next())? else {
-            return Ok(None);
-        };
-        let last = version(versions.next_back())?.unwrap_or(first);
-        Ok(Some((first, last)))
     }
 
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -431,19 +503,24 @@ impl Store for SledStore {
     }
 }
 
-/// An `O` value: when the version was added, its version text as written, and the exact object text.
+/// An `A` value: the version's id, version, version text as written, and the exact object text.
 struct ObjectRecord<'a> {
-    date_added: u64,
+    id: &'a str,
+    version: i64,
     version_text: &'a str,
     text: &'a [u8],
 }
 
 impl<'a> ObjectRecord<'a> {
     fn encode(&self) -> Vec<u8> {
-        let length = u8::try_from(self.version_text.len()).expect("timestamps are short");
-        let mut value = Vec::with_capacity(9 + self.version_text.len() + self.text.len());
-        value.extend_from_slice(&self.date_added.to_be_bytes());
-        value.push(length);
+        let id_length = u16::try_from(self.id.len()).expect("STIX ids are short");
+        let version_length = u8::try_from(self.version_text.len()).expect("timestamps are short");
+        let mut value =
+            Vec::with_capacity(11 + self.id.len() + self.version_text.len() + self.text.len());
+        value.extend_from_slice(&self.version.to_be_bytes());
+        value.extend_from_slice(&id_length.to_be_bytes());
+        value.extend_from_slice(self.id.as_bytes());
+        value.push(version_length);
         value.extend_from_slice(self.version_text.as_bytes());
         value.extend_from_slice(self.text);
         value
@@ -451,32 +528,75 @@ impl<'a> ObjectRecord<'a> {
 
     fn decode(value: &'a [u8]) -> StoreResult<Self> {
         let bad = || malformed("object record");
-        let date_added = u64::from_be_bytes(
+        let version = i64::from_be_bytes(
             value
                 .get(..8)
                 .ok_or_else(bad)?
                 .try_into()
                 .map_err(|_| bad())?,
         );
-        let end = 9 + usize::from(*value.get(8).ok_or_else(bad)?);
-        let version_text =
-            std::str::from_utf8(value.get(9..end).ok_or_else(bad)?).map_err(|_| bad())?;
+        let id_end = 10
+            + usize::from(u16::from_be_bytes(
+                value
+                    .get(8..10)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ));
+        let id = std::str::from_utf8(value.get(10..id_end).ok_or_else(bad)?).map_err(|_| bad())?;
+        let text_start = id_end + 1 + usize::from(*value.get(id_end).ok_or_else(bad)?);
+        let version_text = std::str::from_utf8(value.get(id_end + 1..text_start).ok_or_else(bad)?)
+            .map_err(|_| bad())?;
         Ok(Self {
-            date_added,
+            id,
+            version,
             version_text,
-            text: &value[end..],
+            text: value.get(text_start..).ok_or_else(bad)?,
         })
     }
 
-    fn into_stored(self, id: &str, version: i64) -> StoredObject {
+    fn into_stored(self, date_added: u64) -> StoredObject {
         StoredObject {
-            id: id.to_owned(),
-            version,
+            id: self.id.to_owned(),
+            version: self.version,
             version_text: self.version_text.to_owned(),
-            date_added: self.date_added,
+            date_added,
             text: self.text.to_vec(),
         }
     }
+}
+
+fn encode_bounds((first, last): (i64, i64)) -> Vec<u8> {
+    [first.to_be_bytes(), last.to_be_bytes()].concat()
+}
+
+fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
+    let bad = || malformed("bounds");
+    let first = i64::from_be_bytes(
+        value
+            .get(..8)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    let last = i64::from_be_bytes(
+        value
+            .get(8..16)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    Ok((first, last))
+}
+
+/// The collection an `O` key belongs to.
+fn collection_of(object_key: &[u8]) -> StoreResult<&str> {
+    let rest = object_key.get(1..).ok_or_else(|| malformed("object key"))?;
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| malformed("object key"))?;
+    std::str::from_utf8(&rest[..end]).map_err(|_| malformed("object key"))
 }
 
 /// The type part of a STIX id (`indicator` of `indicator--…`).

@@ -160,11 +160,17 @@ fn object_versions_are_kept_and_exact_duplicates_add_nothing() {
     );
     assert_eq!(store.version_bounds("c1", "indicator--2").unwrap(), None);
     assert_eq!(store.added_after("c2", None, None).count(), 0);
-    let by_type: Vec<String> = store
+    let by_type: Vec<(String, Vec<u8>)> = store
         .added_after("c1", Some("indicator"), None)
-        .map(|e| e.unwrap().id)
+        .map(|e| e.map(|e| (e.id, e.text)).unwrap())
         .collect();
-    assert_eq!(by_type, ["indicator--1", "indicator--1"]);
+    assert_eq!(
+        by_type,
+        [
+            ("indicator--1".into(), b"v10".to_vec()),
+            ("indicator--1".into(), b"v20".to_vec())
+        ]
+    );
     assert_eq!(store.added_after("c1", Some("malware"), None).count(), 0);
 }
 

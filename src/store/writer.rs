@@ -17,8 +17,18 @@ const QUEUE_DEPTH: usize = 1024;
 
 type Reply = oneshot::Sender<StoreResult<Vec<WriteOutcome>>>;
 
+/// Writes that depend on the outcomes of a request's own writes, made durable with them in the same flush
+/// (a TAXII status, which reports what was stored).
+pub type FollowUp = Box<dyn FnOnce(&[WriteOutcome]) -> Vec<WriteOp> + Send>;
+
+struct Write {
+    ops: Vec<WriteOp>,
+    follow_up: Option<FollowUp>,
+    reply: Reply,
+}
+
 enum Request {
-    Write(Vec<WriteOp>, Reply),
+    Write(Write),
     Stop(oneshot::Sender<()>),
 }
 
@@ -41,9 +51,32 @@ impl Writer {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
+        self.send(ops, None).await
+    }
+
+    /// Like [`Writer::write`], and then the writes `follow_up` makes of the outcomes, durable in the same
+    /// flush.
+    pub async fn write_then(
+        &self,
+        ops: Vec<WriteOp>,
+        follow_up: impl FnOnce(&[WriteOutcome]) -> Vec<WriteOp> + Send + 'static,
+    ) -> StoreResult<Vec<WriteOutcome>> {
+        self.send(ops, Some(Box::new(follow_up))).await
+    }
+
+    async fn send(
+        &self,
+        ops: Vec<WriteOp>,
+        follow_up: Option<FollowUp>,
+    ) -> StoreResult<Vec<WriteOutcome>> {
         let (reply, answer) = oneshot::channel();
+        let write = Write {
+            ops,
+            follow_up,
+            reply,
+        };
         self.requests
-            .send(Request::Write(ops, reply))
+            .send(Request::Write(write))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -69,9 +102,9 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Write(ops, reply) => {
-                    ops_in_group += ops.len();
-                    group.push((ops, reply));
+                Request::Write(write) => {
+                    ops_in_group += write.ops.len();
+                    group.push(write);
                 }
                 Request::Stop(done) => {
                     stopped = Some(done);
@@ -91,12 +124,31 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
     }
 }
 
-async fn commit(store: &Arc<dyn Store>, group: Vec<(Vec<WriteOp>, Reply)>) {
-    let sizes: Vec<usize> = group.iter().map(|(ops, _)| ops.len()).collect();
-    let (ops, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
+    let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
+    let mut ops = Vec::new();
+    let mut follow_ups = Vec::new();
+    let mut replies = Vec::new();
+    for write in group {
+        ops.extend(write.ops);
+        follow_ups.push(write.follow_up);
+        replies.push(write.reply);
+    }
     let store = Arc::clone(store);
+    let sizes_for_apply = sizes.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let outcomes = store.apply(ops.into_iter().flatten().collect())?;
+        let outcomes = store.apply(ops)?;
+        let mut more = Vec::new();
+        let mut start = 0;
+        for (size, follow_up) in sizes_for_apply.iter().zip(follow_ups) {
+            if let Some(follow_up) = follow_up {
+                more.extend(follow_up(&outcomes[start..start + size]));
+            }
+            start += size;
+        }
+        if !more.is_empty() {
+            store.apply(more)?;
+        }
         store.flush()?;
         Ok::<_, StoreError>(outcomes)
     })

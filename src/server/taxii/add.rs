@@ -1,6 +1,8 @@
 //! Add Objects (§5.5): every object is checked on its own; the valid ones are stored, the others reported
 //! as failures, and the status is answered once everything is durable.
 
+use std::sync::{Arc, Mutex};
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -69,9 +71,61 @@ pub async fn add(
             object: object.clone(),
         })
         .collect();
-    let mut outcomes = state.writer.write(ops).await?.into_iter();
-    // Successes and failures are listed in the order the objects came in.
-    let (mut successes, mut failures, mut stored) = (Vec::new(), Vec::new(), 0);
+    // The status is written in the same flush as the objects it reports on.
+    let status = StoredStatus {
+        root: root(&state, &index).path.clone(),
+        owner: owner(&caller),
+        resource: Status {
+            id: uuid::Uuid::new_v4().to_string(),
+            status: "complete".into(),
+            request_timestamp: Some(request_timestamp.to_taxii()),
+            total_count: checked.len() as u64,
+            success_count: 0,
+            successes: None,
+            failure_count: 0,
+            failures: None,
+            pending_count: 0,
+            pendings: None,
+        },
+    };
+    let answer = Arc::new(Mutex::new(None));
+    let answer_slot = Arc::clone(&answer);
+    let outcomes = state
+        .writer
+        .write_then(ops, move |outcomes| {
+            let stored = report(status, checked, outcomes);
+            let text = serde_json::to_vec(&stored).expect("statuses serialize");
+            let op = WriteOp::PutStatus {
+                id: stored.resource.id.clone(),
+                text,
+            };
+            *answer_slot.lock().expect("not poisoned") = Some(stored);
+            vec![op]
+        })
+        .await?;
+    let stored = answer
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("the follow-up ran before the answer");
+    let newly_stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, WriteOutcome::Stored { .. }))
+        .count();
+    state
+        .metrics
+        .count_stored(&state.metrics.objects_stored, newly_stored);
+    Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
+}
+
+/// The status of a request: successes and failures in the order the objects came in.
+fn report(
+    mut status: StoredStatus,
+    checked: Vec<Result<NewObject, StatusDetail>>,
+    outcomes: &[WriteOutcome],
+) -> StoredStatus {
+    let mut outcomes = outcomes.iter();
+    let (mut successes, mut failures) = (Vec::new(), Vec::new());
     for result in checked {
         let object = match result {
             Ok(object) => object,
@@ -86,10 +140,7 @@ pub async fn add(
             message: message.map(str::to_owned),
         };
         match outcomes.next() {
-            Some(WriteOutcome::Stored { .. }) => {
-                stored += 1;
-                successes.push(detail(None));
-            }
+            Some(WriteOutcome::Stored { .. }) => successes.push(detail(None)),
             // §5.5: an exact duplicate is not an error, and adds no version.
             Some(WriteOutcome::Duplicate) => successes.push(detail(Some("already in the collection"))),
             _ => failures.push(detail(Some(
@@ -97,36 +148,12 @@ pub async fn add(
             ))),
         }
     }
-
-    state
-        .metrics
-        .count_stored(&state.metrics.objects_stored, stored);
-    let resource = Status {
-        id: uuid::Uuid::new_v4().to_string(),
-        status: "complete".into(),
-        request_timestamp: Some(request_timestamp.to_taxii()),
-        total_count: (successes.len() + failures.len()) as u64,
-        success_count: successes.len() as u64,
-        successes: non_empty(successes),
-        failure_count: failures.len() as u64,
-        failures: non_empty(failures),
-        pending_count: 0,
-        pendings: None,
-    };
-    let stored = StoredStatus {
-        root: root(&state, &index).path.clone(),
-        owner: owner(&caller),
-        resource,
-    };
-    let text = serde_json::to_vec(&stored).expect("statuses serialize");
-    state
-        .writer
-        .write(vec![WriteOp::PutStatus {
-            id: stored.resource.id.clone(),
-            text,
-        }])
-        .await?;
-    Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
+    let resource = &mut status.resource;
+    resource.success_count = successes.len() as u64;
+    resource.failure_count = failures.len() as u64;
+    resource.successes = non_empty(successes);
+    resource.failures = non_empty(failures);
+    status
 }
 
 fn header_to_object(header: ObjectHeader, raw: &RawValue) -> NewObject {

@@ -5,7 +5,7 @@
 
 use std::iter::Peekable;
 
-use crate::store::{AddedEntry, Store, StoreIter, StoreResult, StoredObject};
+use crate::store::{Store, StoreIter, StoreResult, StoredObject};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::filter::{Filters, VersionFilter};
 
@@ -52,32 +52,23 @@ pub fn page(
         });
     }
     let versions = filters.versions.clone().unwrap_or_else(VersionFilter::last);
-    let mut candidates = candidates(store, collection, filters, after)?;
-    let mut chosen = Vec::with_capacity(limit.min(1024));
+    let mut objects = Vec::with_capacity(limit.min(1024));
     let mut more = false;
-    for entry in &mut candidates {
-        let entry = entry?;
-        if !wanted(store, collection, &entry, &versions)? {
+    for candidate in candidates(store, collection, filters, after)? {
+        let candidate = candidate?;
+        if !wanted(store, collection, &candidate, &versions)? {
             continue;
         }
-        if chosen.len() == limit {
+        if objects.len() == limit {
             more = true;
             break;
         }
-        chosen.push(entry);
+        objects.push(candidate);
     }
-    let objects = chosen
-        .into_iter()
-        .map(|entry| {
-            store
-                .object(collection, &entry.id, entry.version)?
-                .ok_or_else(|| crate::store::StoreError::Malformed("indexed object missing".into()))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
     let next = objects
         .last()
         .filter(|_| more)
-        .map(|last| cursor_key.seal(collection, last.date_added));
+        .map(|last: &StoredObject| cursor_key.seal(collection, last.date_added));
     Ok(Page {
         objects,
         more,
@@ -85,13 +76,13 @@ pub fn page(
     })
 }
 
-/// The index entries to consider, in date_added order.
+/// The object versions to consider, in date_added order.
 fn candidates<'a>(
     store: &'a dyn Store,
     collection: &str,
     filters: &Filters,
     after: Option<u64>,
-) -> StoreResult<StoreIter<'a, AddedEntry>> {
+) -> StoreResult<StoreIter<'a, StoredObject>> {
     if let Some(ids) = &filters.ids {
         let mut entries = Vec::new();
         for id in ids {
@@ -102,15 +93,12 @@ fn candidates<'a>(
             if !wanted_type {
                 continue;
             }
-            for object in store.object_versions(collection, id.as_str())? {
-                if after.is_none_or(|after| object.date_added > after) {
-                    entries.push(AddedEntry {
-                        date_added: object.date_added,
-                        id: object.id,
-                        version: object.version,
-                    });
-                }
-            }
+            let versions = store.object_versions(collection, id.as_str())?;
+            entries.extend(
+                versions
+                    .into_iter()
+                    .filter(|o| after.is_none_or(|after| o.date_added > after)),
+            );
         }
         entries.sort_unstable_by_key(|e| e.date_added);
         return Ok(Box::new(entries.into_iter().map(Ok)));
@@ -131,7 +119,7 @@ fn candidates<'a>(
 fn wanted(
     store: &dyn Store,
     collection: &str,
-    entry: &AddedEntry,
+    entry: &StoredObject,
     versions: &VersionFilter,
 ) -> StoreResult<bool> {
     if versions.all || versions.exact.iter().any(|t| t.micros() == entry.version) {
@@ -147,10 +135,10 @@ fn wanted(
 }
 
 /// Several type indexes merged into one in date_added order (date_added is unique in a collection).
-struct Merge<'a>(Vec<Peekable<StoreIter<'a, AddedEntry>>>);
+struct Merge<'a>(Vec<Peekable<StoreIter<'a, StoredObject>>>);
 
 impl Iterator for Merge<'_> {
-    type Item = StoreResult<AddedEntry>;
+    type Item = StoreResult<StoredObject>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut best: Option<(usize, u64)> = None;
