@@ -137,7 +137,10 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
     let store = Arc::clone(store);
     let sizes_for_apply = sizes.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let count = ops.len();
         let outcomes = store.apply(ops)?;
+        let applied = started.elapsed();
         let mut more = Vec::new();
         let mut start = 0;
         for (size, follow_up) in sizes_for_apply.iter().zip(follow_ups) {
@@ -150,6 +153,12 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
             store.apply(more)?;
         }
         store.flush()?;
+        tracing::debug!(
+            ops = count,
+            apply_us = applied.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "group committed"
+        );
         Ok::<_, StoreError>(outcomes)
     })
     .await

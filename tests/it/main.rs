@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod envelopes_api;
 mod helpers;
+mod mapping;
 mod operations;
 mod roundtrip;
 mod taxii_auth;

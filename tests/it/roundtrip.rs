@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::StatusCode;
 
 use crate::helpers::{run_cli, spawn_app};
@@ -315,4 +315,43 @@ fn envelopes_round_trip_through_import_and_export() {
             _ => assert_eq!(line, text),
         }
     }
+}
+
+#[test]
+fn envelopes_round_trip_through_stix_byte_for_byte() {
+    use stixgate::envelope::{Envelope, IntakeRules, Minting, Shape};
+    use stixgate::mapping::{Tables, Unmapped, map_envelope, unmap};
+    let tables = Tables::embedded();
+    let rules = IntakeRules {
+        minting: Minting::Uuid4,
+        bare_shape: Shape::Decided,
+    };
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        ..Config::default()
+    });
+    runner
+        .run(&(record(), layout()), |(record, layout)| {
+            let text = record.text(layout);
+            let envelope =
+                Envelope::parse(text.as_bytes(), &rules).expect("generated records are valid");
+            let mapped = map_envelope(&envelope, &tables, None);
+            for object in std::iter::once(&mapped.carrier).chain(&mapped.standard) {
+                prop_assert!(
+                    stixgate::stix::ObjectHeader::read(object.to_string().as_bytes()).is_ok(),
+                    "{}",
+                    object
+                );
+            }
+            let carrier = serde_json::to_vec(&mapped.carrier).unwrap();
+            let Ok(Unmapped::Carrier(back)) = unmap(&carrier, &[]) else {
+                return Err(TestCaseError::fail("the carrier did not unmap"));
+            };
+            prop_assert_eq!(back.text(), envelope.text());
+            if record.id().is_some() {
+                prop_assert_eq!(back.text(), text.as_bytes());
+            }
+            Ok(())
+        })
+        .unwrap();
 }
