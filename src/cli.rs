@@ -304,8 +304,12 @@ fn map(args: MapArgs) -> anyhow::Result<ExitCode> {
 
 fn unmap(args: UnmapArgs) -> anyhow::Result<ExitCode> {
     let input = read_input(&args.file)?;
-    let texts = stix_objects(&input)
-        .with_context(|| format!("{} holds no STIX objects", args.file.display()))?;
+    let texts = stix_objects(&input).with_context(|| {
+        format!(
+            "{} is not a STIX bundle, a TAXII envelope or a JSON list of objects",
+            args.file.display()
+        )
+    })?;
     let objects: Vec<serde_json::Value> = texts
         .iter()
         .filter_map(|t| serde_json::from_str(t.get()).ok())
@@ -348,10 +352,11 @@ fn stix_objects(input: &[u8]) -> anyhow::Result<Vec<&serde_json::value::RawValue
         object_type: Option<String>,
     }
     let input = input.trim_ascii();
+    serde_json::from_slice::<serde::de::IgnoredAny>(input).context("it is not JSON")?;
     if input.starts_with(b"[") {
-        return Ok(serde_json::from_slice(input)?);
+        return serde_json::from_slice(input).context("a list must hold JSON objects");
     }
-    let container: Container = serde_json::from_slice(input)?;
+    let container: Container = serde_json::from_slice(input).context("it is not a JSON object")?;
     match (container.objects, container.object_type) {
         (Some(objects), _) => Ok(objects),
         (None, Some(t)) if t != "bundle" => Ok(vec![serde_json::from_slice(input)?]),

@@ -22,8 +22,11 @@ pub enum Unmapped {
 
 /// `objects` are all the objects at hand (a bundle, a page), for resolving `observed-data` references.
 pub fn unmap(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
-    let object: Map<String, Value> =
-        serde_json::from_slice(text).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+    let object: Map<String, Value> = match serde_json::from_slice(text) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err(RecordError::NotAnObject),
+        Err(e) => return Err(RecordError::InvalidJson(e.to_string())),
+    };
     let object_type = object
         .get("type")
         .and_then(Value::as_str)

@@ -229,7 +229,12 @@ pub(super) fn standard_objects(
         }
     }
     for (side, country) in &found.countries {
-        let location = builder.shared("location", &[country], json!({"country": country}));
+        // The name is the code: the object is shared, so it may hold nothing a single envelope says.
+        let location = builder.shared(
+            "location",
+            &[country],
+            json!({"name": country, "country": country}),
+        );
         for (_, ip_id, _) in ip_ids.iter().filter(|(s, _, _)| s == side) {
             builder.relationship(ip_id, "related-to", &location);
         }

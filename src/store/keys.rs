@@ -16,6 +16,7 @@
 //!
 //! Objects live in `A`, in order of addition, so that a page is one range scan that yields their exact text.
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
+//! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `M` name | metadata, such as `cursor-secret` |
 //!
 //! All times are microseconds since the Unix epoch.
@@ -27,6 +28,7 @@ pub const ADDED: u8 = b'A';
 pub const ADDED_BY_TYPE: u8 = b'T';
 pub const BOUNDS: u8 = b'L';
 pub const STATUS: u8 = b'S';
+pub const NOTE: u8 = b'K';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 
 pub fn envelope_prefix(id: &str) -> Vec<u8> {
@@ -101,6 +103,12 @@ pub fn bounds(collection: &str, stix_id: &str) -> Vec<u8> {
     let mut key = tagged(BOUNDS, &[collection.as_bytes()]);
     key.extend_from_slice(stix_id.as_bytes());
     key
+}
+
+pub fn note(key: &str) -> Vec<u8> {
+    let mut bytes = vec![NOTE];
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
 }
 
 pub fn status(id: &str) -> Vec<u8> {

@@ -50,6 +50,8 @@ pub enum WriteOp {
     PutStatus { id: String, text: Vec<u8> },
     /// Removes the statuses stored before this time (microseconds since the Unix epoch).
     PruneStatuses { before: u64 },
+    /// Bookkeeping that is not data: client checkpoints, provenance. Replaces what `key` held.
+    PutNote { key: String, value: Vec<u8> },
 }
 
 /// A STIX object version to add to a collection.
@@ -157,6 +159,9 @@ pub trait Store: Send + Sync {
 
     /// A TAXII status resource as stored.
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// What [`WriteOp::PutNote`] last stored under `key`.
+    fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
 
     /// A random secret made when the database was created, for signing paging cursors: it survives
     /// restarts and is the same for every worker.

@@ -348,6 +348,10 @@ impl Store for SledStore {
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
+                WriteOp::PutNote { key, value } => {
+                    batch.insert(keys::note(&key), value);
+                    WriteOutcome::Stored { version: 0 }
+                }
             };
             outcomes.push(outcome);
         }
@@ -471,6 +475,14 @@ impl Store for SledStore {
                     .ok_or_else(|| malformed("status"))
             })
             .transpose()
+    }
+
+    fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .tree
+            .get(keys::note(key))
+            .map_err(io_error)?
+            .map(|v| v.to_vec()))
     }
 
     fn cursor_secret(&self) -> StoreResult<[u8; 32]> {

@@ -254,6 +254,26 @@ fn deleting_a_version_removes_it_from_every_index() {
 }
 
 #[test]
+fn notes_are_replaced_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        for value in [b"1".to_vec(), b"2".to_vec()] {
+            store
+                .apply(vec![WriteOp::PutNote {
+                    key: "checkpoint/x".into(),
+                    value,
+                }])
+                .unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.note("checkpoint/x").unwrap().unwrap(), b"2");
+    assert!(store.note("checkpoint/y").unwrap().is_none());
+}
+
+#[test]
 fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable() {
     let dir = tempfile::tempdir().unwrap();
     let secret = {
