@@ -12,7 +12,7 @@
 //! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, exact object text |
 //! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64 (the `A` key of that version) |
 //! | `T` collection `0x00` type `0x00` date_added:u64 | empty: the collection's `A` keys of one object type (for `match[type]`) |
-//! | `L` collection `0x00` stix-id | first version:i64, last version:i64 (for `match[version]` without a scan) |
+//! | `L` collection `0x00` stix-id | first version:i64, last version:i64, for objects with two or more versions only |
 //!
 //! Objects live in `A`, in order of addition, so that a page is one range scan that yields their exact text.
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
@@ -99,8 +99,12 @@ pub fn added(collection: &str, object_type: Option<&str>, date_added: u64) -> Ve
     key
 }
 
+pub fn bounds_prefix(collection: &str) -> Vec<u8> {
+    tagged(BOUNDS, &[collection.as_bytes()])
+}
+
 pub fn bounds(collection: &str, stix_id: &str) -> Vec<u8> {
-    let mut key = tagged(BOUNDS, &[collection.as_bytes()]);
+    let mut key = bounds_prefix(collection);
     key.extend_from_slice(stix_id.as_bytes());
     key
 }

@@ -154,8 +154,12 @@ pub trait Store: Send + Sync {
     /// Every version of one object in a collection, oldest version first.
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>>;
 
-    /// The oldest and the newest version of one object in a collection.
+    /// The oldest and the newest version of one object in a collection; `None` if it has none.
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>>;
+
+    /// Whether any object of the collection has more than one version. When none has, every object is its
+    /// own first and last version, and listings need not look versions up.
+    fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool>;
 
     /// A TAXII status resource as stored.
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;

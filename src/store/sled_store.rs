@@ -1,6 +1,6 @@
 //! The sled engine. See [`super::keys`] for the layout.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::Mutex;
@@ -35,10 +35,8 @@ struct Counters {
 #[derive(Default)]
 struct Pending {
     envelopes: HashMap<String, (u32, Vec<u8>)>,
-    /// `O` key to the object's text, or `None` once deleted.
-    objects: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// `L` key to the bounds, or `None` once the last version is gone.
-    bounds: HashMap<Vec<u8>, Option<(i64, i64)>>,
+    /// `O` key to the object's text, or `None` once deleted; ordered, for the versions of one object.
+    objects: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl SledStore {
@@ -119,15 +117,42 @@ impl SledStore {
             .ok_or_else(|| malformed("object index without record"))
     }
 
-    fn bounds_now(&self, pending: &Pending, key: &[u8]) -> StoreResult<Option<(i64, i64)>> {
-        match pending.bounds.get(key) {
-            Some(bounds) => Ok(*bounds),
-            None => self
-                .tree
-                .get(key)
-                .map_err(io_error)?
-                .map(|v| decode_bounds(&v))
-                .transpose(),
+    /// The versions of one object as the current group sees them: stored ones, with this group's writes
+    /// and deletes applied.
+    fn versions_now(&self, pending: &Pending, prefix: &[u8]) -> StoreResult<Vec<i64>> {
+        let mut versions = BTreeMap::new();
+        for key in self.tree.scan_prefix(prefix).keys() {
+            let key = key.map_err(io_error)?;
+            versions.insert(
+                keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?,
+                true,
+            );
+        }
+        for (key, text) in pending
+            .objects
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            versions.insert(
+                keys::version_of_object_key(key).ok_or_else(|| malformed("object key"))?,
+                text.is_some(),
+            );
+        }
+        Ok(versions
+            .into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// Keeps the `L` bounds of an object with two or more versions, and none for one with fewer.
+    fn set_bounds(&self, batch: &mut Batch, collection: &str, id: &str, versions: &[i64]) {
+        let key = keys::bounds(collection, id);
+        match (versions.first(), versions.last()) {
+            (Some(&first), Some(&last)) if versions.len() > 1 => {
+                batch.insert(key, encode_bounds((first, last)))
+            }
+            _ => batch.remove(key),
         }
     }
 
@@ -177,10 +202,17 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
-        match self.object_text(pending, &key)? {
-            Some(text) if text == object.text => return Ok(WriteOutcome::Duplicate),
-            Some(_) => return Ok(WriteOutcome::Conflict),
-            None => {}
+        let mut versions = self.versions_now(
+            pending,
+            &keys::object_versions_prefix(collection, &object.id),
+        )?;
+        if versions.contains(&object.version) {
+            let stored = self.object_text(pending, &key)?;
+            return Ok(if stored.as_ref() == Some(&object.text) {
+                WriteOutcome::Duplicate
+            } else {
+                WriteOutcome::Conflict
+            });
         }
         // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
         let date_added = now.max(self.last_added(counters, collection)? + 1);
@@ -199,13 +231,11 @@ impl SledStore {
             &[][..],
         );
         batch.insert(key.clone(), &date_added.to_be_bytes()[..]);
-        let bounds_key = keys::bounds(collection, &object.id);
-        let bounds = match self.bounds_now(pending, &bounds_key)? {
-            Some((first, last)) => (first.min(object.version), last.max(object.version)),
-            None => (object.version, object.version),
-        };
-        batch.insert(bounds_key.clone(), encode_bounds(bounds));
-        pending.bounds.insert(bounds_key, Some(bounds));
+        if !versions.is_empty() {
+            versions.push(object.version);
+            versions.sort_unstable();
+            self.set_bounds(batch, collection, &object.id, &versions);
+        }
         pending.objects.insert(key, Some(object.text));
         Ok(WriteOutcome::Stored { version: 0 })
     }
@@ -238,28 +268,8 @@ impl SledStore {
         batch.remove(keys::added(collection, None, date_added));
         batch.remove(keys::added(collection, Some(type_of(id)), date_added));
         pending.objects.insert(key, None);
-        // The bounds of what is left: the stored versions, less the ones this group deleted.
-        let prefix = keys::object_versions_prefix(collection, id);
-        let mut left = Vec::new();
-        for entry in self.tree.scan_prefix(&prefix).keys() {
-            let entry = entry.map_err(io_error)?;
-            if !matches!(pending.objects.get(entry.as_ref()), Some(None)) {
-                left.push(
-                    keys::version_of_object_key(&entry).ok_or_else(|| malformed("object key"))?,
-                );
-            }
-        }
-        let bounds_key = keys::bounds(collection, id);
-        let bounds = left
-            .iter()
-            .min()
-            .zip(left.iter().max())
-            .map(|(a, b)| (*a, *b));
-        match bounds {
-            Some(bounds) => batch.insert(bounds_key.clone(), encode_bounds(bounds)),
-            None => batch.remove(bounds_key.clone()),
-        }
-        pending.bounds.insert(bounds_key, bounds);
+        let left = self.versions_now(pending, &keys::object_versions_prefix(collection, id))?;
+        self.set_bounds(batch, collection, id, &left);
         Ok(WriteOutcome::Removed)
     }
 
@@ -459,11 +469,36 @@ impl Store for SledStore {
     }
 
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
-        self.tree
+        if let Some(bounds) = self
+            .tree
             .get(keys::bounds(collection, id))
             .map_err(io_error)?
-            .map(|v| decode_bounds(&v))
-            .transpose()
+        {
+            return decode_bounds(&bounds).map(Some);
+        }
+        // No bounds: one version, or none.
+        match self
+            .tree
+            .scan_prefix(keys::object_versions_prefix(collection, id))
+            .keys()
+            .next()
+        {
+            None => Ok(None),
+            Some(key) => {
+                let key = key.map_err(io_error)?;
+                let version =
+                    keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?;
+                Ok(Some((version, version)))
+            }
+        }
+    }
+
+    fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool> {
+        Ok(self
+            .tree
+            .scan_prefix(keys::bounds_prefix(collection))
+            .next()
+            .is_some())
     }
 
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -52,11 +52,18 @@ pub fn page(
         });
     }
     let versions = filters.versions.clone().unwrap_or_else(VersionFilter::last);
+    let single_versions_only = !store.has_multiple_versions(collection)?;
     let mut objects = Vec::with_capacity(limit.min(1024));
     let mut more = false;
     for candidate in candidates(store, collection, filters, after)? {
         let candidate = candidate?;
-        if !wanted(store, collection, &candidate, &versions)? {
+        if !wanted(
+            store,
+            collection,
+            &candidate,
+            &versions,
+            single_versions_only,
+        )? {
             continue;
         }
         if objects.len() == limit {
@@ -121,12 +128,16 @@ fn wanted(
     collection: &str,
     entry: &StoredObject,
     versions: &VersionFilter,
+    single_versions_only: bool,
 ) -> StoreResult<bool> {
     if versions.all || versions.exact.iter().any(|t| t.micros() == entry.version) {
         return Ok(true);
     }
     if !versions.first && !versions.last {
         return Ok(false);
+    }
+    if single_versions_only {
+        return Ok(true);
     }
     let Some((first, last)) = store.version_bounds(collection, &entry.id)? else {
         return Ok(false);
