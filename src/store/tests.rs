@@ -113,7 +113,10 @@ fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening() {
         .collect();
     assert_eq!(added.len(), 101);
     assert!(!store.has_multiple_versions("c1").unwrap());
-    assert_eq!(store.version_bounds("c1", "indicator--7").unwrap(), Some((1, 1)));
+    assert_eq!(
+        store.version_bounds("c1", "indicator--7").unwrap(),
+        Some((1, 1))
+    );
     assert!(added.windows(2).all(|w| w[0] < w[1]));
     let after_fifty: Vec<u64> = store
         .added_after("c1", None, Some(added[49]))
@@ -243,8 +246,14 @@ fn deleting_a_version_removes_it_from_every_index() {
         ])
         .unwrap();
     assert_eq!(outcomes, [WriteOutcome::Removed, WriteOutcome::Absent]);
-    assert!(!store.has_multiple_versions("c1").unwrap(), "one version is left");
-    assert_eq!(store.version_bounds("c1", "indicator--1").unwrap(), Some((20, 20)));
+    assert!(
+        !store.has_multiple_versions("c1").unwrap(),
+        "one version is left"
+    );
+    assert_eq!(
+        store.version_bounds("c1", "indicator--1").unwrap(),
+        Some((20, 20))
+    );
     assert_eq!(store.added_after("c1", None, None).count(), 1);
     assert_eq!(store.added_after("c1", Some("indicator"), None).count(), 1);
     assert!(store.object("c1", "indicator--1", 10).unwrap().is_none());
