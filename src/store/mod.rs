@@ -3,6 +3,7 @@
 //! Engines implement [`Store`]; all writes go through the single [`Writer`] task, which groups concurrent
 //! requests into one atomic apply and one flush, and answers only once the group is durable.
 
+mod fields;
 mod keys;
 mod sled_store;
 mod writer;

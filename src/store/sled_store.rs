@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
+use super::fields::Fields;
 use super::keys;
 use super::{
     DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
@@ -62,9 +63,7 @@ impl SledStore {
         };
         let tree = (*db).clone();
         let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
-            Some((key, _)) => {
-                u64::from_be_bytes(key[1..].try_into().map_err(|_| malformed("order key"))?) + 1
-            }
+            Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
             None => 0,
         };
         Ok(Self {
@@ -111,22 +110,20 @@ impl SledStore {
         let Some(date_added) = self.tree.get(key).map_err(io_error)? else {
             return Ok(None);
         };
-        let record = self.record_at(key, &date_added)?;
+        let (_, record) = self.record_at(key, &date_added)?;
         Ok(Some(ObjectRecord::decode(&record)?.text.to_vec()))
     }
 
-    /// The `A` record an `O` value points at; `object_key` names the collection.
-    fn record_at(&self, object_key: &[u8], date_added: &[u8]) -> StoreResult<IVec> {
+    /// The date_added in an `O` value, and the `A` record it names; `object_key` names the collection.
+    fn record_at(&self, object_key: &[u8], index: &[u8]) -> StoreResult<(u64, IVec)> {
         let collection = collection_of(object_key)?;
-        let date_added = u64::from_be_bytes(
-            date_added
-                .try_into()
-                .map_err(|_| malformed("object index"))?,
-        );
-        self.tree
+        let date_added = Fields::new(index, "object index").u64()?;
+        let record = self
+            .tree
             .get(keys::added(collection, None, date_added))
             .map_err(io_error)?
-            .ok_or_else(|| malformed("object index without record"))
+            .ok_or_else(|| malformed("object index without record"))?;
+        Ok((date_added, record))
     }
 
     /// The versions of one object as the current group sees them: stored ones, with this group's writes
@@ -270,12 +267,7 @@ impl SledStore {
         let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
             return Ok(WriteOutcome::Absent);
         };
-        let date_added = u64::from_be_bytes(
-            date_added
-                .as_ref()
-                .try_into()
-                .map_err(|_| malformed("object index"))?,
-        );
+        let date_added = Fields::new(&date_added, "object index").u64()?;
         batch.remove(key.clone());
         batch.remove(keys::added(collection, None, date_added));
         batch.remove(keys::added(collection, Some(type_of(id)), date_added));
@@ -289,13 +281,7 @@ impl SledStore {
         let mut removed = false;
         for entry in self.tree.scan_prefix([keys::STATUS]) {
             let (key, value) = entry.map_err(io_error)?;
-            let stored_at = u64::from_be_bytes(
-                value
-                    .get(..8)
-                    .ok_or_else(|| malformed("status"))?
-                    .try_into()
-                    .map_err(|_| malformed("status"))?,
-            );
+            let stored_at = Fields::new(&value, "status").u64()?;
             if stored_at < before {
                 batch.remove(key);
                 removed = true;
@@ -451,13 +437,7 @@ impl Store for SledStore {
         let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
             return Ok(None);
         };
-        let record = self.record_at(&key, &date_added)?;
-        let date_added = u64::from_be_bytes(
-            date_added
-                .as_ref()
-                .try_into()
-                .map_err(|_| malformed("object index"))?,
-        );
+        let (date_added, record) = self.record_at(&key, &date_added)?;
         Ok(Some(ObjectRecord::decode(&record)?.into_stored(date_added)))
     }
 
@@ -467,14 +447,8 @@ impl Store for SledStore {
             .tree
             .scan_prefix(keys::object_versions_prefix(collection, id))
         {
-            let (key, date_added) = entry.map_err(io_error)?;
-            let record = self.record_at(&key, &date_added)?;
-            let date_added = u64::from_be_bytes(
-                date_added
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| malformed("object index"))?,
-            );
+            let (key, index) = entry.map_err(io_error)?;
+            let (date_added, record) = self.record_at(&key, &index)?;
             versions.push(ObjectRecord::decode(&record)?.into_stored(date_added));
         }
         Ok(versions)
@@ -586,31 +560,17 @@ impl<'a> ObjectRecord<'a> {
     }
 
     fn decode(value: &'a [u8]) -> StoreResult<Self> {
-        let bad = || malformed("object record");
-        let version = i64::from_be_bytes(
-            value
-                .get(..8)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        );
-        let id_end = 10
-            + usize::from(u16::from_be_bytes(
-                value
-                    .get(8..10)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            ));
-        let id = std::str::from_utf8(value.get(10..id_end).ok_or_else(bad)?).map_err(|_| bad())?;
-        let text_start = id_end + 1 + usize::from(*value.get(id_end).ok_or_else(bad)?);
-        let version_text = std::str::from_utf8(value.get(id_end + 1..text_start).ok_or_else(bad)?)
-            .map_err(|_| bad())?;
+        let mut fields = Fields::new(value, "object record");
+        let version = fields.i64()?;
+        let id_length = fields.u16()?;
+        let id = fields.str(usize::from(id_length))?;
+        let version_length = fields.u8()?;
+        let version_text = fields.str(usize::from(version_length))?;
         Ok(Self {
             id,
             version,
             version_text,
-            text: value.get(text_start..).ok_or_else(bad)?,
+            text: fields.rest(),
         })
     }
 
@@ -630,22 +590,8 @@ fn encode_bounds((first, last): (i64, i64)) -> Vec<u8> {
 }
 
 fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
-    let bad = || malformed("bounds");
-    let first = i64::from_be_bytes(
-        value
-            .get(..8)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let last = i64::from_be_bytes(
-        value
-            .get(8..16)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    Ok((first, last))
+    let mut fields = Fields::new(value, "bounds");
+    Ok((fields.i64()?, fields.i64()?))
 }
 
 /// The collection an `O` key belongs to.
@@ -681,29 +627,16 @@ fn encode_envelope(received: u64, collection: &str, text: &[u8]) -> Vec<u8> {
 }
 
 fn decode_envelope(id: &str, version: u32, value: &[u8]) -> StoreResult<StoredEnvelope> {
-    let bad = || malformed("envelope record");
-    let received = u64::from_be_bytes(
-        value
-            .get(..8)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let length = u16::from_be_bytes(
-        value
-            .get(8..10)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let end = 10 + usize::from(length);
-    let collection = std::str::from_utf8(value.get(10..end).ok_or_else(bad)?).map_err(|_| bad())?;
+    let mut fields = Fields::new(value, "envelope record");
+    let received = fields.u64()?;
+    let length = fields.u16()?;
+    let collection = fields.str(usize::from(length))?.to_owned();
     Ok(StoredEnvelope {
         id: id.to_owned(),
         version,
-        collection: collection.to_owned(),
+        collection,
         received,
-        text: value[end..].to_vec(),
+        text: fields.rest().to_vec(),
     })
 }
 

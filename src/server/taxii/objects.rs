@@ -9,6 +9,7 @@ use super::super::auth::Caller;
 use super::super::error::ApiError;
 use super::query::{self, Page};
 use super::{RootIndex, collection, require, taxii};
+use crate::config::Principal;
 use crate::stix::{StixId, Timestamp};
 use crate::store::{StoredObject, WriteOp};
 use crate::taxii::filter::{Endpoint, Filters, VersionFilter};
@@ -103,6 +104,31 @@ async fn read_page(
     .await?
 }
 
+/// The page a read request asks for: access checked, filters parsed, and the object known when the path
+/// names one.
+async fn requested_page(
+    state: &web::Data<AppState>,
+    index: &RootIndex,
+    (collection_name, object): (&str, Option<&str>),
+    caller: &Principal,
+    request: &HttpRequest,
+    endpoint: Endpoint,
+) -> Result<Page, ApiError> {
+    let (collection, access) = collection(state, index, collection_name, caller)?;
+    require(access.read, "read")?;
+    let mut filters = Filters::parse(request.query_string(), endpoint)?;
+    if let Some(object) = object {
+        filters.ids = Some(vec![known_object(state, &collection.id, object).await?]);
+    }
+    if endpoint == Endpoint::Versions {
+        filters.versions = Some(VersionFilter {
+            all: true,
+            ..VersionFilter::default()
+        });
+    }
+    read_page(state, collection.id.clone(), filters).await
+}
+
 pub async fn objects(
     state: web::Data<AppState>,
     index: web::Data<RootIndex>,
@@ -110,10 +136,8 @@ pub async fn objects(
     request: HttpRequest,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
-    require(access.read, "read")?;
-    let filters = Filters::parse(request.query_string(), Endpoint::Listing)?;
-    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let target = (path.collection.as_str(), None);
+    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Listing).await?;
     Ok(page_response(&page.objects).body(envelope_body(&page)))
 }
 
@@ -124,10 +148,8 @@ pub async fn manifest(
     request: HttpRequest,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
-    require(access.read, "read")?;
-    let filters = Filters::parse(request.query_string(), Endpoint::Listing)?;
-    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let target = (path.collection.as_str(), None);
+    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Listing).await?;
     let records = page
         .objects
         .iter()
@@ -169,13 +191,8 @@ pub async fn object(
     request: HttpRequest,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
-    require(access.read, "read")?;
-    let mut filters = Filters::parse(request.query_string(), Endpoint::Object)?;
-    filters.ids = Some(vec![
-        known_object(&state, &collection.id, &path.object).await?,
-    ]);
-    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let target = (path.collection.as_str(), Some(path.object.as_str()));
+    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Object).await?;
     Ok(page_response(&page.objects).body(envelope_body(&page)))
 }
 
@@ -186,17 +203,16 @@ pub async fn versions(
     request: HttpRequest,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
-    require(access.read, "read")?;
-    let mut filters = Filters::parse(request.query_string(), Endpoint::Versions)?;
-    filters.ids = Some(vec![
-        known_object(&state, &collection.id, &path.object).await?,
-    ]);
-    filters.versions = Some(VersionFilter {
-        all: true,
-        ..VersionFilter::default()
-    });
-    let page = read_page(&state, collection.id.clone(), filters).await?;
+    let target = (path.collection.as_str(), Some(path.object.as_str()));
+    let page = requested_page(
+        &state,
+        &index,
+        target,
+        &caller,
+        &request,
+        Endpoint::Versions,
+    )
+    .await?;
     let versions = page.objects.iter().map(version_of).collect();
     Ok(page_response(&page.objects).json(resources::Versions {
         more: Some(page.more),

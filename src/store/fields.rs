@@ -1,0 +1,80 @@
+//! Reading stored values: fixed-width big-endian fields, one after the other. A value too short for its
+//! fields is a malformed record, never a panic.
+
+use super::{StoreError, StoreResult};
+
+pub struct Fields<'a> {
+    bytes: &'a [u8],
+    /// What the value is, for the error.
+    what: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(bytes: &'a [u8], what: &'static str) -> Self {
+        Self { bytes, what }
+    }
+
+    pub fn take(&mut self, count: usize) -> StoreResult<&'a [u8]> {
+        let (taken, rest) = self
+            .bytes
+            .split_at_checked(count)
+            .ok_or_else(|| StoreError::Malformed(self.what.to_owned()))?;
+        self.bytes = rest;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> StoreResult<[u8; N]> {
+        Ok(self
+            .take(N)?
+            .try_into()
+            .expect("take gives exactly N bytes"))
+    }
+
+    pub fn u64(&mut self) -> StoreResult<u64> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    pub fn i64(&mut self) -> StoreResult<i64> {
+        self.array().map(i64::from_be_bytes)
+    }
+
+    pub fn u16(&mut self) -> StoreResult<u16> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    pub fn u8(&mut self) -> StoreResult<u8> {
+        self.array().map(|[byte]| byte)
+    }
+
+    pub fn str(&mut self, count: usize) -> StoreResult<&'a str> {
+        let what = self.what;
+        std::str::from_utf8(self.take(count)?).map_err(|_| StoreError::Malformed(what.to_owned()))
+    }
+
+    /// Everything not read yet.
+    pub fn rest(self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_in_order_and_refuses_short_values() {
+        let mut value = 7u64.to_be_bytes().to_vec();
+        value.extend_from_slice(&3u16.to_be_bytes());
+        value.extend_from_slice(b"abcxyz");
+        let mut fields = Fields::new(&value, "test record");
+        assert_eq!(fields.u64().unwrap(), 7);
+        let length = fields.u16().unwrap();
+        assert_eq!(fields.str(usize::from(length)).unwrap(), "abc");
+        assert_eq!(fields.rest(), b"xyz");
+        let error = Fields::new(&[1, 2], "short record").u64().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "a stored record is malformed: short record"
+        );
+    }
+}
