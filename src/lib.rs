@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod ingest;
+pub mod intelmq;
 pub mod mapping;
 pub mod secret;
 pub mod server;

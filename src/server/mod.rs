@@ -4,6 +4,7 @@ mod auth;
 mod body;
 mod envelopes;
 mod error;
+mod intelmq;
 mod metrics;
 mod taxii;
 mod tls;
@@ -52,6 +53,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/metrics", web::get().to(metrics))
             .route("/envelopes", web::post().to(envelopes::post))
             .route("/envelopes/{id}", web::get().to(envelopes::get))
+            .route("/intelmq/events", web::post().to(intelmq::post_event))
+            .route("/intelmq/feed", web::get().to(intelmq::feed))
             .default_service(web::to(not_found));
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `E` id `0x00` version:u32 | envelope record: received:u64, collection length:u16, collection, exact text |
+//! | `E` id `0x00` version:u32 | envelope record: received:u64, position:u64 (its `N` seq), collection length:u16, collection, exact text |
 //! | `N` seq:u64 | the `E` key: envelopes in the order they were stored (export walks this) |
 //! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, exact object text |
 //! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64 (the `A` key of that version) |

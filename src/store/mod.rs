@@ -88,6 +88,8 @@ pub enum WriteOutcome {
 pub struct StoredEnvelope {
     pub id: String,
     pub version: u32,
+    /// Where it stands in the order envelopes were stored, for resuming a walk (feeds, exports).
+    pub position: u64,
     pub collection: String,
     /// When it was stored, in microseconds since the Unix epoch.
     pub received: u64,
@@ -137,8 +139,14 @@ pub trait Store: Send + Sync {
     /// The newest version of the envelope with this exact id.
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>>;
 
+    /// The envelope versions stored after position `after` (see [`StoredEnvelope::position`]), in the order
+    /// they were stored.
+    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope>;
+
     /// Every stored envelope version, in the order they were stored.
-    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope>;
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
+        self.envelopes_after(None)
+    }
 
     /// The object versions of a collection (or of one object type in it) added after `after`, oldest first.
     fn added_after(

@@ -194,7 +194,10 @@ impl SledStore {
         };
         let key = keys::envelope(&id, version);
         let text = envelope.into_text();
-        batch.insert(key.clone(), encode_envelope(now, collection, &text));
+        batch.insert(
+            key.clone(),
+            encode_envelope(now, counters.next_seq, collection, &text),
+        );
         batch.insert(keys::envelope_order(counters.next_seq), key);
         counters.next_seq += 1;
         pending.envelopes.insert(id, (version, text));
@@ -377,22 +380,20 @@ impl Store for SledStore {
             .transpose()
     }
 
-    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
-        Box::new(
-            self.tree
-                .scan_prefix([keys::ENVELOPE_ORDER])
-                .map(move |entry| {
-                    let (_, envelope_key) = entry.map_err(io_error)?;
-                    let (id, version) = keys::parse_envelope(&envelope_key)
-                        .ok_or_else(|| malformed("order entry"))?;
-                    let value = self
-                        .tree
-                        .get(&envelope_key)
-                        .map_err(io_error)?
-                        .ok_or_else(|| malformed("order entry without envelope"))?;
-                    decode_envelope(id, version, &value)
-                }),
-        )
+    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+        let start = keys::envelope_order(after.map_or(0, |a| a.saturating_add(1)));
+        let end = [keys::ENVELOPE_ORDER + 1];
+        Box::new(self.tree.range(start..end[..].to_vec()).map(move |entry| {
+            let (_, envelope_key) = entry.map_err(io_error)?;
+            let (id, version) =
+                keys::parse_envelope(&envelope_key).ok_or_else(|| malformed("order entry"))?;
+            let value = self
+                .tree
+                .get(&envelope_key)
+                .map_err(io_error)?
+                .ok_or_else(|| malformed("order entry without envelope"))?;
+            decode_envelope(id, version, &value)
+        }))
     }
 
     fn added_after(
@@ -616,9 +617,10 @@ fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
         .map_err(io_error)
 }
 
-fn encode_envelope(received: u64, collection: &str, text: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(10 + collection.len() + text.len());
+fn encode_envelope(received: u64, position: u64, collection: &str, text: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(18 + collection.len() + text.len());
     value.extend_from_slice(&received.to_be_bytes());
+    value.extend_from_slice(&position.to_be_bytes());
     let length = u16::try_from(collection.len()).expect("collection ids are short");
     value.extend_from_slice(&length.to_be_bytes());
     value.extend_from_slice(collection.as_bytes());
@@ -629,11 +631,13 @@ fn encode_envelope(received: u64, collection: &str, text: &[u8]) -> Vec<u8> {
 fn decode_envelope(id: &str, version: u32, value: &[u8]) -> StoreResult<StoredEnvelope> {
     let mut fields = Fields::new(value, "envelope record");
     let received = fields.u64()?;
+    let position = fields.u64()?;
     let length = fields.u16()?;
     let collection = fields.str(usize::from(length))?.to_owned();
     Ok(StoredEnvelope {
         id: id.to_owned(),
         version,
+        position,
         collection,
         received,
         text: fields.rest().to_vec(),

@@ -92,6 +92,12 @@ fn envelopes_survive_reopening_in_the_order_they_were_stored() {
         .unwrap();
     let ids: Vec<String> = store.envelopes().map(|e| e.unwrap().id).collect();
     assert_eq!(ids, ["z", "b", "m", "a"]);
+    let b = store.envelope("b").unwrap().unwrap();
+    let after_b: Vec<String> = store
+        .envelopes_after(Some(b.position))
+        .map(|e| e.unwrap().id)
+        .collect();
+    assert_eq!(after_b, ["m", "a"]);
 }
 
 #[test]

@@ -1,0 +1,10 @@
+//! IntelMQ where it is: its field list, its hierarchical form, and what an IntelMQ instance accepts.
+//! Pure: no I/O.
+
+mod deliver;
+mod fields;
+mod hierarchy;
+
+pub use deliver::{Delivered, deliverable};
+pub use fields::{FieldList, FieldsError};
+pub use hierarchy::flatten;

@@ -1,0 +1,124 @@
+"""The real IntelMQ 3.5.0 against a running stixgate: what its restapi output sends is accepted, and what
+the feed gives its collectors is accepted by MessageFactory and Event, with no InvalidKey or InvalidValue."""
+
+import json
+import os
+from pathlib import Path
+
+import intelmq
+import pytest
+import requests
+from intelmq.lib.message import Event, MessageFactory
+
+from conftest import ROOT, Stixgate
+
+HARMONIZATION = json.loads((Path(intelmq.__file__).parent / "etc" / "harmonization.conf").read_text())
+FIXTURES = sorted((ROOT / "fixtures" / "intelmq").glob("*.event.json"))
+ID_KEY = "extra.stixgate_id"
+
+
+@pytest.fixture
+def stixgate(tmp_path):
+    server = Stixgate(tmp_path)
+    yield server
+    server.stop()
+
+
+def event_of(path):
+    """A fixture as IntelMQ's own Event, through the same MessageFactory a bot uses."""
+    return MessageFactory.unserialize(path.read_text(), harmonization=HARMONIZATION)
+
+
+def restapi_post(stixgate, body, **kwargs):
+    """What intelmq.bots.outputs.restapi sends: always this Content-Type, even for form data."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    return requests.post(f"{stixgate.url}/intelmq/events", headers=headers, timeout=30, **kwargs, **body)
+
+
+def feed(stixgate, **params):
+    response = requests.get(f"{stixgate.url}/intelmq/feed", params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def events_of(response):
+    """Each line as the JSON parser bot reads it (splitlines: true, default_type Event)."""
+    return [
+        MessageFactory.unserialize(line, harmonization=HARMONIZATION, default_type="Event")
+        for line in response.text.splitlines()
+    ]
+
+
+def without_id(event):
+    return {k: v for k, v in event.items() if k != ID_KEY}
+
+
+@pytest.mark.parametrize("hierarchical", [False, True], ids=["flat", "hierarchical"])
+def test_restapi_output_events_come_back_equal_through_the_feed(stixgate, hierarchical):
+    sent = [event_of(path) for path in FIXTURES]
+    for event in sent:
+        response = restapi_post(stixgate, {"json": event.to_dict(hierarchical=hierarchical)})
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "stored"
+    received = events_of(feed(stixgate, with_type="true", id_key=ID_KEY))
+    assert [type(e).__name__ for e in received] == ["Event"] * len(sent)
+    assert [without_id(e) for e in received] == [dict(e) for e in sent]
+    assert all(e[ID_KEY] for e in received)
+
+
+def test_form_data_labelled_json_is_accepted(stixgate):
+    event = Event(harmonization=HARMONIZATION)
+    event.add("source.ip", "198.51.100.9")
+    event.add("source.port", 4444)
+    event.add("classification.type", "scanner")
+    event.add("feed.name", "form feed")
+    event.add("time.observation", "2024-01-02T03:04:05+00:00")
+    response = restapi_post(stixgate, {"data": event.to_dict()})
+    assert response.status_code == 200, response.text
+    (received,) = events_of(feed(stixgate))
+    # Form fields are text; IntelMQ sanitises "4444" back to 4444 when it reads the line.
+    assert dict(received) == dict(event)
+
+
+def test_a_retried_post_stores_one_envelope(stixgate):
+    body = {"json": event_of(FIXTURES[0]).to_dict()}
+    first, second = restapi_post(stixgate, body), restapi_post(stixgate, body)
+    assert first.status_code == second.status_code == 200
+    assert (first.json()["status"], second.json()["status"]) == ("stored", "duplicate")
+    assert first.json()["id"] == second.json()["id"]
+    assert len(feed(stixgate).text.splitlines()) == 1
+
+
+def test_bad_events_get_400_so_the_bot_dumps_them(stixgate):
+    for body in [{"data": b"{not json"}, {"json": {"Source.IP": "192.0.2.1"}}, {"json": {"raw": "%%%"}}]:
+        response = restapi_post(stixgate, body)
+        assert response.status_code == 400, response.text
+        assert response.json()["description"]
+    assert feed(stixgate).text == ""
+
+
+def test_keys_intelmq_would_refuse_are_moved_under_extra(stixgate):
+    envelope = {
+        "meta": {"uuid": "cert-x:1", "format": "intelmq", "type": "event"},
+        "payload": {"source.ip": "192.0.2.5", "notify": True, "rtir_incident_id": 7, "time.observation": "2024-01-01T00:00:00+00:00"},
+    }
+    assert requests.post(f"{stixgate.url}/envelopes", data=json.dumps(envelope), timeout=30).status_code == 200
+    response = feed(stixgate)
+    (received,) = events_of(response)
+    assert received["extra.notify"] is True and received["extra.rtir_incident_id"] == 7
+    assert response.headers["X-Stixgate-Keys-Moved"] == "2"
+
+
+def test_cursors_give_only_what_is_new(stixgate):
+    first, second = (event_of(path).to_dict() for path in FIXTURES[:2])
+    restapi_post(stixgate, {"json": first})
+    page = feed(stixgate)
+    assert len(page.text.splitlines()) == 1
+    assert feed(stixgate, cursor=page.headers["X-Stixgate-Cursor"]).text == ""
+    assert len(feed(stixgate, consumer="collector-1").text.splitlines()) == 1
+    assert feed(stixgate, consumer="collector-1").text == ""
+    restapi_post(stixgate, {"json": second})
+    assert len(feed(stixgate, consumer="collector-1").text.splitlines()) == 1
+    assert len(feed(stixgate, cursor=page.headers["X-Stixgate-Cursor"]).text.splitlines()) == 1
+    bad = requests.get(f"{stixgate.url}/intelmq/feed", params={"cursor": "forged"}, timeout=30)
+    assert bad.status_code == 400
