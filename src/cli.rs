@@ -9,12 +9,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::client::{Connection, Job, Local, Progress, Report, RetryPolicy, Task};
 use crate::config::{DEFAULT_CONFIG, Settings};
 use crate::envelope::{Envelope, intelmq, split_records};
 use crate::ingest::{Intake, RecordStatus, Tally};
 use crate::mapping;
 use crate::secret;
-use crate::server::Application;
+use crate::server::{Application, admin};
 use crate::store::{SledStore, Store, StoreError, Writer};
 
 /// Records validated and stored per durable write during `import`.
@@ -43,6 +44,11 @@ pub enum Command {
     Map(MapArgs),
     /// Turn STIX (a bundle, a TAXII envelope or a list of objects, from a file or `-`) into envelopes (NDJSON).
     Unmap(UnmapArgs),
+    /// Copy the objects of remote TAXII 2.1 collections into a local collection, with the envelopes they give
+    /// back. URL is a discovery URL, an API root or a collection; a rerun resumes where the last one stopped.
+    Pull(PullArgs),
+    /// Send the objects a local collection gained since the last push to a remote TAXII 2.1 collection.
+    Push(PushArgs),
     /// Read a password from stdin and print its argon2 hash, for `password` of a `[[users]]` entry.
     HashPassword,
     /// Print a new random bearer token, and the SHA-256 digest to list in `tokens` of a `[[users]]` entry.
@@ -112,6 +118,88 @@ pub struct UnmapArgs {
     file: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    remote: RemoteArgs,
+    /// Local collection (id or alias) to store into [default: intake.collection of the configuration].
+    #[arg(long)]
+    into: Option<String>,
+    /// Objects to ask for per page (servers cap it to their own maximum) [default: 1000].
+    #[arg(long)]
+    page_size: Option<usize>,
+    /// A discovery URL, an API root or a collection URL.
+    url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    remote: RemoteArgs,
+    /// Local collection (id or alias) to send [default: intake.collection of the configuration].
+    #[arg(long)]
+    collection: Option<String>,
+    /// Leave out objects of this type (repeatable). medallion 3.0.0 needs `--skip-type extension-definition`:
+    /// it cannot serve a collection holding an object with a `version` property.
+    #[arg(long = "skip-type", value_name = "TYPE")]
+    skip_types: Vec<String>,
+    /// The remote collection's URL, or a discovery URL or API root with exactly one writable collection.
+    url: String,
+}
+
+/// How to reach the remote server.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// HTTP Basic user name; needs --password.
+    #[arg(long)]
+    user: Option<String>,
+    /// HTTP Basic password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Bearer token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    token: Option<String>,
+    /// Client certificate for TLS client authentication (PEM, leaf first); needs --key.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// PEM certificates to trust instead of the system's roots.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Proxy for every request, such as http://proxy.example:3128.
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Tries after a connection error, 429 or 5xx, with exponential backoff and jitter.
+    #[arg(long, default_value_t = RetryPolicy::default().retries)]
+    retries: u32,
+}
+
+impl RemoteArgs {
+    fn job(self, task: Task) -> anyhow::Result<Job> {
+        let connection = Connection {
+            user: self.user,
+            password: self.password,
+            token: self.token,
+            cert: self.cert,
+            key: self.key,
+            ca: self.ca,
+            proxy: self.proxy,
+        }
+        .absolute()?;
+        Ok(Job {
+            task,
+            connection,
+            retries: self.retries,
+        })
+    }
+}
+
 impl Common {
     fn settings(&self) -> anyhow::Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;
@@ -129,6 +217,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export(args),
         Command::Map(args) => map(args),
         Command::Unmap(args) => unmap(args),
+        Command::Pull(args) => {
+            let settings = args.common.settings()?;
+            let into = args
+                .into
+                .unwrap_or_else(|| settings.intake.collection.clone());
+            let task = Task::Pull {
+                url: args.url,
+                into,
+                limit: args.page_size,
+            };
+            run_job(settings, args.remote.job(task)?).await
+        }
+        Command::Push(args) => {
+            let settings = args.common.settings()?;
+            let collection = args
+                .collection
+                .unwrap_or_else(|| settings.intake.collection.clone());
+            let task = Task::Push {
+                url: args.url,
+                collection,
+                skip_types: args.skip_types,
+            };
+            run_job(settings, args.remote.job(task)?).await
+        }
         Command::HashPassword => hash_password(),
         Command::NewToken => {
             let (token, digest) = secret::new_token();
@@ -220,6 +332,110 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Runs a pull or push on the data directory, and prints its summary.
+async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
+    init_logging("warn");
+    job.check(&settings)?;
+    let store = match open_store(&settings.data) {
+        Ok(store) => store,
+        Err(StoreError::Locked(_)) => return hand_over(&settings.data, &job).await,
+        Err(other) => return Err(other.into()),
+    };
+    let (writer, writer_task) = Writer::start(Arc::clone(&store));
+    let local = Local {
+        store: Arc::clone(&store),
+        writer: writer.clone(),
+    };
+    let spinner = Spinner::new();
+    let result = job.run(&settings, &local, &spinner).await;
+    spinner.0.finish_and_clear();
+    writer.stop().await;
+    writer_task.await?;
+    store.flush()?;
+    Ok(summarize(&result?))
+}
+
+/// Hands a job to the server that holds the data directory, through its admin endpoint, and waits for it.
+async fn hand_over(data: &Path, job: &Job) -> anyhow::Result<ExitCode> {
+    let file = data.join(admin::ADMIN_FILE);
+    let held = || {
+        format!(
+            "the data directory {} is in use by another process, and no server's admin endpoint is named in {}",
+            data.display(),
+            file.display()
+        )
+    };
+    let text = std::fs::read(&file).with_context(held)?;
+    let endpoint: admin::AdminFile = serde_json::from_slice(&text).with_context(held)?;
+    eprintln!(
+        "a server holds {}: the job runs there (at {})",
+        data.display(),
+        endpoint.url
+    );
+    let spinner = Spinner::new();
+    spinner.update("waiting for the server to finish the job");
+    let response = reqwest::Client::new()
+        .post(format!("{}{}", endpoint.url, admin::JOBS_PATH))
+        .bearer_auth(&endpoint.token)
+        .json(job)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "the server's admin endpoint {} does not answer (a server that was killed leaves {} behind)",
+                endpoint.url,
+                file.display()
+            )
+        })?;
+    spinner.0.finish_and_clear();
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .context("the server's answer broke off")?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<admin::JobError>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        bail!("the server did not finish the job ({status}): {message}");
+    }
+    let report: Report =
+        serde_json::from_slice(&body).context("the server's report is not readable")?;
+    Ok(summarize(&report))
+}
+
+/// Prints a job's report; the exit code says whether everything went through.
+fn summarize(report: &Report) -> ExitCode {
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A spinner with the totals so far, on a terminal only.
+struct Spinner(ProgressBar);
+
+impl Spinner {
+    fn new() -> Self {
+        if !io::stderr().is_terminal() {
+            return Self(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self(bar)
+    }
+}
+
+impl Progress for Spinner {
+    fn update(&self, message: &str) {
+        self.0.set_message(message.to_owned());
+    }
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use crate::client::{Connection, Job, RetryPolicy, Task};
 use crate::envelope::{IntakeRules, Minting, Shape};
 use crate::mapping::{Tables, TablesError};
 use crate::store::DuplicatePolicy;
@@ -31,6 +32,8 @@ pub struct Settings {
     pub taxii: TaxiiSettings,
     pub intake: IntakeSettings,
     pub api_roots: Vec<ApiRootSettings>,
+    /// Remote TAXII collections that `serve` pulls from or pushes to on a schedule.
+    pub peer: Vec<PeerSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +111,89 @@ pub struct CollectionSettings {
     pub anonymous_read: bool,
     #[serde(default)]
     pub anonymous_write: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSettings {
+    /// What the status endpoint and the metrics call it; the URL when absent.
+    pub name: Option<String>,
+    /// The remote collection (for a push), or a discovery URL, API root or collection (for a pull).
+    pub url: String,
+    /// The local collection (id or alias); `intake.collection` when absent.
+    pub collection: Option<String>,
+    pub direction: PeerDirection,
+    /// Seconds between runs; each wait is drawn between 90 % and 110 % of it.
+    pub interval: u64,
+    /// Object types not pushed.
+    #[serde(default)]
+    pub skip_types: Vec<String>,
+    /// Objects asked for per page when pulling.
+    pub page_size: Option<usize>,
+    /// Tries after the first one, for connection errors, 429 and 5xx.
+    pub retries: Option<u32>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub proxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerDirection {
+    Pull,
+    Push,
+    Both,
+}
+
+impl PeerSettings {
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.url)
+    }
+
+    /// The jobs of one run, in order: the pull before the push, so that a push does not send back at once
+    /// what the pull just brought.
+    pub fn jobs(&self, intake_collection: &str) -> Vec<Job> {
+        let local = self.collection.as_deref().unwrap_or(intake_collection);
+        let pull = Task::Pull {
+            url: self.url.clone(),
+            into: local.to_owned(),
+            limit: self.page_size,
+        };
+        let push = Task::Push {
+            url: self.url.clone(),
+            collection: local.to_owned(),
+            skip_types: self.skip_types.clone(),
+        };
+        let tasks = match self.direction {
+            PeerDirection::Pull => vec![pull],
+            PeerDirection::Push => vec![push],
+            PeerDirection::Both => vec![pull, push],
+        };
+        tasks
+            .into_iter()
+            .map(|task| Job {
+                task,
+                connection: self.connection(),
+                retries: self.retries.unwrap_or(RetryPolicy::default().retries),
+            })
+            .collect()
+    }
+
+    fn connection(&self) -> Connection {
+        Connection {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            ca: self.ca.clone(),
+            proxy: self.proxy.clone(),
+        }
+    }
 }
 
 /// Who is asking: nobody in particular, or a configured user.
@@ -242,6 +328,7 @@ impl Settings {
                 }
             }
         }
+        self.validate_peers()?;
         if self.collection(&self.intake.collection).is_none() {
             return invalid(format!(
                 "intake.collection {:?} names no collection (by id or alias) of any api root",
@@ -281,6 +368,30 @@ impl Settings {
                     "token {bad:?} of user {:?} is not a SHA-256 in hex; `stixgate new-token` prints one",
                     user.name
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_peers(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for peer in &self.peer {
+            let invalid = |message: String| {
+                Err(ConfigError::Invalid(format!(
+                    "peer {:?}: {message}",
+                    peer.name()
+                )))
+            };
+            if !names.insert(peer.name()) {
+                return invalid("the name is used by another peer; give each a `name`".into());
+            }
+            if peer.interval == 0 {
+                return invalid("interval must be at least 1 (seconds)".into());
+            }
+            for job in peer.jobs(&self.intake.collection) {
+                if let Err(error) = job.check(self) {
+                    return invalid(error.to_string());
+                }
             }
         }
         Ok(())
@@ -380,6 +491,49 @@ mod tests {
             assert_eq!(settings.intake.bare_shape, Shape::Decided);
             assert_eq!(settings.intake.mint, MintMode::Cycat);
             assert_eq!(settings.intake.duplicate_policy, DuplicatePolicy::KeepFirst);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn peers_load_and_their_mistakes_are_named() {
+        Jail::expect_with(|jail| {
+            let peer = |extra: &str| {
+                format!(
+                    "[[peer]]\nurl = \"https://b.example/api/collections/x/\"\ndirection = \"both\"\n\
+                     interval = 60\n{extra}"
+                )
+            };
+            jail.create_file("good.toml", &peer("user = \"a\"\npassword = \"p\"\n"))?;
+            let settings = Settings::load(Some(Path::new("good.toml"))).unwrap();
+            let jobs = settings.peer[0].jobs(&settings.intake.collection);
+            assert_eq!(jobs.len(), 2, "both: a pull, then a push");
+            assert!(matches!(jobs[0].task, Task::Pull { .. }));
+            assert_eq!(
+                settings.peer[0].name(),
+                "https://b.example/api/collections/x/"
+            );
+            for (extra, expected) in [
+                ("user = \"a\"\n", "a user needs a password"),
+                (
+                    "collection = \"nope\"\n",
+                    "no local collection has the id or alias \"nope\"",
+                ),
+                ("interval = 0\n", "interval must be at least 1"),
+                ("colour = \"red\"\n", "colour"),
+            ] {
+                let text = peer(extra).replace("interval = 60\ninterval = 0", "interval = 0");
+                jail.create_file("bad.toml", &text)?;
+                let error = Settings::load(Some(Path::new("bad.toml")))
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.contains(expected), "{extra}: {error}");
+            }
+            jail.create_file("twice.toml", &format!("{}{}", peer(""), peer("")))?;
+            let error = Settings::load(Some(Path::new("twice.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("used by another peer"), "{error}");
             Ok(())
         });
     }

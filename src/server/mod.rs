@@ -1,11 +1,13 @@
 //! The HTTP server: one function builds the app for `main` and for the tests, [`Application`] binds and runs it.
 
+pub mod admin;
 mod auth;
 mod body;
 mod envelopes;
 mod error;
 mod intelmq;
 mod metrics;
+mod peers;
 mod taxii;
 mod tls;
 
@@ -19,6 +21,7 @@ use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+use crate::client::Local;
 use crate::config::Settings;
 use crate::ingest::Intake;
 use crate::store::{SledStore, Store, StoreError, Writer};
@@ -35,6 +38,7 @@ pub struct AppState {
     pub authenticator: auth::Authenticator,
     pub cursor_key: CursorKey,
     pub metrics: metrics::Metrics,
+    pub peers: Arc<peers::Peers>,
 }
 
 /// The routes and middleware, shared by `main` and the tests.
@@ -51,6 +55,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             }))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics))
+            .route("/peers", web::get().to(peers::status))
             .route("/envelopes", web::post().to(envelopes::post))
             .route("/envelopes/{id}", web::get().to(envelopes::get))
             .route("/intelmq/events", web::post().to(intelmq::post_event))
@@ -71,7 +76,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .and_then(Result::ok);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(size))
+        .body(state.metrics.render(size) + &state.peers.render())
 }
 
 async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -113,6 +118,8 @@ pub struct Application {
     writer: Writer,
     writer_task: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    peer_tasks: Vec<tokio::task::JoinHandle<()>>,
+    admin: admin::Admin,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,11 +168,15 @@ impl Application {
             authenticator: auth::Authenticator::new(&settings.users),
             cursor_key: CursorKey::new(store.cursor_secret()?),
             metrics: metrics::Metrics::default(),
+            peers: Arc::new(peers::Peers::new(&settings.peer)),
             intake,
             settings: Arc::new(settings),
             store: Arc::clone(&store),
             writer: writer.clone(),
         });
+        let (shared_settings, peer_states) =
+            (Arc::clone(&state.settings), Arc::clone(&state.peers));
+        let admin_state = state.clone();
         let tls_settings = state.settings.tls.clone();
         let housekeeping = tokio::spawn(prune_statuses(
             writer.clone(),
@@ -192,6 +203,17 @@ impl Application {
             reason,
         })?
         .run();
+        let admin = admin::start(admin_state, &shared_settings.data).map_err(|reason| {
+            StartError::Bind {
+                address: "127.0.0.1:0 (the admin endpoint)".into(),
+                reason,
+            }
+        })?;
+        let local = Local {
+            store: Arc::clone(&store),
+            writer: writer.clone(),
+        };
+        let peer_tasks = peers::start(&shared_settings, &local, &peer_states);
         Ok(Self {
             port,
             server,
@@ -199,6 +221,8 @@ impl Application {
             writer,
             writer_task,
             housekeeping,
+            peer_tasks,
+            admin,
         })
     }
 
@@ -213,6 +237,8 @@ impl Application {
     ) -> Result<(), StoreError> {
         let handle: ServerHandle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        let admin_handle = self.admin.server.handle();
+        let admin_server = tokio::spawn(self.admin.server);
         tokio::select! {
             result = &mut server => {
                 result.map_err(|e| StoreError::Io(Box::new(e)))?.map_err(|e| StoreError::Io(Box::new(e)))?;
@@ -223,7 +249,17 @@ impl Application {
                 let _ = server.await;
             }
         }
+        // Jobs handed over by the command line finish (or time out) before the writer stops.
+        admin_handle.stop(true).await;
+        let _ = admin_server.await;
+        if let Err(error) = std::fs::remove_file(&self.admin.file) {
+            tracing::warn!(%error, file = %self.admin.file.display(), "the admin file stays behind");
+        }
         self.housekeeping.abort();
+        // A run cut short here resumes from its checkpoint at the next start.
+        for task in &self.peer_tasks {
+            task.abort();
+        }
         self.writer.stop().await;
         let _ = self.writer_task.await;
         let store = self.store;

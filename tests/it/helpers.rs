@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -111,13 +111,22 @@ pub fn encode_segment(raw: &str) -> String {
 pub struct ServerProcess {
     pub address: String,
     pub child: Child,
+    /// Every line it has written to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
     /// Starts `stixgate serve` on a free port with `data` as its data directory, and waits until it listens.
     pub fn start(data: &Path) -> Self {
+        Self::start_with(data, &["--listen", "127.0.0.1:0"])
+    }
+
+    /// Starts `stixgate serve --data DATA ARGS...` (ARGS name where to listen), and waits until it listens.
+    pub fn start_with(data: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(BINARY)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg("serve")
+            .args(args)
+            .arg("--data")
             .arg(data)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -126,9 +135,12 @@ impl ServerProcess {
             .expect("stixgate starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (found, address) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&log);
         std::thread::spawn(move || {
             // Keeps reading until the process ends, so that it never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().expect("not poisoned").push(line.clone());
                 if let Some(at) = line.find("listening on http://") {
                     let url = line[at + "listening on ".len()..]
                         .split_whitespace()
@@ -138,10 +150,32 @@ impl ServerProcess {
                 }
             }
         });
-        let address = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("stixgate says where it listens");
-        Self { address, child }
+        let address = match address.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            Err(_) => panic!(
+                "stixgate did not say where it listens:\n{}",
+                log.lock().expect("not poisoned").join("\n")
+            ),
+        };
+        Self {
+            address,
+            child,
+            log,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the address ends in a port")
+    }
+
+    /// How many lines of its log contain `text`.
+    pub fn log_count(&self, text: &str) -> usize {
+        let log = self.log.lock().expect("not poisoned");
+        log.iter().filter(|line| line.contains(text)).count()
     }
 
     pub fn kill(mut self) {

@@ -2,8 +2,10 @@
 
 mod bad_input;
 mod cli;
+mod client;
 mod crash;
 mod envelopes_api;
+mod federation;
 mod helpers;
 mod mapping;
 mod operations;

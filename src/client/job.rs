@@ -1,0 +1,145 @@
+//! A pull or a push as one value: what the command line runs itself, hands to a running server, and what a
+//! `[[peer]]` entry runs on its schedule.
+
+use serde::{Deserialize, Serialize};
+
+use super::pages::DEFAULT_PAGE_SIZE;
+use super::{
+    ClientError, Connection, Local, Progress, PullSummary, PushSummary, Remote, RetryPolicy,
+    parse_url, pull, push,
+};
+use crate::config::Settings;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Task {
+    /// Every readable collection behind `url` into the local collection `into` (an id or alias).
+    Pull {
+        url: String,
+        into: String,
+        /// Objects asked for per page; [`DEFAULT_PAGE_SIZE`] when absent.
+        limit: Option<usize>,
+    },
+    /// The local collection `collection` (an id or alias) to the writable collection behind `url`.
+    Push {
+        url: String,
+        collection: String,
+        /// Object types left out, such as `extension-definition` for servers that cannot serve it back.
+        #[serde(default)]
+        skip_types: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub task: Task,
+    pub connection: Connection,
+    /// Tries after the first one, for connection errors, 429 and 5xx.
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Report {
+    Pull(PullSummary),
+    Push(PushSummary),
+}
+
+impl Job {
+    /// Checks what can be checked without the network or the store: URL, options, local collection.
+    pub fn check(&self, settings: &Settings) -> Result<(), ClientError> {
+        self.connection.check()?;
+        let (url, local) = match &self.task {
+            Task::Pull { url, into, .. } => (url, into),
+            Task::Push {
+                url, collection, ..
+            } => (url, collection),
+        };
+        parse_url(url)?;
+        local_collection(settings, local).map(drop)
+    }
+
+    pub async fn run(
+        &self,
+        settings: &Settings,
+        local: &Local,
+        progress: &dyn Progress,
+    ) -> Result<Report, ClientError> {
+        let policy = RetryPolicy {
+            retries: self.retries,
+            ..RetryPolicy::default()
+        };
+        let remote = Remote::new(&self.connection, policy)?;
+        match &self.task {
+            Task::Pull { url, into, limit } => {
+                let into = local_collection(settings, into)?;
+                let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+                pull(&remote, local, &parse_url(url)?, &into, limit, progress)
+                    .await
+                    .map(Report::Pull)
+            }
+            Task::Push {
+                url,
+                collection,
+                skip_types,
+            } => {
+                let collection = local_collection(settings, collection)?;
+                push(
+                    &remote,
+                    local,
+                    &parse_url(url)?,
+                    &collection,
+                    skip_types,
+                    progress,
+                )
+                .await
+                .map(Report::Push)
+            }
+        }
+    }
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        match self {
+            Report::Pull(summary) => summary.succeeded(),
+            Report::Push(summary) => summary.succeeded(),
+        }
+    }
+
+    /// The summary a person reads: a line of counts, then a line per failure and error.
+    pub fn lines(&self) -> Vec<String> {
+        let (head, failures, errors) = match self {
+            Report::Pull(s) => (
+                format!(
+                    "pulled from {} collection{}: {}",
+                    s.collections,
+                    if s.collections == 1 { "" } else { "s" },
+                    s.progress_line()
+                ),
+                &s.failures,
+                &s.errors[..],
+            ),
+            Report::Push(s) => (
+                format!("pushed: {}", s.progress_line()),
+                &s.failures,
+                &[][..],
+            ),
+        };
+        std::iter::once(head)
+            .chain(failures.iter().map(|f| format!("failure: {f}")))
+            .chain(errors.iter().map(|e| format!("error: {e}")))
+            .collect()
+    }
+}
+
+/// The id of the local collection with this id or alias.
+fn local_collection(settings: &Settings, name: &str) -> Result<String, ClientError> {
+    settings
+        .collection(name)
+        .map(|c| c.id.clone())
+        .ok_or_else(|| {
+            ClientError::NoCollection(format!("no local collection has the id or alias {name:?}"))
+        })
+}
