@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::config::Settings;
 use crate::mapping::{Tables, catalog, map_envelope};
-use crate::stix::{ObjectHeader, Timestamp};
+use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, NewObject, StoreResult, WriteOp, WriteOutcome, Writer};
 
 /// What to do with incoming records.
@@ -161,17 +161,7 @@ impl Intake {
 /// A mapped object as the store keeps it.
 pub fn stored_object(object: &Value) -> NewObject {
     let text = serde_json::to_vec(object).expect("JSON values serialize");
-    let header = ObjectHeader::read(&text)
-        .expect("the mapping writes valid common properties; tests check it");
-    let (version, version_text) = header
-        .version
-        .map_or((0, String::new()), |(t, text)| (t.micros(), text));
-    NewObject {
-        id: header.id.as_str().to_owned(),
-        version,
-        version_text,
-        text,
-    }
+    NewObject::from_text(text).expect("the mapping writes valid common properties; tests check it")
 }
 
 impl RecordReport {

@@ -8,13 +8,12 @@
 
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::checkpoint::{self, Provenance};
 use super::pages::{Page, Pager};
 use super::{ClientError, Local, Progress, Remote, RemoteCollection, resolve};
-use crate::mapping::{Unmapped, unmap};
-use crate::stix::{ObjectError, ObjectHeader, Timestamp};
+use crate::mapping::{Unmapped, reference_context, unmap};
+use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, NewObject, WriteOp, WriteOutcome};
 
 /// What a pull did.
@@ -129,16 +128,12 @@ async fn store_page(
     summary: &mut PullSummary,
 ) -> Result<(), ClientError> {
     summary.objects += page.objects.len();
-    // The whole page, for the references of observed-data.
-    let values: Vec<Value> = page
-        .objects
-        .iter()
-        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
-        .collect();
+    // The observables of the page, for the references of observed-data.
+    let values = reference_context(page.objects.iter().map(|raw| raw.get().as_bytes()));
     let mut ops = Vec::new();
     let mut received = Vec::with_capacity(page.objects.len());
     for raw in &page.objects {
-        let object = match verbatim_object(raw.get().as_bytes()) {
+        let object = match NewObject::from_text(raw.get().as_bytes().to_vec()) {
             Ok(object) => object,
             Err(error) => {
                 summary.failures.push(format!(
@@ -233,34 +228,5 @@ fn tally(received: &[Received], outcomes: &[WriteOutcome], summary: &mut PullSum
                 _ => summary.duplicates += 1,
             }
         }
-    }
-}
-
-/// An object as the store keeps it, from its exact text.
-fn verbatim_object(text: &[u8]) -> Result<NewObject, ObjectError> {
-    let header = ObjectHeader::read(text)?;
-    let (version, version_text) = header
-        .version
-        .map_or((0, String::new()), |(t, text)| (t.micros(), text));
-    Ok(NewObject {
-        id: header.id.as_str().to_owned(),
-        version,
-        version_text,
-        text: text.to_vec(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn objects_are_kept_byte_for_byte() {
-        let text = r#"{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.1Z",  "x": 1.50}"#;
-        let object = verbatim_object(text.as_bytes()).unwrap();
-        assert_eq!(object.text, text.as_bytes());
-        assert_eq!(object.version_text, "2020-01-01T00:00:00.1Z");
-        let error = verbatim_object(br#"{"type":"indicator"}"#).unwrap_err();
-        assert!(error.message.contains("id"), "{error}");
     }
 }

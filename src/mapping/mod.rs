@@ -19,7 +19,7 @@ pub use carrier::{
 };
 pub use catalog::{GATEWAY_IDENTITY_ID, catalog};
 pub use ids::{SCO_NAMESPACE, STANDARD_ID_NAMESPACE};
-pub use reverse::{Unmapped, unmap};
+pub use reverse::{Unmapped, reference_context, unmap};
 pub use tables::{DEFAULT_TABLES, Tables, TablesError};
 
 /// The STIX objects of one envelope.

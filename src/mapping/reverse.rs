@@ -115,6 +115,25 @@ fn observed_fields(object: &Map<String, Value>, objects: &[Value]) -> Map<String
     payload
 }
 
+/// The objects of a page or envelope that `observed-data` may refer to: the observables [`unmap`] reads
+/// values from. Parsing only those keeps the cost of a large page low.
+pub fn reference_context<'a>(texts: impl Iterator<Item = &'a [u8]>) -> Vec<Value> {
+    #[derive(serde::Deserialize)]
+    struct Typed<'t> {
+        #[serde(rename = "type", borrow)]
+        object_type: Option<std::borrow::Cow<'t, str>>,
+    }
+    texts
+        .filter(|text| {
+            serde_json::from_slice::<Typed>(text).is_ok_and(|t| {
+                t.object_type
+                    .is_some_and(|t| field_for(&t).is_some() || t == "autonomous-system")
+            })
+        })
+        .filter_map(|text| serde_json::from_slice(text).ok())
+        .collect()
+}
+
 /// The IntelMQ field for a simple observable type.
 fn field_for(object_type: &str) -> Option<&'static str> {
     match object_type {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::envelope::Envelope;
+use crate::stix::{ObjectError, ObjectHeader};
 
 pub use sled_store::SledStore;
 pub use writer::Writer;
@@ -66,6 +67,24 @@ pub struct NewObject {
     pub version_text: String,
     /// The object's exact JSON text.
     pub text: Vec<u8>,
+}
+
+impl NewObject {
+    /// An object to store verbatim: its exact text, with its id and version read from it.
+    pub fn from_text(text: Vec<u8>) -> Result<Self, ObjectError> {
+        let header = ObjectHeader::read(&text)?;
+        let (version, version_text) = header
+            .version
+            .map_or((0, String::new()), |(timestamp, text)| {
+                (timestamp.micros(), text)
+            });
+        Ok(Self {
+            id: header.id.as_str().to_owned(),
+            version,
+            version_text,
+            text,
+        })
+    }
 }
 
 /// What became of one write.

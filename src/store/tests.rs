@@ -318,3 +318,13 @@ fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable() {
         .unwrap();
     assert!(store.status("s1").unwrap().is_none());
 }
+
+#[test]
+fn objects_are_kept_byte_for_byte_with_their_version_as_written() {
+    let text = r#"{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.1Z",  "x": 1.50}"#;
+    let object = NewObject::from_text(text.as_bytes().to_vec()).unwrap();
+    assert_eq!(object.text, text.as_bytes());
+    assert_eq!(object.version_text, "2020-01-01T00:00:00.1Z");
+    let error = NewObject::from_text(br#"{"type":"indicator"}"#.to_vec()).unwrap_err();
+    assert!(error.message.contains("id"), "{error}");
+}

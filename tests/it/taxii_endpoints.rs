@@ -446,3 +446,51 @@ async fn envelopes_are_served_as_carriers_holding_their_exact_text() {
     assert_eq!(carrier["created"], "2024-06-02T07:15:00.000Z");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn posted_carriers_and_foreign_indicators_become_envelopes() {
+    let app = spawn_app().await;
+    let text =
+        std::fs::read(crate::helpers::fixtures().join("intelmq/sinkhole.draft.json")).unwrap();
+    let rules = stixgate::envelope::IntakeRules {
+        minting: stixgate::envelope::Minting::Uuid4,
+        bare_shape: stixgate::envelope::Shape::Draft,
+    };
+    let envelope = stixgate::envelope::Envelope::parse(text.trim_ascii(), &rules).unwrap();
+    let tables = stixgate::mapping::Tables::embedded();
+    let carrier = stixgate::mapping::map_envelope(&envelope, &tables, None).carrier;
+    let foreign = json!({"type": "indicator", "spec_version": "2.1", "id": "indicator--0b5a2f1c-3d4e-4f60-8a7b-9c0d1e2f3a4b",
+        "created": "2024-02-03T04:05:06.000Z", "modified": "2024-02-03T04:05:06.000Z", "pattern_type": "stix",
+        "pattern": "[domain-name:value = 'c2.example.net']", "valid_from": "2024-02-03T04:05:06Z"});
+    let mut broken = carrier.clone();
+    broken["id"] = json!("iep04-envelope--5f0c1b2a-3d4e-4f50-8a6b-7c8d9e0f1a2b");
+    broken["envelope"] = json!("{not an envelope");
+    let status = app
+        .add_objects("intelmq", &[carrier, foreign, broken])
+        .await;
+    assert_eq!(
+        (
+            status["success_count"].as_u64(),
+            status["failure_count"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{status}"
+    );
+    assert!(
+        status["failures"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no valid envelope")
+    );
+
+    let (code, back) = app.get_envelope(envelope.id().as_str()).await;
+    assert_eq!((code, back.as_slice()), (StatusCode::OK, text.trim_ascii()));
+    let (code, back) = app
+        .get_envelope("indicator--0b5a2f1c-3d4e-4f60-8a7b-9c0d1e2f3a4b")
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let made: Value = serde_json::from_slice(&back).unwrap();
+    assert_eq!(made["payload"]["source.fqdn"], "c2.example.net");
+    assert_eq!(made["meta"]["format"], "intelmq");
+    app.stop().await;
+}

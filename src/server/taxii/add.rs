@@ -14,8 +14,9 @@ use super::super::body::read_limited;
 use super::super::error::ApiError;
 use super::status::{StoredStatus, owner};
 use super::{RootIndex, collection, require, root, taxii};
-use crate::stix::{ObjectHeader, Timestamp};
-use crate::store::{NewObject, WriteOp, WriteOutcome};
+use crate::mapping::{Unmapped, reference_context, unmap};
+use crate::stix::Timestamp;
+use crate::store::{DuplicatePolicy, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
 
 /// Only `objects` is read; `more` and `next` mean nothing in a request.
@@ -49,27 +50,29 @@ pub async fn add(
         }
     };
 
-    let checked: Vec<Result<NewObject, StatusDetail>> = envelope
+    let mut checked: Vec<Result<NewObject, StatusDetail>> = envelope
         .objects
         .unwrap_or_default()
         .into_iter()
         .map(|raw| {
-            ObjectHeader::read(raw.get().as_bytes())
-                .map(|header| header_to_object(header, raw))
-                .map_err(|error| StatusDetail {
-                    id: error.id.unwrap_or_default(),
-                    version: String::new(),
-                    message: Some(error.message),
-                })
+            NewObject::from_text(raw.get().as_bytes().to_vec()).map_err(|error| StatusDetail {
+                id: error.id.unwrap_or_default(),
+                version: String::new(),
+                message: Some(error.message),
+            })
         })
         .collect();
-    let ops = checked
+    let envelopes = envelopes_of(&mut checked, &collection.id, state.intake.policy);
+    let object_count = checked.iter().flatten().count();
+    // Objects first, so that their outcomes line up with `checked` in the status; then their envelopes.
+    let ops: Vec<WriteOp> = checked
         .iter()
         .flatten()
         .map(|object| WriteOp::PutObject {
             collection: collection.id.clone(),
             object: object.clone(),
         })
+        .chain(envelopes)
         .collect();
     // The status is written in the same flush as the objects it reports on.
     let status = StoredStatus {
@@ -108,8 +111,10 @@ pub async fn add(
         .expect("not poisoned")
         .take()
         .expect("the follow-up ran before the answer");
+    // The object outcomes come first; the envelopes' follow them.
     let newly_stored = outcomes
         .iter()
+        .take(object_count)
         .filter(|o| matches!(o, WriteOutcome::Stored { .. }))
         .count();
     state
@@ -156,16 +161,36 @@ fn report(
     status
 }
 
-fn header_to_object(header: ObjectHeader, raw: &RawValue) -> NewObject {
-    let (version, version_text) = header
-        .version
-        .map_or((0, String::new()), |(timestamp, text)| {
-            (timestamp.micros(), text)
-        });
-    NewObject {
-        id: header.id.as_str().to_owned(),
-        version,
-        version_text,
-        text: raw.get().as_bytes().to_vec(),
+/// The envelopes the posted objects give back through the reverse mapping: a carrier its exact envelope, a
+/// foreign indicator or observed-data an IntelMQ envelope keyed by its STIX id. A carrier that holds no
+/// valid envelope is refused whole.
+fn envelopes_of(
+    checked: &mut [Result<NewObject, StatusDetail>],
+    collection: &str,
+    policy: DuplicatePolicy,
+) -> Vec<WriteOp> {
+    let context = reference_context(checked.iter().flatten().map(|o| o.text.as_slice()));
+    let mut ops = Vec::new();
+    for entry in checked.iter_mut() {
+        let Ok(object) = entry else { continue };
+        match unmap(&object.text, &context) {
+            Ok(Unmapped::Carrier(envelope) | Unmapped::Foreign(envelope)) => {
+                ops.push(WriteOp::PutEnvelope {
+                    envelope,
+                    collection: collection.to_owned(),
+                    policy,
+                    objects: Vec::new(),
+                })
+            }
+            Ok(Unmapped::Skipped) => {}
+            Err(error) => {
+                *entry = Err(StatusDetail {
+                    id: object.id.clone(),
+                    version: object.version_text.clone(),
+                    message: Some(format!("it gives no valid envelope: {error}")),
+                });
+            }
+        }
     }
+    ops
 }
