@@ -66,6 +66,19 @@ pub struct TaxiiSettings {
     pub max_page_size: usize,
     pub status_retention_hours: u64,
     pub allow_public_anonymous_write: bool,
+    pub envelopes_from_posts: PostedEnvelopes,
+}
+
+/// Which objects of a TAXII POST also become envelopes, through the reverse mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PostedEnvelopes {
+    /// Carriers give their exact envelope; foreign indicators and observed-data an IntelMQ envelope.
+    All,
+    /// Carriers only: the envelopes of other stixgate instances, as federation needs.
+    Carriers,
+    /// None: objects are stored and served, no envelope is made.
+    None,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -494,3 +494,20 @@ async fn posted_carriers_and_foreign_indicators_become_envelopes() {
     assert_eq!(made["meta"]["format"], "intelmq");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn in_carriers_mode_foreign_objects_give_no_envelope() {
+    let app = spawn_app_with(|s| {
+        s.taxii.envelopes_from_posts = stixgate::config::PostedEnvelopes::Carriers
+    })
+    .await;
+    let status = app
+        .add_objects("intelmq", &[indicator(3, "2020-01-01T00:00:00.000Z")])
+        .await;
+    assert_eq!(status["success_count"], 1);
+    let (code, _) = app
+        .get_envelope("indicator--00000000-0000-4000-8000-000000000003")
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

@@ -14,7 +14,8 @@ use super::super::body::read_limited;
 use super::super::error::ApiError;
 use super::status::{StoredStatus, owner};
 use super::{RootIndex, collection, require, root, taxii};
-use crate::mapping::{Unmapped, reference_context, unmap};
+use crate::config::PostedEnvelopes;
+use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
 use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
@@ -62,7 +63,12 @@ pub async fn add(
             })
         })
         .collect();
-    let envelopes = envelopes_of(&mut checked, &collection.id, state.intake.policy);
+    let envelopes = envelopes_of(
+        &mut checked,
+        &collection.id,
+        state.intake.policy,
+        state.settings.taxii.envelopes_from_posts,
+    );
     let object_count = checked.iter().flatten().count();
     // Objects first, so that their outcomes line up with `checked` in the status; then their envelopes.
     let ops: Vec<WriteOp> = checked
@@ -168,11 +174,22 @@ fn envelopes_of(
     checked: &mut [Result<NewObject, StatusDetail>],
     collection: &str,
     policy: DuplicatePolicy,
+    which: PostedEnvelopes,
 ) -> Vec<WriteOp> {
+    if which == PostedEnvelopes::None {
+        return Vec::new();
+    }
     let context = reference_context(checked.iter().flatten().map(|o| o.text.as_slice()));
     let mut ops = Vec::new();
     for entry in checked.iter_mut() {
         let Ok(object) = entry else { continue };
+        let is_carrier = object
+            .id
+            .split_once("--")
+            .is_some_and(|(t, _)| t == CARRIER_TYPE);
+        if which == PostedEnvelopes::Carriers && !is_carrier {
+            continue;
+        }
         match unmap(&object.text, &context) {
             Ok(Unmapped::Carrier(envelope) | Unmapped::Foreign(envelope)) => {
                 ops.push(WriteOp::PutEnvelope {
