@@ -8,4 +8,5 @@ _interop = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_interop)
 
 ROOT = _interop.ROOT
+BINARY = _interop.BINARY
 Stixgate = _interop.Stixgate

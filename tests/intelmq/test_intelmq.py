@@ -10,7 +10,9 @@ import pytest
 import requests
 from intelmq.lib.message import Event, MessageFactory
 
-from conftest import ROOT, Stixgate
+import subprocess
+
+from conftest import BINARY, ROOT, Stixgate
 
 HARMONIZATION = json.loads((Path(intelmq.__file__).parent / "etc" / "harmonization.conf").read_text())
 FIXTURES = sorted((ROOT / "fixtures" / "intelmq").glob("*.event.json"))
@@ -122,3 +124,29 @@ def test_cursors_give_only_what_is_new(stixgate):
     assert len(feed(stixgate, cursor=page.headers["X-Stixgate-Cursor"]).text.splitlines()) == 1
     bad = requests.get(f"{stixgate.url}/intelmq/feed", params={"cursor": "forged"}, timeout=30)
     assert bad.status_code == 400
+
+
+def test_intelmq_to_a_then_taxii_to_b_then_intelmq_gives_equal_events(tmp_path):
+    """IntelMQ's restapi output -> stixgate A -> TAXII pull by B (running: the job is handed to it) -> B's
+    feed -> IntelMQ's MessageFactory: every event comes back equal."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = Stixgate(tmp_path / "a"), Stixgate(tmp_path / "b")
+    try:
+        sent = [event_of(path) for path in FIXTURES]
+        for event in sent:
+            assert restapi_post(a, {"json": event.to_dict(hierarchical=True)}).status_code == 200
+        pulled = subprocess.run(
+            [BINARY, "pull", f"{a.url}/taxii2/", "--data", str(tmp_path / "b" / "data")],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert pulled.returncode == 0, pulled.stderr
+        received = events_of(feed(b, id_key=ID_KEY))
+        assert sorted(json.dumps(without_id(e), sort_keys=True) for e in received) == sorted(
+            json.dumps(dict(e), sort_keys=True) for e in sent
+        )
+        a_ids = {e[ID_KEY] for e in events_of(feed(a, id_key=ID_KEY))}
+        assert {e[ID_KEY] for e in received} == a_ids, "B keys the envelopes by A's ids"
+    finally:
+        a.stop()
+        b.stop()
