@@ -1,29 +1,45 @@
-//! What may go to an IntelMQ instance: only keys it accepts. An unknown key stops the receiving bot
-//! (`InvalidKey` becomes a `ConfigurationError`), so such keys move under `extra.` or, when that is taken,
-//! are dropped; both are counted, never delivered.
+//! What may go to an IntelMQ instance: only keys it accepts, with values it accepts. An unknown key stops
+//! the receiving bot (`InvalidKey` becomes a `ConfigurationError`), so such keys move under `extra.` or, when
+//! that is taken, are dropped. Values are sanitised as IntelMQ would; one it would refuse (`InvalidValue`, a
+//! dumped event) is dropped. All of it is counted, never delivered.
 
 use serde_json::{Map, Value};
 
-use super::FieldList;
+use super::{FieldList, sanitize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivered {
     pub event: Map<String, Value>,
     /// Keys moved to `extra.<key>`.
     pub moved: Vec<String>,
-    /// Keys dropped: their `extra.` name was taken.
+    /// Keys dropped: their `extra.` name was taken, or IntelMQ would refuse their value.
     pub dropped: Vec<String>,
+    /// Why each refused value was refused, by key.
+    pub refused: Vec<(String, String)>,
 }
 
 /// The payload as `fields` allows it. `__type` is left out: callers add it when the receiver wants it.
 pub fn deliverable(payload: &Map<String, Value>, fields: &FieldList, report: bool) -> Delivered {
     let mut event = Map::new();
     let mut unknown = Vec::new();
+    let mut refused = Vec::new();
     for (key, value) in payload {
         if key == "__type" {
             continue;
         }
-        if fields.accepts(key, report) {
+        let spec = if report {
+            fields.report.get(key)
+        } else {
+            fields.event.get(key)
+        };
+        if let Some(spec) = spec {
+            match sanitize(spec, value) {
+                Ok(value) => {
+                    event.insert(key.clone(), value);
+                }
+                Err(reason) => refused.push((key.clone(), reason)),
+            }
+        } else if fields.accepts(key, report) {
             event.insert(key.clone(), value.clone());
         } else {
             unknown.push((key, value));
@@ -39,10 +55,12 @@ pub fn deliverable(payload: &Map<String, Value>, fields: &FieldList, report: boo
             dropped.push(key.clone());
         }
     }
+    dropped.extend(refused.iter().map(|(key, _)| key.clone()));
     Delivered {
         event,
         moved,
         dropped,
+        refused,
     }
 }
 
@@ -65,5 +83,21 @@ mod tests {
         );
         assert_eq!(delivered.moved, ["rtir_incident_id"]);
         assert_eq!(delivered.dropped, ["notify"]);
+    }
+
+    #[test]
+    fn values_are_sanitised_and_refused_ones_dropped() {
+        let payload = json!({"time.source": "2024-01-01T00:00:00Z", "classification.type": "unknown", "source.ip": "999.1.1.1"});
+        let delivered = deliverable(
+            payload.as_object().unwrap(),
+            &FieldList::intelmq_35(),
+            false,
+        );
+        assert_eq!(
+            Value::Object(delivered.event),
+            json!({"time.source": "2024-01-01T00:00:00+00:00", "classification.type": "undetermined"})
+        );
+        assert_eq!(delivered.dropped, ["source.ip"]);
+        assert_eq!(delivered.refused[0].1, "not an IP address");
     }
 }

@@ -4,7 +4,9 @@
 mod deliver;
 mod fields;
 mod hierarchy;
+mod validate;
 
 pub use deliver::{Delivered, deliverable};
 pub use fields::{FieldList, FieldsError};
 pub use hierarchy::flatten;
+pub use validate::sanitize;
