@@ -2,10 +2,15 @@
 //! - `POST /intelmq/events`: the `restapi` output bot, one event per request, JSON (flat or hierarchical) or
 //!   form data labelled JSON (`use_json: false`); idempotent, since the bot resends on errors and timeouts;
 //! - `GET /intelmq/feed`: NDJSON of bare events for the `http` collector and its JSON parser, from an opaque
-//!   cursor, or from a cursor the server keeps per named consumer (the collector's URL cannot change).
+//!   cursor, or from a cursor the server keeps per named consumer (the collector's URL cannot change);
+//! - `GET /intelmq/stream`: the same feed as one long-lived response for the `http_stream` collector.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -15,13 +20,18 @@ use super::body::read_limited;
 use super::error::ApiError;
 use crate::config::{Access, CollectionSettings, Principal};
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
-use crate::ingest::{Intake, RecordStatus};
+use crate::ingest::{Intake, RecordReport, RecordStatus};
 use crate::intelmq::{FieldList, deliverable, flatten};
 use crate::store::WriteOp;
 
 const CURSOR_HEADER: &str = "X-Stixgate-Cursor";
 const FEED_PAGE: usize = 1000;
 const FEED_PAGE_MAX: usize = 100_000;
+const NDJSON: &str = "application/x-ndjson";
+/// How often an open stream looks for new events.
+const STREAM_POLL: Duration = Duration::from_secs(1);
+/// An empty line after this many idle polls keeps the stream's connection alive.
+const STREAM_KEEPALIVE_POLLS: u32 = 15;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,13 +79,25 @@ pub async fn post_event(
         )));
     }
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
-    let event = event_text(&body)?;
+    let report = store_event(&state, &collection.id, &body).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Stores one bare event sent by an IntelMQ output bot (flat or hierarchical JSON, or form fields) into
+/// `collection`, durably. Its id is a hash of its content: output bots resend on errors and timeouts, and a
+/// resent event must be a duplicate, not a second envelope.
+pub(super) async fn store_event(
+    state: &AppState,
+    collection: &str,
+    body: &[u8],
+) -> Result<RecordReport, ApiError> {
+    let event = event_text(body)?;
     let intake = Intake {
         rules: IntakeRules {
             minting: Minting::Hash,
             ..state.intake.rules.clone()
         },
-        collection: collection.id.clone(),
+        collection: collection.to_owned(),
         ..state.intake.clone()
     };
     let mut reports = intake.store_input(&event, &state.writer).await?;
@@ -93,7 +115,7 @@ pub async fn post_event(
             .metrics
             .count_stored(&state.metrics.envelopes_stored, 1);
     }
-    Ok(HttpResponse::Ok().json(report))
+    Ok(report)
 }
 
 /// The event as flat JSON text: the body itself when it is flat JSON, else flattened from its hierarchical
@@ -141,6 +163,122 @@ pub struct FeedQuery {
     id_key: Option<String>,
 }
 
+/// A feed being read: where it stands and how its events are written.
+struct FeedReader {
+    collection: String,
+    /// What sealed cursors are bound to, so that a cursor is refused in another collection.
+    scope: String,
+    /// The note that keeps a named consumer's cursor.
+    note: Option<String>,
+    cursor: Option<u64>,
+    limit: usize,
+    format: FeedFormat,
+}
+
+/// How events are written to IntelMQ.
+#[derive(Clone)]
+pub(super) struct FeedFormat {
+    /// The keys the receiving instance accepts.
+    pub fields: Arc<FieldList>,
+    /// An `extra.` key to carry the envelope id in.
+    pub id_key: Option<String>,
+    /// Add `__type`.
+    pub with_type: bool,
+}
+
+/// One page read from a feed, with the sealed cursor after it.
+struct ReadPage {
+    page: FeedPage,
+    next: Option<String>,
+}
+
+impl FeedReader {
+    /// Checks the query and finds where the feed starts.
+    async fn open(
+        state: &web::Data<AppState>,
+        query: FeedQuery,
+        caller: &Principal,
+    ) -> Result<Self, ApiError> {
+        let (collection, access) = target(state, query.collection.as_deref(), caller)?;
+        if !access.read {
+            return Err(ApiError::Forbidden(format!(
+                "you may not read collection {:?}",
+                collection.id
+            )));
+        }
+        if let Some(key) = &query.id_key
+            && (!key.starts_with("extra.") || !intelmq_format::is_valid_key(key))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "id_key {key:?} must be an IntelMQ key under extra."
+            )));
+        }
+        let scope = format!("intelmq-feed:{}", collection.id);
+        let note = query
+            .consumer
+            .as_ref()
+            .map(|c| format!("feed-cursor/{}/{c}", collection.id));
+        let cursor = match (&query.cursor, &note) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "give either cursor or consumer, not both".into(),
+                ));
+            }
+            (Some(cursor), None) => Some(state.cursor_key.open(&scope, cursor)?),
+            (None, Some(note)) => {
+                let store = state.store.clone();
+                let key = note.clone();
+                web::block(move || store.note(&key))
+                    .await??
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .map(|cursor| state.cursor_key.open(&scope, &cursor))
+                    .transpose()?
+            }
+            (None, None) => None,
+        };
+        Ok(Self {
+            collection: collection.id.clone(),
+            scope,
+            note,
+            cursor,
+            limit: query.limit.unwrap_or(FEED_PAGE).clamp(1, FEED_PAGE_MAX),
+            format: FeedFormat {
+                fields: Arc::new(FieldList::intelmq_35()),
+                id_key: query.id_key,
+                with_type: query.with_type,
+            },
+        })
+    }
+
+    /// The next page; moves the cursor past it, and keeps it for a named consumer.
+    async fn read(&mut self, state: &web::Data<AppState>) -> Result<ReadPage, ApiError> {
+        let page = {
+            let (state, collection, after, limit, format) = (
+                state.clone(),
+                self.collection.clone(),
+                self.cursor,
+                self.limit,
+                self.format.clone(),
+            );
+            web::block(move || feed_page(&state, &collection, after, limit, &format)).await??
+        };
+        self.cursor = page.last.or(self.cursor);
+        let next = self
+            .cursor
+            .map(|position| state.cursor_key.seal(&self.scope, position));
+        if let (Some(note), Some(next)) = (&self.note, &next)
+            && page.last.is_some()
+        {
+            let op = WriteOp::PutNote {
+                key: note.clone(),
+                value: next.clone().into_bytes(),
+            };
+            state.writer.write(vec![op]).await?;
+        }
+        Ok(ReadPage { page, next })
+    }
+}
+
 /// NDJSON of bare IntelMQ events stored after the cursor: only keys IntelMQ 3.5 accepts (others move under
 /// `extra.` or are dropped), flat, with sorted keys, one per line, as IntelMQ's JSON parser reads them.
 pub async fn feed(
@@ -148,80 +286,10 @@ pub async fn feed(
     query: web::Query<FeedQuery>,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = target(&state, query.collection.as_deref(), &caller)?;
-    if !access.read {
-        return Err(ApiError::Forbidden(format!(
-            "you may not read collection {:?}",
-            collection.id
-        )));
-    }
-    if let Some(key) = &query.id_key
-        && (!key.starts_with("extra.") || !intelmq_format::is_valid_key(key))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "id_key {key:?} must be an IntelMQ key under extra."
-        )));
-    }
-    let scope = format!("intelmq-feed:{}", collection.id);
-    let note = query
-        .consumer
-        .as_ref()
-        .map(|c| format!("feed-cursor/{}/{c}", collection.id));
-    let cursor = match (&query.cursor, &note) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest(
-                "give either cursor or consumer, not both".into(),
-            ));
-        }
-        (Some(cursor), None) => Some(state.cursor_key.open(&scope, cursor)?),
-        (None, Some(note)) => {
-            let store = state.store.clone();
-            let key = note.clone();
-            web::block(move || store.note(&key))
-                .await??
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-                .map(|cursor| state.cursor_key.open(&scope, &cursor))
-                .transpose()?
-        }
-        (None, None) => None,
-    };
-    let limit = query.limit.unwrap_or(FEED_PAGE).clamp(1, FEED_PAGE_MAX);
-    let page = {
-        let state = state.clone();
-        let (collection_id, id_key, with_type) =
-            (collection.id.clone(), query.id_key.clone(), query.with_type);
-        web::block(move || {
-            feed_page(
-                &state,
-                &collection_id,
-                cursor,
-                limit,
-                id_key.as_deref(),
-                with_type,
-            )
-        })
-        .await??
-    };
-    let next = page
-        .last
-        .or(cursor)
-        .map(|position| state.cursor_key.seal(&scope, position));
-    if let (Some(note), Some(next)) = (note, &next) {
-        let op = WriteOp::PutNote {
-            key: note,
-            value: next.clone().into_bytes(),
-        };
-        state.writer.write(vec![op]).await?;
-    }
-    if page.moved + page.dropped > 0 {
-        tracing::info!(
-            moved = page.moved,
-            dropped = page.dropped,
-            "keys IntelMQ would refuse were moved under extra. or dropped"
-        );
-    }
+    let mut reader = FeedReader::open(&state, query.into_inner(), &caller).await?;
+    let ReadPage { page, next } = reader.read(&state).await?;
     let mut response = HttpResponse::build(StatusCode::OK);
-    response.content_type("application/x-ndjson");
+    response.content_type(NDJSON);
     if let Some(next) = next {
         response.insert_header((CURSOR_HEADER, next));
     }
@@ -230,25 +298,67 @@ pub async fn feed(
     Ok(response.body(page.lines))
 }
 
-/// One page of the feed.
-struct FeedPage {
-    lines: String,
-    /// The position of the last envelope looked at, delivered or not: the next page starts after it.
-    last: Option<u64>,
-    /// Keys moved under `extra.`, and keys dropped.
-    moved: usize,
-    dropped: usize,
+/// The feed as one long-lived chunked NDJSON response, for IntelMQ's `http_stream` collector, which makes
+/// one report per line: first what the cursor or consumer has not seen, then each new event as it is
+/// stored. The store is polled; an idle stream gets an empty line now and then, which the collector skips,
+/// so that neither it nor a proxy times the connection out. The stream ends when the server stops.
+pub async fn stream(
+    state: web::Data<AppState>,
+    query: web::Query<FeedQuery>,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let reader = FeedReader::open(&state, query.into_inner(), &caller).await?;
+    let stopping = state.stopping.clone();
+    let lines = futures_util::stream::unfold(
+        (reader, state, stopping, 0u32),
+        |(mut reader, state, mut stopping, mut idle)| async move {
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                let page = match reader.read(&state).await {
+                    Ok(read) => read.page,
+                    Err(error) => {
+                        tracing::warn!(%error, "an IntelMQ stream ends: reading the feed failed");
+                        return None;
+                    }
+                };
+                if !page.lines.is_empty() {
+                    let chunk = Bytes::from(page.lines);
+                    return Some((Ok::<_, ApiError>(chunk), (reader, state, stopping, 0)));
+                }
+                idle += 1;
+                if idle >= STREAM_KEEPALIVE_POLLS {
+                    return Some((Ok(Bytes::from_static(b"\n")), (reader, state, stopping, 0)));
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = stopping.changed() => return None,
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok().content_type(NDJSON).streaming(lines))
 }
 
-fn feed_page(
+/// One page of the feed.
+pub(super) struct FeedPage {
+    pub lines: String,
+    /// The position of the last envelope looked at, delivered or not: the next page starts after it.
+    pub last: Option<u64>,
+    /// Keys moved under `extra.`, and keys dropped.
+    pub moved: usize,
+    pub dropped: usize,
+}
+
+/// Up to `limit` events of `collection` stored after position `after`, as NDJSON lines in `format`.
+pub(super) fn feed_page(
     state: &AppState,
     collection: &str,
     after: Option<u64>,
     limit: usize,
-    id_key: Option<&str>,
-    with_type: bool,
+    format: &FeedFormat,
 ) -> Result<FeedPage, ApiError> {
-    let fields = FieldList::intelmq_35();
     let mut lines = String::new();
     let (mut count, mut last, mut moved, mut dropped) = (0, None, 0, 0);
     for stored in state.store.envelopes_after(after) {
@@ -266,23 +376,30 @@ fn feed_page(
             continue;
         }
         let report = envelope.kind() == Some("report");
-        let delivered = deliverable(&flatten(&envelope.payload()), &fields, report);
+        let delivered = deliverable(&flatten(&envelope.payload()), &format.fields, report);
         moved += delivered.moved.len();
         dropped += delivered.dropped.len();
         let mut event = delivered.event;
-        if let Some(key) = id_key {
-            event.insert(key.to_owned(), Value::String(envelope.id().to_string()));
+        if let Some(key) = &format.id_key {
+            event.insert(key.clone(), Value::String(envelope.id().to_string()));
         }
         lines.push_str(&intelmq_format::file_output_line(
             &event,
             envelope.kind(),
-            with_type,
+            format.with_type,
         ));
         lines.push('\n');
         count += 1;
         if count == limit {
             break;
         }
+    }
+    if moved + dropped > 0 {
+        tracing::info!(
+            moved,
+            dropped,
+            "keys IntelMQ would refuse were moved under extra. or dropped"
+        );
     }
     Ok(FeedPage {
         lines,

@@ -6,6 +6,8 @@ mod body;
 mod envelopes;
 mod error;
 mod intelmq;
+mod intelmq_push;
+mod intelmq_tcp;
 mod metrics;
 mod peers;
 mod taxii;
@@ -20,6 +22,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::client::Local;
 use crate::config::Settings;
@@ -39,6 +43,8 @@ pub struct AppState {
     pub cursor_key: CursorKey,
     pub metrics: metrics::Metrics,
     pub peers: Arc<peers::Peers>,
+    /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// The routes and middleware, shared by `main` and the tests.
@@ -60,6 +66,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/envelopes/{id}", web::get().to(envelopes::get))
             .route("/intelmq/events", web::post().to(intelmq::post_event))
             .route("/intelmq/feed", web::get().to(intelmq::feed))
+            .route("/intelmq/stream", web::get().to(intelmq::stream))
             .default_service(web::to(not_found));
     }
 }
@@ -116,9 +123,12 @@ pub struct Application {
     server: Server,
     store: Arc<dyn Store>,
     writer: Writer,
-    writer_task: tokio::task::JoinHandle<()>,
-    housekeeping: tokio::task::JoinHandle<()>,
-    peer_tasks: Vec<tokio::task::JoinHandle<()>>,
+    writer_task: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
+    /// The peers' schedules, the IntelMQ pushes and the IntelMQ tcp listener.
+    background: Vec<JoinHandle<()>>,
+    intelmq_tcp: Option<std::net::SocketAddr>,
+    stopping: watch::Sender<bool>,
     admin: admin::Admin,
 }
 
@@ -164,6 +174,7 @@ impl Application {
         if let Some(refusal) = settings.public_anonymous_write() {
             return Err(StartError::Refused(refusal));
         }
+        let (stopping, stopping_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
             authenticator: auth::Authenticator::new(&settings.users),
             cursor_key: CursorKey::new(store.cursor_secret()?),
@@ -173,7 +184,37 @@ impl Application {
             settings: Arc::new(settings),
             store: Arc::clone(&store),
             writer: writer.clone(),
+            stopping: stopping_seen,
         });
+        let mut background = intelmq_push::start(&state)?;
+        let intelmq_tcp = match &state.settings.intelmq.tcp {
+            Some(tcp) => {
+                let intake = intelmq_tcp::TcpIntake::bind(&tcp.listen).map_err(|reason| {
+                    StartError::Bind {
+                        address: tcp.listen.clone(),
+                        reason,
+                    }
+                })?;
+                let address = intake.address;
+                let name = tcp
+                    .collection
+                    .as_ref()
+                    .unwrap_or(&state.settings.intake.collection);
+                let collection = state
+                    .settings
+                    .collection(name)
+                    .expect("intelmq.tcp.collection is checked when the settings are loaded")
+                    .id
+                    .clone();
+                let target = intelmq_tcp::Target {
+                    collection,
+                    separator: tcp.separator.clone().into_bytes(),
+                };
+                background.push(intake.start(state.clone(), target));
+                Some(address)
+            }
+            None => None,
+        };
         let (shared_settings, peer_states) =
             (Arc::clone(&state.settings), Arc::clone(&state.peers));
         let admin_state = state.clone();
@@ -213,7 +254,7 @@ impl Application {
             store: Arc::clone(&store),
             writer: writer.clone(),
         };
-        let peer_tasks = peers::start(&shared_settings, &local, &peer_states);
+        background.extend(peers::start(&shared_settings, &local, &peer_states));
         Ok(Self {
             port,
             server,
@@ -221,13 +262,20 @@ impl Application {
             writer,
             writer_task,
             housekeeping,
-            peer_tasks,
+            background,
+            intelmq_tcp,
+            stopping,
             admin,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where the IntelMQ tcp intake listens, when it is configured.
+    pub fn intelmq_tcp_address(&self) -> Option<std::net::SocketAddr> {
+        self.intelmq_tcp
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests, finishes pending writes and flushes.
@@ -245,6 +293,8 @@ impl Application {
             }
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
+                // Open streams would otherwise hold up the drain until its timeout.
+                self.stopping.send_replace(true);
                 handle.stop(true).await;
                 let _ = server.await;
             }
@@ -256,8 +306,9 @@ impl Application {
             tracing::warn!(%error, file = %self.admin.file.display(), "the admin file stays behind");
         }
         self.housekeeping.abort();
-        // A run cut short here resumes from its checkpoint at the next start.
-        for task in &self.peer_tasks {
+        // A run cut short here resumes from its checkpoint at the next start, and an IntelMQ event whose
+        // `Ok` was not sent is sent again by its bot.
+        for task in &self.background {
             task.abort();
         }
         self.writer.stop().await;

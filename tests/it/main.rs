@@ -7,6 +7,7 @@ mod crash;
 mod envelopes_api;
 mod federation;
 mod helpers;
+mod intelmq_io;
 mod mapping;
 mod operations;
 mod roundtrip;

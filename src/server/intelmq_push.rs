@@ -1,0 +1,156 @@
+//! The `[[intelmq.push]]` entries: each posts a collection's new events to an IntelMQ `api` collector
+//! (`POST /intelmq/push`) on a schedule, as NDJSON batches of flat events for its JSON parser
+//! (`splitlines: true`), with only the keys the receiver accepts.
+//!
+//! The collector answers 200 to everything and validates nothing, so what goes out is made deliverable here.
+//! Each entry keeps the position of the last event it delivered in a note, and moves it only after the
+//! collector answered: an event may be sent twice after a failure, never lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::intelmq::{FeedFormat, feed_page};
+use super::{ApiError, AppState, StartError};
+use crate::config::{IntelmqPushSettings, Settings};
+use crate::store::{StoreError, WriteOp};
+
+/// Events per POST.
+const BATCH: usize = 1000;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    #[error(transparent)]
+    Feed(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the collector did not answer: {0}")]
+    Send(#[from] reqwest::Error),
+    #[error("the collector answered {0}")]
+    Refused(reqwest::StatusCode),
+    #[error("the stored cursor {0:?} is not a position; delete the note to start over")]
+    Cursor(String),
+}
+
+/// One entry, ready to run.
+struct Push {
+    url: String,
+    collection: String,
+    /// The note that keeps the position of the last event delivered.
+    note: String,
+    format: FeedFormat,
+    client: reqwest::Client,
+}
+
+/// Starts one task per entry; they run until aborted. Fails when an entry's field list cannot be read
+/// (it was readable when the settings were loaded, but the file may have changed since).
+pub fn start(state: &web::Data<AppState>) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let settings = &state.settings;
+    settings
+        .intelmq
+        .push
+        .iter()
+        .map(|entry| {
+            let push = Push::new(entry, settings)
+                .map_err(|error| StartError::Refused(format!("intelmq.push {:?}: {error}", entry.url)))?;
+            let interval = Duration::from_secs(entry.interval);
+            let state = state.clone();
+            Ok(tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    match push.run(&state).await {
+                        Ok(0) => {}
+                        Ok(events) => tracing::info!(url = push.url, events, "pushed to IntelMQ"),
+                        Err(error) => {
+                            tracing::warn!(url = push.url, %error, "a push to IntelMQ failed; trying again at the next run")
+                        }
+                    }
+                }
+            }))
+        })
+        .collect()
+}
+
+impl Push {
+    fn new(entry: &IntelmqPushSettings, settings: &Settings) -> Result<Self, String> {
+        let fields = entry.field_list().map_err(|e| e.to_string())?;
+        let name = entry.collection(&settings.intake.collection);
+        let collection = settings
+            .collection(name)
+            .ok_or_else(|| format!("no collection has the id or alias {name:?}"))?
+            .id
+            .clone();
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            note: format!("intelmq-push/{collection}/{}", entry.url),
+            url: entry.url.clone(),
+            collection,
+            format: FeedFormat {
+                fields: Arc::new(fields),
+                id_key: None,
+                with_type: false,
+            },
+            client,
+        })
+    }
+
+    /// Pushes everything after the cursor, a batch at a time; how many events were pushed.
+    async fn run(&self, state: &web::Data<AppState>) -> Result<usize, PushError> {
+        let mut cursor = self.cursor(state).await?;
+        let mut pushed = 0;
+        loop {
+            let page = {
+                let (state, collection, format) =
+                    (state.clone(), self.collection.clone(), self.format.clone());
+                web::block(move || feed_page(&state, &collection, cursor, BATCH, &format))
+                    .await
+                    .map_err(ApiError::from)??
+            };
+            let Some(last) = page.last else {
+                return Ok(pushed);
+            };
+            if !page.lines.is_empty() {
+                let events = page.lines.lines().count();
+                let response = self
+                    .client
+                    .post(&self.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+                    .body(page.lines)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(PushError::Refused(response.status()));
+                }
+                pushed += events;
+            }
+            let op = WriteOp::PutNote {
+                key: self.note.clone(),
+                value: last.to_string().into_bytes(),
+            };
+            state.writer.write(vec![op]).await?;
+            cursor = Some(last);
+        }
+    }
+
+    async fn cursor(&self, state: &web::Data<AppState>) -> Result<Option<u64>, PushError> {
+        let (store, note) = (state.store.clone(), self.note.clone());
+        let stored = web::block(move || store.note(&note))
+            .await
+            .map_err(ApiError::from)??;
+        stored
+            .map(|value| {
+                let text = String::from_utf8_lossy(&value).into_owned();
+                text.parse().map_err(|_| PushError::Cursor(text))
+            })
+            .transpose()
+    }
+}
