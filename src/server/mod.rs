@@ -295,13 +295,19 @@ impl Application {
                 tracing::info!("shutting down: draining in-flight requests");
                 // Open streams would otherwise hold up the drain until its timeout.
                 self.stopping.send_replace(true);
-                handle.stop(true).await;
-                let _ = server.await;
+                bounded("the HTTP server", async {
+                    handle.stop(true).await;
+                    let _ = server.await;
+                })
+                .await;
             }
         }
         // Jobs handed over by the command line finish (or time out) before the writer stops.
-        admin_handle.stop(true).await;
-        let _ = admin_server.await;
+        bounded("the admin server", async {
+            admin_handle.stop(true).await;
+            let _ = admin_server.await;
+        })
+        .await;
         if let Err(error) = std::fs::remove_file(&self.admin.file) {
             tracing::warn!(%error, file = %self.admin.file.display(), "the admin file stays behind");
         }
@@ -321,6 +327,19 @@ impl Application {
         Ok(())
     }
 }
+
+/// Waits for a part of the server to stop, but not for ever: whatever happens to it, the writer must still
+/// get to finish and flush what was acknowledged.
+async fn bounded(what: &str, stop: impl Future<Output = ()>) {
+    if tokio::time::timeout(STOP_PATIENCE, stop).await.is_err() {
+        tracing::warn!(
+            "{what} did not stop within {STOP_PATIENCE:?}; finishing the shutdown without it"
+        );
+    }
+}
+
+/// Longer than actix's 30 s graceful drain, so that a drain that ends on its own is never cut short.
+const STOP_PATIENCE: Duration = Duration::from_secs(40);
 
 /// Removes status resources older than `retention`, hourly.
 async fn prune_statuses(writer: Writer, retention: Duration) {

@@ -17,8 +17,6 @@ use crate::envelope::Envelope;
 
 /// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
-/// How long an open waits for a lock that may be about to be released.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct SledStore {
     db: sled::Db,
@@ -45,22 +43,12 @@ struct Pending {
 impl SledStore {
     /// Opens (or creates) the database in `path`. Fails with [`StoreError::Locked`] while another process has it.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        // sled's background thread can hold a just-closed database's lock a little longer (sled #1289).
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let db = loop {
-            let opened = sled::Config::new()
-                .path(path)
-                .cache_capacity(CACHE_BYTES)
-                .mode(sled::Mode::LowSpace)
-                .open()
-                .map_err(|e| open_error(path, e));
-            match opened {
-                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                other => break other?,
-            }
-        };
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
         let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
             Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,

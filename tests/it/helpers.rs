@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use stixgate::config::Settings;
-use stixgate::server::Application;
+use stixgate::server::{Application, StartError};
+use stixgate::store::StoreError;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -35,7 +36,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.listen = "127.0.0.1:0".into();
     settings.data = data.path().to_owned();
     adjust(&mut settings);
-    let application = Application::build(settings).expect("the server starts");
+    let application = build_when_unlocked(settings).await;
     let address = format!("http://127.0.0.1:{}", application.port());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -48,12 +49,33 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     });
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .timeout(PATIENCE)
+            .build()
+            .expect("a client"),
         data,
         stop,
         task,
     }
 }
+
+/// Builds the app, waiting (without blocking the runtime, whose tasks may be what still holds it) for the
+/// lock of a data directory that an app stopped just before in this process may not have released yet.
+async fn build_when_unlocked(settings: Settings) -> Application {
+    for _ in 0..100 {
+        match Application::build(settings.clone()) {
+            Err(StartError::Store(StoreError::Locked(_))) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => return other.expect("the server starts"),
+        }
+    }
+    panic!("the data directory stayed locked");
+}
+
+/// Long enough for any honest request or shutdown on a loaded machine; short enough that a hang fails the
+/// test with a message instead of holding up CI.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 impl TestApp {
     pub async fn post_envelopes(
@@ -90,7 +112,10 @@ impl TestApp {
         // Idle keep-alive connections would hold up the graceful shutdown until they time out.
         drop(self.client);
         let _ = self.stop.send(());
-        self.task.await.expect("the server task ends");
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("the server stops within the patience")
+            .expect("the server task ends");
         self.data
     }
 }
