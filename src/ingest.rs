@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::Settings;
+use crate::config::{IntelmqValues, Settings};
+use crate::intelmq::{FieldList, check_payload};
 use crate::mapping::{Tables, catalog, map_envelope};
 use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, NewObject, StoreResult, WriteOp, WriteOutcome, Writer};
@@ -23,6 +24,8 @@ pub struct Intake {
     /// The collection id records are stored into.
     pub collection: String,
     pub tables: Arc<Tables>,
+    /// Whether IntelMQ payloads must hold values IntelMQ stores as they are.
+    pub strict_intelmq_values: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,7 +92,10 @@ impl Intake {
         let mut reports = Vec::with_capacity(records.len());
         let mut ops = Vec::new();
         for record in records {
-            match Envelope::parse(record.bytes, &self.rules) {
+            match Envelope::parse(record.bytes, &self.rules)
+                .map_err(|e| e.to_string())
+                .and_then(|e| self.check(e))
+            {
                 Ok(envelope) => {
                     reports.push(RecordReport {
                         line: record.line,
@@ -105,7 +111,7 @@ impl Intake {
                         objects,
                     });
                 }
-                Err(error) => reports.push(RecordReport::error(record.line, error.to_string())),
+                Err(message) => reports.push(RecordReport::error(record.line, message)),
             }
         }
         let outcomes = writer.write(ops).await?;
@@ -138,7 +144,20 @@ impl Intake {
             policy: settings.intake.duplicate_policy,
             collection: settings.collection(collection)?.id.clone(),
             tables,
+            strict_intelmq_values: settings.intake.intelmq_values == IntelmqValues::Strict,
         })
+    }
+
+    /// In strict mode, an IntelMQ payload must hold values IntelMQ stores as they are.
+    fn check(&self, envelope: Envelope) -> Result<Envelope, String> {
+        let intelmq = envelope
+            .format()
+            .is_none_or(|f| f == crate::envelope::intelmq::FORMAT);
+        if self.strict_intelmq_values && intelmq {
+            let report = envelope.kind() == Some("report");
+            check_payload(&envelope.payload(), FieldList::shared_35(), report)?;
+        }
+        Ok(envelope)
     }
 
     /// What the envelope is served as: its carrier, its standard objects, and the catalog that their

@@ -165,6 +165,17 @@ pub struct IntakeSettings {
     pub instance: String,
     pub bare_shape: Shape,
     pub duplicate_policy: DuplicatePolicy,
+    pub intelmq_values: IntelmqValues,
+}
+
+/// How the values of IntelMQ payloads are held to IntelMQ's harmonization at intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntelmqValues {
+    /// Stored as received; sanitised as IntelMQ would when delivered to it, and left out where it would refuse.
+    Lenient,
+    /// A value IntelMQ would refuse, or would store differently, refuses the record, with the field named.
+    Strict,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

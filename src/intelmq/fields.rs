@@ -30,7 +30,15 @@ pub struct FieldsError(String);
 impl FieldList {
     /// IntelMQ 3.5.0's fields.
     pub fn intelmq_35() -> Self {
-        Self::parse(INTELMQ_35).expect("the shipped list is valid; a unit test checks it")
+        Self::shared_35().clone()
+    }
+
+    /// IntelMQ 3.5.0's fields, parsed once.
+    pub fn shared_35() -> &'static Self {
+        static LIST: std::sync::OnceLock<FieldList> = std::sync::OnceLock::new();
+        LIST.get_or_init(|| {
+            Self::parse(INTELMQ_35).expect("the shipped list is valid; a unit test checks it")
+        })
     }
 
     /// A list in the JSON form of `harmonization.conf` (extra keys such as `description` are ignored).

@@ -9,4 +9,4 @@ mod validate;
 pub use deliver::{Delivered, deliverable};
 pub use fields::{FieldList, FieldsError};
 pub use hierarchy::flatten;
-pub use validate::sanitize;
+pub use validate::{check_payload, sanitize};

@@ -103,6 +103,33 @@ const LEGACY_TYPES: [(&str, &str); 20] = [
 const REGISTRIES: [&str; 5] = ["AFRINIC", "APNIC", "ARIN", "LACNIC", "RIPE"];
 const TLPS: [&str; 4] = ["WHITE", "GREEN", "AMBER", "RED"];
 
+/// Why a payload is not what IntelMQ stores as it is: the first value it would refuse or rewrite, with the
+/// field named. Keys it does not know are not values to check (delivery moves them under `extra.`).
+pub fn check_payload(
+    payload: &serde_json::Map<String, Value>,
+    fields: &super::FieldList,
+    report: bool,
+) -> Result<(), String> {
+    for (key, value) in super::flatten(payload) {
+        let spec = if report {
+            fields.report.get(&key)
+        } else {
+            fields.event.get(&key)
+        };
+        let Some(spec) = spec else { continue };
+        match sanitize(spec, &value) {
+            Ok(stored) if stored == value => {}
+            Ok(stored) => {
+                return Err(format!(
+                    "field `{key}` = {value} is not in IntelMQ's form: IntelMQ would store {stored}"
+                ));
+            }
+            Err(reason) => return Err(format!("field `{key}` = {value}: {reason}")),
+        }
+    }
+    Ok(())
+}
+
 /// The value as IntelMQ would keep it, or why IntelMQ would refuse it.
 pub fn sanitize(spec: &FieldSpec, value: &Value) -> Result<Value, String> {
     let sanitized = by_type(&spec.field_type, value)?;
@@ -368,6 +395,36 @@ mod tests {
         );
         assert_eq!(fix("source.ip", json!("10.0.0.1/32")).unwrap(), "10.0.0.1");
         assert_eq!(fix("malware.name", json!("Locky")).unwrap(), "locky");
+    }
+
+    #[test]
+    fn strict_checks_name_the_field() {
+        let fields = FieldList::intelmq_35();
+        let payload = |v: Value| v.as_object().unwrap().clone();
+        assert!(
+            check_payload(
+                &payload(json!({"source.ip": "192.0.2.1", "notify": 1})),
+                &fields,
+                false
+            )
+            .is_ok()
+        );
+        let refused =
+            check_payload(&payload(json!({"source.ip": "999.1.1.1"})), &fields, false).unwrap_err();
+        assert_eq!(
+            refused,
+            "field `source.ip` = \"999.1.1.1\": not an IP address"
+        );
+        let rewritten = check_payload(
+            &payload(json!({"time.source": "2024-01-01T00:00:00Z"})),
+            &fields,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            rewritten.contains("IntelMQ would store \"2024-01-01T00:00:00+00:00\""),
+            "{rewritten}"
+        );
     }
 
     #[test]

@@ -150,3 +150,21 @@ def test_intelmq_to_a_then_taxii_to_b_then_intelmq_gives_equal_events(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_file_output_lines_import_and_come_back_equal(tmp_path):
+    """IntelMQ's file output writes `to_json()` lines (sorted keys, UTF-8, no __type): `stixgate import` takes
+    the file, and the feed gives the same events back."""
+    sent = [event_of(path) for path in FIXTURES]
+    lines = tmp_path / "events.txt"
+    lines.write_text("".join(event.to_json() + "\n" for event in sent), encoding="utf-8")
+    imported = subprocess.run(
+        [BINARY, "import", str(lines), "--data", str(tmp_path / "data")], capture_output=True, text=True, timeout=60
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert f"{len(sent)} stored, 0 duplicates, 0 errors" in imported.stderr
+    server = Stixgate(tmp_path)  # serves tmp_path / "data", where the events were imported
+    try:
+        assert [dict(e) for e in events_of(feed(server))] == [dict(e) for e in sent]
+    finally:
+        server.stop()

@@ -172,3 +172,38 @@ async fn bodies_over_the_limit_get_413_and_store_nothing() {
     assert_eq!(app.get_envelope("big-1").await.0, StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn strict_intelmq_values_refuse_what_intelmq_would_refuse_or_rewrite() {
+    let app =
+        spawn_app_with(|s| s.intake.intelmq_values = stixgate::config::IntelmqValues::Strict).await;
+    for name in NAMES {
+        let (status, answer) = app.post_envelopes("", fixture(name, "event")).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {answer}");
+    }
+    let cases = [
+        (
+            r#"{"source.ip": "999.1.1.1"}"#,
+            "field `source.ip` = \"999.1.1.1\": not an IP address",
+        ),
+        (
+            r#"{"time.source": "2024-01-01T00:00:00Z"}"#,
+            "IntelMQ would store \"2024-01-01T00:00:00+00:00\"",
+        ),
+        (
+            r#"{"meta": {"uuid": "s-1"}, "payload": {"classification.type": "unknown"}}"#,
+            "IntelMQ would store \"undetermined\"",
+        ),
+    ];
+    for (record, expected) in cases {
+        let (status, answer) = app.post_envelopes("", record).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{record}");
+        let message = answer["records"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    let lenient = spawn_app().await;
+    let (status, _) = lenient.post_envelopes("", cases[0].0).await;
+    assert_eq!(status, StatusCode::OK, "lenient by default");
+    lenient.stop().await;
+    app.stop().await;
+}
