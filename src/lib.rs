@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod ingest;
 pub mod intelmq;
 pub mod mapping;
+pub mod misp;
 pub mod secret;
 pub mod server;
 pub mod stix;

@@ -36,6 +36,28 @@ pub struct Settings {
     /// Remote TAXII collections that `serve` pulls from or pushes to on a schedule.
     pub peer: Vec<PeerSettings>,
     pub intelmq: IntelmqSettings,
+    pub misp: MispSettings,
+}
+
+/// What the MISP feeds (`/misp/{collection}/...`) say about who made their events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MispSettings {
+    /// The creating organisation (`Orgc`) of every event: MISP creates or matches it by its UUID.
+    pub org_name: String,
+    pub org_uuid: uuid::Uuid,
+    /// Who the events may be shared with once in MISP.
+    pub distribution: MispDistribution,
+}
+
+/// MISP's distribution levels that need no sharing group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MispDistribution {
+    Organisation,
+    Community,
+    Connected,
+    All,
 }
 
 /// IntelMQ's bots that speak neither HTTP nor TAXII to stixgate's routes.

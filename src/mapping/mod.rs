@@ -20,7 +20,7 @@ pub use carrier::{
 pub use catalog::{GATEWAY_IDENTITY_ID, catalog};
 pub use ids::{SCO_NAMESPACE, STANDARD_ID_NAMESPACE};
 pub use reverse::{Unmapped, reference_context, unmap};
-pub use tables::{DEFAULT_TABLES, Tables, TablesError};
+pub use tables::{DEFAULT_TABLES, Kind, Side, Tables, TablesError};
 
 /// The STIX objects of one envelope.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,7 @@ mod intelmq;
 mod intelmq_push;
 mod intelmq_tcp;
 mod metrics;
+mod misp;
 mod peers;
 mod taxii;
 mod tls;
@@ -67,6 +68,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/intelmq/events", web::post().to(intelmq::post_event))
             .route("/intelmq/feed", web::get().to(intelmq::feed))
             .route("/intelmq/stream", web::get().to(intelmq::stream))
+            .route("/misp/{collection}/{file}", web::get().to(misp::file))
             .default_service(web::to(not_found));
     }
 }

@@ -9,6 +9,7 @@ mod federation;
 mod helpers;
 mod intelmq_io;
 mod mapping;
+mod misp_feed;
 mod operations;
 mod roundtrip;
 mod taxii_auth;

@@ -1,0 +1,121 @@
+//! The MISP feed: events grouped per feed and day, index files consistent with them, stable timestamps,
+//! conditional GETs and read rights.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, fixtures, spawn_app, spawn_app_with};
+
+const FEED: &str = "/misp/intelmq";
+
+async fn get(app: &TestApp, file: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{FEED}/{file}", app.address))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+async fn get_json(app: &TestApp, file: &str) -> Value {
+    let response = get(app, file).await;
+    assert_eq!(response.status(), StatusCode::OK, "{file}");
+    response.json().await.expect("JSON")
+}
+
+async fn post_fixture(app: &TestApp, name: &str) {
+    let body = std::fs::read(fixtures().join("intelmq").join(name)).expect("a fixture");
+    let (status, answer) = app.post_envelopes("", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn events_index_files_and_timestamps_agree() {
+    let app = spawn_app().await;
+    for name in ["sinkhole.event.json", "n6-blacklist.event.json"] {
+        post_fixture(&app, name).await;
+    }
+    let manifest = get_json(&app, "manifest.json").await;
+    let manifest = manifest.as_object().expect("an object");
+    assert_eq!(manifest.len(), 2, "one event per feed and day");
+    let mut attributes = 0;
+    for (uuid, entry) in manifest {
+        let event = get_json(&app, &format!("{uuid}.json")).await["Event"].clone();
+        assert_eq!(event["uuid"], json!(uuid));
+        for key in ["info", "date", "Orgc", "Tag"] {
+            assert_eq!(entry[key], event[key], "{key}");
+        }
+        assert_eq!(json!(entry["timestamp"].to_string()), event["timestamp"]);
+        attributes += event["Attribute"].as_array().expect("attributes").len();
+    }
+    let blacklist = manifest
+        .values()
+        .find(|e| e["date"] == "2024-07-12")
+        .expect("the n6 event, on its time.source day");
+    assert!(
+        blacklist["info"]
+            .as_str()
+            .expect("info")
+            .contains("n6 blacklist")
+    );
+    let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
+    assert_eq!(hashes.lines().count(), attributes, "one line per attribute");
+
+    // A third feed's envelope leaves the other events, and their timestamps, as they were.
+    post_fixture(&app, "misp-origin.event.json").await;
+    let after = get_json(&app, "manifest.json").await;
+    assert_eq!(after.as_object().expect("an object").len(), 3);
+    for (uuid, entry) in manifest {
+        assert_eq!(after[uuid]["timestamp"], entry["timestamp"], "{uuid}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_file_is_not_sent_again() {
+    let app = spawn_app().await;
+    post_fixture(&app, "sinkhole.event.json").await;
+    let first = get(&app, "manifest.json").await;
+    let etag = first.headers()["etag"].to_str().expect("ASCII").to_owned();
+    let again = app
+        .client
+        .get(format!("{}{FEED}/manifest.json", app.address))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    post_fixture(&app, "n6-blacklist.event.json").await;
+    let changed = app
+        .client
+        .get(format!("{}{FEED}/manifest.json", app.address))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(changed.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_files_and_unreadable_collections_are_refused() {
+    let app = spawn_app_with(|settings| {
+        settings.api_roots[0].collections[0].anonymous_read = false;
+    })
+    .await;
+    assert_eq!(
+        get(&app, "manifest.json").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+    let app = spawn_app().await;
+    let unknown = format!("{}.json", uuid::Uuid::nil());
+    assert_eq!(get(&app, &unknown).await.status(), StatusCode::NOT_FOUND);
+    let response = app
+        .client
+        .get(format!("{}/misp/nope/manifest.json", app.address))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
