@@ -13,6 +13,10 @@ use crate::intelmq::{FieldList, FieldsError};
 use crate::mapping::{Tables, TablesError};
 use crate::store::DuplicatePolicy;
 
+mod misp;
+
+pub use misp::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
+
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
@@ -37,27 +41,6 @@ pub struct Settings {
     pub peer: Vec<PeerSettings>,
     pub intelmq: IntelmqSettings,
     pub misp: MispSettings,
-}
-
-/// What the MISP feeds (`/misp/{collection}/...`) say about who made their events.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MispSettings {
-    /// The creating organisation (`Orgc`) of every event: MISP creates or matches it by its UUID.
-    pub org_name: String,
-    pub org_uuid: uuid::Uuid,
-    /// Who the events may be shared with once in MISP.
-    pub distribution: MispDistribution,
-}
-
-/// MISP's distribution levels that need no sharing group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MispDistribution {
-    Organisation,
-    Community,
-    Connected,
-    All,
 }
 
 /// IntelMQ's bots that speak neither HTTP nor TAXII to stixgate's routes.
@@ -452,6 +435,7 @@ impl Settings {
         }
         self.validate_peers()?;
         self.validate_intelmq()?;
+        self.validate_misp()?;
         if self.collection(&self.intake.collection).is_none() {
             return invalid(format!(
                 "intake.collection {:?} names no collection (by id or alias) of any api root",
@@ -619,7 +603,7 @@ impl Settings {
     }
 }
 
-fn is_url_segment(segment: &str) -> bool {
+pub(crate) fn is_url_segment(segment: &str) -> bool {
     !segment.is_empty()
         && segment
             .bytes()

@@ -14,29 +14,13 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use super::ids::{sco_id, standard_id};
-use super::tables::{Kind, PatternSource, Side, Tables};
-use super::{Context, GATEWAY_IDENTITY_ID, back_link, values};
+use super::observables::Observables;
+use super::tables::{PatternSource, Side, Tables};
+use super::{Context, GATEWAY_IDENTITY_ID, back_link};
 use crate::stix::Timestamp;
 
 /// `created` and `modified` of the shared objects, which no single envelope dates.
 const SHARED_TIME: &str = "2026-11-22T00:00:00.000Z";
-
-/// What the payload gives, once checked.
-#[derive(Default)]
-struct Found {
-    ips: Vec<(Side, IpAddr)>,
-    domains: Vec<(Side, String)>,
-    urls: Vec<String>,
-    emails: Vec<String>,
-    asns: Vec<(Side, u64)>,
-    ports: BTreeMap<Side, u64>,
-    transport: Option<String>,
-    hashes: BTreeMap<String, String>,
-    malware: Option<String>,
-    cves: Vec<String>,
-    countries: Vec<(Side, String)>,
-    provider: Option<String>,
-}
 
 /// An SCO and the observed-data it ends up in.
 struct Sco {
@@ -50,7 +34,7 @@ pub(super) fn standard_objects(
     tables: &Tables,
     warnings: &mut Vec<String>,
 ) -> Vec<Value> {
-    let found = collect(payload, tables, warnings);
+    let found = Observables::read(payload, tables, warnings);
     let mut builder = Builder {
         context,
         creator: found.provider.as_deref().map_or_else(
@@ -110,7 +94,7 @@ pub(super) fn standard_objects(
             found
                 .emails
                 .iter()
-                .map(|e| sco("email-addr", json!({"value": e}))),
+                .map(|(_, e)| sco("email-addr", json!({"value": e}))),
         )
         .chain(
             found
@@ -354,7 +338,7 @@ fn file(hashes: &BTreeMap<String, String>) -> Option<Value> {
 }
 
 /// `network-traffic` between the source and destination addresses, when there are ports or a transport.
-fn network_traffic(found: &Found, ip_ids: &[(Side, String, IpAddr)]) -> Option<Value> {
+fn network_traffic(found: &Observables, ip_ids: &[(Side, String, IpAddr)]) -> Option<Value> {
     if found.ports.is_empty() && found.transport.is_none() {
         return None;
     }
@@ -381,7 +365,7 @@ fn network_traffic(found: &Found, ip_ids: &[(Side, String, IpAddr)]) -> Option<V
 /// The pattern for one kind of observable, with the SCO id and value it is about.
 fn pattern(
     source: PatternSource,
-    found: &Found,
+    found: &Observables,
     ip_ids: &[(Side, String, IpAddr)],
 ) -> Option<(String, (String, String))> {
     let escape = |value: &str| value.replace('\\', "\\\\").replace('\'', "\\'");
@@ -398,7 +382,7 @@ fn pattern(
     match source {
         PatternSource::Url => found.urls.first().map(|u| simple("url", u)),
         PatternSource::Domain => found.domains.first().map(|(_, d)| simple("domain-name", d)),
-        PatternSource::Email => found.emails.first().map(|e| simple("email-addr", e)),
+        PatternSource::Email => found.emails.first().map(|(_, e)| simple("email-addr", e)),
         PatternSource::Ip => ip_ids.first().map(|(_, _, ip)| {
             simple(
                 if ip.is_ipv4() {
@@ -434,93 +418,4 @@ fn observed_time(payload: &Map<String, Value>) -> Option<String> {
         .filter_map(|key| payload.get(*key)?.as_str())
         .find_map(|text| Timestamp::parse_lenient(text).ok())
         .map(Timestamp::to_stix_millis)
-}
-
-/// Reads the payload through the tables; values that would make invalid STIX become warnings.
-fn collect(payload: &Map<String, Value>, tables: &Tables, warnings: &mut Vec<String>) -> Found {
-    let mut found = Found::default();
-    for (field, rule) in &tables.fields {
-        let Some(value) = payload.get(field) else {
-            continue;
-        };
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => String::new(),
-        };
-        let side = rule.side.unwrap_or(Side::Src);
-        let mut refuse = |what: &str| {
-            warnings.push(format!(
-                "{field}: {value} is not {what}; left out of the standard objects"
-            ))
-        };
-        match rule.kind {
-            Kind::Ip => match values::ip(&text) {
-                Some(ip) => found.ips.push((side, ip)),
-                None => refuse("an IP address STIX accepts"),
-            },
-            Kind::Domain => match values::domain(&text) {
-                Some(domain) => found.domains.push((side, domain)),
-                None => refuse("a valid IDNA host name"),
-            },
-            Kind::Url => match values::url(&text) {
-                Some(url) => found.urls.push(url),
-                None => refuse("an RFC 3986 URL"),
-            },
-            // Accounts are often user names, not addresses: only addresses are mapped, without a warning.
-            Kind::Email => found.emails.extend(values::email(&text)),
-            Kind::Asn | Kind::Port => {
-                let (range, what) = if rule.kind == Kind::Asn {
-                    (1..=4_294_967_295, "an AS number")
-                } else {
-                    (0..=65_535, "a port")
-                };
-                match text.parse::<u64>().ok().filter(|n| range.contains(n)) {
-                    Some(n) if rule.kind == Kind::Asn => found.asns.push((side, n)),
-                    Some(n) => {
-                        found.ports.insert(side, n);
-                    }
-                    None => refuse(what),
-                }
-            }
-            Kind::Transport => match values::transport(&text) {
-                Some(transport) => found.transport = Some(transport),
-                None => {
-                    refuse("a transport protocol STIX validators accept (tcp, udp, sctp, dccp)")
-                }
-            },
-            Kind::Hash => {
-                let algorithm = rule.algorithm.clone().unwrap_or_default();
-                match values::hash(&algorithm, &text) {
-                    Some(hash) => {
-                        found.hashes.insert(algorithm, hash);
-                    }
-                    None => refuse(&format!("a {algorithm} hash")),
-                }
-            }
-            Kind::Malware if !text.trim().is_empty() => {
-                found.malware = Some(text.trim().to_ascii_lowercase())
-            }
-            Kind::Cve => {
-                for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                    match values::cve(part) {
-                        Some(cve) => found.cves.push(cve),
-                        // Identifiers are mostly not CVEs ("zeus", "open-redis"): only broken CVE ids warn.
-                        None if part.to_ascii_lowercase().starts_with("cve-") => refuse("a CVE id"),
-                        None => {}
-                    }
-                }
-            }
-            Kind::Country => match values::country(&text) {
-                Some(country) => found.countries.push((side, country)),
-                None => refuse("an ISO 3166-1 alpha-2 country code"),
-            },
-            Kind::Provider if !text.trim().is_empty() => {
-                found.provider = Some(text.trim().to_owned())
-            }
-            // Markings are read once per envelope, for the carrier too.
-            Kind::Malware | Kind::Provider | Kind::Tlp => {}
-        }
-    }
-    found
 }

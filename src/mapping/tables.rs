@@ -1,6 +1,6 @@
 //! The mapping tables of `mappings/intelmq-stix.toml`: loaded, checked, and looked up by the mapping.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -69,6 +69,9 @@ pub struct Tables {
     pub fields: BTreeMap<String, FieldRule>,
     pub indicators: BTreeMap<String, IndicatorRule>,
     pub tlp: BTreeMap<String, String>,
+    /// The RSIT taxonomy: each `classification.taxonomy` with the `classification.type` values it has.
+    #[serde(default)]
+    pub rsit: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,19 @@
-//! IntelMQ envelopes as a MISP feed: the `<event-uuid>.json`, `manifest.json` and `hashes.csv` that MISP's
-//! "MISP Feed" format pulls (Sync Actions > Feeds). Pure: the server reads the store and serves the results.
+//! IntelMQ envelopes as MISP feeds: the `<event-uuid>.json`, `manifest.json` and `hashes.csv` that MISP's
+//! "MISP Feed" format pulls (Sync Actions > Feeds).
 //!
-//! Envelopes are grouped into one event per feed name (`feed.name`) per UTC day (of `time.source`, else
-//! `time.observation`). Attributes come from the same mapping tables as the STIX objects.
+//! Each collection has a feed, and `[[misp.feeds]]` adds feeds of part of one. A feed groups envelopes into
+//! events by its rule (by default one event per `feed.name` per UTC day); attributes come from the same
+//! mapping tables as the STIX objects. Each feed's state is kept in the store's views as envelopes arrive
+//! ([`MispFeeds`]), so serving a file reads only that file's records.
 
 mod attributes;
-mod event;
-mod feed;
+mod definition;
+mod maintainer;
+mod render;
 mod tags;
+mod view;
 
-pub use attributes::Attribute;
-pub use event::{EVENT_NAMESPACE, FeedEnvelope, MispEvent, build_events};
-pub use feed::{hashes_csv, manifest};
+pub use definition::{EVENT_NAMESPACE, FeedDefinition};
+pub use maintainer::{Feed, MispFeeds};
+pub use render::{event_file, manifest_entry};
+pub use view::{Meta, Summary};

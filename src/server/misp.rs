@@ -1,125 +1,197 @@
-//! The MISP feed of a collection (`GET /misp/{collection}/manifest.json`, `hashes.csv`, `{event-uuid}.json`),
-//! which MISP pulls with the feed format "MISP Feed". Readable by whoever may read the collection over TAXII.
+//! The MISP feeds (`GET /misp/{feed}/manifest.json`, `hashes.csv`, `{event-uuid}.json`), which MISP pulls with
+//! the feed format "MISP Feed". A feed is a collection's (by its id or alias) or a configured one (by its
+//! name); either is readable by whoever may read the collection over TAXII.
 //!
-//! Each request computes the feed from the store: fine for collections of thousands of envelopes, not for
-//! millions, which need the feed maintained as envelopes arrive.
+//! Files are served from the feed's maintained state ([`MispFeeds`]), each with validators that need no
+//! body: `ETag` and `Last-Modified` from the feed's generation or the event's timestamp.
 
-use actix_web::http::header;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header::{self, HttpDate};
 use actix_web::{HttpRequest, HttpResponse, web};
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::config::Principal;
-use crate::envelope::{Envelope, intelmq as intelmq_format};
-use crate::misp::{FeedEnvelope, MispEvent, build_events, hashes_csv, manifest};
+use crate::misp::{Feed, event_file, manifest_entry};
 
 const JSON: &str = "application/json";
 const CSV: &str = "text/csv; charset=utf-8";
+/// `hashes.csv` is sent in chunks of this many envelopes' lines.
+const HASH_RECORDS_PER_CHUNK: usize = 5_000;
 
-/// One file of a collection's feed: `manifest.json`, `hashes.csv` or `<event-uuid>.json`.
+/// One file of a feed: `manifest.json`, `hashes.csv` or `<event-uuid>.json`.
 pub async fn file(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: web::Path<(String, String)>,
     Caller(caller): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, file) = path.into_inner();
-    let collection = readable_collection(&state, &collection, &caller)?;
-    let events = {
-        let (state, collection) = (state.clone(), collection.clone());
-        web::block(move || feed_events(&state, &collection)).await??
-    };
-    let settings = &state.settings.misp;
-    let (content_type, body) = match file.as_str() {
-        "manifest.json" => (JSON, manifest(&events, settings).to_string()),
-        "hashes.csv" => (CSV, hashes_csv(&events)),
+    let (name, file) = path.into_inner();
+    let feed = readable_feed(&state, &name, &caller)?;
+    let meta = state.misp.current(&feed).await?;
+    let index_tag = |file: &str| format!("\"{}-{}-{file}\"", feed.fingerprint, meta.generation);
+    match file.as_str() {
+        "manifest.json" => {
+            let validators = Validators::new(index_tag("m"), meta.modified);
+            if validators.fresh(&request) {
+                return Ok(validators.not_modified());
+            }
+            let (state, feed) = (state.clone(), Arc::clone(&feed));
+            let body = web::block(move || -> Result<String, ApiError> {
+                let entries: Map<String, Value> = state
+                    .misp
+                    .summaries(&feed)?
+                    .iter()
+                    .map(|(event, summary)| {
+                        (event.to_string(), manifest_entry(&feed.definition, summary))
+                    })
+                    .collect();
+                Ok(Value::Object(entries).to_string())
+            })
+            .await??;
+            Ok(validators.ok(JSON).body(body))
+        }
+        "hashes.csv" => {
+            let validators = Validators::new(index_tag("h"), meta.modified);
+            if validators.fresh(&request) {
+                return Ok(validators.not_modified());
+            }
+            Ok(validators.ok(CSV).streaming(hash_lines(state, feed)))
+        }
         _ => {
+            let not_found =
+                || ApiError::NotFound(format!("the MISP feed {name:?} has no {file:?}"));
             let event = file
                 .strip_suffix(".json")
-                .and_then(|uuid| Uuid::parse_str(uuid).ok())
-                .and_then(|uuid| events.iter().find(|e| e.uuid == uuid))
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("the MISP feed of {collection:?} has no {file:?}"))
-                })?;
-            (JSON, event.to_json(settings).to_string())
+                .and_then(|uuid| Uuid::try_parse(uuid).ok())
+                .ok_or_else(not_found)?;
+            let summary = {
+                let (state, feed) = (state.clone(), Arc::clone(&feed));
+                web::block(move || state.misp.summary(&feed, event)).await??
+            }
+            .ok_or_else(not_found)?;
+            let tag = format!(
+                "\"{}-{}-{}\"",
+                feed.fingerprint,
+                event.simple(),
+                summary.timestamp
+            );
+            let validators = Validators::new(tag, summary.timestamp);
+            if validators.fresh(&request) {
+                return Ok(validators.not_modified());
+            }
+            let members = {
+                let (state, feed) = (state.clone(), Arc::clone(&feed));
+                web::block(move || state.misp.members(&feed, event)).await??
+            };
+            let body = event_file(&feed.definition, event, &summary, members).to_string();
+            Ok(validators.ok(JSON).body(body))
         }
-    };
-    Ok(conditional(&request, content_type, body))
+    }
 }
 
-/// The id of the collection named (by id or alias), if the caller may read it.
-fn readable_collection(
-    state: &AppState,
-    name: &str,
-    caller: &Principal,
-) -> Result<String, ApiError> {
-    let found = state
-        .settings
-        .collection(name)
-        .map(|c| (c, c.access(caller)));
+/// The feed named (a configured feed, or a collection by id or alias), if the caller may read its collection.
+fn readable_feed(state: &AppState, name: &str, caller: &Principal) -> Result<Arc<Feed>, ApiError> {
+    let found = state.misp.find(name, &state.settings).and_then(|feed| {
+        let collection = state.settings.collection(&feed.definition.collection)?;
+        Some((feed, collection, collection.access(caller)))
+    });
     match found {
-        Some((collection, access)) if access.read => Ok(collection.id.clone()),
-        Some((collection, access)) if access.visible() => Err(ApiError::Forbidden(format!(
+        Some((feed, _, access)) if access.read => Ok(feed),
+        Some((_, collection, access)) if access.visible() => Err(ApiError::Forbidden(format!(
             "you may not read collection {:?}",
             collection.id
         ))),
         _ if *caller == Principal::Anonymous && !state.settings.users.is_empty() => Err(
-            ApiError::Unauthorized(format!("collection {name:?} requires authentication")),
+            ApiError::Unauthorized(format!("the MISP feed {name:?} requires authentication")),
         ),
         _ => Err(ApiError::NotFound(format!(
-            "no collection has the id or alias {name:?}"
+            "no MISP feed is named {name:?} (a collection's id or alias, or a misp.feeds name)"
         ))),
     }
 }
 
-/// The MISP events of the collection's IntelMQ events (reports and other formats have no place in MISP).
-fn feed_events(state: &AppState, collection: &str) -> Result<Vec<MispEvent>, ApiError> {
-    let mut envelopes = Vec::new();
-    for stored in state.store.envelopes() {
-        let stored = stored?;
-        if stored.collection != collection {
-            continue;
+/// `hashes.csv`, read from the store a chunk at a time.
+fn hash_lines(
+    state: web::Data<AppState>,
+    feed: Arc<Feed>,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, ApiError>> {
+    // `Some(after)`: more may follow the record `after` (`None`: from the start); `None`: done.
+    futures_util::stream::unfold(Some(None), move |cursor: Option<Option<Vec<u8>>>| {
+        let (state, feed) = (state.clone(), Arc::clone(&feed));
+        async move {
+            let after = cursor?;
+            let read = web::block(move || {
+                state
+                    .misp
+                    .hashes(&feed, after.as_deref(), HASH_RECORDS_PER_CHUNK)
+            })
+            .await;
+            match read {
+                Ok(Ok((text, Some(last)))) => Some((Ok(web::Bytes::from(text)), Some(Some(last)))),
+                Ok(Ok((_, None))) => None,
+                Ok(Err(error)) => Some((Err(error.into()), None)),
+                Err(error) => Some((Err(error.into()), None)),
+            }
         }
-        let envelope =
-            Envelope::reparse(stored.text).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-        let is_intelmq = envelope
-            .format()
-            .is_none_or(|f| f == intelmq_format::FORMAT);
-        if !is_intelmq || envelope.kind() == Some("report") {
-            continue;
-        }
-        envelopes.push(FeedEnvelope {
-            id: envelope.id().to_string(),
-            version: stored.version,
-            received: stored.received,
-            payload: envelope.payload(),
-        });
-    }
-    Ok(build_events(collection, envelopes, &state.intake.tables))
+    })
 }
 
-/// The body with an `ETag` (a hash of the body), or 304 when the caller's `If-None-Match` names it.
-fn conditional(request: &HttpRequest, content_type: &str, body: String) -> HttpResponse {
-    let digest = Sha256::digest(body.as_bytes());
-    let tag: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let etag = format!("\"{tag}\"");
-    let matches = request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|candidate| candidate.trim().trim_start_matches("W/"))
-        .any(|candidate| candidate == etag || candidate == "*");
-    if matches {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .finish();
+/// A file's `ETag` and `Last-Modified` (seconds since the epoch).
+struct Validators {
+    etag: String,
+    modified: SystemTime,
+}
+
+impl Validators {
+    fn new(etag: String, modified_secs: u64) -> Self {
+        Self {
+            etag,
+            modified: SystemTime::UNIX_EPOCH + Duration::from_secs(modified_secs),
+        }
     }
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, etag))
-        .content_type(content_type)
-        .body(body)
+
+    /// Whether the caller's copy is current: by `If-None-Match` when it sends one, else by
+    /// `If-Modified-Since` (RFC 9110 §13.2.2).
+    fn fresh(&self, request: &HttpRequest) -> bool {
+        let headers = request.headers();
+        if headers.contains_key(header::IF_NONE_MATCH) {
+            return headers
+                .get_all(header::IF_NONE_MATCH)
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(|candidate| candidate.trim().trim_start_matches("W/"))
+                .any(|candidate| candidate == self.etag || candidate == "*");
+        }
+        headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<HttpDate>().ok())
+            .is_some_and(|since| self.modified <= SystemTime::from(since))
+    }
+
+    fn not_modified(&self) -> HttpResponse {
+        self.ok_status(HttpResponse::NotModified()).finish()
+    }
+
+    fn ok(&self, content_type: &str) -> actix_web::HttpResponseBuilder {
+        let mut builder = self.ok_status(HttpResponse::Ok());
+        builder.content_type(content_type);
+        builder
+    }
+
+    fn ok_status(
+        &self,
+        mut builder: actix_web::HttpResponseBuilder,
+    ) -> actix_web::HttpResponseBuilder {
+        builder
+            .insert_header((header::ETAG, self.etag.clone()))
+            .insert_header((header::LAST_MODIFIED, HttpDate::from(self.modified)));
+        builder
+    }
 }

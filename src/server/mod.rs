@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::client::Local;
 use crate::config::Settings;
 use crate::ingest::Intake;
+use crate::misp::MispFeeds;
 use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 
@@ -44,6 +45,7 @@ pub struct AppState {
     pub cursor_key: CursorKey,
     pub metrics: metrics::Metrics,
     pub peers: Arc<peers::Peers>,
+    pub misp: Arc<MispFeeds>,
     /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
     pub stopping: watch::Receiver<bool>,
 }
@@ -68,7 +70,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/intelmq/events", web::post().to(intelmq::post_event))
             .route("/intelmq/feed", web::get().to(intelmq::feed))
             .route("/intelmq/stream", web::get().to(intelmq::stream))
-            .route("/misp/{collection}/{file}", web::get().to(misp::file))
+            .route("/misp/{feed}/{file}", web::get().to(misp::file))
             .default_service(web::to(not_found));
     }
 }
@@ -127,7 +129,7 @@ pub struct Application {
     writer: Writer,
     writer_task: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
-    /// The peers' schedules, the IntelMQ pushes and the IntelMQ tcp listener.
+    /// The peers' schedules, the IntelMQ pushes, the IntelMQ tcp listener and the MISP feeds' upkeep.
     background: Vec<JoinHandle<()>>,
     intelmq_tcp: Option<std::net::SocketAddr>,
     stopping: watch::Sender<bool>,
@@ -171,6 +173,12 @@ impl Application {
                 .mapping_tables()
                 .map_err(|e| StartError::Refused(e.to_string()))?,
         );
+        let misp = Arc::new(MispFeeds::new(
+            &settings,
+            Arc::clone(&store),
+            writer.clone(),
+            Arc::clone(&tables),
+        ));
         let intake = Intake::new(&settings, &settings.intake.collection, tables)
             .expect("intake.collection is checked when the settings are loaded");
         if let Some(refusal) = settings.public_anonymous_write() {
@@ -182,6 +190,7 @@ impl Application {
             cursor_key: CursorKey::new(store.cursor_secret()?),
             metrics: metrics::Metrics::default(),
             peers: Arc::new(peers::Peers::new(&settings.peer)),
+            misp: Arc::clone(&misp),
             intake,
             settings: Arc::new(settings),
             store: Arc::clone(&store),
@@ -189,6 +198,7 @@ impl Application {
             stopping: stopping_seen,
         });
         let mut background = intelmq_push::start(&state)?;
+        background.push(tokio::spawn(misp.maintain()));
         let intelmq_tcp = match &state.settings.intelmq.tcp {
             Some(tcp) => {
                 let intake = intelmq_tcp::TcpIntake::bind(&tcp.listen).map_err(|reason| {

@@ -18,6 +18,7 @@
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `M` name | metadata, such as `cursor-secret` |
+//! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
 
@@ -29,6 +30,7 @@ pub const ADDED_BY_TYPE: u8 = b'T';
 pub const BOUNDS: u8 = b'L';
 pub const STATUS: u8 = b'S';
 pub const NOTE: u8 = b'K';
+pub const VIEW: u8 = b'V';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 
 pub fn envelope_prefix(id: &str) -> Vec<u8> {
@@ -112,6 +114,12 @@ pub fn bounds(collection: &str, stix_id: &str) -> Vec<u8> {
 pub fn note(key: &str) -> Vec<u8> {
     let mut bytes = vec![NOTE];
     bytes.extend_from_slice(key.as_bytes());
+    bytes
+}
+
+pub fn view(key: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![VIEW];
+    bytes.extend_from_slice(key);
     bytes
 }
 

@@ -49,11 +49,31 @@ pub enum WriteOp {
         version: i64,
     },
     /// A TAXII status resource (JSON text), kept until [`WriteOp::PruneStatuses`] removes it.
-    PutStatus { id: String, text: Vec<u8> },
+    PutStatus {
+        id: String,
+        text: Vec<u8>,
+    },
     /// Removes the statuses stored before this time (microseconds since the Unix epoch).
-    PruneStatuses { before: u64 },
+    PruneStatuses {
+        before: u64,
+    },
     /// Bookkeeping that is not data: client checkpoints, provenance. Replaces what `key` held.
-    PutNote { key: String, value: Vec<u8> },
+    PutNote {
+        key: String,
+        value: Vec<u8>,
+    },
+    /// A record of a derived view (see [`Store::view`]). Replaces what `key` held.
+    PutView {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    DeleteView {
+        key: Vec<u8>,
+    },
+    /// Removes every view record stored under `prefix` (put it before the group's other ops on that prefix).
+    ClearView {
+        prefix: Vec<u8>,
+    },
 }
 
 /// A STIX object version to add to a collection.
@@ -194,6 +214,13 @@ pub trait Store: Send + Sync {
 
     /// What [`WriteOp::PutNote`] last stored under `key`.
     fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// A record of a derived view: data that its owner (the MISP feeds) makes from envelopes and keeps
+    /// up to date itself, under keys it lays out.
+    fn view(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>>;
+
+    /// The view records whose keys start with `prefix` and come after `after` (a whole key), in key order.
+    fn view_range(&self, prefix: &[u8], after: Option<&[u8]>) -> StoreIter<'_, (Vec<u8>, Vec<u8>)>;
 
     /// A random secret made when the database was created, for signing paging cursors: it survives
     /// restarts and is the same for every worker.

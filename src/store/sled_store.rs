@@ -351,6 +351,20 @@ impl Store for SledStore {
                     batch.insert(keys::note(&key), value);
                     WriteOutcome::Stored { version: 0 }
                 }
+                WriteOp::PutView { key, value } => {
+                    batch.insert(keys::view(&key), value);
+                    WriteOutcome::Stored { version: 0 }
+                }
+                WriteOp::DeleteView { key } => {
+                    batch.remove(keys::view(&key));
+                    WriteOutcome::Removed
+                }
+                WriteOp::ClearView { prefix } => {
+                    for key in self.tree.scan_prefix(keys::view(&prefix)).keys() {
+                        batch.remove(key.map_err(io_error)?);
+                    }
+                    WriteOutcome::Removed
+                }
             };
             outcomes.push(outcome);
         }
@@ -493,6 +507,40 @@ impl Store for SledStore {
             .get(keys::note(key))
             .map_err(io_error)?
             .map(|v| v.to_vec()))
+    }
+
+    fn view(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .tree
+            .get(keys::view(key))
+            .map_err(io_error)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn view_range(&self, prefix: &[u8], after: Option<&[u8]>) -> StoreIter<'_, (Vec<u8>, Vec<u8>)> {
+        let prefix = keys::view(prefix);
+        let start = match after {
+            // The smallest key after `after`.
+            Some(after) => {
+                let mut start = keys::view(after);
+                start.push(0);
+                start
+            }
+            None => prefix.clone(),
+        };
+        Box::new(
+            self.tree
+                .range(start..)
+                .take_while(move |entry| {
+                    entry
+                        .as_ref()
+                        .map_or(true, |(key, _)| key.starts_with(&prefix))
+                })
+                .map(|entry| {
+                    let (key, value) = entry.map_err(io_error)?;
+                    Ok((key[1..].to_vec(), value.to_vec()))
+                }),
+        )
     }
 
     fn cursor_secret(&self) -> StoreResult<[u8; 32]> {

@@ -46,6 +46,12 @@ async fn events_index_files_and_timestamps_agree() {
         }
         assert_eq!(json!(entry["timestamp"].to_string()), event["timestamp"]);
         attributes += event["Attribute"].as_array().expect("attributes").len();
+        for object in event["Object"].as_array().expect("objects") {
+            attributes += object["Attribute"]
+                .as_array()
+                .expect("object attributes")
+                .len();
+        }
     }
     let blacklist = manifest
         .values()
@@ -58,7 +64,11 @@ async fn events_index_files_and_timestamps_agree() {
             .contains("n6 blacklist")
     );
     let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
-    assert_eq!(hashes.lines().count(), attributes, "one line per attribute");
+    assert_eq!(
+        hashes.lines().count(),
+        attributes,
+        "one line per attribute, in objects too"
+    );
 
     // A third feed's envelope leaves the other events, and their timestamps, as they were.
     post_fixture(&app, "misp-origin.event.json").await;

@@ -1,0 +1,379 @@
+//! Keeps every feed's state (see [`super::view`]) up to date with the store: a background task reads the
+//! envelopes stored since each feed's checkpoint, in batches, and writes their part of the feed together with
+//! the new checkpoint; a request first takes in at most one batch more, so that it sees what was just stored.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::definition::FeedDefinition;
+use super::render::{FeedEnvelope, member};
+use super::view::{Keys, Member, Meta, Placement, Summary};
+use crate::config::Settings;
+use crate::envelope::{Envelope, intelmq};
+use crate::mapping::Tables;
+use crate::store::{Store, StoreError, StoreResult, WriteOp, Writer};
+
+/// Envelopes read per write: enough to amortise a flush, few enough that a request never waits long.
+const BATCH: usize = 2_000;
+const IDLE: Duration = Duration::from_secs(1);
+
+/// One feed and its state's keys.
+pub struct Feed {
+    pub definition: FeedDefinition,
+    pub keys: Keys,
+    pub fingerprint: String,
+    /// One batch at a time: a batch reads what the previous one wrote.
+    lock: tokio::sync::Mutex<()>,
+}
+
+/// Every MISP feed, with what keeps them up to date.
+pub struct MispFeeds {
+    feeds: Vec<Arc<Feed>>,
+    store: Arc<dyn Store>,
+    writer: Writer,
+    tables: Arc<Tables>,
+}
+
+impl MispFeeds {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        writer: Writer,
+        tables: Arc<Tables>,
+    ) -> Self {
+        let feeds = FeedDefinition::all(settings)
+            .into_iter()
+            .map(|definition| {
+                Arc::new(Feed {
+                    keys: Keys::new(&definition.view_id),
+                    fingerprint: definition.fingerprint(&tables),
+                    definition,
+                    lock: tokio::sync::Mutex::new(()),
+                })
+            })
+            .collect();
+        Self {
+            feeds,
+            store,
+            writer,
+            tables,
+        }
+    }
+
+    /// The feed at `/misp/<name>/`: a configured feed by its name, else a collection's by its id or alias.
+    pub fn find(&self, name: &str, settings: &Settings) -> Option<Arc<Feed>> {
+        let view_id = match settings.collection(name) {
+            Some(collection) => format!("c\0{}", collection.id),
+            None => format!("f\0{name}"),
+        };
+        self.feeds
+            .iter()
+            .find(|f| f.definition.view_id == view_id)
+            .cloned()
+    }
+
+    /// Takes in what was stored since the feed's checkpoint, at most `limit` envelopes (rounded up to a batch).
+    pub async fn catch_up(&self, feed: &Arc<Feed>, limit: usize) -> StoreResult<()> {
+        let mut read = 0;
+        while read < limit {
+            let _turn = feed.lock.lock().await;
+            let (store, tables, batch_feed) = (
+                Arc::clone(&self.store),
+                Arc::clone(&self.tables),
+                Arc::clone(feed),
+            );
+            let step =
+                tokio::task::spawn_blocking(move || step(store.as_ref(), &batch_feed, &tables))
+                    .await
+                    .map_err(|e| StoreError::Io(Box::new(e)))??;
+            let Some((ops, envelopes)) = step else {
+                break;
+            };
+            self.writer.write(ops).await?;
+            read += envelopes.max(1);
+        }
+        Ok(())
+    }
+
+    /// Keeps every feed up to date until the task is aborted.
+    pub async fn maintain(self: Arc<Self>) {
+        loop {
+            for feed in &self.feeds {
+                if let Err(error) = self.catch_up(feed, usize::MAX).await {
+                    tracing::warn!(%error, feed = %feed.definition.view_id.replace('\0', ":"), "a MISP feed is behind");
+                }
+            }
+            tokio::time::sleep(IDLE).await;
+        }
+    }
+
+    /// What a request for the feed's files needs first: the state up to date, give or take a batch.
+    pub async fn current(&self, feed: &Arc<Feed>) -> StoreResult<Meta> {
+        self.catch_up(feed, BATCH).await?;
+        Ok(self.read(&feed.keys.meta())?.unwrap_or_default())
+    }
+
+    pub fn summaries(&self, feed: &Feed) -> StoreResult<Vec<(Uuid, Summary)>> {
+        let mut found = Vec::new();
+        for entry in self.store.view_range(&feed.keys.summaries(), None) {
+            let (key, value) = entry?;
+            let event = feed
+                .keys
+                .event_of_summary(&key)
+                .ok_or_else(|| malformed("summary key"))?;
+            found.push((event, decode(&value)?));
+        }
+        Ok(found)
+    }
+
+    pub fn summary(&self, feed: &Feed, event: Uuid) -> StoreResult<Option<Summary>> {
+        self.read(&feed.keys.summary(event))
+    }
+
+    pub fn members(&self, feed: &Feed, event: Uuid) -> StoreResult<Vec<Member>> {
+        self.store
+            .view_range(&feed.keys.members(event), None)
+            .map(|entry| decode(&entry?.1))
+            .collect()
+    }
+
+    /// Up to `lines` records of `hashes.csv` after the record `after`, and the key to go on from.
+    pub fn hashes(
+        &self,
+        feed: &Feed,
+        after: Option<&[u8]>,
+        records: usize,
+    ) -> StoreResult<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut text = Vec::new();
+        let mut last = None;
+        for entry in self
+            .store
+            .view_range(&feed.keys.all_hashes(), after)
+            .take(records)
+        {
+            let (key, value) = entry?;
+            text.extend_from_slice(&value);
+            last = Some(key);
+        }
+        Ok((text, last))
+    }
+
+    fn read<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
+        self.store.view(key)?.map(|v| decode(&v)).transpose()
+    }
+}
+
+/// The writes that take the next batch of envelopes into the feed, and how many envelopes it read; `None`
+/// when the feed is up to date.
+fn step(
+    store: &dyn Store,
+    feed: &Feed,
+    tables: &Tables,
+) -> StoreResult<Option<(Vec<WriteOp>, usize)>> {
+    let keys = &feed.keys;
+    let mut changes = Changes::new(store);
+    let stored: Option<Meta> = changes.get(&keys.meta())?;
+    let rebuild = stored
+        .as_ref()
+        .is_none_or(|meta| meta.fingerprint != feed.fingerprint);
+    let mut meta = match stored {
+        Some(meta) if !rebuild => meta,
+        previous => {
+            changes.clear();
+            let previous = previous.unwrap_or_default();
+            Meta {
+                fingerprint: feed.fingerprint.clone(),
+                checkpoint: None,
+                generation: previous.generation + 1,
+                modified: previous.modified,
+                floor: previous.modified + 1,
+            }
+        }
+    };
+    // Each changed event, with the newest storage time (seconds) among the envelopes that joined it.
+    let mut touched: BTreeMap<Uuid, u64> = BTreeMap::new();
+    let mut read = 0;
+    for stored in store.envelopes_after(meta.checkpoint).take(BATCH) {
+        let stored = stored?;
+        read += 1;
+        meta.checkpoint = Some(stored.position);
+        if stored.collection != feed.definition.collection {
+            continue;
+        }
+        let envelope = Envelope::reparse(stored.text).map_err(|e| malformed(&e.to_string()))?;
+        let is_intelmq_event = envelope.format().is_none_or(|f| f == intelmq::FORMAT)
+            && envelope.kind() != Some("report");
+        if !is_intelmq_event {
+            continue;
+        }
+        let id = envelope.id().to_string();
+        let placement_key = keys.placement(&id);
+        if let Some(old) = changes.get::<Placement>(&placement_key)? {
+            if old.version >= stored.version {
+                continue;
+            }
+            changes.remove_member(keys, old)?;
+            touched.entry(old.event).or_default();
+            changes.delete(placement_key.clone());
+        }
+        let payload = envelope.payload();
+        if !feed.definition.admits(&payload) {
+            continue;
+        }
+        let group = feed.definition.group(&payload, stored.received);
+        let joining = FeedEnvelope {
+            id: &id,
+            version: stored.version,
+            received: stored.received,
+            payload: &payload,
+        };
+        let (member, hashes) = member(&joining, group.event, tables);
+        let summary_key = keys.summary(group.event);
+        let mut summary = changes.get::<Summary>(&summary_key)?.unwrap_or(Summary {
+            date: group.date,
+            info: group.info,
+            timestamp: 0,
+            members: 0,
+            tags: BTreeMap::new(),
+        });
+        summary.members += 1;
+        for tag in &member.tags {
+            *summary.tags.entry(tag.clone()).or_default() += 1;
+        }
+        changes.put(summary_key, &summary)?;
+        changes.put(keys.member(group.event, stored.position), &member)?;
+        changes.put_raw(
+            keys.hashes(group.event, stored.position),
+            hashes.into_bytes(),
+        );
+        let placement = Placement {
+            event: group.event,
+            position: stored.position,
+            version: stored.version,
+        };
+        changes.put(placement_key, &placement)?;
+        let newest = touched.entry(group.event).or_default();
+        *newest = (*newest).max(stored.received / 1_000_000);
+    }
+    if read == 0 && !rebuild {
+        return Ok(None);
+    }
+    for (event, newest) in &touched {
+        let key = keys.summary(*event);
+        let Some(mut summary) = changes.get::<Summary>(&key)? else {
+            continue;
+        };
+        if summary.members == 0 {
+            changes.delete(key);
+            continue;
+        }
+        // Strictly later than before, or MISP, which compares seconds, would keep its old copy.
+        let after_previous = if summary.timestamp > 0 {
+            summary.timestamp + 1
+        } else {
+            0
+        };
+        summary.timestamp = (*newest).max(after_previous).max(meta.floor);
+        meta.modified = meta.modified.max(summary.timestamp);
+        changes.put(key, &summary)?;
+    }
+    if !touched.is_empty() {
+        meta.generation += 1;
+    }
+    changes.put(keys.meta(), &meta)?;
+    Ok(Some((changes.into_ops(keys), read)))
+}
+
+/// A batch's writes, read back before they are written.
+struct Changes<'a> {
+    store: &'a dyn Store,
+    /// The feed's stored state is dropped first (its definition changed).
+    cleared: bool,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Changes<'a> {
+    fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            cleared: false,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
+        let bytes = match self.pending.get(key) {
+            Some(pending) => pending.clone(),
+            None if self.cleared => None,
+            None => self.store.view(key)?,
+        };
+        bytes.map(|b| decode(&b)).transpose()
+    }
+
+    fn put<T: Serialize>(&mut self, key: Vec<u8>, record: &T) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(record).map_err(|e| malformed(&e.to_string()))?;
+        self.put_raw(key, bytes);
+        Ok(())
+    }
+
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.insert(key, Some(value));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.pending.insert(key, None);
+    }
+
+    fn clear(&mut self) {
+        self.cleared = true;
+        self.pending.clear();
+    }
+
+    /// Takes a member out of its event: its records, and its share of the event's tags.
+    fn remove_member(&mut self, keys: &Keys, placement: Placement) -> StoreResult<()> {
+        let member_key = keys.member(placement.event, placement.position);
+        let summary_key = keys.summary(placement.event);
+        if let (Some(member), Some(mut summary)) = (
+            self.get::<Member>(&member_key)?,
+            self.get::<Summary>(&summary_key)?,
+        ) {
+            summary.members = summary.members.saturating_sub(1);
+            for tag in &member.tags {
+                if let Some(count) = summary.tags.get_mut(tag) {
+                    *count -= 1;
+                    if *count == 0 {
+                        summary.tags.remove(tag);
+                    }
+                }
+            }
+            self.put(summary_key, &summary)?;
+        }
+        self.delete(member_key);
+        self.delete(keys.hashes(placement.event, placement.position));
+        Ok(())
+    }
+
+    fn into_ops(self, keys: &Keys) -> Vec<WriteOp> {
+        let clear = self.cleared.then(|| WriteOp::ClearView {
+            prefix: keys.all().to_vec(),
+        });
+        let writes = self.pending.into_iter().map(|(key, value)| match value {
+            Some(value) => WriteOp::PutView { key, value },
+            None => WriteOp::DeleteView { key },
+        });
+        clear.into_iter().chain(writes).collect()
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| malformed(&e.to_string()))
+}
+
+fn malformed(detail: &str) -> StoreError {
+    StoreError::Malformed(format!("MISP feed record: {detail}"))
+}

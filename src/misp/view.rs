@@ -1,0 +1,151 @@
+//! A feed's state in the store's views, kept up to date as envelopes arrive so that no request rebuilds it.
+//!
+//! Keys, under `misp\0<view id>\0` (see [`FeedDefinition::view_id`](super::FeedDefinition)):
+//!
+//! | key | value |
+//! |---|---|
+//! | `M` | [`Meta`]: the definition it was made by, how far it has read the envelopes, its generation |
+//! | `e` event-uuid:16 | [`Summary`] of one event: what `manifest.json` lists |
+//! | `m` event-uuid:16 position:u64 | [`Member`]: one envelope's attributes and objects, as feed JSON |
+//! | `h` event-uuid:16 position:u64 | that envelope's `hashes.csv` lines |
+//! | `i` envelope-id | [`Placement`]: where the envelope's latest version is, to replace it by a newer one |
+//!
+//! `position` is the envelope version's place in the store's order of storage. Records are JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// How far a feed's state goes, and by which definition it was made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub fingerprint: String,
+    /// The position of the last envelope read; none before the first.
+    pub checkpoint: Option<u64>,
+    /// Moves whenever an event changes: the `ETag` of the index files.
+    pub generation: u64,
+    /// The newest event timestamp, in seconds: the `Last-Modified` of the index files.
+    pub modified: u64,
+    /// No event timestamp is below this: after a rebuild, every event is newer than any MISP has seen, so
+    /// MISP fetches each once more.
+    pub floor: u64,
+}
+
+/// One event, as `manifest.json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub date: String,
+    pub info: String,
+    /// Seconds since the epoch; moves forward whenever the event changes, and only then.
+    pub timestamp: u64,
+    pub members: u64,
+    /// How many of its members carry each tag: the event's tags are those with a count.
+    pub tags: BTreeMap<String, u64>,
+}
+
+/// One envelope's part of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub envelope: String,
+    pub version: u32,
+    pub tags: Vec<String>,
+    /// Feed JSON of its attributes and objects.
+    pub attributes: Vec<Value>,
+    pub objects: Vec<Value>,
+}
+
+/// Where the latest version of an envelope stands in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub event: Uuid,
+    pub position: u64,
+    pub version: u32,
+}
+
+/// The keys of one feed's records.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: Vec<u8>,
+}
+
+impl Keys {
+    pub fn new(view_id: &str) -> Self {
+        let mut prefix = b"misp\0".to_vec();
+        prefix.extend_from_slice(view_id.as_bytes());
+        prefix.push(0);
+        Self { prefix }
+    }
+
+    /// The prefix of every record of the feed.
+    pub fn all(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    pub fn meta(&self) -> Vec<u8> {
+        self.tagged(b'M', &[])
+    }
+
+    pub fn summaries(&self) -> Vec<u8> {
+        self.tagged(b'e', &[])
+    }
+
+    pub fn summary(&self, event: Uuid) -> Vec<u8> {
+        self.tagged(b'e', event.as_bytes())
+    }
+
+    /// The prefix of an event's members.
+    pub fn members(&self, event: Uuid) -> Vec<u8> {
+        self.tagged(b'm', event.as_bytes())
+    }
+
+    pub fn member(&self, event: Uuid, position: u64) -> Vec<u8> {
+        let mut key = self.members(event);
+        key.extend_from_slice(&position.to_be_bytes());
+        key
+    }
+
+    /// The prefix of every `hashes.csv` line of the feed.
+    pub fn all_hashes(&self) -> Vec<u8> {
+        self.tagged(b'h', &[])
+    }
+
+    pub fn hashes(&self, event: Uuid, position: u64) -> Vec<u8> {
+        let mut key = self.tagged(b'h', event.as_bytes());
+        key.extend_from_slice(&position.to_be_bytes());
+        key
+    }
+
+    pub fn placement(&self, envelope: &str) -> Vec<u8> {
+        self.tagged(b'i', envelope.as_bytes())
+    }
+
+    /// The event of a summary key.
+    pub fn event_of_summary(&self, key: &[u8]) -> Option<Uuid> {
+        let bytes = key.strip_prefix(self.summaries().as_slice())?;
+        Uuid::from_slice(bytes).ok()
+    }
+
+    fn tagged(&self, tag: u8, rest: &[u8]) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        key.push(tag);
+        key.extend_from_slice(rest);
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feeds_and_record_kinds_do_not_share_prefixes() {
+        let (a, b) = (Keys::new("c\0one"), Keys::new("c\0one-two"));
+        assert!(!b.meta().starts_with(a.all()));
+        let event = Uuid::from_u128(7);
+        assert_eq!(a.event_of_summary(&a.summary(event)), Some(event));
+        assert!(!a.member(event, 1).starts_with(&a.summaries()));
+        assert!(a.hashes(event, 1).starts_with(&a.all_hashes()));
+    }
+}
