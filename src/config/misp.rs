@@ -119,8 +119,40 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's Jail returns figment's large error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use figment::Jail;
+    use std::path::Path;
+
+    #[test]
+    fn a_feed_may_take_neither_a_collections_name_nor_an_unknown_collection() {
+        Jail::expect_with(|jail| {
+            let feed = |name: &str, collection: &str| {
+                format!("[[misp.feeds]]\nname = \"{name}\"\ncollection = \"{collection}\"\n")
+            };
+            for (text, named) in [
+                (feed("intelmq", "intelmq"), "is a collection's id or alias"),
+                (
+                    feed("green", "nope"),
+                    "collection \"nope\" names no collection",
+                ),
+                (feed("a/b", "intelmq"), "must be one URL segment"),
+                (
+                    feed("x", "intelmq") + &feed("x", "intelmq"),
+                    "is used twice",
+                ),
+            ] {
+                jail.create_file("c.toml", &text)?;
+                let error = Settings::load(Some(Path::new("c.toml"))).unwrap_err();
+                assert!(error.to_string().contains(named), "{error}");
+            }
+            jail.create_file("c.toml", &feed("green", "intelmq"))?;
+            assert!(Settings::load(Some(Path::new("c.toml"))).is_ok());
+            Ok(())
+        });
+    }
 
     #[test]
     fn tlp_levels_read_intelmq_values_in_order() {

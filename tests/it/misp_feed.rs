@@ -129,3 +129,86 @@ async fn unknown_files_and_unreadable_collections_are_refused() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+async fn manifest_timestamps(app: &TestApp) -> std::collections::BTreeMap<String, u64> {
+    get_json(app, "manifest.json")
+        .await
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(uuid, entry)| (uuid.clone(), entry["timestamp"].as_u64().expect("seconds")))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_state_survives_a_restart_and_a_new_grouping_rebuilds_it_with_later_timestamps() {
+    let app = spawn_app().await;
+    for name in ["sinkhole.event.json", "n6-blacklist.event.json"] {
+        post_fixture(&app, name).await;
+    }
+    let before = manifest_timestamps(&app).await;
+    let data = app.stop().await;
+
+    let app = spawn_app_with(|s| s.data = data.path().to_owned()).await;
+    assert_eq!(manifest_timestamps(&app).await, before, "nothing moved");
+    app.stop().await;
+
+    let app = spawn_app_with(|s| {
+        s.data = data.path().to_owned();
+        s.misp.group_by = stixgate::config::GroupBy::Day;
+    })
+    .await;
+    let after = manifest_timestamps(&app).await;
+    assert_eq!(after.len(), 2, "the two envelopes are of different days");
+    assert!(
+        after.keys().all(|uuid| !before.contains_key(uuid)),
+        "day events have their own UUIDs"
+    );
+    let newest_before = before.values().max().expect("events");
+    assert!(
+        after.values().all(|t| t > newest_before),
+        "MISP fetches every rebuilt event again"
+    );
+    app.stop().await;
+    drop(data);
+}
+
+#[tokio::test]
+async fn a_new_version_of_an_envelope_replaces_the_old_one_in_its_event() {
+    let app = spawn_app_with(|s| {
+        s.intake.duplicate_policy = stixgate::store::DuplicatePolicy::NewVersion;
+    })
+    .await;
+    let text = std::fs::read_to_string(fixtures().join("intelmq/n6-blacklist.decided.json"))
+        .expect("a fixture");
+    let mut envelope: Value = serde_json::from_str(&text).expect("JSON");
+    let (status, answer) = app.post_envelopes("", text.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let before = manifest_timestamps(&app).await;
+    envelope["payload"]["source.ip"] = json!("192.0.2.200");
+    let (status, answer) = app
+        .post_envelopes("", envelope.to_string().into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let after = manifest_timestamps(&app).await;
+    let (uuid, timestamp) = after.iter().next().expect("one event");
+    assert_eq!(after.len(), 1);
+    assert!(*timestamp > before[uuid]);
+    let event = get_json(&app, &format!("{uuid}.json")).await;
+    let values: Vec<&str> = event["Event"]["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .filter(|a| a["type"] == "ip-src")
+        .map(|a| a["value"].as_str().expect("text"))
+        .collect();
+    assert_eq!(values, ["192.0.2.200"], "only the newest version counts");
+    let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
+    assert_eq!(
+        hashes.lines().count(),
+        3,
+        "ip-src, hostname and AS of one version"
+    );
+    app.stop().await;
+}
