@@ -20,7 +20,7 @@ pub use carrier::{
 };
 pub use catalog::{GATEWAY_IDENTITY_ID, catalog};
 pub use ids::{SCO_NAMESPACE, STANDARD_ID_NAMESPACE};
-pub use observables::Observables;
+pub use observables::{Observables, observed_time};
 pub use reverse::{Unmapped, reference_context, unmap};
 pub use tables::{DEFAULT_TABLES, Kind, Side, Tables, TablesError};
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::tables::{Kind, Side, Tables};
 use super::values;
+use crate::stix::Timestamp;
 
 /// What the payload gives, once checked.
 #[derive(Debug, Default)]
@@ -119,4 +120,12 @@ impl Observables {
         }
         found
     }
+}
+
+/// When the event was observed: `time.source`, else `time.observation`.
+pub fn observed_time(payload: &Map<String, Value>) -> Option<Timestamp> {
+    ["time.source", "time.observation"]
+        .iter()
+        .filter_map(|key| payload.get(*key)?.as_str())
+        .find_map(|text| Timestamp::parse_lenient(text).ok())
 }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use super::ids::{sco_id, standard_id};
-use super::observables::Observables;
+use super::observables::{Observables, observed_time};
 use super::tables::{PatternSource, Side, Tables};
 use super::{Context, GATEWAY_IDENTITY_ID, back_link};
 use crate::stix::Timestamp;
@@ -43,7 +43,9 @@ pub(super) fn standard_objects(
         ),
         objects: Vec::new(),
     };
-    let observed_at = observed_time(payload).unwrap_or_else(|| context.created.clone());
+    let observed_at = observed_time(payload)
+        .map(Timestamp::to_stix_millis)
+        .unwrap_or_else(|| context.created.clone());
 
     // Observables, grouped.
     let mut scos: Vec<Sco> = Vec::new();
@@ -409,13 +411,4 @@ fn pattern(
             ))
         }
     }
-}
-
-/// `time.source`, else `time.observation`, as a STIX timestamp.
-fn observed_time(payload: &Map<String, Value>) -> Option<String> {
-    ["time.source", "time.observation"]
-        .iter()
-        .filter_map(|key| payload.get(*key)?.as_str())
-        .find_map(|text| Timestamp::parse_lenient(text).ok())
-        .map(Timestamp::to_stix_millis)
 }

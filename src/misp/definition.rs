@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::config::{
     GroupBy, MispDistribution, MispFeedSettings, MispSettings, Settings, TlpLevel,
 };
-use crate::mapping::Tables;
+use crate::mapping::{Tables, observed_time};
 use crate::stix::Timestamp;
 
 /// The namespace of the UUIDv5 of events (over `<collection id or feed name>\0<feed.name>\0<period>`) and of
@@ -124,14 +124,10 @@ impl FeedDefinition {
     /// The event of an IntelMQ event stored at `received` (microseconds since the epoch): by the period of
     /// `time.source`, else `time.observation`, else `received`, and by feed name unless grouped by day only.
     pub fn group(&self, payload: &Map<String, Value>, received: u64) -> Group {
-        let micros = ["time.source", "time.observation"]
-            .iter()
-            .filter_map(|key| payload.get(*key)?.as_str())
-            .find_map(|text| Timestamp::parse_lenient(text).ok())
-            .map_or(
-                i64::try_from(received).unwrap_or(i64::MAX),
-                Timestamp::micros,
-            );
+        let micros = observed_time(payload).map_or(
+            i64::try_from(received).unwrap_or(i64::MAX),
+            Timestamp::micros,
+        );
         let time = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
         let date = time.format("%Y-%m-%d").to_string();
         let feed = feed_name(payload).unwrap_or(UNNAMED_FEED);
