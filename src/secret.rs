@@ -29,3 +29,47 @@ pub fn token_digest(token: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// A URL's user name and password (`https://user:password@host/`), taken out of it: the URL without them,
+/// and what they were, percent-decoded. `None` when the URL has none or is not a URL.
+pub fn split_url_credentials(url: &str) -> Option<(String, String, Option<String>)> {
+    let mut parsed = reqwest::Url::parse(url).ok()?;
+    if parsed.username().is_empty() && parsed.password().is_none() {
+        return None;
+    }
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(parsed.username());
+    let password = parsed.password().map(decode);
+    parsed.set_username("").ok()?;
+    parsed.set_password(None).ok()?;
+    Some((parsed.into(), user, password))
+}
+
+/// A URL as it may be shown (in answers, logs and metrics): without the user name and password it may hold.
+pub fn redacted_url(url: &str) -> String {
+    split_url_credentials(url).map_or_else(|| url.to_owned(), |(url, _, _)| url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_credentials_are_taken_out() {
+        assert_eq!(
+            split_url_credentials("https://al%40ice:p%3Ass@b.example:8443/api/x/?a=1"),
+            Some((
+                "https://b.example:8443/api/x/?a=1".to_owned(),
+                "al@ice".to_owned(),
+                Some("p:ss".to_owned())
+            ))
+        );
+        assert_eq!(split_url_credentials("https://b.example/"), None);
+        assert_eq!(redacted_url("http://u:pw@h/"), "http://h/");
+        assert_eq!(redacted_url("not a url"), "not a url");
+    }
+}

@@ -41,6 +41,7 @@ pub struct Settings {
     pub peer: Vec<PeerSettings>,
     pub intelmq: IntelmqSettings,
     pub misp: MispSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// IntelMQ's bots that speak neither HTTP nor TAXII to stixgate's routes.
@@ -135,6 +136,16 @@ pub struct UserSettings {
     /// SHA-256 digests (hex) of bearer tokens.
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// May see the server's operations: `/peers`, and `/metrics` when it is not public.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether `/metrics` answers anonymous requests; when false, only admins may read it.
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,11 +312,14 @@ impl PeerSettings {
     }
 }
 
-/// Who is asking: nobody in particular, or a configured user.
+/// Who is asking: nobody in particular, a configured user, or the command line on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
     User(String),
+    /// Whoever holds the admin token of the data directory (`admin.json`): it may read the store's files
+    /// anyway, so it may do everything.
+    Operator,
 }
 
 /// What a principal may do with a collection (TAXII `can_read` / `can_write`).
@@ -333,6 +347,10 @@ impl CollectionSettings {
             Principal::User(name) => Access {
                 read: self.anonymous_read || listed(&self.read, name),
                 write: self.anonymous_write || listed(&self.write, name),
+            },
+            Principal::Operator => Access {
+                read: true,
+                write: true,
             },
         }
     }
@@ -364,7 +382,27 @@ impl Settings {
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
         settings.validate()?;
-        Ok(settings)
+        settings.lift_peer_credentials()
+    }
+
+    /// Moves a peer URL's `user:password@` into its `user` and `password`, so that the URL can be shown
+    /// (in `/peers`, logs, errors and metric labels) without them.
+    fn lift_peer_credentials(mut self) -> Result<Self, ConfigError> {
+        for peer in &mut self.peer {
+            let Some((url, user, password)) = crate::secret::split_url_credentials(&peer.url)
+            else {
+                continue;
+            };
+            if peer.user.is_some() || peer.password.is_some() || peer.token.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "peer {url:?} has credentials both in its URL and in user/password/token: give them once"
+                )));
+            }
+            peer.url = url;
+            peer.user = Some(user);
+            peer.password = password;
+        }
+        Ok(self)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -573,6 +611,15 @@ impl Settings {
     }
 
     /// The collection with this id, or with this alias in any API root.
+    /// Whether `principal` may see the server's operations (`/peers`, a private `/metrics`).
+    pub fn is_admin(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Anonymous => false,
+            Principal::User(name) => self.users.iter().any(|u| u.admin && &u.name == name),
+            Principal::Operator => true,
+        }
+    }
+
     pub fn collection(&self, id_or_alias: &str) -> Option<&CollectionSettings> {
         let all = || self.api_roots.iter().flat_map(|root| &root.collections);
         all()

@@ -4,15 +4,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::web;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use base64::Engine;
-use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
 use super::error::ApiError;
 use crate::config::{Principal, UserSettings};
 
@@ -23,8 +19,8 @@ const CACHE_MAX: usize = 10_000;
 pub struct Authenticator {
     /// User name to argon2 PHC string.
     passwords: HashMap<String, String>,
-    /// SHA-256 of a token to its user.
-    tokens: HashMap<[u8; 32], String>,
+    /// SHA-256 of a token to whose it is.
+    tokens: HashMap<[u8; 32], Principal>,
     /// SHA-256 of a whole `Authorization` value that passed argon2, to its user.
     verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
 }
@@ -38,13 +34,21 @@ impl Authenticator {
         let tokens = users
             .iter()
             .flat_map(|u| u.tokens.iter().map(move |t| (t, &u.name)))
-            .filter_map(|(token, name)| Some((decode_hex(token)?, name.clone())))
+            .filter_map(|(token, name)| Some((decode_hex(token)?, Principal::User(name.clone()))))
             .collect();
         Self {
             passwords,
             tokens,
             verified: Mutex::default(),
         }
+    }
+
+    /// Also accepts the data directory's admin token (its SHA-256, hex) as the [`Principal::Operator`].
+    pub fn with_operator_token(mut self, digest: &str) -> Self {
+        if let Some(digest) = decode_hex(digest) {
+            self.tokens.insert(digest, Principal::Operator);
+        }
+        self
     }
 
     /// The principal of an `Authorization` value, or 401 if it names credentials that do not hold.
@@ -63,7 +67,7 @@ impl Authenticator {
             return self
                 .tokens
                 .get(&digest)
-                .map(|name| Principal::User(name.clone()))
+                .cloned()
                 .ok_or_else(|| ApiError::Unauthorized("the bearer token is not valid".into()));
         }
         if !scheme.eq_ignore_ascii_case("basic") {
@@ -132,33 +136,6 @@ fn decode_hex(text: &str) -> Option<[u8; 32]> {
     Some(digest)
 }
 
-/// The principal of a request, as an extractor.
-pub struct Caller(pub Principal);
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = request.app_data::<web::Data<AppState>>().cloned();
-        let authorization = request
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned));
-        Box::pin(async move {
-            let state = state.expect("the app always has its state");
-            let authorization = authorization.transpose().map_err(|_| {
-                ApiError::Unauthorized("the Authorization header is not ASCII".into())
-            })?;
-            state
-                .authenticator
-                .authenticate(authorization.as_deref())
-                .await
-                .map(Caller)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +156,7 @@ mod tests {
             name: "alice".into(),
             password: Some(hash),
             tokens: vec![token],
+            admin: false,
         }]
     }
 

@@ -7,12 +7,15 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::body::read_limited;
 use super::error::ApiError;
+use super::rights::{Grant, envelope_access};
 use crate::ingest::{Intake, RecordReport, Tally};
 
+/// The collection is read by the rights decision (see [`super::rights::Named::Query`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostQuery {
-    collection: Option<String>,
+    #[serde(rename = "collection")]
+    _collection: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -27,17 +30,16 @@ struct PostAnswer<'a> {
 pub async fn post(
     state: web::Data<AppState>,
     request: HttpRequest,
-    query: web::Query<PostQuery>,
+    _query: web::Query<PostQuery>,
     payload: web::Payload,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let intake = match &query.collection {
-        None => state.intake.clone(),
-        Some(name) => {
-            Intake::new(&state.settings, name, state.intake.tables.clone()).ok_or_else(|| {
-                ApiError::NotFound(format!("no collection has the id or alias {name:?}"))
-            })?
-        }
-    };
+    let intake = Intake::new(
+        &state.settings,
+        &grant.collection().id,
+        state.intake.tables.clone(),
+    )
+    .expect("the rights decision found the collection");
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
     let reports = intake.store_input(&body, &state.writer).await?;
     let mut tally = Tally::default();
@@ -56,23 +58,19 @@ pub async fn post(
     }))
 }
 
-/// The exact bytes of the newest version of the envelope with this id.
+/// The exact bytes of the newest version of the envelope with this id, to whoever may read its collection.
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let lookup = id.clone();
-    let stored = web::block(move || store.envelope(&lookup))
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))??;
-    match stored {
-        Some(envelope) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(envelope.text)),
-        None => Err(ApiError::NotFound(format!(
-            "no envelope has the id {:?}",
-            id.as_str()
-        ))),
-    }
+    let stored = web::block(move || store.envelope(&lookup)).await??;
+    let collection = stored.as_ref().map(|envelope| envelope.collection.as_str());
+    envelope_access(&state.settings, &grant, &id, collection)?;
+    let envelope = stored.expect("envelope_access refuses an envelope that does not exist");
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(envelope.text))
 }

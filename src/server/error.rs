@@ -20,8 +20,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
+    #[error("method {method} is not allowed here; this resource allows {allow}")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("the URL is {length} bytes long, more than the {limit} this server accepts")]
+    UriTooLong { length: usize, limit: usize },
     #[error(
         "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {0:?} does not allow"
     )]
@@ -34,6 +36,22 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("the store is not available: {0}")]
     Store(#[from] StoreError),
+}
+
+/// The most characters of a caller's value (an id, a name) that an answer repeats.
+const SHOWN_MAX: usize = 200;
+
+/// A value from the request, quoted, as an answer repeats it: cut to [`SHOWN_MAX`] characters, so that a
+/// huge id does not come back whole.
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_MAX) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..end],
+            value.chars().count()
+        ),
+    }
 }
 
 /// TAXII's `error` resource.
@@ -52,7 +70,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("Authentication required", "unauthorized"),
             ApiError::Forbidden(_) => ("Forbidden", "forbidden"),
             ApiError::NotFound(_) => ("Not found", "not-found"),
-            ApiError::MethodNotAllowed(_) => ("Method not allowed", "method-not-allowed"),
+            ApiError::MethodNotAllowed { .. } => ("Method not allowed", "method-not-allowed"),
+            ApiError::UriTooLong { .. } => ("URL too long", "uri-too-long"),
             ApiError::NotAcceptable(_) => ("Not acceptable", "not-acceptable"),
             ApiError::UnsupportedMediaType(_) => {
                 ("Unsupported media type", "unsupported-media-type")
@@ -71,7 +90,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -93,6 +113,9 @@ impl ResponseError for ApiError {
                 actix_web::http::header::WWW_AUTHENTICATE,
                 r#"Basic realm="stixgate", Bearer realm="stixgate""#,
             ));
+        }
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         response.content_type(TAXII_MEDIA_TYPE).json(ErrorResource {
             title,

@@ -15,10 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::AppState;
-use super::auth::Caller;
 use super::body::read_limited;
 use super::error::ApiError;
-use crate::config::{Access, CollectionSettings, Principal};
+use super::rights::Grant;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
 use crate::ingest::{Intake, RecordReport, RecordStatus};
 use crate::intelmq::{FieldList, deliverable, flatten};
@@ -33,32 +32,12 @@ const STREAM_POLL: Duration = Duration::from_secs(1);
 /// An empty line after this many idle polls keeps the stream's connection alive.
 const STREAM_KEEPALIVE_POLLS: u32 = 15;
 
+/// The collection is read by the rights decision (see [`super::rights::Named::Query`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeQuery {
-    collection: Option<String>,
-}
-
-/// The collection named (or the intake one) and what the caller may do with it.
-fn target<'a>(
-    state: &'a AppState,
-    name: Option<&str>,
-    caller: &Principal,
-) -> Result<(&'a CollectionSettings, Access), ApiError> {
-    let name = name.unwrap_or(&state.settings.intake.collection);
-    let found = state
-        .settings
-        .collection(name)
-        .map(|c| (c, c.access(caller)));
-    match found {
-        Some((collection, access)) if access.visible() => Ok((collection, access)),
-        _ if *caller == Principal::Anonymous && !state.settings.users.is_empty() => Err(
-            ApiError::Unauthorized(format!("collection {name:?} requires authentication")),
-        ),
-        _ => Err(ApiError::NotFound(format!(
-            "no collection has the id or alias {name:?}"
-        ))),
-    }
+    #[serde(rename = "collection")]
+    _collection: Option<String>,
 }
 
 /// Stores one event from IntelMQ's `restapi` output. Its id is minted from its content, so a resent event
@@ -67,19 +46,12 @@ fn target<'a>(
 pub async fn post_event(
     state: web::Data<AppState>,
     request: HttpRequest,
-    query: web::Query<IntakeQuery>,
+    _query: web::Query<IntakeQuery>,
     payload: web::Payload,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = target(&state, query.collection.as_deref(), &caller)?;
-    if !access.write {
-        return Err(ApiError::Forbidden(format!(
-            "you may not write to collection {:?}",
-            collection.id
-        )));
-    }
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
-    let report = store_event(&state, &collection.id, &body).await?;
+    let report = store_event(&state, &grant.collection().id, &body).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -150,7 +122,9 @@ fn event_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedQuery {
-    collection: Option<String>,
+    /// Read by the rights decision (see [`super::rights::Named::Query`]).
+    #[serde(rename = "collection")]
+    _collection: Option<String>,
     /// An opaque cursor from a previous answer's `X-Stixgate-Cursor`.
     cursor: Option<String>,
     /// A name under which the server keeps the cursor itself, for collectors whose URL is fixed.
@@ -197,15 +171,9 @@ impl FeedReader {
     async fn open(
         state: &web::Data<AppState>,
         query: FeedQuery,
-        caller: &Principal,
+        grant: &Grant,
     ) -> Result<Self, ApiError> {
-        let (collection, access) = target(state, query.collection.as_deref(), caller)?;
-        if !access.read {
-            return Err(ApiError::Forbidden(format!(
-                "you may not read collection {:?}",
-                collection.id
-            )));
-        }
+        let collection = grant.collection();
         if let Some(key) = &query.id_key
             && (!key.starts_with("extra.") || !intelmq_format::is_valid_key(key))
         {
@@ -284,9 +252,9 @@ impl FeedReader {
 pub async fn feed(
     state: web::Data<AppState>,
     query: web::Query<FeedQuery>,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let mut reader = FeedReader::open(&state, query.into_inner(), &caller).await?;
+    let mut reader = FeedReader::open(&state, query.into_inner(), &grant).await?;
     let ReadPage { page, next } = reader.read(&state).await?;
     let mut response = HttpResponse::build(StatusCode::OK);
     response.content_type(NDJSON);
@@ -305,9 +273,9 @@ pub async fn feed(
 pub async fn stream(
     state: web::Data<AppState>,
     query: web::Query<FeedQuery>,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let reader = FeedReader::open(&state, query.into_inner(), &caller).await?;
+    let reader = FeedReader::open(&state, query.into_inner(), &grant).await?;
     let stopping = state.stopping.clone();
     let lines = futures_util::stream::unfold(
         (reader, state, stopping, 0u32),

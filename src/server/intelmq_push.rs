@@ -16,6 +16,7 @@ use tokio::time::MissedTickBehavior;
 use super::intelmq::{FeedFormat, feed_page};
 use super::{ApiError, AppState, StartError};
 use crate::config::{IntelmqPushSettings, Settings};
+use crate::secret::redacted_url;
 use crate::store::{StoreError, WriteOp};
 
 /// Events per POST.
@@ -28,8 +29,9 @@ enum PushError {
     Feed(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Without its URL, which may hold credentials; the log line names the redacted URL.
     #[error("the collector did not answer: {0}")]
-    Send(#[from] reqwest::Error),
+    Send(reqwest::Error),
     #[error("the collector answered {0}")]
     Refused(reqwest::StatusCode),
     #[error("the stored cursor {0:?} is not a position; delete the note to start over")]
@@ -39,6 +41,8 @@ enum PushError {
 /// One entry, ready to run.
 struct Push {
     url: String,
+    /// The URL without credentials, for logs.
+    shown_url: String,
     collection: String,
     /// The note that keeps the position of the last event delivered.
     note: String,
@@ -56,7 +60,7 @@ pub fn start(state: &web::Data<AppState>) -> Result<Vec<JoinHandle<()>>, StartEr
         .iter()
         .map(|entry| {
             let push = Push::new(entry, settings)
-                .map_err(|error| StartError::Refused(format!("intelmq.push {:?}: {error}", entry.url)))?;
+                .map_err(|error| StartError::Refused(format!("intelmq.push {:?}: {error}", redacted_url(&entry.url))))?;
             let interval = Duration::from_secs(entry.interval);
             let state = state.clone();
             Ok(tokio::spawn(async move {
@@ -66,9 +70,9 @@ pub fn start(state: &web::Data<AppState>) -> Result<Vec<JoinHandle<()>>, StartEr
                     ticks.tick().await;
                     match push.run(&state).await {
                         Ok(0) => {}
-                        Ok(events) => tracing::info!(url = push.url, events, "pushed to IntelMQ"),
+                        Ok(events) => tracing::info!(url = push.shown_url, events, "pushed to IntelMQ"),
                         Err(error) => {
-                            tracing::warn!(url = push.url, %error, "a push to IntelMQ failed; trying again at the next run")
+                            tracing::warn!(url = push.shown_url, %error, "a push to IntelMQ failed; trying again at the next run")
                         }
                     }
                 }
@@ -93,6 +97,7 @@ impl Push {
         Ok(Self {
             note: format!("intelmq-push/{collection}/{}", entry.url),
             url: entry.url.clone(),
+            shown_url: redacted_url(&entry.url),
             collection,
             format: FeedFormat {
                 fields: Arc::new(fields),
@@ -126,7 +131,8 @@ impl Push {
                     .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
                     .body(page.lines)
                     .send()
-                    .await?;
+                    .await
+                    .map_err(|error| PushError::Send(error.without_url()))?;
                 if !response.status().is_success() {
                     return Err(PushError::Refused(response.status()));
                 }

@@ -14,9 +14,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
-use super::error::ApiError;
-use crate::config::Principal;
+use super::error::{ApiError, shown};
+use super::rights::Grant;
 use crate::misp::{Feed, event_file, manifest_entry};
 
 const JSON: &str = "application/json";
@@ -29,10 +28,14 @@ pub async fn file(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    Caller(caller): Caller,
+    _: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let (name, file) = path.into_inner();
-    let feed = readable_feed(&state, &name, &caller)?;
+    // The rights decision found the feed already; it took the read right on its collection.
+    let feed = state
+        .misp
+        .find(&name, &state.settings)
+        .ok_or_else(|| ApiError::NotFound(format!("no MISP feed is named {}", shown(&name))))?;
     let meta = state.misp.current(&feed).await?;
     let index_tag = |file: &str| format!("\"{}-{}-{file}\"", feed.fingerprint, meta.generation);
     match file.as_str() {
@@ -64,8 +67,13 @@ pub async fn file(
             Ok(validators.ok(CSV).streaming(hash_lines(state, feed)))
         }
         _ => {
-            let not_found =
-                || ApiError::NotFound(format!("the MISP feed {name:?} has no {file:?}"));
+            let not_found = || {
+                ApiError::NotFound(format!(
+                    "the MISP feed {} has no {}",
+                    shown(&name),
+                    shown(&file)
+                ))
+            };
             let event = file
                 .strip_suffix(".json")
                 .and_then(|uuid| Uuid::try_parse(uuid).ok())
@@ -92,27 +100,6 @@ pub async fn file(
             let body = event_file(&feed.definition, event, &summary, members).to_string();
             Ok(validators.ok(JSON).body(body))
         }
-    }
-}
-
-/// The feed named (a configured feed, or a collection by id or alias), if the caller may read its collection.
-fn readable_feed(state: &AppState, name: &str, caller: &Principal) -> Result<Arc<Feed>, ApiError> {
-    let found = state.misp.find(name, &state.settings).and_then(|feed| {
-        let collection = state.settings.collection(&feed.definition.collection)?;
-        Some((feed, collection, collection.access(caller)))
-    });
-    match found {
-        Some((feed, _, access)) if access.read => Ok(feed),
-        Some((_, collection, access)) if access.visible() => Err(ApiError::Forbidden(format!(
-            "you may not read collection {:?}",
-            collection.id
-        ))),
-        _ if *caller == Principal::Anonymous && !state.settings.users.is_empty() => Err(
-            ApiError::Unauthorized(format!("the MISP feed {name:?} requires authentication")),
-        ),
-        _ => Err(ApiError::NotFound(format!(
-            "no MISP feed is named {name:?} (a collection's id or alias, or a misp.feeds name)"
-        ))),
     }
 }
 

@@ -11,6 +11,8 @@ mod intelmq_tcp;
 mod metrics;
 mod misp;
 mod peers;
+pub mod rights;
+pub mod routes;
 mod taxii;
 mod tls;
 
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::watch;
@@ -34,6 +37,8 @@ use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 
 pub use error::ApiError;
+use rights::{Named, Right, Rule};
+use routes::Endpoint;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -41,7 +46,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub intake: Intake,
-    pub authenticator: auth::Authenticator,
+    pub authenticator: Arc<auth::Authenticator>,
     pub cursor_key: CursorKey,
     pub metrics: metrics::Metrics,
     pub peers: Arc<peers::Peers>,
@@ -50,10 +55,43 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
 }
 
+/// Every route of the app, with what it needs from its caller. The app is built from this list alone.
+pub fn endpoints(settings: &Settings) -> Vec<Endpoint> {
+    let query = |right| Rule::Collection(right, Named::Query);
+    let mut endpoints = taxii::endpoints(settings);
+    endpoints.extend([
+        Endpoint::new("/healthz", Method::GET, Rule::Open, |r| r.to(healthz)),
+        Endpoint::new("/metrics", Method::GET, Rule::Metrics, |r| r.to(metrics)),
+        Endpoint::new("/peers", Method::GET, Rule::Admin, |r| r.to(peers::status)),
+        Endpoint::new("/envelopes", Method::POST, query(Right::Write), |r| {
+            r.to(envelopes::post)
+        }),
+        Endpoint::new("/envelopes/{id}", Method::GET, Rule::StoredEnvelope, |r| {
+            r.to(envelopes::get)
+        }),
+        Endpoint::new("/intelmq/events", Method::POST, query(Right::Write), |r| {
+            r.to(intelmq::post_event)
+        }),
+        Endpoint::new("/intelmq/feed", Method::GET, query(Right::Read), |r| {
+            r.to(intelmq::feed)
+        }),
+        Endpoint::new("/intelmq/stream", Method::GET, query(Right::Read), |r| {
+            r.to(intelmq::stream)
+        }),
+        Endpoint::new(
+            "/misp/{feed}/{file}",
+            Method::GET,
+            Rule::Collection(Right::Read, Named::MispFeed),
+            |r| r.to(misp::file),
+        ),
+    ]);
+    endpoints
+}
+
 /// The routes and middleware, shared by `main` and the tests.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| {
-        taxii::configure(&state.settings, config);
+        routes::register(config, endpoints(&state.settings), &state.authenticator);
         config
             .app_data(state)
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -62,16 +100,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::PathConfig::default().error_handler(|error, _| {
                 ApiError::BadRequest(format!("bad path: {error}")).into()
             }))
-            .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics))
-            .route("/peers", web::get().to(peers::status))
-            .route("/envelopes", web::post().to(envelopes::post))
-            .route("/envelopes/{id}", web::get().to(envelopes::get))
-            .route("/intelmq/events", web::post().to(intelmq::post_event))
-            .route("/intelmq/feed", web::get().to(intelmq::feed))
-            .route("/intelmq/stream", web::get().to(intelmq::stream))
-            .route("/misp/{feed}/{file}", web::get().to(misp::file))
-            .default_service(web::to(not_found));
+            .default_service(web::to(routes::not_found));
     }
 }
 
@@ -88,14 +117,6 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(size) + &state.peers.render())
-}
-
-async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "nothing is served at {} {}",
-        request.method(),
-        request.path()
-    )))
 }
 
 /// One log line per request, and its metrics.
@@ -186,7 +207,7 @@ impl Application {
         }
         let (stopping, stopping_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
-            authenticator: auth::Authenticator::new(&settings.users),
+            authenticator: Arc::new(auth::Authenticator::new(&settings.users)),
             cursor_key: CursorKey::new(store.cursor_secret()?),
             metrics: metrics::Metrics::default(),
             peers: Arc::new(peers::Peers::new(&settings.peer)),
@@ -244,6 +265,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .configure(configure(state.clone()))
+                .wrap(from_fn(routes::refuse_long_urls))
                 .wrap(from_fn(log_request))
         })
         .disable_signals();

@@ -293,8 +293,10 @@ fn serve_pulling_from(data: &Path, port: u16, peer: &str, peer_port: u16) -> Ser
     std::fs::write(
         &config,
         format!(
-            "[[peer]]\nname = \"{peer}\"\nurl = \"http://127.0.0.1:{peer_port}/api/collections/{COLLECTION}/\"\n\
-             direction = \"pull\"\ninterval = 1\n"
+            "[[users]]\nname = \"{OPERATOR}\"\npassword = \"{}\"\nadmin = true\n\n\
+             [[peer]]\nname = \"{peer}\"\nurl = \"http://127.0.0.1:{peer_port}/api/collections/{COLLECTION}/\"\n\
+             direction = \"pull\"\ninterval = 1\n",
+            stixgate::secret::hash_password(OPERATOR)
         ),
     )
     .unwrap();
@@ -305,7 +307,10 @@ fn serve_pulling_from(data: &Path, port: u16, peer: &str, peer_port: u16) -> Ser
     )
 }
 
-/// GETs `path` of a server as JSON.
+/// The admin user of the servers that pull, whose password is its name: `/peers` is for admins.
+const OPERATOR: &str = "operator";
+
+/// GETs `path` of a server as JSON, as its admin.
 fn get_json(
     runtime: &tokio::runtime::Runtime,
     server: &ServerProcess,
@@ -315,6 +320,7 @@ fn get_json(
         reqwest::Client::new()
             .get(format!("{}{path}", server.address))
             .header("Accept", crate::helpers::TAXII)
+            .basic_auth(OPERATOR, Some(OPERATOR))
             .send()
             .await
             .unwrap()

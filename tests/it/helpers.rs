@@ -258,11 +258,33 @@ impl TestApp {
 
     /// POSTs an envelope of `objects` to a collection and gives back the status resource.
     pub async fn add_objects(&self, collection: &str, objects: &[Value]) -> Value {
-        let response = self
-            .taxii(
-                reqwest::Method::POST,
-                &format!("/api/collections/{collection}/objects/"),
-            )
+        self.post_objects(collection, None, objects).await
+    }
+
+    /// [`TestApp::add_objects`] as a user, with its name and password.
+    pub async fn add_objects_as(
+        &self,
+        collection: &str,
+        user: (&str, &str),
+        objects: &[Value],
+    ) -> Value {
+        self.post_objects(collection, Some(user), objects).await
+    }
+
+    async fn post_objects(
+        &self,
+        collection: &str,
+        user: Option<(&str, &str)>,
+        objects: &[Value],
+    ) -> Value {
+        let mut request = self.taxii(
+            reqwest::Method::POST,
+            &format!("/api/collections/{collection}/objects/"),
+        );
+        if let Some((name, password)) = user {
+            request = request.basic_auth(name, Some(password));
+        }
+        let response = request
             .header("Content-Type", TAXII)
             .json(&serde_json::json!({ "objects": objects }))
             .send()
@@ -270,6 +292,26 @@ impl TestApp {
             .expect("the server answers");
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         response.json().await.expect("a status resource")
+    }
+}
+
+/// A collection of the first API root, with the users who may read and write it by name.
+pub fn collection(
+    id: &str,
+    read: &[&str],
+    write: &[&str],
+    anonymous_read: bool,
+) -> stixgate::config::CollectionSettings {
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+    stixgate::config::CollectionSettings {
+        id: id.into(),
+        alias: None,
+        title: id.into(),
+        description: None,
+        read: names(read),
+        write: names(write),
+        anonymous_read,
+        anonymous_write: false,
     }
 }
 

@@ -2,35 +2,22 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use stixgate::config::{CollectionSettings, Settings, UserSettings};
+use stixgate::config::{Settings, UserSettings};
 use stixgate::secret::{hash_password, token_digest};
 
-use crate::helpers::{TAXII, TestApp, indicator, spawn_app_with};
+use crate::helpers::{TAXII, TestApp, collection, indicator, spawn_app_with};
 
 const SHARED: &str = "11111111-1111-4111-8111-111111111111";
 const WRITE_ONLY: &str = "22222222-2222-4222-8222-222222222222";
 const PUBLIC: &str = "33333333-3333-4333-8333-333333333333";
 const OBJECT: &str = "indicator--00000000-0000-4000-8000-000000000001";
 
-fn collection(id: &str, read: &[&str], write: &[&str], anonymous_read: bool) -> CollectionSettings {
-    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
-    CollectionSettings {
-        id: id.into(),
-        alias: None,
-        title: id.into(),
-        description: None,
-        read: names(read),
-        write: names(write),
-        anonymous_read,
-        anonymous_write: false,
-    }
-}
-
 fn configure(settings: &mut Settings) {
     let user = |name: &str, token: Option<&str>| UserSettings {
         name: name.into(),
         password: Some(hash_password(&format!("{name}-pw"))),
         tokens: token.map(token_digest).into_iter().collect(),
+        admin: false,
     };
     settings.users = vec![
         user("alice", Some("alice-token")),
@@ -170,9 +157,10 @@ async fn credentials_and_rights_give_401_403_and_404() {
             .0,
         StatusCode::ACCEPTED
     );
+    // Anonymous callers may read it, not write: credentials could give the right, so they are asked for.
     assert_eq!(
         call(&app, Method::POST, &objects(PUBLIC), None).await.0,
-        StatusCode::FORBIDDEN
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         call(&app, Method::GET, &objects(PUBLIC), None).await.0,

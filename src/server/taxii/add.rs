@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::AppState;
-use super::super::auth::Caller;
 use super::super::body::read_limited;
 use super::super::error::ApiError;
-use super::status::{StoredStatus, owner};
-use super::{RootIndex, collection, require, root, taxii};
+use super::super::rights::{Grant, status_owner};
+use super::status::StoredStatus;
+use super::{RootIndex, root, taxii};
 use crate::config::PostedEnvelopes;
 use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
 use crate::stix::Timestamp;
@@ -30,13 +30,11 @@ struct Envelope<'a> {
 pub async fn add(
     state: web::Data<AppState>,
     index: web::Data<RootIndex>,
-    path: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path, &caller)?;
-    require(access.write, "write to")?;
+    let collection = grant.collection();
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
     let request_timestamp = Timestamp::now();
     let envelope: Envelope = match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -83,7 +81,7 @@ pub async fn add(
     // The status is written in the same flush as the objects it reports on.
     let status = StoredStatus {
         root: root(&state, &index).path.clone(),
-        owner: owner(&caller),
+        owner: status_owner(&grant.caller),
         resource: Status {
             id: uuid::Uuid::new_v4().to_string(),
             status: "complete".into(),

@@ -5,11 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::super::AppState;
-use super::super::auth::Caller;
-use super::super::error::ApiError;
+use super::super::error::{ApiError, shown};
+use super::super::rights::Grant;
 use super::query::{self, Page};
-use super::{RootIndex, collection, require, taxii};
-use crate::config::Principal;
+use super::taxii;
 use crate::stix::{StixId, Timestamp};
 use crate::store::{StoredObject, WriteOp};
 use crate::taxii::filter::{Endpoint, Filters, VersionFilter};
@@ -19,14 +18,9 @@ use crate::taxii::resources::{self, non_empty};
 const FIRST: &str = "X-TAXII-Date-Added-First";
 const LAST: &str = "X-TAXII-Date-Added-Last";
 
-#[derive(serde::Deserialize)]
-pub struct CollectionPath {
-    collection: String,
-}
-
+/// The object a path names; its collection is the grant's.
 #[derive(serde::Deserialize)]
 pub struct ObjectPath {
-    collection: String,
     object: String,
 }
 
@@ -104,18 +98,15 @@ async fn read_page(
     .await?
 }
 
-/// The page a read request asks for: access checked, filters parsed, and the object known when the path
-/// names one.
+/// The page a read request asks for: filters parsed, and the object known when the path names one.
 async fn requested_page(
     state: &web::Data<AppState>,
-    index: &RootIndex,
-    (collection_name, object): (&str, Option<&str>),
-    caller: &Principal,
+    grant: &Grant,
+    object: Option<&str>,
     request: &HttpRequest,
     endpoint: Endpoint,
 ) -> Result<Page, ApiError> {
-    let (collection, access) = collection(state, index, collection_name, caller)?;
-    require(access.read, "read")?;
+    let collection = grant.collection();
     let mut filters = Filters::parse(request.query_string(), endpoint)?;
     if let Some(object) = object {
         filters.ids = Some(vec![known_object(state, &collection.id, object).await?]);
@@ -131,25 +122,19 @@ async fn requested_page(
 
 pub async fn objects(
     state: web::Data<AppState>,
-    index: web::Data<RootIndex>,
-    path: web::Path<CollectionPath>,
     request: HttpRequest,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let target = (path.collection.as_str(), None);
-    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Listing).await?;
+    let page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
     Ok(page_response(&page.objects).body(envelope_body(&page)))
 }
 
 pub async fn manifest(
     state: web::Data<AppState>,
-    index: web::Data<RootIndex>,
-    path: web::Path<CollectionPath>,
     request: HttpRequest,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let target = (path.collection.as_str(), None);
-    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Listing).await?;
+    let page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
     let records = page
         .objects
         .iter()
@@ -179,40 +164,31 @@ async fn known_object(
     match web::block(move || store.version_bounds(&collection_id, &lookup)).await?? {
         Some(_) => Ok(id),
         None => Err(ApiError::NotFound(format!(
-            "the collection holds no object {object:?}"
+            "the collection holds no object {}",
+            shown(object)
         ))),
     }
 }
 
 pub async fn object(
     state: web::Data<AppState>,
-    index: web::Data<RootIndex>,
     path: web::Path<ObjectPath>,
     request: HttpRequest,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let target = (path.collection.as_str(), Some(path.object.as_str()));
-    let page = requested_page(&state, &index, target, &caller, &request, Endpoint::Object).await?;
+    let object = Some(path.object.as_str());
+    let page = requested_page(&state, &grant, object, &request, Endpoint::Object).await?;
     Ok(page_response(&page.objects).body(envelope_body(&page)))
 }
 
 pub async fn versions(
     state: web::Data<AppState>,
-    index: web::Data<RootIndex>,
     path: web::Path<ObjectPath>,
     request: HttpRequest,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let target = (path.collection.as_str(), Some(path.object.as_str()));
-    let page = requested_page(
-        &state,
-        &index,
-        target,
-        &caller,
-        &request,
-        Endpoint::Versions,
-    )
-    .await?;
+    let object = Some(path.object.as_str());
+    let page = requested_page(&state, &grant, object, &request, Endpoint::Versions).await?;
     let versions = page.objects.iter().map(version_of).collect();
     Ok(page_response(&page.objects).json(resources::Versions {
         more: Some(page.more),
@@ -225,14 +201,11 @@ pub async fn versions(
 /// medallion deletes only the newest).
 pub async fn delete(
     state: web::Data<AppState>,
-    index: web::Data<RootIndex>,
     path: web::Path<ObjectPath>,
     request: HttpRequest,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, access) = collection(&state, &index, &path.collection, &caller)?;
-    // §5.7's table: one right without the other is 403; neither is 404 (above).
-    require(access.read && access.write, "delete from")?;
+    let collection = grant.collection();
     let filters = Filters::parse(request.query_string(), Endpoint::Delete)?;
     let id = known_object(&state, &collection.id, &path.object).await?;
     let chosen = if filters.wants_stix_21() {
@@ -249,8 +222,8 @@ pub async fn delete(
     };
     if chosen.is_empty() {
         return Err(ApiError::NotFound(format!(
-            "no version of {:?} matches the filters",
-            path.object
+            "no version of {} matches the filters",
+            shown(&path.object)
         )));
     }
     let ops = chosen

@@ -4,10 +4,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::super::AppState;
-use super::super::auth::Caller;
-use super::super::error::ApiError;
+use super::super::error::{ApiError, shown};
+use super::super::rights::{Grant, status_access};
 use super::{RootIndex, root, taxii};
-use crate::config::Principal;
 use crate::taxii::resources::Status;
 
 /// A status as stored: the resource, its API root and who may see it.
@@ -19,21 +18,13 @@ pub struct StoredStatus {
     pub resource: Status,
 }
 
-pub fn owner(caller: &Principal) -> Option<String> {
-    match caller {
-        Principal::Anonymous => None,
-        Principal::User(name) => Some(name.clone()),
-    }
-}
-
 pub async fn get(
     state: web::Data<AppState>,
     index: web::Data<RootIndex>,
     path: web::Path<String>,
-    Caller(caller): Caller,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found =
-        || ApiError::NotFound(format!("there is no status {:?} for you", path.as_str()));
+    let not_found = || ApiError::NotFound(format!("there is no status {} for you", shown(&path)));
     let store = state.store.clone();
     let id = path.clone();
     let stored = web::block(move || store.status(&id))
@@ -42,8 +33,9 @@ pub async fn get(
     let stored: StoredStatus = serde_json::from_slice(&stored).map_err(|e| {
         ApiError::Store(crate::store::StoreError::Malformed(format!("status: {e}")))
     })?;
-    if stored.root != root(&state, &index).path || stored.owner != owner(&caller) {
+    if stored.root != root(&state, &index).path {
         return Err(not_found());
     }
+    status_access(&state.settings, &grant, stored.owner.as_deref(), not_found)?;
     Ok(taxii(actix_web::http::StatusCode::OK).json(stored.resource))
 }

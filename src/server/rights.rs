@@ -1,0 +1,327 @@
+//! Who may do what: the one place where requests are allowed or refused.
+//!
+//! Every route is registered with a [`Rule`] (see `routes.rs`), and the middleware built here decides each
+//! request against it before any handler runs. A handler learns the outcome, the caller and the collection,
+//! as a [`Grant`]; it never decides rights itself. The two decisions that need what a handler reads from the
+//! store first (the collection of a stored envelope, the owner of a status) are made by functions here.
+//!
+//! The answers, the same on every route:
+//! - credentials that do not hold: 401, whatever the route needs;
+//! - no credentials, where users exist and the request needs a right anonymous callers lack: 401 with
+//!   `WWW-Authenticate`;
+//! - a user with some right on the collection, but not the one needed: 403;
+//! - a user with no right at all on it: 404, the same answer as for a collection that does not exist.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::{Ready, ready};
+
+use super::AppState;
+use super::auth::Authenticator;
+use super::error::{ApiError, shown};
+use crate::config::{CollectionSettings, Principal, Settings};
+
+/// What a route needs from its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, without looking at credentials: liveness probes.
+    Open,
+    /// A listing (discovery, an API root, its collections): anyone who may see a collection in it; an
+    /// anonymous caller who sees none is asked to authenticate where users exist. It shows only what the
+    /// caller may see.
+    Listing,
+    /// A right on the collection the request names.
+    Collection(Right, Named),
+    /// The read right on the collection of a stored envelope: see [`envelope_access`].
+    StoredEnvelope,
+    /// Only whoever made the request a status reports on: see [`status_access`].
+    StatusOwner,
+    /// `/metrics`: anyone while `metrics.public` is true, else admins.
+    Metrics,
+    /// Users with `admin = true`, and the command line holding the data directory's admin token.
+    Admin,
+}
+
+/// A right on a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Right {
+    Read,
+    Write,
+    /// Both: TAXII's Delete Objects (§5.7).
+    ReadWrite,
+}
+
+/// Where a request names its collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// The `{collection}` segment of a TAXII path (id or alias), within the route's API root.
+    TaxiiPath,
+    /// The `collection` query parameter (id or alias), else `intake.collection`.
+    Query,
+    /// The `{feed}` segment of a MISP feed path: a `misp.feeds` name or a collection's id or alias.
+    MispFeed,
+}
+
+/// The outcome of the rights decision, for the handler.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub caller: Principal,
+    /// The collection a [`Rule::Collection`] route named.
+    pub collection: Option<CollectionSettings>,
+}
+
+impl Grant {
+    /// The collection of a [`Rule::Collection`] route.
+    pub fn collection(&self) -> &CollectionSettings {
+        self.collection
+            .as_ref()
+            .expect("a collection route's grant names its collection")
+    }
+}
+
+/// A handler's view of the decision. A request that reaches a handler without one was never decided:
+/// refused, so that a mistake in the wiring fails closed.
+impl FromRequest for Grant {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(request.extensions().get::<Grant>().cloned().ok_or_else(|| {
+            tracing::error!(path = request.path(), "a route has no rights decision");
+            ApiError::Forbidden("this route has no rights decision".into())
+        }))
+    }
+}
+
+/// The methods of one resource with their rules, and the API root it belongs to (for TAXII paths).
+pub struct ResourceRules {
+    pub methods: Vec<(Method, Rule)>,
+    pub root: Option<usize>,
+    pub authenticator: Arc<Authenticator>,
+}
+
+/// Decides a request against its resource's rules; methods the resource lacks pass on to its 405 answer.
+pub async fn enforce(
+    rules: Rc<ResourceRules>,
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let rule = rules
+        .methods
+        .iter()
+        .find(|(method, _)| method == request.method())
+        .map(|(_, rule)| *rule);
+    if let Some(rule) = rule
+        && rule != Rule::Open
+    {
+        let state = request
+            .app_data::<web::Data<AppState>>()
+            .expect("the app always has its state")
+            .clone();
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned))
+            .transpose()
+            .map_err(|_| ApiError::Unauthorized("the Authorization header is not ASCII".into()))?;
+        let caller = rules
+            .authenticator
+            .authenticate(authorization.as_deref())
+            .await?;
+        let grant = decide(&state, &rules, rule, caller, request.request())?;
+        request.extensions_mut().insert(grant);
+    }
+    next.call(request).await
+}
+
+fn decide(
+    state: &AppState,
+    rules: &ResourceRules,
+    rule: Rule,
+    caller: Principal,
+    request: &HttpRequest,
+) -> Result<Grant, ApiError> {
+    let settings = &state.settings;
+    let granted = |caller, collection| Ok(Grant { caller, collection });
+    match rule {
+        Rule::Open | Rule::StoredEnvelope | Rule::StatusOwner => granted(caller, None),
+        Rule::Listing => {
+            let sees_any = settings
+                .api_roots
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| rules.root.is_none_or(|root| root == *index))
+                .flat_map(|(_, root)| &root.collections)
+                .any(|c| c.access(&caller).visible());
+            if !sees_any && asks_to_authenticate(settings, &caller) {
+                return Err(ApiError::Unauthorized(
+                    "this server requires authentication".into(),
+                ));
+            }
+            granted(caller, None)
+        }
+        Rule::Metrics if settings.metrics.public => granted(caller, None),
+        Rule::Metrics | Rule::Admin => {
+            if settings.is_admin(&caller) {
+                granted(caller, None)
+            } else if asks_to_authenticate(settings, &caller) {
+                Err(ApiError::Unauthorized(format!(
+                    "{} is for admins: authenticate as a user with admin = true",
+                    request.path()
+                )))
+            } else {
+                Err(ApiError::Forbidden(format!(
+                    "{} is for admins (users with admin = true)",
+                    request.path()
+                )))
+            }
+        }
+        Rule::Collection(right, named) => {
+            let (name, found) = named_collection(state, rules, named, request)?;
+            let collection =
+                collection_access(settings, &caller, found, right, || not_found(named, &name))?;
+            granted(caller, Some(collection.clone()))
+        }
+    }
+}
+
+/// Whether a refusal should ask for credentials: there is nobody to authenticate as without users.
+fn asks_to_authenticate(settings: &Settings, caller: &Principal) -> bool {
+    *caller == Principal::Anonymous && !settings.users.is_empty()
+}
+
+/// The collection a request names, and the name as given (for the answer when there is none).
+fn named_collection<'a>(
+    state: &'a AppState,
+    rules: &ResourceRules,
+    named: Named,
+    request: &HttpRequest,
+) -> Result<(String, Option<&'a CollectionSettings>), ApiError> {
+    let settings = &state.settings;
+    Ok(match named {
+        Named::TaxiiPath => {
+            let name = request.match_info().get("collection").unwrap_or_default();
+            let root = rules.root.and_then(|index| settings.api_roots.get(index));
+            let found = root.and_then(|root| {
+                root.collections
+                    .iter()
+                    .find(|c| c.id == name || c.alias.as_deref() == Some(name))
+            });
+            (name.to_owned(), found)
+        }
+        Named::Query => {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
+                .map_err(|error| {
+                ApiError::BadRequest(format!("bad query parameters: {error}"))
+            })?;
+            let name = pairs
+                .into_iter()
+                .find(|(key, _)| key == "collection")
+                .map_or_else(|| settings.intake.collection.clone(), |(_, value)| value);
+            let found = settings.collection(&name);
+            (name, found)
+        }
+        Named::MispFeed => {
+            let name = request.match_info().get("feed").unwrap_or_default();
+            let found = state
+                .misp
+                .find(name, settings)
+                .and_then(|feed| settings.collection(&feed.definition.collection));
+            (name.to_owned(), found)
+        }
+    })
+}
+
+fn not_found(named: Named, name: &str) -> ApiError {
+    ApiError::NotFound(match named {
+        Named::TaxiiPath => format!("this API root has no collection {}", shown(name)),
+        Named::Query => format!("no collection has the id or alias {}", shown(name)),
+        Named::MispFeed => format!(
+            "no MISP feed is named {} (a collection's id or alias, or a misp.feeds name)",
+            shown(name)
+        ),
+    })
+}
+
+/// The decision on one collection. `missing` is the answer for a collection that does not exist, which
+/// a caller with no right on an existing one gets too, so that it learns nothing of it.
+fn collection_access<'a>(
+    settings: &Settings,
+    caller: &Principal,
+    collection: Option<&'a CollectionSettings>,
+    right: Right,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<&'a CollectionSettings, ApiError> {
+    let access = collection.map(|c| c.access(caller)).unwrap_or_default();
+    let allowed = match right {
+        Right::Read => access.read,
+        Right::Write => access.write,
+        Right::ReadWrite => access.read && access.write,
+    };
+    match collection {
+        Some(collection) if allowed => Ok(collection),
+        _ if asks_to_authenticate(settings, caller) => Err(ApiError::Unauthorized(
+            "this request requires authentication".into(),
+        )),
+        Some(collection) if access.visible() => Err(ApiError::Forbidden(format!(
+            "you may not {} collection {:?}",
+            match right {
+                Right::Read => "read",
+                Right::Write => "write to",
+                Right::ReadWrite => "delete from",
+            },
+            collection.id
+        ))),
+        _ => Err(missing()),
+    }
+}
+
+/// The decision for `GET /envelopes/{id}`, once the handler has found the envelope's collection (`None`:
+/// there is no such envelope): the read right on it.
+pub fn envelope_access(
+    settings: &Settings,
+    grant: &Grant,
+    id: &str,
+    collection: Option<&str>,
+) -> Result<(), ApiError> {
+    let found = collection.and_then(|id| settings.collection(id));
+    collection_access(settings, &grant.caller, found, Right::Read, || {
+        ApiError::NotFound(format!("no envelope has the id {}", shown(id)))
+    })
+    .map(|_| ())
+}
+
+/// Who owns a status: the user name, or `None` for an anonymous request.
+pub fn status_owner(caller: &Principal) -> Option<String> {
+    match caller {
+        Principal::Anonymous => None,
+        Principal::User(name) => Some(name.clone()),
+        Principal::Operator => Some(String::new()),
+    }
+}
+
+/// The decision for a status, once the handler has read its owner: only the owner sees it; to anyone else
+/// it does not exist (`missing`), and an anonymous caller is asked to authenticate.
+pub fn status_access(
+    settings: &Settings,
+    grant: &Grant,
+    owner: Option<&str>,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<(), ApiError> {
+    if status_owner(&grant.caller).as_deref() == owner {
+        Ok(())
+    } else if asks_to_authenticate(settings, &grant.caller) {
+        Err(ApiError::Unauthorized(
+            "this status requires authentication".into(),
+        ))
+    } else {
+        Err(missing())
+    }
+}

@@ -1,0 +1,146 @@
+//! The route table: every route of the app is an [`Endpoint`], and the app is built from the table alone,
+//! so a route cannot exist without its [`Rule`]. Tests read the same table to check every route's rights.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+
+use super::auth::Authenticator;
+use super::error::ApiError;
+use super::rights::{ResourceRules, Rule, enforce};
+use super::taxii::{RootIndex, negotiate};
+
+/// The longest URL (path and query) answered; longer ones get 414. Long enough for a TAXII query that
+/// names a few hundred ids.
+pub const MAX_URL_LENGTH: usize = 8192;
+
+/// One method of one path, what it needs from its caller, and its handler.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The path pattern, as actix-web writes it (`/api/collections/{collection}/objects/`).
+    pub path: String,
+    pub method: Method,
+    pub rule: Rule,
+    /// The API root, for TAXII routes within one.
+    pub root: Option<usize>,
+    /// TAXII routes negotiate their media types (406, 415), and answer without their final `/` too.
+    pub taxii: bool,
+    handler: fn(Route) -> Route,
+}
+
+impl Endpoint {
+    pub fn new(
+        path: impl Into<String>,
+        method: Method,
+        rule: Rule,
+        handler: fn(Route) -> Route,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            method,
+            rule,
+            root: None,
+            taxii: false,
+            handler,
+        }
+    }
+
+    /// A TAXII route, within API root `root` when it has one.
+    pub fn taxii(mut self, root: Option<usize>) -> Self {
+        self.taxii = true;
+        self.root = root;
+        self
+    }
+}
+
+/// Registers `endpoints`, one resource per path: each decides rights with [`enforce`] before its handler
+/// runs, and answers 405 with `Allow` to the methods it lacks.
+pub fn register(
+    config: &mut web::ServiceConfig,
+    endpoints: Vec<Endpoint>,
+    authenticator: &Arc<Authenticator>,
+) {
+    let mut paths: Vec<(String, Vec<Endpoint>)> = Vec::new();
+    for endpoint in endpoints {
+        match paths.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, group)) => group.push(endpoint),
+            None => paths.push((endpoint.path.clone(), vec![endpoint])),
+        }
+    }
+    for (path, group) in paths {
+        let (root, taxii) = (group[0].root, group[0].taxii);
+        let allow = group
+            .iter()
+            .map(|e| e.method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut patterns = vec![path.clone()];
+        // TAXII paths end in `/` (§3.1); clients that leave it off (taxii2-client polls `status/{id}` that
+        // way) are served too. The first pattern names the route in logs and metrics.
+        if taxii && let Some(bare) = path.strip_suffix('/').filter(|p| !p.is_empty()) {
+            patterns.push(bare.to_owned());
+        }
+        let mut resource =
+            web::resource(patterns).default_service(web::to(move |request: HttpRequest| {
+                let allow = allow.clone();
+                async move {
+                    Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                        method: request.method().to_string(),
+                        allow,
+                    })
+                }
+            }));
+        if let Some(root) = root {
+            resource = resource.app_data(web::Data::new(RootIndex(root)));
+        }
+        let rules = Rc::new(ResourceRules {
+            methods: group.iter().map(|e| (e.method.clone(), e.rule)).collect(),
+            root,
+            authenticator: Arc::clone(authenticator),
+        });
+        for endpoint in group {
+            resource = resource.route((endpoint.handler)(web::route().method(endpoint.method)));
+        }
+        let resource = resource.wrap(from_fn(move |request, next| {
+            enforce(Rc::clone(&rules), request, next)
+        }));
+        if taxii {
+            config.service(resource.wrap(from_fn(negotiate::negotiate)));
+        } else {
+            config.service(resource);
+        }
+    }
+}
+
+/// 414 for a URL longer than [`MAX_URL_LENGTH`], before anything else looks at it.
+pub async fn refuse_long_urls(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if length > MAX_URL_LENGTH {
+        return Err(ApiError::UriTooLong {
+            length,
+            limit: MAX_URL_LENGTH,
+        }
+        .into());
+    }
+    next.call(request).await
+}
+
+/// The default service: a TAXII error resource instead of an empty 404.
+pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "nothing is served at {} {}",
+        request.method(),
+        super::error::shown(request.path())
+    )))
+}
