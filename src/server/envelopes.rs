@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::body::read_limited;
 use super::error::ApiError;
+use crate::config::Settings;
+use crate::envelope::StixContent;
 use crate::ingest::{Intake, RecordReport, Tally};
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +41,11 @@ pub async fn post(
         }
     };
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
-    let reports = intake.store_input(&body, &state.writer).await?;
+    let checked = intake.check_input(&body);
+    if let Some(content) = checked.stix {
+        return Err(misdirected(&state.settings, &intake.collection, content));
+    }
+    let reports = checked.store(&state.writer).await?;
     let mut tally = Tally::default();
     tally.add(&reports);
     state
@@ -54,6 +60,22 @@ pub async fn post(
         tally,
         records: &reports,
     }))
+}
+
+/// The refusal of STIX content, with where it goes instead: the TAXII objects endpoint of the collection
+/// it was meant for.
+pub(super) fn misdirected(settings: &Settings, collection: &str, content: StixContent) -> ApiError {
+    let root = settings
+        .api_roots
+        .iter()
+        .find(|root| root.collections.iter().any(|c| c.id == collection))
+        .expect("intake collections are collections of an API root");
+    ApiError::BadRequest(format!(
+        "the body holds {content}, not IEP04 envelopes or IntelMQ events: POST it to the collection's TAXII \
+         objects endpoint, /{}/collections/{collection}/objects/, with Content-Type \
+         application/taxii+json;version=2.1",
+        root.path
+    ))
 }
 
 /// The exact bytes of the newest version of the envelope with this id.

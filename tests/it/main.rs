@@ -11,6 +11,7 @@ mod intelmq_io;
 mod mapping;
 mod misp_feed;
 mod operations;
+mod refused_requests;
 mod roundtrip;
 mod taxii_auth;
 mod taxii_endpoints;
