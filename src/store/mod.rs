@@ -5,6 +5,7 @@
 
 mod fields;
 mod keys;
+mod same_json;
 mod sled_store;
 mod writer;
 
@@ -112,9 +113,9 @@ impl NewObject {
 pub enum WriteOutcome {
     /// Stored; for envelopes, as this version of the id (0 for the first).
     Stored { version: u32 },
-    /// The same bytes were stored already: nothing changed.
+    /// The same bytes were stored already (for objects: the same JSON value): nothing changed.
     Duplicate,
-    /// Other bytes are stored under the same id (and version): they were kept, nothing changed.
+    /// Other content is stored under the same id (and version): it was kept, nothing changed.
     Conflict,
     /// Deleted or pruned.
     Removed,

@@ -9,6 +9,7 @@ use sled::{Batch, IVec, Tree};
 
 use super::fields::Fields;
 use super::keys;
+use super::same_json::same_json;
 use super::{
     DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
     StoredObject, WriteOp, WriteOutcome,
@@ -208,7 +209,10 @@ impl SledStore {
         )?;
         if versions.contains(&object.version) {
             let stored = self.object_text(pending, &key)?;
-            return Ok(if stored.as_ref() == Some(&object.text) {
+            // The byte compare first: resent objects are nearly always the same bytes.
+            let same = stored
+                .is_some_and(|stored| stored == object.text || same_json(&stored, &object.text));
+            return Ok(if same {
                 WriteOutcome::Duplicate
             } else {
                 WriteOutcome::Conflict

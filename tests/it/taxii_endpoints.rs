@@ -284,6 +284,58 @@ async fn each_kind_of_object_needs_its_common_properties_and_the_others_are_stor
 }
 
 #[tokio::test]
+async fn an_object_sent_again_reformatted_is_a_duplicate_and_served_as_first_sent() {
+    let app = spawn_app().await;
+    let first = r#"{"objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-000000000001","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z","confidence":50,"pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}]}"#;
+    let again = r#"{"objects": [ {
+        "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z", "confidence": 5.0E1,
+        "pattern": "[ipv4-addr:value = \u0027198.51.100.1\u0027]",
+        "modified": "2020-01-01T00:00:00.000Z", "created": "2020-01-01T00:00:00.000Z",
+        "id": "indicator--00000000-0000-4000-8000-000000000001", "spec_version": "2.1", "type": "indicator" } ] }"#;
+    let changed = first.replace(r#""confidence":50"#, r#""confidence":51"#);
+    let mut statuses = Vec::new();
+    for body in [first, again, &changed] {
+        let response = app
+            .taxii(Method::POST, OBJECTS)
+            .header("Content-Type", TAXII)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        statuses.push(response.json::<Value>().await.unwrap());
+    }
+    let counts: Vec<(&Value, &Value)> = statuses
+        .iter()
+        .map(|s| (&s["success_count"], &s["failure_count"]))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (&json!(1), &json!(0)),
+            (&json!(1), &json!(0)),
+            (&json!(0), &json!(1))
+        ],
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[1]["successes"][0]["message"],
+        "already in the collection"
+    );
+    let response = app
+        .taxii(
+            Method::GET,
+            &format!("{OBJECTS}indicator--00000000-0000-4000-8000-000000000001/"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let served = response.text().await.unwrap();
+    assert!(served.contains(r#""confidence":50,"pattern""#), "{served}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn partial_failures_duplicates_and_conflicts_are_reported_in_the_status() {
     let app = spawn_app().await;
     let good = indicator(1, "2020-01-01T00:00:00.000Z");
