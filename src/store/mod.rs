@@ -9,7 +9,8 @@ mod same_json;
 mod sled_store;
 mod writer;
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -158,10 +159,36 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("a stored record is malformed: {0}")]
     Malformed(String),
+    #[error("cannot write to the data directory {}: {problem}", path.display())]
+    DataDirectory { path: PathBuf, problem: String },
     #[error("storage failed: {0}")]
     Io(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the writer has stopped")]
     WriterStopped,
+}
+
+impl StoreError {
+    /// A failure to create or write the data directory, with its likely cause and what to do about it.
+    pub fn data_directory(path: &Path, error: &io::Error) -> Self {
+        use io::ErrorKind as Kind;
+        let problem = match error.kind() {
+            Kind::PermissionDenied => {
+                "permission denied; run as the directory's owner or change --data".to_owned()
+            }
+            Kind::StorageFull | Kind::QuotaExceeded => {
+                "no space left on the device; free some space or change --data".to_owned()
+            }
+            Kind::ReadOnlyFilesystem => "the file system is read-only; change --data".to_owned(),
+            Kind::NotADirectory | Kind::AlreadyExists => {
+                "a part of the path is a file, not a directory; change --data".to_owned()
+            }
+            _ => error.to_string(),
+        };
+        Self::DataDirectory {
+            path: path.to_owned(),
+            problem,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -360,3 +360,26 @@ fn an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay() {
     assert_eq!(stored.text, first.as_bytes());
     assert_eq!(store.object_versions("c1", id).unwrap().len(), 1);
 }
+
+#[test]
+fn data_directory_errors_name_the_directory_the_cause_and_the_way_out() {
+    let path = std::path::Path::new("/srv/stixgate");
+    let cases = [
+        (
+            std::io::ErrorKind::PermissionDenied,
+            "cannot write to the data directory /srv/stixgate: permission denied; run as the directory's owner or change --data",
+        ),
+        (
+            std::io::ErrorKind::StorageFull,
+            "cannot write to the data directory /srv/stixgate: no space left on the device; free some space or change --data",
+        ),
+        (
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            "cannot write to the data directory /srv/stixgate: the file system is read-only; change --data",
+        ),
+    ];
+    for (kind, expected) in cases {
+        let error = StoreError::data_directory(path, &std::io::Error::from(kind));
+        assert_eq!(error.to_string(), expected);
+    }
+}

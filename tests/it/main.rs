@@ -13,6 +13,7 @@ mod misp_feed;
 mod operations;
 mod refused_requests;
 mod roundtrip;
+mod start_failures;
 mod taxii_auth;
 mod taxii_endpoints;
 mod taxii_paging;
