@@ -5,7 +5,9 @@
 
 use serde::Serialize;
 
-use crate::envelope::{Envelope, IntakeRules, LocatedError, RawRecord, split_records};
+use crate::envelope::{
+    Envelope, IntakeRules, LocatedError, RawRecord, RecordError, StixContent, split_records,
+};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -67,6 +69,15 @@ impl Tally {
     }
 }
 
+/// Records validated and ready to store: nothing is written until [`Checked::store`].
+#[derive(Debug)]
+pub struct Checked {
+    reports: Vec<RecordReport>,
+    ops: Vec<WriteOp>,
+    /// The first record that is STIX or TAXII content: a request holding one was sent to the wrong place.
+    pub stix: Option<StixContent>,
+}
+
 impl Intake {
     /// Splits `input` into records and stores them; see [`Intake::store_records`].
     pub async fn store_input(
@@ -74,12 +85,7 @@ impl Intake {
         input: &[u8],
         writer: &Writer,
     ) -> StoreResult<Vec<RecordReport>> {
-        match split_records(input) {
-            Ok(records) => self.store_records(&records, writer).await,
-            Err(LocatedError { line, error }) => {
-                Ok(vec![RecordReport::error(line, error.to_string())])
-            }
-        }
+        self.check_input(input).store(writer).await
     }
 
     /// Validates every record and stores the valid ones in one durable write. The reports follow the records'
@@ -89,32 +95,67 @@ impl Intake {
         records: &[RawRecord<'_>],
         writer: &Writer,
     ) -> StoreResult<Vec<RecordReport>> {
-        let mut reports = Vec::with_capacity(records.len());
-        let mut ops = Vec::new();
+        self.check_records(records).store(writer).await
+    }
+
+    /// Splits `input` into records and validates them, storing nothing.
+    pub fn check_input(&self, input: &[u8]) -> Checked {
+        match split_records(input) {
+            Ok(records) => self.check_records(&records),
+            Err(LocatedError { line, error }) => Checked {
+                reports: vec![RecordReport::error(line, error.to_string())],
+                ops: Vec::new(),
+                stix: None,
+            },
+        }
+    }
+
+    /// Validates every record, storing nothing.
+    pub fn check_records(&self, records: &[RawRecord<'_>]) -> Checked {
+        let mut checked = Checked {
+            reports: Vec::with_capacity(records.len()),
+            ops: Vec::new(),
+            stix: None,
+        };
         for record in records {
-            match Envelope::parse(record.bytes, &self.rules)
+            let parsed = Envelope::parse(record.bytes, &self.rules).inspect_err(|e| {
+                if let RecordError::Stix(content) = e {
+                    checked.stix.get_or_insert(*content);
+                }
+            });
+            match parsed
                 .map_err(|e| e.to_string())
                 .and_then(|e| self.check(e))
             {
                 Ok(envelope) => {
-                    reports.push(RecordReport {
+                    checked.reports.push(RecordReport {
                         line: record.line,
                         id: Some(envelope.id().to_string()),
                         status: RecordStatus::Stored,
                         message: None,
                     });
                     let objects = self.stix_objects(&envelope);
-                    ops.push(WriteOp::PutEnvelope {
+                    checked.ops.push(WriteOp::PutEnvelope {
                         envelope,
                         collection: self.collection.clone(),
                         policy: self.policy,
                         objects,
                     });
                 }
-                Err(message) => reports.push(RecordReport::error(record.line, message)),
+                Err(message) => checked
+                    .reports
+                    .push(RecordReport::error(record.line, message)),
             }
         }
-        let outcomes = writer.write(ops).await?;
+        checked
+    }
+}
+
+impl Checked {
+    /// Stores the valid records in one durable write and reports on every record, in the records' order.
+    pub async fn store(self, writer: &Writer) -> StoreResult<Vec<RecordReport>> {
+        let mut reports = self.reports;
+        let outcomes = writer.write(self.ops).await?;
         let accepted = reports
             .iter_mut()
             .filter(|r| r.status == RecordStatus::Stored);

@@ -29,6 +29,30 @@ pub enum RecordError {
     BadRaw(String),
     #[error("field `__type` must be \"Event\" or \"Report\", not {0:?}")]
     BadMessageType(String),
+    #[error(
+        "the record is {0}, not an IEP04 envelope or IntelMQ event; POST it to a TAXII collection's objects endpoint"
+    )]
+    Stix(StixContent),
+    #[error(
+        "the record has no IntelMQ field: {0}; a bare event needs at least one IntelMQ 3.5 field such as \"source.ip\" or an \"extra.\" key"
+    )]
+    NoIntelmqField(String),
+}
+
+/// STIX or TAXII content, which the TAXII endpoints take and the envelope routes do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StixContent {
+    Bundle,
+    TaxiiEnvelope,
+}
+
+impl std::fmt::Display for StixContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StixContent::Bundle => "a STIX bundle",
+            StixContent::TaxiiEnvelope => "a TAXII envelope",
+        })
+    }
 }
 
 /// A [`RecordError`] with the line of the input where the record starts.

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::error::RecordError;
 use super::sorted_json::{self, Style};
+use crate::intelmq::FieldList;
 
 /// The `format` of envelopes whose payload is an IntelMQ event or report.
 pub const FORMAT: &str = "intelmq";
@@ -25,6 +26,43 @@ pub fn check_payload(payload: &Map<String, Value>) -> Result<(), RecordError> {
             expected: "a base64 string",
         }),
     }
+}
+
+/// Whether a bare message holds a field of IntelMQ 3.5's events or reports; every `extra.` key counts.
+pub fn has_field(message: &Map<String, Value>) -> bool {
+    let fields = FieldList::shared_35();
+    message
+        .keys()
+        .any(|key| fields.accepts(key, false) || fields.accepts(key, true))
+}
+
+/// A bare message must hold an IntelMQ field: JSON that holds none is something else sent here by mistake.
+pub fn check_has_field(message: &Map<String, Value>) -> Result<(), RecordError> {
+    if has_field(message) {
+        return Ok(());
+    }
+    Err(RecordError::NoIntelmqField(some_keys(message)))
+}
+
+/// The first few keys, each cut short, so that the message stays readable whatever was sent.
+fn some_keys(message: &Map<String, Value>) -> String {
+    const SHOWN: usize = 5;
+    const KEY_CHARS: usize = 40;
+    if message.is_empty() {
+        return "the object is empty".to_owned();
+    }
+    let mut keys: Vec<String> = message
+        .keys()
+        .take(SHOWN)
+        .map(|key| match key.char_indices().nth(KEY_CHARS) {
+            Some((cut, _)) => format!("{:?}…", &key[..cut]),
+            None => format!("{key:?}"),
+        })
+        .collect();
+    if message.len() > SHOWN {
+        keys.push(format!("and {} more", message.len() - SHOWN));
+    }
+    keys.join(", ")
 }
 
 /// `^[a-z_][a-z_0-9]+(\.[a-z_0-9]+)*$`, IntelMQ's grammar for message keys.

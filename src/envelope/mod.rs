@@ -13,7 +13,7 @@ mod strict_json;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-pub use error::{LocatedError, RecordError};
+pub use error::{LocatedError, RecordError, StixContent};
 pub use id::{EnvelopeId, IdError, MAX_ID_CHARS};
 pub use mint::{HASH_ID_NAMESPACE, Minting};
 pub use records::{RawRecord, split_records};
@@ -57,6 +57,8 @@ impl Envelope {
         };
         if top.contains_key("meta") || top.contains_key("payload") {
             Self::from_envelope(top, record.to_vec())
+        } else if let Some(stix) = stix_content(&top) {
+            Err(RecordError::Stix(stix))
         } else {
             Self::wrap_bare(&top, record, rules)
         }
@@ -122,6 +124,7 @@ impl Envelope {
     ) -> Result<Self, RecordError> {
         intelmq::check_payload(event)?;
         let kind = intelmq::message_kind(event)?;
+        intelmq::check_has_field(event)?;
         let id = rules.minting.mint(event);
         let id_json = serde_json::to_string(id.as_str()).expect("strings always serialize");
         let kind_json = serde_json::to_string(kind).expect("strings always serialize");
@@ -184,6 +187,20 @@ impl Envelope {
             Some(Value::Object(payload)) => payload.clone(),
             _ => unreachable!("a validated envelope has an object payload"),
         }
+    }
+}
+
+/// STIX sent here by mistake. A TAXII envelope is told from an IntelMQ event by `objects`, or by `more` or
+/// `next` with no IntelMQ field beside them.
+fn stix_content(top: &Map<String, Value>) -> Option<StixContent> {
+    if top.get("type").and_then(Value::as_str) == Some("bundle") {
+        Some(StixContent::Bundle)
+    } else if top.contains_key("objects")
+        || ((top.contains_key("more") || top.contains_key("next")) && !intelmq::has_field(top))
+    {
+        Some(StixContent::TaxiiEnvelope)
+    } else {
+        None
     }
 }
 

@@ -169,3 +169,42 @@ fn other_formats_are_not_held_to_intelmq_keys() {
     let text = r#"{"format": "n6", "version": 1, "type": "event", "meta": {"uuid": "n6:1"}, "payload": {"Address": [], "raw": "??"}}"#;
     assert!(parse(text).is_ok());
 }
+
+#[test]
+fn stix_content_is_told_apart_from_bare_events() {
+    for (text, stix) in [
+        (
+            r#"{"type": "bundle", "id": "bundle--1", "objects": []}"#,
+            StixContent::Bundle,
+        ),
+        (
+            r#"{"objects": [], "source.ip": "10.0.0.1"}"#,
+            StixContent::TaxiiEnvelope,
+        ),
+        (r#"{"more": false}"#, StixContent::TaxiiEnvelope),
+        (r#"{"next": "2"}"#, StixContent::TaxiiEnvelope),
+    ] {
+        assert_eq!(parse(text), Err(RecordError::Stix(stix)), "{text}");
+    }
+    // An IntelMQ field beside `next` makes it an event, whatever else it holds.
+    assert!(parse(r#"{"next": "2", "feed.name": "x"}"#).is_ok());
+}
+
+#[test]
+fn a_bare_record_needs_an_intelmq_field_and_its_keys_are_named_briefly() {
+    assert!(parse(r#"{"extra.anything": 1}"#).is_ok());
+    assert!(parse(r#"{"raw": "eA==", "__type": "Report"}"#).is_ok());
+    assert_eq!(
+        parse("{}").unwrap_err().to_string(),
+        "the record has no IntelMQ field: the object is empty; a bare event needs at least one IntelMQ 3.5 \
+         field such as \"source.ip\" or an \"extra.\" key"
+    );
+    let long = "k".repeat(100);
+    let text = format!(r#"{{"{long}": 1, "b1": 2, "c1": 3, "d1": 4, "e1": 5, "f1": 6, "g1": 7}}"#);
+    let message = parse(&text).unwrap_err().to_string();
+    let cut = format!(
+        r#""{}"…, "b1", "c1", "d1", "e1", and 2 more;"#,
+        "k".repeat(40)
+    );
+    assert!(message.contains(&cut), "{message}");
+}

@@ -8,6 +8,8 @@ use super::AppState;
 use super::body::read_limited;
 use super::error::ApiError;
 use super::rights::{Grant, envelope_access};
+use crate::config::Settings;
+use crate::envelope::StixContent;
 use crate::ingest::{Intake, RecordReport, Tally};
 
 /// The collection is read by the rights decision (see [`super::rights::Named::Query`]).
@@ -41,7 +43,11 @@ pub async fn post(
     )
     .expect("the rights decision found the collection");
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
-    let reports = intake.store_input(&body, &state.writer).await?;
+    let checked = intake.check_input(&body);
+    if let Some(content) = checked.stix {
+        return Err(misdirected(&state.settings, &intake.collection, content));
+    }
+    let reports = checked.store(&state.writer).await?;
     let mut tally = Tally::default();
     tally.add(&reports);
     state
@@ -56,6 +62,22 @@ pub async fn post(
         tally,
         records: &reports,
     }))
+}
+
+/// The refusal of STIX content, with where it goes instead: the TAXII objects endpoint of the collection
+/// it was meant for.
+pub(super) fn misdirected(settings: &Settings, collection: &str, content: StixContent) -> ApiError {
+    let root = settings
+        .api_roots
+        .iter()
+        .find(|root| root.collections.iter().any(|c| c.id == collection))
+        .expect("intake collections are collections of an API root");
+    ApiError::BadRequest(format!(
+        "the body holds {content}, not IEP04 envelopes or IntelMQ events: POST it to the collection's TAXII \
+         objects endpoint, /{}/collections/{collection}/objects/, with Content-Type \
+         application/taxii+json;version=2.1",
+        root.path
+    ))
 }
 
 /// The exact bytes of the newest version of the envelope with this id, to whoever may read its collection.

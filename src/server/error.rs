@@ -30,6 +30,14 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("the Content-Type {0:?} is not application/taxii+json;version=2.1")]
     UnsupportedMediaType(String),
+    #[error(
+        "the Content-Encoding {0:?} is not supported; send the body unencoded, or encoded with gzip or deflate"
+    )]
+    UnsupportedEncoding(String),
+    #[error(
+        "the Content-Type {0:?} is a form upload; send the file as the body itself (curl --data-binary @file), not as a form field (curl -F)"
+    )]
+    FormUpload(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
     TooLarge { limit: usize },
     #[error("{0}")]
@@ -73,8 +81,11 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ("Method not allowed", "method-not-allowed"),
             ApiError::UriTooLong { .. } => ("URL too long", "uri-too-long"),
             ApiError::NotAcceptable(_) => ("Not acceptable", "not-acceptable"),
-            ApiError::UnsupportedMediaType(_) => {
+            ApiError::UnsupportedMediaType(_) | ApiError::FormUpload(_) => {
                 ("Unsupported media type", "unsupported-media-type")
+            }
+            ApiError::UnsupportedEncoding(_) => {
+                ("Unsupported content encoding", "unsupported-encoding")
             }
             ApiError::TooLarge { .. } => ("Request body too large", "too-large"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
@@ -93,7 +104,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_)
+            | ApiError::UnsupportedEncoding(_)
+            | ApiError::FormUpload(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.

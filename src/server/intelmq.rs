@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::AppState;
 use super::body::read_limited;
+use super::envelopes::misdirected;
 use super::error::ApiError;
 use super::rights::Grant;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
@@ -72,7 +73,11 @@ pub(super) async fn store_event(
         collection: collection.to_owned(),
         ..state.intake.clone()
     };
-    let mut reports = intake.store_input(&event, &state.writer).await?;
+    let checked = intake.check_input(&event);
+    if let Some(content) = checked.stix {
+        return Err(misdirected(&state.settings, collection, content));
+    }
+    let mut reports = checked.store(&state.writer).await?;
     let report = reports
         .pop()
         .ok_or_else(|| ApiError::BadRequest("the body holds no event".into()))?;

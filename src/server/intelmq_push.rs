@@ -39,10 +39,12 @@ enum PushError {
 }
 
 /// One entry, ready to run.
-struct Push {
+pub struct Push {
     url: String,
     /// The URL without credentials, for logs.
     shown_url: String,
+    /// Seconds between runs.
+    interval: u64,
     collection: String,
     /// The note that keeps the position of the last event delivered.
     note: String,
@@ -50,20 +52,32 @@ struct Push {
     client: reqwest::Client,
 }
 
-/// Starts one task per entry; they run until aborted. Fails when an entry's field list cannot be read
-/// (it was readable when the settings were loaded, but the file may have changed since).
-pub fn start(state: &web::Data<AppState>) -> Result<Vec<JoinHandle<()>>, StartError> {
-    let settings = &state.settings;
+/// Makes every entry ready to run. Fails when an entry's field list cannot be read (it was readable when
+/// the settings were loaded, but the file may have changed since).
+pub fn prepare(settings: &Settings) -> Result<Vec<Push>, StartError> {
     settings
         .intelmq
         .push
         .iter()
         .map(|entry| {
-            let push = Push::new(entry, settings)
-                .map_err(|error| StartError::Refused(format!("intelmq.push {:?}: {error}", redacted_url(&entry.url))))?;
-            let interval = Duration::from_secs(entry.interval);
+            Push::new(entry, settings).map_err(|error| {
+                StartError::Refused(format!(
+                    "intelmq.push {:?}: {error}",
+                    redacted_url(&entry.url)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Starts one task per entry; they run until aborted.
+pub fn start(pushes: Vec<Push>, state: &web::Data<AppState>) -> Vec<JoinHandle<()>> {
+    pushes
+        .into_iter()
+        .map(|push| {
+            let interval = Duration::from_secs(push.interval);
             let state = state.clone();
-            Ok(tokio::spawn(async move {
+            tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 loop {
@@ -76,7 +90,7 @@ pub fn start(state: &web::Data<AppState>) -> Result<Vec<JoinHandle<()>>, StartEr
                         }
                     }
                 }
-            }))
+            })
         })
         .collect()
 }
@@ -98,6 +112,7 @@ impl Push {
             note: format!("intelmq-push/{collection}/{}", entry.url),
             url: entry.url.clone(),
             shown_url: redacted_url(&entry.url),
+            interval: entry.interval,
             collection,
             format: FeedFormat {
                 fields: Arc::new(fields),

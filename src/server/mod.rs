@@ -173,10 +173,9 @@ pub enum StartError {
 }
 
 impl Application {
-    /// Opens the store, starts the writer and binds the listener (port 0 picks a free port).
+    /// Binds the listeners (port 0 picks a free port), opens the store and starts the writer. Whatever can
+    /// fail without the store is done first, so that a start that fails leaves no new data directory behind.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&settings.data).map_err(|e| StoreError::Io(Box::new(e)))?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
         let listener = TcpListener::bind(&settings.listen).map_err(|reason| StartError::Bind {
             address: settings.listen.clone(),
             reason,
@@ -188,12 +187,36 @@ impl Application {
                 reason,
             })?
             .port();
-        let (writer, writer_task) = Writer::start(Arc::clone(&store));
+        let tcp_intake = settings
+            .intelmq
+            .tcp
+            .as_ref()
+            .map(|tcp| {
+                intelmq_tcp::TcpIntake::bind(&tcp.listen).map_err(|reason| StartError::Bind {
+                    address: tcp.listen.clone(),
+                    reason,
+                })
+            })
+            .transpose()?;
         let tables = Arc::new(
             settings
                 .mapping_tables()
                 .map_err(|e| StartError::Refused(e.to_string()))?,
         );
+        if let Some(refusal) = settings.public_anonymous_write() {
+            return Err(StartError::Refused(refusal));
+        }
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(tls::server_config)
+            .transpose()
+            .map_err(StartError::Tls)?;
+        let pushes = intelmq_push::prepare(&settings)?;
+        std::fs::create_dir_all(&settings.data)
+            .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
+        let (writer, writer_task) = Writer::start(Arc::clone(&store));
         let misp = Arc::new(MispFeeds::new(
             &settings,
             Arc::clone(&store),
@@ -202,9 +225,6 @@ impl Application {
         ));
         let intake = Intake::new(&settings, &settings.intake.collection, tables)
             .expect("intake.collection is checked when the settings are loaded");
-        if let Some(refusal) = settings.public_anonymous_write() {
-            return Err(StartError::Refused(refusal));
-        }
         let (stopping, stopping_seen) = watch::channel(false);
         let state = web::Data::new(AppState {
             authenticator: Arc::new(auth::Authenticator::new(&settings.users)),
@@ -218,16 +238,10 @@ impl Application {
             writer: writer.clone(),
             stopping: stopping_seen,
         });
-        let mut background = intelmq_push::start(&state)?;
+        let mut background = intelmq_push::start(pushes, &state);
         background.push(tokio::spawn(misp.maintain()));
-        let intelmq_tcp = match &state.settings.intelmq.tcp {
-            Some(tcp) => {
-                let intake = intelmq_tcp::TcpIntake::bind(&tcp.listen).map_err(|reason| {
-                    StartError::Bind {
-                        address: tcp.listen.clone(),
-                        reason,
-                    }
-                })?;
+        let intelmq_tcp = match tcp_intake.zip(state.settings.intelmq.tcp.as_ref()) {
+            Some((intake, tcp)) => {
                 let address = intake.address;
                 let name = tcp
                     .collection
@@ -251,17 +265,11 @@ impl Application {
         let (shared_settings, peer_states) =
             (Arc::clone(&state.settings), Arc::clone(&state.peers));
         let admin_state = state.clone();
-        let tls_settings = state.settings.tls.clone();
         let housekeeping = tokio::spawn(prune_statuses(
             writer.clone(),
             Duration::from_secs(state.settings.taxii.status_retention_hours * 3600),
         ));
         let address = listener.local_addr().ok();
-        let tls = tls_settings
-            .as_ref()
-            .map(tls::server_config)
-            .transpose()
-            .map_err(StartError::Tls)?;
         let server = HttpServer::new(move || {
             App::new()
                 .configure(configure(state.clone()))

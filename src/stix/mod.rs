@@ -1,6 +1,7 @@
 //! STIX 2.1 basics: timestamps, identifiers and the common properties of objects. Pure: no I/O.
 
 mod id;
+mod kind;
 mod object;
 mod timestamp;
 

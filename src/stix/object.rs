@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::id::StixId;
+use super::kind::Kind;
 use super::timestamp::Timestamp;
 
 /// What the store needs to know of an object: its id and its version.
@@ -34,8 +35,9 @@ struct Common {
 }
 
 impl ObjectHeader {
-    /// Checks the common properties of one STIX 2.1 object: type, id (matching the type), spec_version,
-    /// created and modified (STIX timestamps, modified not before created).
+    /// Checks the common properties of one STIX 2.1 object: type, id (matching the type), the properties its
+    /// kind requires (see [`Kind::required`]), spec_version, created and modified (STIX timestamps, modified
+    /// not before created).
     pub fn read(text: &[u8]) -> Result<Self, ObjectError> {
         let common: Common = serde_json::from_slice(text).map_err(|e| ObjectError {
             id: None,
@@ -59,6 +61,30 @@ impl ObjectHeader {
                 ));
             }
             _ => return Err(fail(in_id, "the object has no string `type`".into())),
+        }
+        let given = [
+            ("spec_version", common.spec_version.is_some()),
+            ("created", common.created.is_some()),
+            ("modified", common.modified.is_some()),
+        ];
+        let kind = Kind::of(id.object_type());
+        let missing: Vec<String> = given
+            .iter()
+            .filter(|(name, present)| !present && kind.required().contains(name))
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        if !missing.is_empty() {
+            let mut message = format!(
+                "{} missing: required for {}",
+                missing.join(", "),
+                kind.described()
+            );
+            if common.spec_version.is_none() {
+                message.push_str(
+                    "; without `spec_version` an object is STIX 2.0, and only 2.1 is stored",
+                );
+            }
+            return Err(fail(in_id, message));
         }
         let created = stix_time(&common.created, "created").map_err(|m| fail(in_id, m))?;
         let modified = stix_time(&common.modified, "modified").map_err(|m| fail(in_id, m))?;
@@ -136,17 +162,23 @@ mod tests {
             ),
             (
                 format!(
-                    r#"{{"type":"indicator","id":"{ID}","created":"2020-01-01T00:00:00.000Z"}}"#
+                    r#"{{"type":"indicator","id":"{ID}","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z"}}"#
                 ),
-                "STIX 2.0",
+                "`spec_version` missing: required for an SDO (STIX 2.1 §3.2); without `spec_version` an object is STIX 2.0",
             ),
             (
-                format!(r#"{{"type":"indicator","id":"{ID}","spec_version":"2.0"}}"#),
+                r#"{"type":"ipv4-addr","id":"ipv4-addr--28bb3599-77cd-5a82-a950-b5bc3caf07c4","created":"2020-01-01T00:00:00.000Z"}"#.to_owned(),
+                "the object is STIX 2.0",
+            ),
+            (
+                format!(
+                    r#"{{"type":"indicator","id":"{ID}","spec_version":"2.0","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z"}}"#
+                ),
                 "not \"2.1\"",
             ),
             (
                 format!(
-                    r#"{{"type":"indicator","id":"{ID}","spec_version":"2.1","created":"yesterday"}}"#
+                    r#"{{"type":"indicator","id":"{ID}","spec_version":"2.1","created":"yesterday","modified":"yesterday"}}"#
                 ),
                 "`created`",
             ),
@@ -160,6 +192,74 @@ mod tests {
         for (text, expected) in cases {
             let error = read(&text).unwrap_err();
             assert!(error.message.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn each_kind_needs_its_common_properties_and_the_message_names_the_missing_ones() {
+        let uuid = "00000000-0000-4000-8000-000000000001";
+        let time = r#""2020-01-01T00:00:00.000Z""#;
+        let object = |object_type: &str, properties: &[&str]| {
+            let mut text = format!(r#"{{"type":"{object_type}","id":"{object_type}--{uuid}""#);
+            for property in properties {
+                let value = if *property == "spec_version" {
+                    r#""2.1""#
+                } else {
+                    time
+                };
+                text.push_str(&format!(r#","{property}":{value}"#));
+            }
+            text + "}"
+        };
+        let all = ["spec_version", "created", "modified"];
+        let cases: [(&str, &[&str], Option<&str>); 9] = [
+            (
+                "indicator",
+                &["spec_version", "created"],
+                Some("`modified` missing: required for an SDO"),
+            ),
+            (
+                "relationship",
+                &["spec_version"],
+                Some("`created`, `modified` missing: required for an SRO"),
+            ),
+            (
+                "x-acme-widget",
+                &["spec_version", "modified"],
+                Some("`created` missing: required for a custom object"),
+            ),
+            (
+                "extension-definition",
+                &["spec_version", "created"],
+                Some("`modified` missing: required for an extension-definition"),
+            ),
+            (
+                "language-content",
+                &["spec_version", "created"],
+                Some("`modified` missing: required for a language-content"),
+            ),
+            (
+                "marking-definition",
+                &["spec_version"],
+                Some("`created` missing: required for a marking-definition"),
+            ),
+            ("marking-definition", &["spec_version", "created"], None),
+            ("url", &[], None),
+            ("iep04-envelope", &all, None),
+        ];
+        for (object_type, properties, expected) in cases {
+            let text = object(object_type, properties);
+            match (read(&text), expected) {
+                (Ok(_), None) => {}
+                (Err(error), Some(expected)) => {
+                    assert!(error.message.contains(expected), "{text}: {error}");
+                    assert_eq!(
+                        error.id.as_deref(),
+                        Some(&*format!("{object_type}--{uuid}"))
+                    );
+                }
+                (result, _) => panic!("{text}: {result:?}"),
+            }
         }
     }
 }

@@ -5,10 +5,12 @@
 
 mod fields;
 mod keys;
+mod same_json;
 mod sled_store;
 mod writer;
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -112,9 +114,9 @@ impl NewObject {
 pub enum WriteOutcome {
     /// Stored; for envelopes, as this version of the id (0 for the first).
     Stored { version: u32 },
-    /// The same bytes were stored already: nothing changed.
+    /// The same bytes were stored already (for objects: the same JSON value): nothing changed.
     Duplicate,
-    /// Other bytes are stored under the same id (and version): they were kept, nothing changed.
+    /// Other content is stored under the same id (and version): it was kept, nothing changed.
     Conflict,
     /// Deleted or pruned.
     Removed,
@@ -157,10 +159,36 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("a stored record is malformed: {0}")]
     Malformed(String),
+    #[error("cannot write to the data directory {}: {problem}", path.display())]
+    DataDirectory { path: PathBuf, problem: String },
     #[error("storage failed: {0}")]
     Io(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the writer has stopped")]
     WriterStopped,
+}
+
+impl StoreError {
+    /// A failure to create or write the data directory, with its likely cause and what to do about it.
+    pub fn data_directory(path: &Path, error: &io::Error) -> Self {
+        use io::ErrorKind as Kind;
+        let problem = match error.kind() {
+            Kind::PermissionDenied => {
+                "permission denied; run as the directory's owner or change --data".to_owned()
+            }
+            Kind::StorageFull | Kind::QuotaExceeded => {
+                "no space left on the device; free some space or change --data".to_owned()
+            }
+            Kind::ReadOnlyFilesystem => "the file system is read-only; change --data".to_owned(),
+            Kind::NotADirectory | Kind::AlreadyExists => {
+                "a part of the path is a file, not a directory; change --data".to_owned()
+            }
+            _ => error.to_string(),
+        };
+        Self::DataDirectory {
+            path: path.to_owned(),
+            problem,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -2,13 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
 use super::fields::Fields;
 use super::keys;
+use super::same_json::same_json;
 use super::{
     DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
     StoredObject, WriteOp, WriteOutcome,
@@ -19,6 +20,8 @@ use crate::envelope::Envelope;
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 pub struct SledStore {
+    /// The data directory, for messages that must say where writing failed.
+    path: PathBuf,
     db: sled::Db,
     tree: Tree,
     /// Counters only the writer moves; a lock, not an atomic, because `apply` reads and bumps them together.
@@ -55,6 +58,7 @@ impl SledStore {
             None => 0,
         };
         Ok(Self {
+            path: path.to_owned(),
             db,
             tree,
             counters: Mutex::new(Counters {
@@ -62,6 +66,13 @@ impl SledStore {
                 last_added: HashMap::new(),
             }),
         })
+    }
+
+    fn write_error(&self, error: sled::Error) -> StoreError {
+        match error {
+            sled::Error::Io(e) => StoreError::data_directory(&self.path, &e),
+            other => io_error(other),
+        }
     }
 
     fn last_added(&self, counters: &mut Counters, collection: &str) -> StoreResult<u64> {
@@ -208,7 +219,10 @@ impl SledStore {
         )?;
         if versions.contains(&object.version) {
             let stored = self.object_text(pending, &key)?;
-            return Ok(if stored.as_ref() == Some(&object.text) {
+            // The byte compare first: resent objects are nearly always the same bytes.
+            let same = stored
+                .is_some_and(|stored| stored == object.text || same_json(&stored, &object.text));
+            return Ok(if same {
                 WriteOutcome::Duplicate
             } else {
                 WriteOutcome::Conflict
@@ -368,12 +382,14 @@ impl Store for SledStore {
             };
             outcomes.push(outcome);
         }
-        self.tree.apply_batch(batch).map_err(io_error)?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| self.write_error(e))?;
         Ok(outcomes)
     }
 
     fn flush(&self) -> StoreResult<()> {
-        self.db.flush().map(drop).map_err(io_error)
+        self.db.flush().map(drop).map_err(|e| self.write_error(e))
     }
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
@@ -697,6 +713,7 @@ fn open_error(path: &Path, error: sled::Error) -> StoreError {
             path: path.to_owned(),
             detail: error.to_string(),
         },
+        sled::Error::Io(e) => StoreError::data_directory(path, &e),
         other => io_error(other),
     }
 }

@@ -336,3 +336,50 @@ fn objects_are_kept_byte_for_byte_with_their_version_as_written() {
     let error = NewObject::from_text(br#"{"type":"indicator"}"#.to_vec()).unwrap_err();
     assert!(error.message.contains("id"), "{error}");
 }
+
+#[test]
+fn an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let id = "indicator--00000000-0000-4000-8000-000000000001";
+    let first = r#"{"id":"x","confidence":50,"labels":["a","b"]}"#;
+    let reformatted = "{ \"labels\": [\"a\", \"b\"],\n  \"confidence\": 5.0e1, \"id\": \"x\" }";
+    let changed = r#"{"id":"x","confidence":51,"labels":["a","b"]}"#;
+    let outcomes = store
+        .apply(vec![object(id, 1, first), object(id, 1, reformatted)])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [WriteOutcome::Stored { version: 0 }, WriteOutcome::Duplicate]
+    );
+    let outcomes = store
+        .apply(vec![object(id, 1, reformatted), object(id, 1, changed)])
+        .unwrap();
+    assert_eq!(outcomes, [WriteOutcome::Duplicate, WriteOutcome::Conflict]);
+    let stored = store.object("c1", id, 1).unwrap().unwrap();
+    assert_eq!(stored.text, first.as_bytes());
+    assert_eq!(store.object_versions("c1", id).unwrap().len(), 1);
+}
+
+#[test]
+fn data_directory_errors_name_the_directory_the_cause_and_the_way_out() {
+    let path = std::path::Path::new("/srv/stixgate");
+    let cases = [
+        (
+            std::io::ErrorKind::PermissionDenied,
+            "cannot write to the data directory /srv/stixgate: permission denied; run as the directory's owner or change --data",
+        ),
+        (
+            std::io::ErrorKind::StorageFull,
+            "cannot write to the data directory /srv/stixgate: no space left on the device; free some space or change --data",
+        ),
+        (
+            std::io::ErrorKind::ReadOnlyFilesystem,
+            "cannot write to the data directory /srv/stixgate: the file system is read-only; change --data",
+        ),
+    ];
+    for (kind, expected) in cases {
+        let error = StoreError::data_directory(path, &std::io::Error::from(kind));
+        assert_eq!(error.to_string(), expected);
+    }
+}

@@ -30,6 +30,11 @@ fn bad_records() -> Vec<(String, Option<&'static str>, &'static str)> {
             "field `meta.uuid` is 300 characters long; at most 256 are allowed",
         ),
         (r#"{"Bad.Key": 1}"#.into(), None, r#"payload key "Bad.Key""#),
+        (
+            r#"{"type": "indicator", "name": "x", "source": "192.0.2.1"}"#.into(),
+            None,
+            r#"no IntelMQ field: "type", "name", "source""#,
+        ),
         (r#"["not", "an", "object"]"#.into(), None, "the record is not a JSON object"),
     ]
 }

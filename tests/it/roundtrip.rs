@@ -63,14 +63,15 @@ fn value(depth: u32) -> impl Strategy<Value = Json> {
     })
 }
 
-/// Payload keys that follow IntelMQ's grammar; `extra.*` keys get deeply nested values.
-fn payload() -> impl Strategy<Value = Vec<(String, Json)>> {
+/// Payload keys that follow IntelMQ's grammar; `extra.*` keys get deeply nested values. A bare event needs
+/// an IntelMQ field, so `min_extra` is 1 for those.
+fn payload(min_extra: usize) -> impl Strategy<Value = Vec<(String, Json)>> {
     let key = "[a-z_][a-z_0-9]{1,8}(\\.[a-z_0-9]{1,6}){0,3}"
         .prop_filter("keys with a meaning of their own", |k| {
-            !["raw", "__type", "meta", "payload"].contains(&k.as_str())
+            !["raw", "__type", "meta", "payload", "objects", "type"].contains(&k.as_str())
         });
     let plain = prop::collection::hash_map(key, value(1), 0..8);
-    let extra = prop::collection::hash_map("extra\\.[a-z_0-9]{1,10}", value(5), 0..4);
+    let extra = prop::collection::hash_map("extra\\.[a-z_0-9]{1,10}", value(5), min_extra..4);
     (plain, extra).prop_map(|(plain, extra)| {
         plain
             .into_iter()
@@ -116,7 +117,7 @@ fn id() -> impl Strategy<Value = String> {
 
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        (id(), prop::option::of(id()), meta_extras(), payload()).prop_map(
+        (id(), prop::option::of(id()), meta_extras(), payload(0)).prop_map(
             |(id, parent, meta, payload)| Record::Draft {
                 id,
                 parent,
@@ -124,12 +125,12 @@ fn record() -> impl Strategy<Value = Record> {
                 payload
             }
         ),
-        (id(), meta_extras(), payload()).prop_map(|(id, meta, payload)| Record::Decided {
+        (id(), meta_extras(), payload(0)).prop_map(|(id, meta, payload)| Record::Decided {
             id,
             meta,
             payload
         }),
-        payload().prop_map(|payload| Record::Bare { payload }),
+        payload(1).prop_map(|payload| Record::Bare { payload }),
     ]
 }
 

@@ -216,6 +216,126 @@ async fn match_filters_combine() {
 }
 
 #[tokio::test]
+async fn each_kind_of_object_needs_its_common_properties_and_the_others_are_stored() {
+    let app = spawn_app().await;
+    let time = "2020-01-01T00:00:00.000Z";
+    let id = |object_type: &str, n: u32| format!("{object_type}--00000000-0000-4000-8000-{n:012}");
+    let mut no_created = indicator(1, time);
+    no_created.as_object_mut().unwrap().remove("created");
+    let mut no_spec_version = indicator(2, time);
+    no_spec_version
+        .as_object_mut()
+        .unwrap()
+        .remove("spec_version");
+    let refused = [
+        (no_created, "`created` missing"),
+        (no_spec_version, "`spec_version` missing"),
+        (
+            json!({"type": "relationship", "spec_version": "2.1", "id": id("relationship", 3), "created": time,
+                   "relationship_type": "indicates", "source_ref": id("indicator", 1), "target_ref": id("malware", 1)}),
+            "`modified` missing: required for an SRO",
+        ),
+        (
+            json!({"type": "language-content", "spec_version": "2.1", "id": id("language-content", 4), "created": time,
+                   "object_ref": id("indicator", 1), "contents": {"de": {"name": "Indikator"}}}),
+            "`modified` missing: required for a language-content",
+        ),
+        (
+            json!({"type": "x-acme-widget", "spec_version": "2.1", "id": id("x-acme-widget", 5)}),
+            "`created`, `modified` missing: required for a custom object",
+        ),
+    ];
+    let stored = [
+        indicator(6, time),
+        json!({"type": "marking-definition", "spec_version": "2.1", "id": id("marking-definition", 7), "created": time,
+               "definition_type": "statement", "definition": {"statement": "Copyright ACME"}}),
+        json!({"type": "ipv4-addr", "id": "ipv4-addr--28bb3599-77cd-5a82-a950-b5bc3caf07c4", "value": "198.51.100.3"}),
+    ];
+    let objects: Vec<Value> = refused
+        .iter()
+        .map(|(o, _)| o.clone())
+        .chain(stored.clone())
+        .collect();
+    let status = app.add_objects("intelmq", &objects).await;
+    assert_eq!(
+        (&status["success_count"], &status["failure_count"]),
+        (&json!(3), &json!(5)),
+        "{status}"
+    );
+    for ((object, expected), failure) in refused.iter().zip(status["failures"].as_array().unwrap())
+    {
+        assert_eq!(failure["id"], object["id"], "{status}");
+        assert!(
+            failure["message"].as_str().unwrap().contains(expected),
+            "{failure}"
+        );
+    }
+    for object in stored.iter().chain(refused.iter().map(|(o, _)| o)) {
+        let path = format!("{OBJECTS}{}/", object["id"].as_str().unwrap());
+        let (code, _, _) = get(&app, &path).await;
+        let expected = if stored.contains(object) {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(code, expected, "{object}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_object_sent_again_reformatted_is_a_duplicate_and_served_as_first_sent() {
+    let app = spawn_app().await;
+    let first = r#"{"objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-000000000001","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z","confidence":50,"pattern":"[ipv4-addr:value = '198.51.100.1']","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}]}"#;
+    let again = r#"{"objects": [ {
+        "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z", "confidence": 5.0E1,
+        "pattern": "[ipv4-addr:value = \u0027198.51.100.1\u0027]",
+        "modified": "2020-01-01T00:00:00.000Z", "created": "2020-01-01T00:00:00.000Z",
+        "id": "indicator--00000000-0000-4000-8000-000000000001", "spec_version": "2.1", "type": "indicator" } ] }"#;
+    let changed = first.replace(r#""confidence":50"#, r#""confidence":51"#);
+    let mut statuses = Vec::new();
+    for body in [first, again, &changed] {
+        let response = app
+            .taxii(Method::POST, OBJECTS)
+            .header("Content-Type", TAXII)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        statuses.push(response.json::<Value>().await.unwrap());
+    }
+    let counts: Vec<(&Value, &Value)> = statuses
+        .iter()
+        .map(|s| (&s["success_count"], &s["failure_count"]))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (&json!(1), &json!(0)),
+            (&json!(1), &json!(0)),
+            (&json!(0), &json!(1))
+        ],
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[1]["successes"][0]["message"],
+        "already in the collection"
+    );
+    let response = app
+        .taxii(
+            Method::GET,
+            &format!("{OBJECTS}indicator--00000000-0000-4000-8000-000000000001/"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let served = response.text().await.unwrap();
+    assert!(served.contains(r#""confidence":50,"pattern""#), "{served}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn partial_failures_duplicates_and_conflicts_are_reported_in_the_status() {
     let app = spawn_app().await;
     let good = indicator(1, "2020-01-01T00:00:00.000Z");
@@ -225,7 +345,7 @@ async fn partial_failures_duplicates_and_conflicts_are_reported_in_the_status() 
     let mut changed = good.clone();
     changed["name"] = json!("changed without a new modified");
     let status = app
-        .add_objects("intelmq", &[good, changed, json!({"type": "indicator", "id": "nope"}), json!({"id": "indicator--00000000-0000-4000-8000-000000000005", "type": "indicator", "spec_version": "2.1", "created": "soon"})])
+        .add_objects("intelmq", &[good, changed, json!({"type": "indicator", "id": "nope"}), json!({"id": "indicator--00000000-0000-4000-8000-000000000005", "type": "indicator", "spec_version": "2.1", "created": "soon", "modified": "soon"})])
         .await;
     assert_eq!(status["total_count"], 4);
     assert_eq!(status["success_count"], 1, "{status}");
