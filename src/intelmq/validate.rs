@@ -208,13 +208,22 @@ fn by_type(field_type: &str, value: &Value) -> Result<Value, String> {
             },
         },
         "IPAddress" => {
+            // `Message.add` tries a value unsanitised first and keeps it as written when IPAddress.is_valid
+            // takes it: an IPv6 address in upper case (`2001:DB8::BB2B:F258`) stays so. Only a value that
+            // needs sanitising is rewritten, as Python's ipaddress writes it (lower case, compressed).
+            let intelmq_address = |ip: &IpAddr| *ip != IpAddr::from([0, 0, 0, 0]);
+            if let Value::String(raw) = value
+                && raw.parse::<IpAddr>().is_ok_and(|ip| intelmq_address(&ip))
+            {
+                return Ok(value.clone());
+            }
             let raw = text()?;
             let raw = raw
                 .strip_suffix("/32")
                 .or_else(|| raw.strip_suffix("/128"))
                 .unwrap_or(&raw);
             match raw.parse::<IpAddr>() {
-                Ok(ip) if !ip.is_unspecified() => string(ip.to_string()),
+                Ok(ip) if intelmq_address(&ip) => string(ip.to_string()),
                 _ => Err("not an IP address".into()),
             }
         }
@@ -359,6 +368,14 @@ mod tests {
             ("feed.accuracy", json!(100.0)),
             ("source.fqdn", json!("example.com")),
             ("malware.name", json!("locky")),
+            // IntelMQ keeps a valid address as written: an upper-case IPv6 is not lowercased, nor an
+            // uncompressed one compressed (IPAddress.is_valid takes them, so Message.add keeps them).
+            ("source.ip", json!("2001:DB8::BB2B:F258")),
+            (
+                "destination.ip",
+                json!("2001:0db8:0000:0000:0000:0000:0000:0001"),
+            ),
+            ("source.ip", json!("::")),
         ] {
             assert_eq!(fix(key, value.clone()).unwrap(), value, "{key}");
         }
@@ -394,6 +411,15 @@ mod tests {
             "example.com"
         );
         assert_eq!(fix("source.ip", json!("10.0.0.1/32")).unwrap(), "10.0.0.1");
+        // Sanitising writes an address as Python's ipaddress does: lower case.
+        assert_eq!(
+            fix("source.ip", json!("2001:DB8::BB2B:F258/128")).unwrap(),
+            "2001:db8::bb2b:f258"
+        );
+        assert_eq!(
+            fix("source.ip", json!(" 2001:DB8::1 ")).unwrap(),
+            "2001:db8::1"
+        );
         assert_eq!(fix("malware.name", json!("Locky")).unwrap(), "locky");
     }
 
@@ -432,6 +458,8 @@ mod tests {
         for (key, value) in [
             ("source.ip", json!("999.0.0.1")),
             ("source.ip", json!("0.0.0.0")),
+            ("source.ip", json!("0.0.0.0/32")),
+            ("source.ip", json!("192.0.2.0/24")),
             ("source.port", json!(123456)),
             ("classification.type", json!("xyz")),
             ("classification.taxonomy", json!("Spam")),
