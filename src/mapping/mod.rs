@@ -8,6 +8,7 @@ mod observables;
 mod reverse;
 mod standard;
 mod tables;
+mod traffic;
 mod values;
 
 use serde_json::Value;
