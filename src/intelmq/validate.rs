@@ -228,16 +228,29 @@ fn by_type(field_type: &str, value: &Value) -> Result<Value, String> {
             }
         }
         "IPNetwork" => {
+            // Kept as written when IPNetwork.is_valid takes it (no host bits set); else sanitised as IntelMQ
+            // does (`strict=False`): host bits cleared, written as Python writes a network.
             let raw = text()?;
             let (address, length) = raw.split_once('/').unwrap_or((&raw, ""));
             let ip = address
                 .parse::<IpAddr>()
                 .map_err(|_| "not an IP network".to_owned())?;
             let most = if ip.is_ipv4() { 32 } else { 128 };
-            if !length.is_empty() && length.parse::<u8>().ok().is_none_or(|l| l > most) {
-                return Err("not an IP network".into());
+            let length = if length.is_empty() {
+                most
+            } else {
+                length
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= most)
+                    .ok_or("not an IP network")?
+            };
+            let network = crate::mapping::network_address(ip, length);
+            if network == ip && matches!(value, Value::String(s) if *s == raw) {
+                Ok(value.clone())
+            } else {
+                string(format!("{network}/{length}"))
             }
-            string(raw.clone())
         }
         "FQDN" => {
             let name = text()?.trim_end_matches('.').to_lowercase();
@@ -376,6 +389,9 @@ mod tests {
                 json!("2001:0db8:0000:0000:0000:0000:0000:0001"),
             ),
             ("source.ip", json!("::")),
+            ("source.network", json!("192.0.2.0/24")),
+            ("source.network", json!("2001:DB8::/32")),
+            ("destination.network", json!("192.0.2.7")),
         ] {
             assert_eq!(fix(key, value.clone()).unwrap(), value, "{key}");
         }
@@ -421,6 +437,15 @@ mod tests {
             "2001:db8::1"
         );
         assert_eq!(fix("malware.name", json!("Locky")).unwrap(), "locky");
+        // IPNetwork clears host bits, and writes the network as Python does.
+        assert_eq!(
+            fix("source.network", json!("192.0.2.7/24")).unwrap(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            fix("source.network", json!("2001:DB8::7/32")).unwrap(),
+            "2001:db8::/32"
+        );
     }
 
     #[test]
@@ -460,6 +485,7 @@ mod tests {
             ("source.ip", json!("0.0.0.0")),
             ("source.ip", json!("0.0.0.0/32")),
             ("source.ip", json!("192.0.2.0/24")),
+            ("source.network", json!("192.0.2.0/33")),
             ("source.port", json!(123456)),
             ("classification.type", json!("xyz")),
             ("classification.taxonomy", json!("Spam")),

@@ -25,17 +25,21 @@ pub fn network(text: &str) -> Option<String> {
     } else {
         length.parse::<u8>().ok().filter(|l| *l <= most)?
     };
-    let network = match address {
+    Some(format!("{}/{length}", network_address(address, length)))
+}
+
+/// The first address of the network of `length` bits that holds `address`: its host bits cleared.
+pub fn network_address(address: IpAddr, length: u8) -> IpAddr {
+    match address {
         IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(u32::from(32 - length)).unwrap_or(0);
+            let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
             IpAddr::from((u32::from(v4) & mask).to_be_bytes())
         }
         IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(u32::from(128 - length)).unwrap_or(0);
+            let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
             IpAddr::from((u128::from(v6) & mask).to_be_bytes())
         }
-    };
-    Some(format!("{network}/{length}"))
+    }
 }
 
 /// Whether an `ipv4-addr` / `ipv6-addr` value is a network (CIDR notation), not a single address.

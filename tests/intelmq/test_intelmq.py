@@ -255,17 +255,28 @@ class TestJsonParserReadsTheFeed(intelmq_test.BotTestCase, unittest.TestCase):
 
 
 @pytest.mark.parametrize(
-    "written", ["2001:DB8::BB2B:F258", "2001:0DB8:0000:0000:0000:0000:0000:0001", "2001:DB8::1/128", " 2001:db8::2 ", "::"]
+    "field, written",
+    [
+        ("source.ip", "2001:DB8::BB2B:F258"),
+        ("source.ip", "2001:0DB8:0000:0000:0000:0000:0000:0001"),
+        ("source.ip", "2001:DB8::1/128"),
+        ("source.ip", " 2001:db8::2 "),
+        ("source.ip", "::"),
+        ("source.network", "2001:DB8::/32"),
+        ("source.network", "2001:DB8::7/32"),
+        ("source.network", "192.0.2.7/24"),
+        ("source.network", "192.0.2.7"),
+    ],
 )
-def test_the_feed_delivers_an_address_as_intelmq_holds_it(stixgate, written):
-    """Each line carries source.ip exactly as IntelMQ 3.5.0's Event holds the value the envelope has: kept
+def test_the_feed_delivers_an_address_as_intelmq_holds_it(stixgate, field, written):
+    """Each line carries the value exactly as IntelMQ 3.5.0's Event holds the value the envelope has: kept
     as written when valid, sanitised as IntelMQ sanitises otherwise."""
-    held = MessageFactory.unserialize(json.dumps({"source.ip": written}), harmonization=HARMONIZATION, default_type="Event")
-    post_envelope(stixgate, {"source.ip": written, "classification.type": "scanner"}, "cert-x:ipv6")
+    held = MessageFactory.unserialize(json.dumps({field: written}), harmonization=HARMONIZATION, default_type="Event")
+    post_envelope(stixgate, {field: written, "classification.type": "scanner"}, "cert-x:address")
     (line,) = feed(stixgate).text.splitlines()
-    assert json.loads(line)["source.ip"] == held["source.ip"]
+    assert json.loads(line)[field] == held[field]
     (received,) = events_of(feed(stixgate))
-    assert received["source.ip"] == held["source.ip"]
+    assert received[field] == held[field]
 
 
 @pytest.mark.parametrize("pattern, network", [
