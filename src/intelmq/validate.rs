@@ -208,27 +208,49 @@ fn by_type(field_type: &str, value: &Value) -> Result<Value, String> {
             },
         },
         "IPAddress" => {
+            // `Message.add` tries a value unsanitised first and keeps it as written when IPAddress.is_valid
+            // takes it: an IPv6 address in upper case (`2001:DB8::BB2B:F258`) stays so. Only a value that
+            // needs sanitising is rewritten, as Python's ipaddress writes it (lower case, compressed).
+            let intelmq_address = |ip: &IpAddr| *ip != IpAddr::from([0, 0, 0, 0]);
+            if let Value::String(raw) = value
+                && raw.parse::<IpAddr>().is_ok_and(|ip| intelmq_address(&ip))
+            {
+                return Ok(value.clone());
+            }
             let raw = text()?;
             let raw = raw
                 .strip_suffix("/32")
                 .or_else(|| raw.strip_suffix("/128"))
                 .unwrap_or(&raw);
             match raw.parse::<IpAddr>() {
-                Ok(ip) if !ip.is_unspecified() => string(ip.to_string()),
+                Ok(ip) if intelmq_address(&ip) => string(ip.to_string()),
                 _ => Err("not an IP address".into()),
             }
         }
         "IPNetwork" => {
+            // Kept as written when IPNetwork.is_valid takes it (no host bits set); else sanitised as IntelMQ
+            // does (`strict=False`): host bits cleared, written as Python writes a network.
             let raw = text()?;
             let (address, length) = raw.split_once('/').unwrap_or((&raw, ""));
             let ip = address
                 .parse::<IpAddr>()
                 .map_err(|_| "not an IP network".to_owned())?;
             let most = if ip.is_ipv4() { 32 } else { 128 };
-            if !length.is_empty() && length.parse::<u8>().ok().is_none_or(|l| l > most) {
-                return Err("not an IP network".into());
+            let length = if length.is_empty() {
+                most
+            } else {
+                length
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= most)
+                    .ok_or("not an IP network")?
+            };
+            let network = crate::mapping::network_address(ip, length);
+            if network == ip && matches!(value, Value::String(s) if *s == raw) {
+                Ok(value.clone())
+            } else {
+                string(format!("{network}/{length}"))
             }
-            string(raw.clone())
         }
         "FQDN" => {
             let name = text()?.trim_end_matches('.').to_lowercase();
@@ -359,6 +381,17 @@ mod tests {
             ("feed.accuracy", json!(100.0)),
             ("source.fqdn", json!("example.com")),
             ("malware.name", json!("locky")),
+            // IntelMQ keeps a valid address as written: an upper-case IPv6 is not lowercased, nor an
+            // uncompressed one compressed (IPAddress.is_valid takes them, so Message.add keeps them).
+            ("source.ip", json!("2001:DB8::BB2B:F258")),
+            (
+                "destination.ip",
+                json!("2001:0db8:0000:0000:0000:0000:0000:0001"),
+            ),
+            ("source.ip", json!("::")),
+            ("source.network", json!("192.0.2.0/24")),
+            ("source.network", json!("2001:DB8::/32")),
+            ("destination.network", json!("192.0.2.7")),
         ] {
             assert_eq!(fix(key, value.clone()).unwrap(), value, "{key}");
         }
@@ -394,7 +427,25 @@ mod tests {
             "example.com"
         );
         assert_eq!(fix("source.ip", json!("10.0.0.1/32")).unwrap(), "10.0.0.1");
+        // Sanitising writes an address as Python's ipaddress does: lower case.
+        assert_eq!(
+            fix("source.ip", json!("2001:DB8::BB2B:F258/128")).unwrap(),
+            "2001:db8::bb2b:f258"
+        );
+        assert_eq!(
+            fix("source.ip", json!(" 2001:DB8::1 ")).unwrap(),
+            "2001:db8::1"
+        );
         assert_eq!(fix("malware.name", json!("Locky")).unwrap(), "locky");
+        // IPNetwork clears host bits, and writes the network as Python does.
+        assert_eq!(
+            fix("source.network", json!("192.0.2.7/24")).unwrap(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            fix("source.network", json!("2001:DB8::7/32")).unwrap(),
+            "2001:db8::/32"
+        );
     }
 
     #[test]
@@ -432,6 +483,9 @@ mod tests {
         for (key, value) in [
             ("source.ip", json!("999.0.0.1")),
             ("source.ip", json!("0.0.0.0")),
+            ("source.ip", json!("0.0.0.0/32")),
+            ("source.ip", json!("192.0.2.0/24")),
+            ("source.network", json!("192.0.2.0/33")),
             ("source.port", json!(123456)),
             ("classification.type", json!("xyz")),
             ("classification.taxonomy", json!("Spam")),

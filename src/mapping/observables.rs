@@ -14,6 +14,8 @@ use crate::stix::Timestamp;
 #[derive(Debug, Default)]
 pub struct Observables {
     pub ips: Vec<(Side, IpAddr)>,
+    /// IP networks (CIDR), host bits cleared.
+    pub networks: Vec<(Side, String)>,
     pub domains: Vec<(Side, String)>,
     pub urls: Vec<String>,
     pub emails: Vec<(Side, String)>,
@@ -50,6 +52,10 @@ impl Observables {
                 Kind::Ip => match values::ip(&text) {
                     Some(ip) => found.ips.push((side, ip)),
                     None => refuse("an IP address STIX accepts"),
+                },
+                Kind::Network => match values::network(&text) {
+                    Some(network) => found.networks.push((side, network)),
+                    None => refuse("an IP network STIX accepts"),
                 },
                 Kind::Domain => match values::domain(&text) {
                     Some(domain) => found.domains.push((side, domain)),
@@ -119,6 +125,40 @@ impl Observables {
             }
         }
         found
+    }
+
+    /// The address of each side: its IPs, or else its networks, which then stand for it (a feed of
+    /// netblocks). Beside an IP, a network is enrichment (the routed prefix) and is left to the carrier.
+    pub fn addresses(&self) -> Vec<Address> {
+        let ips = self.ips.iter().map(|(side, ip)| Address {
+            side: *side,
+            value: ip.to_string(),
+            ipv4: ip.is_ipv4(),
+        });
+        let networks = self
+            .networks
+            .iter()
+            .filter(|(side, _)| !self.ips.iter().any(|(s, _)| s == side))
+            .map(|(side, network)| Address {
+                side: *side,
+                value: network.clone(),
+                ipv4: !network.contains(':'),
+            });
+        ips.chain(networks).collect()
+    }
+}
+
+/// The address of one side as STIX writes it: a single IP, or a network in CIDR notation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub side: Side,
+    pub value: String,
+    pub ipv4: bool,
+}
+
+impl Address {
+    pub fn object_type(&self) -> &'static str {
+        if self.ipv4 { "ipv4-addr" } else { "ipv6-addr" }
     }
 }
 

@@ -76,13 +76,18 @@ pub fn unmap(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
 /// `[type:property = 'value']` patterns of one comparison, which is what IntelMQ can hold.
 fn indicator_fields(object: &Map<String, Value>) -> Map<String, Value> {
     let mut payload = Map::new();
-    if let Some((object_type, value)) = object
+    if let Some(comparison) = object
         .get("pattern")
         .and_then(Value::as_str)
         .and_then(simple_pattern)
     {
-        if let Some(field) = field_for(&object_type) {
-            payload.insert(field.into(), json!(value));
+        // `ISSUBSET` names a network, whatever its value looks like.
+        let network = comparison.operator == Operator::IsSubset;
+        if let Some(field) = address_field(&comparison.object_type, &comparison.value, "source")
+            .map(|f| if network { "source.network" } else { f })
+            .or_else(|| field_for(&comparison.object_type))
+        {
+            payload.insert(field.into(), json!(comparison.value));
         }
     }
     if let Some(description) = object.get("description").and_then(Value::as_str) {
@@ -91,6 +96,8 @@ fn indicator_fields(object: &Map<String, Value>) -> Map<String, Value> {
     payload
 }
 
+/// The values of the observables an observed-data refers to. A `network-traffic` gives each side its own
+/// fields (addresses, ports) and `protocol.transport`; any other observable fills the `source.` side.
 fn observed_fields(object: &Map<String, Value>, objects: &[Value]) -> Map<String, Value> {
     let mut payload = Map::new();
     let refs = object
@@ -98,13 +105,62 @@ fn observed_fields(object: &Map<String, Value>, objects: &[Value]) -> Map<String
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for reference in refs.iter().filter_map(Value::as_str) {
-        let Some(sco) = objects.iter().find(|o| o["id"] == reference) else {
-            continue;
-        };
+    let find = |reference: &str| objects.iter().find(|o| o["id"] == reference);
+    let scos: Vec<&Value> = refs
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(find)
+        .collect();
+    // The connection first; its addresses have their sides, and are not read again as `source.` ones.
+    let traffic = scos.iter().find(|o| o["type"] == "network-traffic");
+    let sided: Vec<&Value> = traffic
+        .iter()
+        .flat_map(|t| [&t["src_ref"], &t["dst_ref"]])
+        .collect();
+    if let Some(traffic) = traffic {
+        for (side, reference, port) in [
+            ("source", "src_ref", "src_port"),
+            ("destination", "dst_ref", "dst_port"),
+        ] {
+            if let Some(address) = traffic[reference].as_str().and_then(find)
+                && let (Some(object_type), Some(value)) =
+                    (address["type"].as_str(), address["value"].as_str())
+            {
+                let field = address_field(object_type, value, side).or_else(|| {
+                    (object_type == "domain-name").then_some(if side == "source" {
+                        "source.fqdn"
+                    } else {
+                        "destination.fqdn"
+                    })
+                });
+                if let Some(field) = field {
+                    payload.insert(field.into(), json!(value));
+                }
+            }
+            if let Some(number) = traffic.get(port).filter(|p| p.is_u64()) {
+                payload.insert(format!("{side}.port"), number.clone());
+            }
+        }
+        if let Some(transport) = traffic["protocols"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|p| !["ipv4", "ipv6"].contains(p))
+        {
+            payload.insert("protocol.transport".into(), json!(transport));
+        }
+    }
+    for sco in scos.iter().filter(|o| !sided.contains(&&o["id"])) {
         let object_type = sco["type"].as_str().unwrap_or_default();
-        if let (Some(field), Some(value)) = (field_for(object_type), sco.get("value")) {
-            payload.entry(field).or_insert(value.clone());
+        if let Some(value) = sco.get("value") {
+            let field = value
+                .as_str()
+                .and_then(|v| address_field(object_type, v, "source"))
+                .or_else(|| field_for(object_type));
+            if let Some(field) = field {
+                payload.entry(field).or_insert(value.clone());
+            }
         }
         if object_type == "autonomous-system" {
             if let Some(number) = sco.get("number") {
@@ -126,8 +182,9 @@ pub fn reference_context<'a>(texts: impl Iterator<Item = &'a [u8]>) -> Vec<Value
     texts
         .filter(|text| {
             serde_json::from_slice::<Typed>(text).is_ok_and(|t| {
-                t.object_type
-                    .is_some_and(|t| field_for(&t).is_some() || t == "autonomous-system")
+                t.object_type.is_some_and(|t| {
+                    field_for(&t).is_some() || t == "autonomous-system" || t == "network-traffic"
+                })
             })
         })
         .filter_map(|text| serde_json::from_slice(text).ok())
@@ -145,19 +202,56 @@ fn field_for(object_type: &str) -> Option<&'static str> {
     }
 }
 
-/// `[ipv4-addr:value = '198.51.100.7']` -> ("ipv4-addr", "198.51.100.7"); `None` for anything richer.
-fn simple_pattern(pattern: &str) -> Option<(String, String)> {
+/// The field of an address on one side (`source` or `destination`): `*.network` for a CIDR value, which
+/// IntelMQ refuses in `*.ip`, else `*.ip`. `None` for what is no address.
+fn address_field(object_type: &str, value: &str, side: &str) -> Option<&'static str> {
+    if !matches!(object_type, "ipv4-addr" | "ipv6-addr") {
+        return None;
+    }
+    Some(match (side, super::values::is_network(value)) {
+        ("source", true) => "source.network",
+        ("source", false) => "source.ip",
+        (_, true) => "destination.network",
+        (_, false) => "destination.ip",
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    Equals,
+    IsSubset,
+}
+
+/// One comparison of a pattern: `[type:value = 'x']`, or `[ipv4-addr:value ISSUBSET 'x/n']`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Comparison {
+    object_type: String,
+    operator: Operator,
+    value: String,
+}
+
+/// `[ipv4-addr:value = '198.51.100.7']` -> ("ipv4-addr", =, "198.51.100.7"); `None` for anything richer.
+fn simple_pattern(pattern: &str) -> Option<Comparison> {
     let inner = pattern.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let (path, value) = inner.split_once('=')?;
+    let (path, operator, value) = if let Some((path, value)) = inner.split_once('=') {
+        (path, Operator::Equals, value)
+    } else {
+        let (path, value) = inner.split_once(" ISSUBSET ")?;
+        (path, Operator::IsSubset, value)
+    };
     let (object_type, property) = path.trim().split_once(':')?;
     let quoted = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
     if property != "value" || quoted.replace("\\'", "").contains('\'') {
         return None;
     }
-    Some((
-        object_type.to_owned(),
-        quoted.replace("\\'", "'").replace("\\\\", "\\"),
-    ))
+    if operator == Operator::IsSubset && !matches!(object_type, "ipv4-addr" | "ipv6-addr") {
+        return None;
+    }
+    Some(Comparison {
+        object_type: object_type.to_owned(),
+        operator,
+        value: quoted.replace("\\'", "'").replace("\\\\", "\\"),
+    })
 }
 
 /// IntelMQ's DateTime form: `+00:00`, not `Z`.
@@ -173,19 +267,116 @@ mod tests {
 
     #[test]
     fn simple_patterns_only() {
+        let equals = |object_type: &str, value: &str| Comparison {
+            object_type: object_type.into(),
+            operator: Operator::Equals,
+            value: value.into(),
+        };
         assert_eq!(
             simple_pattern("[ipv4-addr:value = '198.51.100.7']"),
-            Some(("ipv4-addr".into(), "198.51.100.7".into()))
+            Some(equals("ipv4-addr", "198.51.100.7"))
         );
         assert_eq!(
             simple_pattern(r"[url:value = 'http://x/it\'s']"),
-            Some(("url".into(), "http://x/it's".into()))
+            Some(equals("url", "http://x/it's"))
+        );
+        assert_eq!(
+            simple_pattern("[ipv6-addr:value ISSUBSET '2001:db8::/32']"),
+            Some(Comparison {
+                operator: Operator::IsSubset,
+                ..equals("ipv6-addr", "2001:db8::/32")
+            })
         );
         assert_eq!(
             simple_pattern("[ipv4-addr:value = '1.1.1.1' OR ipv4-addr:value = '2.2.2.2']"),
             None
         );
         assert_eq!(simple_pattern("[file:hashes.MD5 = 'abc']"), None);
+        assert_eq!(simple_pattern("[url:value ISSUBSET 'http://x/']"), None);
+        assert_eq!(simple_pattern("[ipv4-addr:value != '192.0.2.1']"), None);
+    }
+
+    fn foreign_payload(text: &str, objects: &[Value]) -> Map<String, Value> {
+        match unmap(text.as_bytes(), objects).unwrap() {
+            Unmapped::Foreign(envelope) => envelope.payload(),
+            other => panic!("not mapped: {other:?}"),
+        }
+    }
+
+    fn indicator(pattern: &str) -> String {
+        json!({"type": "indicator", "spec_version": "2.1", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+               "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z",
+               "pattern": pattern, "pattern_type": "stix", "valid_from": "2020-01-02T03:04:05Z"})
+        .to_string()
+    }
+
+    /// IntelMQ refuses a CIDR in `source.ip` (its IPAddress type takes one address): a network goes to
+    /// `source.network`, which takes it, and a single address still to `source.ip`.
+    #[test]
+    fn a_cidr_in_a_foreign_indicator_is_a_network_never_an_ip() {
+        for (pattern, field, value) in [
+            (
+                "[ipv4-addr:value = '192.0.2.0/24']",
+                "source.network",
+                "192.0.2.0/24",
+            ),
+            (
+                "[ipv6-addr:value = '2001:db8::/32']",
+                "source.network",
+                "2001:db8::/32",
+            ),
+            (
+                "[ipv4-addr:value ISSUBSET '198.51.100.0/24']",
+                "source.network",
+                "198.51.100.0/24",
+            ),
+            ("[ipv4-addr:value = '192.0.2.1']", "source.ip", "192.0.2.1"),
+        ] {
+            let payload = foreign_payload(&indicator(pattern), &[]);
+            assert_eq!(payload[field], value, "{pattern}");
+            assert!(
+                !payload.contains_key(if field == "source.ip" {
+                    "source.network"
+                } else {
+                    "source.ip"
+                }),
+                "{pattern}: {payload:?}"
+            );
+        }
+    }
+
+    /// A network-traffic gives each side its own fields, a CIDR address included; ports and a transport come
+    /// back alone too.
+    #[test]
+    fn observed_network_traffic_fills_both_sides() {
+        let sco = |object_type: &str, value: &str| {
+            let object = json!({"type": object_type, "spec_version": "2.1", "value": value});
+            let id = super::super::ids::sco_id(
+                object_type,
+                json!({"value": value}).as_object().unwrap(),
+            );
+            let mut object = object;
+            object["id"] = json!(id);
+            object
+        };
+        let network = sco("ipv4-addr", "192.0.2.0/24");
+        let address = sco("ipv6-addr", "2001:db8::1");
+        let traffic = json!({"type": "network-traffic", "spec_version": "2.1",
+            "id": "network-traffic--3b37f7af-ec2b-5930-8d78-525c6c584b40",
+            "src_ref": address["id"], "dst_ref": network["id"], "dst_port": 23, "protocols": ["ipv6", "tcp"]});
+        let observed = json!({"type": "observed-data", "spec_version": "2.1",
+            "id": "observed-data--0c0d3f4e-1a2b-4c5d-8e9f-0a1b2c3d4e5f",
+            "created": "2020-01-01T00:00:00.000Z", "modified": "2020-01-01T00:00:00.000Z",
+            "first_observed": "2020-01-01T00:00:00Z", "last_observed": "2020-01-01T00:00:00Z",
+            "number_observed": 1, "object_refs": [network["id"], address["id"], traffic["id"]]});
+        let payload = foreign_payload(&observed.to_string(), &[network, address, traffic]);
+        assert_eq!(payload["source.ip"], "2001:db8::1");
+        assert_eq!(payload["destination.network"], "192.0.2.0/24");
+        assert_eq!(payload["destination.port"], 23);
+        assert_eq!(payload["protocol.transport"], "tcp");
+        for absent in ["source.network", "destination.ip", "source.port"] {
+            assert!(!payload.contains_key(absent), "{absent}: {payload:?}");
+        }
     }
 
     #[test]

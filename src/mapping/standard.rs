@@ -9,13 +9,13 @@
 //!   envelope (observed-data, indicator, relationships) points back to the carrier through the extension.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
 use super::ids::{sco_id, standard_id};
-use super::observables::{Observables, observed_time};
+use super::observables::{Address, Observables, observed_time};
 use super::tables::{PatternSource, Side, Tables};
+use super::traffic::network_traffic;
 use super::{Context, GATEWAY_IDENTITY_ID, back_link};
 use crate::stix::Timestamp;
 
@@ -54,21 +54,16 @@ pub(super) fn standard_objects(
         groups += 1;
         groups - 1
     };
-    let mut ip_ids: Vec<(Side, String, IpAddr)> = Vec::new();
-    for (side, ip) in &found.ips {
-        let object_type = if ip.is_ipv4() {
-            "ipv4-addr"
-        } else {
-            "ipv6-addr"
-        };
-        let object = sco(object_type, json!({"value": ip.to_string()}));
-        ip_ids.push((*side, id_of(&object), *ip));
+    let mut ip_ids: Vec<(Side, String, Address)> = Vec::new();
+    for address in found.addresses() {
+        let object = sco(address.object_type(), json!({"value": address.value}));
+        ip_ids.push((address.side, id_of(&object), address));
         scos.push(Sco {
             object,
             group: usize::MAX,
         });
     }
-    if let Some(traffic) = network_traffic(&found, &ip_ids) {
+    if let Some(traffic) = network_traffic(&found, &ip_ids, warnings) {
         let group = new_group();
         for sco in scos.iter_mut() {
             let id = id_of(&sco.object);
@@ -306,7 +301,7 @@ fn merge(object: &mut Value, properties: Value) {
     }
 }
 
-fn sco(object_type: &str, contributing: Value) -> Value {
+pub(super) fn sco(object_type: &str, contributing: Value) -> Value {
     let contributing = contributing.as_object().cloned().unwrap_or_default();
     sco_with_id(
         object_type,
@@ -321,7 +316,7 @@ fn sco_with_id(object_type: &str, id: String, properties: Map<String, Value>) ->
     object
 }
 
-fn id_of(object: &Value) -> String {
+pub(super) fn id_of(object: &Value) -> String {
     object["id"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -339,36 +334,11 @@ fn file(hashes: &BTreeMap<String, String>) -> Option<Value> {
     Some(sco_with_id("file", id, properties))
 }
 
-/// `network-traffic` between the source and destination addresses, when there are ports or a transport.
-fn network_traffic(found: &Observables, ip_ids: &[(Side, String, IpAddr)]) -> Option<Value> {
-    if found.ports.is_empty() && found.transport.is_none() {
-        return None;
-    }
-    let on = |side: Side| ip_ids.iter().find(|(s, _, _)| *s == side);
-    let (src, dst) = (on(Side::Src), on(Side::Dst));
-    let family = src.or(dst)?.2;
-    let mut protocols = vec![if family.is_ipv4() { "ipv4" } else { "ipv6" }.to_owned()];
-    protocols.extend(found.transport.clone());
-    let mut contributing = Map::new();
-    for (name, reference) in [("src_ref", src), ("dst_ref", dst)] {
-        if let Some((_, id, _)) = reference {
-            contributing.insert(name.into(), json!(id));
-        }
-    }
-    for (name, side) in [("src_port", Side::Src), ("dst_port", Side::Dst)] {
-        if let Some(port) = found.ports.get(&side) {
-            contributing.insert(name.into(), json!(port));
-        }
-    }
-    contributing.insert("protocols".into(), json!(protocols));
-    Some(sco("network-traffic", Value::Object(contributing)))
-}
-
 /// The pattern for one kind of observable, with the SCO id and value it is about.
 fn pattern(
     source: PatternSource,
     found: &Observables,
-    ip_ids: &[(Side, String, IpAddr)],
+    ip_ids: &[(Side, String, Address)],
 ) -> Option<(String, (String, String))> {
     let escape = |value: &str| value.replace('\\', "\\\\").replace('\'', "\\'");
     let simple = |object_type: &str, value: &str| {
@@ -385,16 +355,12 @@ fn pattern(
         PatternSource::Url => found.urls.first().map(|u| simple("url", u)),
         PatternSource::Domain => found.domains.first().map(|(_, d)| simple("domain-name", d)),
         PatternSource::Email => found.emails.first().map(|(_, e)| simple("email-addr", e)),
-        PatternSource::Ip => ip_ids.first().map(|(_, _, ip)| {
-            simple(
-                if ip.is_ipv4() {
-                    "ipv4-addr"
-                } else {
-                    "ipv6-addr"
-                },
-                &ip.to_string(),
-            )
-        }),
+        // The source side first, as the tables say (the fields are read in name order: destination first).
+        PatternSource::Ip => ip_ids
+            .iter()
+            .find(|(side, _, _)| *side == Side::Src)
+            .or(ip_ids.first())
+            .map(|(_, _, address)| simple(address.object_type(), &address.value)),
         PatternSource::Hash => {
             let (algorithm, value) = ["SHA-256", "SHA-1", "MD5", "SHA-512"]
                 .iter()

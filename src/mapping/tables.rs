@@ -15,6 +15,7 @@ const FILE_NAME: &str = "intelmq-stix.toml";
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Ip,
+    Network,
     Domain,
     Url,
     Email,
@@ -122,7 +123,10 @@ impl Tables {
                     "[fields] {field:?} is not an IntelMQ field name"
                 )));
             }
-            let needs_side = matches!(rule.kind, Kind::Ip | Kind::Port | Kind::Asn | Kind::Country);
+            let needs_side = matches!(
+                rule.kind,
+                Kind::Ip | Kind::Network | Kind::Port | Kind::Asn | Kind::Country
+            );
             if needs_side && rule.side.is_none() {
                 return Err(error(format!(
                     "[fields] {field:?}: kind {:?} needs side = \"src\" or \"dst\"",

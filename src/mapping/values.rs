@@ -11,6 +11,42 @@ pub fn ip(text: &str) -> Option<IpAddr> {
     }
 }
 
+/// An IP network in CIDR notation as STIX writes it in an `ipv4-addr` / `ipv6-addr` value: host bits cleared,
+/// as IntelMQ's IPNetwork sanitiser clears them, and always with a prefix length, so that it never reads as a
+/// single address (which maps back to `*.ip`, not `*.network`). `None` for what is no network, or a form the
+/// STIX schemas refuse (IPv4-mapped IPv6).
+pub fn network(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (address, length) = text.split_once('/').unwrap_or((text, ""));
+    let address = ip(address)?;
+    let most: u8 = if address.is_ipv4() { 32 } else { 128 };
+    let length = if length.is_empty() {
+        most
+    } else {
+        length.parse::<u8>().ok().filter(|l| *l <= most)?
+    };
+    Some(format!("{}/{length}", network_address(address, length)))
+}
+
+/// The first address of the network of `length` bits that holds `address`: its host bits cleared.
+pub fn network_address(address: IpAddr, length: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
+            IpAddr::from((u32::from(v4) & mask).to_be_bytes())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
+            IpAddr::from((u128::from(v6) & mask).to_be_bytes())
+        }
+    }
+}
+
+/// Whether an `ipv4-addr` / `ipv6-addr` value is a network (CIDR notation), not a single address.
+pub fn is_network(value: &str) -> bool {
+    value.contains('/')
+}
+
 /// A host name of ASCII letters, digits and hyphens (IDNA's A-labels included), not an IP address.
 pub fn domain(text: &str) -> Option<String> {
     let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -117,6 +153,18 @@ mod tests {
         assert_eq!(ip("198.51.100.7").unwrap().to_string(), "198.51.100.7");
         assert!(ip("2001:db8::1").is_some());
         assert!(ip("::ffff:192.0.2.1").is_none() && ip("10.0.0.0/8").is_none());
+        // Networks always carry their length, host bits cleared as IntelMQ's sanitiser clears them.
+        assert_eq!(network("10.0.0.0/8").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(network("192.0.2.77/24").as_deref(), Some("192.0.2.0/24"));
+        assert_eq!(network("192.0.2.77").as_deref(), Some("192.0.2.77/32"));
+        assert_eq!(network("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(network("2001:DB8:1::/32").as_deref(), Some("2001:db8::/32"));
+        assert_eq!(
+            network("2001:db8::1/128").as_deref(),
+            Some("2001:db8::1/128")
+        );
+        assert!(network("10.0.0.0/33").is_none() && network("10.0.0.0/x").is_none());
+        assert!(network("::ffff:192.0.2.0/120").is_none() && network("example.com/8").is_none());
         assert_eq!(domain("Example.COM.").as_deref(), Some("example.com"));
         assert!(
             domain("_dmarc.example.com").is_none()

@@ -328,3 +328,24 @@ async fn pushes_reach_the_api_collector_as_ndjson_once_each() {
     app.stop().await;
     collector.stop(true).await;
 }
+
+/// The feed delivers an address as IntelMQ itself holds it: `Message.add` keeps a value that is valid as
+/// written, so an upper-case IPv6 stays upper case; one IntelMQ must sanitise (a /128) is written as Python's
+/// ipaddress writes it, in lower case. tests/intelmq checks the same against IntelMQ 3.5.0 itself.
+#[tokio::test]
+async fn the_feed_delivers_ipv6_addresses_as_intelmq_holds_them() {
+    let app = spawn_app().await;
+    for ip in ["2001:DB8::BB2B:F258", "2001:DB8::1/128"] {
+        post_event(&app, ip).await;
+    }
+    let delivered: Vec<Value> = feed_lines(&app)
+        .await
+        .into_iter()
+        .map(|event| event["source.ip"].clone())
+        .collect();
+    assert_eq!(
+        delivered,
+        [json!("2001:DB8::BB2B:F258"), json!("2001:db8::1")]
+    );
+    app.stop().await;
+}

@@ -9,7 +9,15 @@ use stixgate::stix::ObjectHeader;
 
 use crate::helpers::fixtures;
 
-const NAMES: [&str; 3] = ["sinkhole", "misp-origin", "n6-blacklist"];
+const NAMES: [&str; 7] = [
+    "sinkhole",
+    "misp-origin",
+    "n6-blacklist",
+    "honeypot-brute-force",
+    "scan-open-service",
+    "transport-no-port",
+    "drop-network",
+];
 const KINDS: [&str; 3] = ["event", "draft", "decided"];
 
 /// Bare events get content ids, so that their golden output is stable too.
@@ -162,4 +170,122 @@ fn carriers_unmap_to_the_exact_envelope_and_standard_objects_to_nothing() {
             }
         }
     }
+}
+
+/// The fields a network-traffic and its addresses carry, which must survive IntelMQ -> STIX -> IntelMQ.
+const NETWORK_FIELDS: [&str; 7] = [
+    "source.ip",
+    "destination.ip",
+    "source.network",
+    "destination.network",
+    "source.port",
+    "destination.port",
+    "protocol.transport",
+];
+
+/// Addresses compare as addresses: STIX writes them in canonical form (lower case, compressed), so that the
+/// same address always gets the same SCO id, while IntelMQ keeps `2001:DB8::BB2B:F258` as the feed wrote it.
+fn same_value(field: &str, a: &Value, b: &Value) -> bool {
+    let ip = |v: &Value| v.as_str()?.parse::<std::net::IpAddr>().ok();
+    a == b || (field.ends_with(".ip") && ip(a).is_some() && ip(a) == ip(b))
+}
+
+/// A consumer that re-publishes our observed-data and indicators (without our back-link, so they read as
+/// foreign objects) gives back the event's addresses, networks, ports and transport, each on its own side:
+/// a lone destination port, a lone source port, a transport without a port, a netblock.
+#[test]
+fn network_fields_come_back_from_the_standard_objects() {
+    let tables = Tables::embedded();
+    for name in NAMES {
+        let text = std::fs::read(fixtures().join(format!("intelmq/{name}.draft.json"))).unwrap();
+        let envelope = Envelope::parse(text.trim_ascii(), &rules()).unwrap();
+        let expected: Vec<(&str, Value)> = NETWORK_FIELDS
+            .iter()
+            .filter_map(|f| Some((*f, envelope.payload().get(*f)?.clone())))
+            .collect();
+        let mut foreign = map_envelope(&envelope, &tables, None).standard;
+        for object in &mut foreign {
+            object.as_object_mut().unwrap().remove("extensions");
+        }
+        let mut found: Vec<(String, Value)> = Vec::new();
+        for object in foreign
+            .iter()
+            .filter(|o| o["type"] == "observed-data" || o["type"] == "indicator")
+        {
+            let Unmapped::Foreign(back) = unmap(object.to_string().as_bytes(), &foreign).unwrap()
+            else {
+                panic!("{name}: {object} did not unmap")
+            };
+            for field in NETWORK_FIELDS {
+                if let Some(value) = back.payload().get(field) {
+                    found.push((field.to_owned(), value.clone()));
+                }
+            }
+        }
+        for (field, value) in &found {
+            let original = expected.iter().find(|(f, _)| f == field);
+            assert!(
+                original.is_some_and(|(_, v)| same_value(field, v, value)),
+                "{name}: {field} = {value} came back, the event has {original:?}"
+            );
+        }
+        for (field, value) in &expected {
+            assert!(
+                found.iter().any(|(f, _)| f == field),
+                "{name}: {field} = {value} did not come back"
+            );
+        }
+    }
+}
+
+/// IntelMQ refuses a CIDR in `*.ip`: the network of a netblock feed becomes an ipv4-addr whose value is the
+/// CIDR, its indicator's pattern names it, and both come back as `source.network`, never `source.ip`.
+#[test]
+fn a_netblock_maps_to_a_cidr_address_and_back_to_source_network() {
+    let text = r#"{"meta": {"uuid": "net-1"}, "payload": {"source.network": "192.0.2.77/24", "classification.type": "blacklist", "destination.network": "2001:DB8:1::/48", "destination.ip": "2001:db8:1::5"}}"#;
+    let envelope = Envelope::parse(text.as_bytes(), &rules()).unwrap();
+    let mapped = map_envelope(&envelope, &Tables::embedded(), None);
+    assert!(mapped.warnings.is_empty(), "{:?}", mapped.warnings);
+    let values: Vec<&str> = mapped
+        .standard
+        .iter()
+        .filter(|o| o["type"] == "ipv4-addr" || o["type"] == "ipv6-addr")
+        .filter_map(|o| o["value"].as_str())
+        .collect();
+    // Host bits cleared, as IntelMQ's IPNetwork sanitiser clears them; the destination's prefix stays in the
+    // carrier, beside the destination's own address.
+    assert_eq!(values, ["2001:db8:1::5", "192.0.2.0/24"]);
+    let indicator = mapped
+        .standard
+        .iter()
+        .find(|o| o["type"] == "indicator")
+        .unwrap();
+    assert_eq!(indicator["pattern"], "[ipv4-addr:value = '192.0.2.0/24']");
+    let mut foreign = indicator.clone();
+    foreign.as_object_mut().unwrap().remove("extensions");
+    let Unmapped::Foreign(back) = unmap(foreign.to_string().as_bytes(), &[]).unwrap() else {
+        panic!("the indicator did not unmap")
+    };
+    assert_eq!(back.payload()["source.network"], "192.0.2.0/24");
+    assert!(back.payload().get("source.ip").is_none());
+}
+
+/// An event with ports but no address: STIX needs src_ref or dst_ref, so no network-traffic is made, and the
+/// warning says what stays in the carrier only.
+#[test]
+fn ports_without_an_address_stay_in_the_carrier_with_a_warning() {
+    let text = r#"{"meta": {"uuid": "port-1"}, "payload": {"source.fqdn": "bad.example.net", "destination.port": 8080, "protocol.transport": "tcp", "classification.type": "c2-server"}}"#;
+    let envelope = Envelope::parse(text.as_bytes(), &rules()).unwrap();
+    let mapped = map_envelope(&envelope, &Tables::embedded(), None);
+    assert!(
+        mapped
+            .standard
+            .iter()
+            .all(|o| o["type"] != "network-traffic"),
+        "{:#?}",
+        mapped.standard
+    );
+    assert_eq!(mapped.warnings.len(), 1, "{:?}", mapped.warnings);
+    assert!(mapped.warnings[0].contains("destination port 8080"));
+    assert!(mapped.standard.iter().any(|o| o["type"] == "domain-name"));
 }
