@@ -11,7 +11,7 @@ use super::fields::Fields;
 use super::keys;
 use super::{
     DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
-    StoredObject, WriteOp, WriteOutcome,
+    StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 use crate::envelope::Envelope;
 
@@ -153,6 +153,23 @@ impl SledStore {
         }
     }
 
+    /// The newest version of an envelope id and its text, as the current group sees it.
+    fn latest_envelope_now(
+        &self,
+        pending: &Pending,
+        id: &str,
+    ) -> StoreResult<Option<(u32, Vec<u8>)>> {
+        match pending.envelopes.get(id) {
+            Some((version, text)) => Ok(Some((*version, text.clone()))),
+            None => self
+                .latest_envelope(id)?
+                .map(|(version, value)| {
+                    decode_envelope(id, version, &value).map(|e| (version, e.text))
+                })
+                .transpose(),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn put_envelope(
         &self,
@@ -165,31 +182,42 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let id = envelope.id().as_str().to_owned();
-        let latest = match pending.envelopes.get(&id) {
-            Some((version, text)) => Some((*version, text.clone())),
-            None => self
-                .latest_envelope(&id)?
-                .map(|(version, value)| {
-                    decode_envelope(&id, version, &value).map(|e| (version, e.text))
-                })
-                .transpose()?,
-        };
+        let latest = self.latest_envelope_now(pending, &id)?;
         let version = match (&latest, policy) {
             (None, _) => 0,
             (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
             (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
             (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
         };
-        let key = keys::envelope(&id, version);
-        let text = envelope.into_text();
-        batch.insert(
-            key.clone(),
-            encode_envelope(now, counters.next_seq, collection, &text),
-        );
-        batch.insert(keys::envelope_order(counters.next_seq), key);
-        counters.next_seq += 1;
-        pending.envelopes.insert(id, (version, text));
-        Ok(WriteOutcome::Stored { version })
+        let stored = StoredEnvelope {
+            id,
+            version,
+            position: counters.next_seq,
+            collection: collection.to_owned(),
+            received: now,
+            text: envelope.into_text(),
+        };
+        Ok(insert_envelope(batch, pending, counters, stored))
+    }
+
+    fn restore_envelope(
+        &self,
+        batch: &mut Batch,
+        pending: &mut Pending,
+        counters: &mut Counters,
+        envelope: StoredEnvelope,
+    ) -> StoreResult<WriteOutcome> {
+        let next_version = self
+            .latest_envelope_now(pending, &envelope.id)?
+            .map_or(0, |(version, _)| version + 1);
+        // The largest position is refused too: later envelopes take the next one.
+        if envelope.version != next_version
+            || envelope.position < counters.next_seq
+            || envelope.position == u64::MAX
+        {
+            return Ok(WriteOutcome::Conflict);
+        }
+        Ok(insert_envelope(batch, pending, counters, envelope))
     }
 
     fn put_object(
@@ -202,7 +230,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
-        let mut versions = self.versions_now(
+        let versions = self.versions_now(
             pending,
             &keys::object_versions_prefix(collection, &object.id),
         )?;
@@ -216,6 +244,52 @@ impl SledStore {
         }
         // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
         let date_added = now.max(self.last_added(counters, collection)? + 1);
+        let object = StoredObject {
+            id: object.id,
+            version: object.version,
+            version_text: object.version_text,
+            date_added,
+            text: object.text,
+        };
+        self.insert_object(batch, pending, counters, collection, object, versions);
+        Ok(WriteOutcome::Stored { version: 0 })
+    }
+
+    fn restore_object(
+        &self,
+        batch: &mut Batch,
+        pending: &mut Pending,
+        counters: &mut Counters,
+        collection: &str,
+        object: StoredObject,
+    ) -> StoreResult<WriteOutcome> {
+        let versions = self.versions_now(
+            pending,
+            &keys::object_versions_prefix(collection, &object.id),
+        )?;
+        // The largest date_added is refused too: later additions take the next one.
+        if versions.contains(&object.version)
+            || object.date_added <= self.last_added(counters, collection)?
+            || object.date_added == u64::MAX
+        {
+            return Ok(WriteOutcome::Conflict);
+        }
+        self.insert_object(batch, pending, counters, collection, object, versions);
+        Ok(WriteOutcome::Stored { version: 0 })
+    }
+
+    /// Writes an object version with its indexes; `versions` are the object's other versions, and the
+    /// version's `date_added` is later than every other of the collection.
+    fn insert_object(
+        &self,
+        batch: &mut Batch,
+        pending: &mut Pending,
+        counters: &mut Counters,
+        collection: &str,
+        object: StoredObject,
+        mut versions: Vec<i64>,
+    ) {
+        let date_added = object.date_added;
         counters
             .last_added
             .insert(collection.to_owned(), date_added);
@@ -230,6 +304,7 @@ impl SledStore {
             keys::added(collection, Some(type_of(&object.id)), date_added),
             &[][..],
         );
+        let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
         batch.insert(key.clone(), &date_added.to_be_bytes()[..]);
         if !versions.is_empty() {
             versions.push(object.version);
@@ -237,7 +312,6 @@ impl SledStore {
             self.set_bounds(batch, collection, &object.id, &versions);
         }
         pending.objects.insert(key, Some(object.text));
-        Ok(WriteOutcome::Stored { version: 0 })
     }
 
     fn delete_object(
@@ -341,9 +415,7 @@ impl Store for SledStore {
                     version,
                 } => self.delete_object(&mut batch, &mut pending, &collection, &id, version)?,
                 WriteOp::PutStatus { id, text } => {
-                    let mut value = now.to_be_bytes().to_vec();
-                    value.extend_from_slice(&text);
-                    batch.insert(keys::status(&id), value);
+                    batch.insert(keys::status(&id), encode_status(now, &text));
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
@@ -364,6 +436,27 @@ impl Store for SledStore {
                         batch.remove(key.map_err(io_error)?);
                     }
                     WriteOutcome::Removed
+                }
+                WriteOp::RestoreEnvelope(envelope) => {
+                    self.restore_envelope(&mut batch, &mut pending, &mut counters, envelope)?
+                }
+                WriteOp::RestoreObject { collection, object } => self.restore_object(
+                    &mut batch,
+                    &mut pending,
+                    &mut counters,
+                    &collection,
+                    object,
+                )?,
+                WriteOp::RestoreStatus(status) => {
+                    batch.insert(
+                        keys::status(&status.id),
+                        encode_status(status.stored_at, &status.text),
+                    );
+                    WriteOutcome::Stored { version: 0 }
+                }
+                WriteOp::SetCursorSecret(secret) => {
+                    batch.insert(keys::META_CURSOR_SECRET, &secret[..]);
+                    WriteOutcome::Stored { version: 0 }
                 }
             };
             outcomes.push(outcome);
@@ -457,6 +550,18 @@ impl Store for SledStore {
         Ok(versions)
     }
 
+    fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
+        Box::new(self.tree.scan_prefix([keys::ADDED]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let (collection, date_added) =
+                keys::parse_any_added(&key).ok_or_else(|| malformed("added key"))?;
+            Ok((
+                collection.to_owned(),
+                ObjectRecord::decode(&value)?.into_stored(date_added),
+            ))
+        }))
+    }
+
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
         if let Some(bounds) = self
             .tree
@@ -499,6 +604,27 @@ impl Store for SledStore {
                     .ok_or_else(|| malformed("status"))
             })
             .transpose()
+    }
+
+    fn statuses(&self) -> StoreIter<'_, StoredStatus> {
+        Box::new(self.tree.scan_prefix([keys::STATUS]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let id = std::str::from_utf8(&key[1..]).map_err(|_| malformed("status key"))?;
+            let mut fields = Fields::new(&value, "status");
+            Ok(StoredStatus {
+                id: id.to_owned(),
+                stored_at: fields.u64()?,
+                text: fields.rest().to_vec(),
+            })
+        }))
+    }
+
+    fn notes(&self) -> StoreIter<'_, (String, Vec<u8>)> {
+        Box::new(self.tree.scan_prefix([keys::NOTE]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let key = std::str::from_utf8(&key[1..]).map_err(|_| malformed("note key"))?;
+            Ok((key.to_owned(), value.to_vec()))
+        }))
     }
 
     fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -651,6 +777,38 @@ fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
         .next_back()
         .transpose()
         .map_err(io_error)
+}
+
+fn insert_envelope(
+    batch: &mut Batch,
+    pending: &mut Pending,
+    counters: &mut Counters,
+    envelope: StoredEnvelope,
+) -> WriteOutcome {
+    let key = keys::envelope(&envelope.id, envelope.version);
+    batch.insert(
+        key.clone(),
+        encode_envelope(
+            envelope.received,
+            envelope.position,
+            &envelope.collection,
+            &envelope.text,
+        ),
+    );
+    batch.insert(keys::envelope_order(envelope.position), key);
+    counters.next_seq = envelope.position + 1;
+    pending
+        .envelopes
+        .insert(envelope.id, (envelope.version, envelope.text));
+    WriteOutcome::Stored {
+        version: envelope.version,
+    }
+}
+
+fn encode_status(stored_at: u64, text: &[u8]) -> Vec<u8> {
+    let mut value = stored_at.to_be_bytes().to_vec();
+    value.extend_from_slice(text);
+    value
 }
 
 fn encode_envelope(received: u64, position: u64, collection: &str, text: &[u8]) -> Vec<u8> {
