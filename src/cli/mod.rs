@@ -1,6 +1,7 @@
 //! The `stixgate` command line: the clap definitions and the dispatch; each area's commands live in their own
 //! file.
 
+mod backup;
 mod exchange;
 mod handover;
 mod import_export;
@@ -48,6 +49,11 @@ pub enum Command {
     Pull(exchange::PullArgs),
     /// Send the objects a local collection gained since the last push to a remote TAXII 2.1 collection.
     Push(exchange::PushArgs),
+    /// Write a backup of everything the data directory holds (NDJSON) to OUTPUT or stdout; while a server
+    /// runs on it, the server reads it at one moment and writes wait meanwhile.
+    Backup(backup::BackupArgs),
+    /// Restore a backup (a file, or `-` for stdin) into an empty or missing data directory.
+    Restore(backup::RestoreArgs),
     /// Read a password (twice and without echo on a terminal, else one line of stdin) and print its argon2
     /// hash, for `password` of a `[[users]]` entry.
     HashPassword,
@@ -84,6 +90,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unmap(args) => mapping::unmap(args),
         Command::Pull(args) => exchange::pull(args).await,
         Command::Push(args) => exchange::push(args).await,
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args),
         Command::HashPassword => secrets::hash_password(),
         Command::NewToken => Ok(secrets::new_token()),
     }

@@ -1,5 +1,5 @@
-//! The admin endpoint: how `stixgate pull` and `push` hand their job to the server that holds the data
-//! directory, instead of failing on its lock.
+//! The admin endpoint: how `stixgate pull`, `push` and `backup` hand their work to the server that holds the
+//! data directory, instead of failing on its lock.
 //!
 //! It listens on loopback only, on its own port, in plain HTTP (the CLI need not trust the server's TLS
 //! certificate). Its address and a fresh bearer token are in `admin.json` in the data directory, readable by
@@ -14,14 +14,20 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::mpsc;
+
 use super::AppState;
+use crate::backup;
 use crate::client::{ClientError, Job, Local, Quiet};
 use crate::secret;
 
 /// The file in the data directory that tells the command line where the admin endpoint is.
 pub const ADMIN_FILE: &str = "admin.json";
-/// The one route: POST a [`Job`], get its [`crate::client::Report`] when it is done.
+/// POST a [`Job`], get its [`crate::client::Report`] when it is done.
 pub const JOBS_PATH: &str = "/admin/jobs";
+/// POST (no body), get a backup of the store as it is at one moment (see [`crate::backup`]), streamed as it is
+/// read. Writes wait while it is read.
+pub const BACKUP_PATH: &str = "/admin/backup";
 
 /// What `admin.json` holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +64,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .app_data(state.clone())
             .app_data(digest.clone())
             .route(JOBS_PATH, web::post().to(run_job))
+            .route(BACKUP_PATH, web::post().to(backup))
     })
     .workers(1)
     .disable_signals()
@@ -79,12 +86,8 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-async fn run_job(
-    state: web::Data<AppState>,
-    digest: web::Data<TokenDigest>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+/// The refusal of a request without the token of `admin.json`.
+fn refusal(request: &HttpRequest, digest: &TokenDigest) -> Option<HttpResponse> {
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -92,12 +95,23 @@ async fn run_job(
         .and_then(|v| v.strip_prefix("Bearer "));
     // Digests are compared, not tokens: the time a comparison takes says nothing of the token.
     let authorized = token.is_some_and(|t| secret::token_digest(t) == digest.0);
-    if !authorized {
-        return HttpResponse::Unauthorized().json(JobError {
+    (!authorized).then(|| {
+        HttpResponse::Unauthorized().json(JobError {
             error: format!(
                 "the admin endpoint needs the token in {ADMIN_FILE} of the data directory"
             ),
-        });
+        })
+    })
+}
+
+async fn run_job(
+    state: web::Data<AppState>,
+    digest: web::Data<TokenDigest>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refusal) = refusal(&request, &digest) {
+        return refusal;
     }
     let job: Job = match serde_json::from_slice(&body) {
         Ok(job) => job,
@@ -125,5 +139,68 @@ async fn run_job(
         Err(error) => HttpResponse::BadGateway().json(JobError {
             error: error.to_string(),
         }),
+    }
+}
+
+/// Streams a backup. It is read by the writer between two groups, so it is one consistent state, and the
+/// writes that come meanwhile wait until the last line is handed to the connection.
+async fn backup(
+    state: web::Data<AppState>,
+    digest: web::Data<TokenDigest>,
+    request: HttpRequest,
+) -> HttpResponse {
+    if let Some(refusal) = refusal(&request, &digest) {
+        return refusal;
+    }
+    let (chunks, body) = mpsc::channel::<std::io::Result<web::Bytes>>(BACKUP_CHUNKS_AHEAD);
+    let writer = state.writer.clone();
+    tokio::spawn(async move {
+        let sink = chunks.clone();
+        let read = writer
+            .exclusive(move |store| {
+                let mut out = std::io::BufWriter::with_capacity(BACKUP_CHUNK, ChannelWriter(sink));
+                backup::write(store, &mut out)
+            })
+            .await;
+        let failure = match read {
+            Ok(Ok(tally)) => {
+                tracing::info!(%tally, "backup handed to the command line");
+                return;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error.to_string(),
+        };
+        tracing::error!(error = failure, "the backup failed");
+        // An error item aborts the response, so that the command line sees the backup broke off.
+        let _ = chunks.send(Err(std::io::Error::other(failure))).await;
+    });
+    let body = futures_util::stream::unfold(body, |mut body| async move {
+        body.recv().await.map(|chunk| (chunk, body))
+    });
+    HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body)
+}
+
+/// Bytes per chunk of a streamed backup, and chunks that may wait for the connection.
+const BACKUP_CHUNK: usize = 256 * 1024;
+const BACKUP_CHUNKS_AHEAD: usize = 8;
+
+/// Hands what the backup writes to the response, waiting while the connection is behind. Runs on the
+/// writer's blocking thread, never on the runtime.
+struct ChannelWriter(mpsc::Sender<std::io::Result<web::Bytes>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(web::Bytes::copy_from_slice(bytes)))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
