@@ -1,5 +1,6 @@
 //! One integration-test binary: one link step, shared helpers.
 
+mod backup;
 mod bad_input;
 mod cli;
 mod client;
