@@ -255,6 +255,13 @@ async fn a_backup_taken_while_serving_or_stopped_restores_everything() {
     .await
     .unwrap();
     assert!(succeeded(&served).contains("read by the server"));
+    // Only the holder of the data directory's token gets a backup.
+    let admin: Value =
+        serde_json::from_slice(&std::fs::read(app.data.path().join("admin.json")).unwrap())
+            .unwrap();
+    let url = format!("{}/admin/backup", admin["url"].as_str().unwrap());
+    let refused = app.client.post(&url).bearer_auth("not-the-token").send();
+    assert_eq!(refused.await.unwrap().status(), StatusCode::UNAUTHORIZED);
     let before = seen(&app, &built).await;
     assert!(before.envelopes[0].1.starts_with("{\n  \"meta\""));
     assert!(before.envelopes.iter().all(|(s, _)| *s == StatusCode::OK));

@@ -13,6 +13,7 @@ mod mapping;
 mod misp_feed;
 mod operations;
 mod roundtrip;
+mod secrets;
 mod taxii_auth;
 mod taxii_endpoints;
 mod taxii_paging;
