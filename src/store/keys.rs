@@ -21,6 +21,9 @@
 //! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
+//!
+//! A backup (`src/backup/`) carries `E` (with its `N` position), `A` (and so `O`, `T`, `L`, which a restore
+//! makes again), `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
 
 pub const ENVELOPE: u8 = b'E';
 pub const ENVELOPE_ORDER: u8 = b'N';

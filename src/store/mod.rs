@@ -178,7 +178,9 @@ pub enum StoreError {
         "the data directory {0} is in use by another process (is `stixgate serve` running on it?)"
     )]
     Locked(PathBuf),
-    #[error("the data in {path} is damaged: {detail}; restore it from an export")]
+    #[error(
+        "the data in {path} is damaged: {detail}; restore it from a backup (`stixgate restore`)"
+    )]
     Corrupt { path: PathBuf, detail: String },
     #[error("a stored record is malformed: {0}")]
     Malformed(String),
