@@ -48,9 +48,15 @@ pub fn restore(input: impl BufRead, target: &Path) -> Result<Tally, RestoreError
     if target.exists() && target.read_dir().map_err(io(target))?.next().is_some() {
         return Err(RestoreError::NotEmpty(target.to_owned()));
     }
-    let name = target
-        .file_name()
-        .ok_or_else(|| RestoreError::NotEmpty(target.to_owned()))?;
+    // An existing (empty) directory may be named `.` or `..`, which have no name to put the staging one beside.
+    let target = &match target.canonicalize() {
+        Ok(absolute) => absolute,
+        Err(_) => target.to_owned(),
+    };
+    let name = target.file_name().ok_or_else(|| RestoreError::Io {
+        path: target.to_owned(),
+        source: std::io::Error::other("not a directory one can restore into"),
+    })?;
     let staging = target.with_file_name(format!(
         ".{}.restoring-{}",
         name.to_string_lossy(),
