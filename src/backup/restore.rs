@@ -14,8 +14,10 @@ use super::{
     EndLine, EnvelopeLine, FORMAT, Header, Kind, NoteLine, ObjectLine, SecretLine, StatusLine, Tag,
     Tally, VERSION,
 };
+use crate::envelope::EnvelopeId;
 use crate::store::{
-    SledStore, Store, StoreError, StoredEnvelope, StoredObject, StoredStatus, WriteOp, WriteOutcome,
+    NewObject, SledStore, Store, StoreError, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
+    WriteOutcome,
 };
 
 /// Records per atomic write and flush: enough to make a restore fast, few enough to bound memory.
@@ -134,6 +136,13 @@ impl Reader {
         }
     }
 
+    /// Collection ids follow the rules of envelope ids, which keep them safe in store keys.
+    fn check_collection(&self, collection: &str) -> Result<(), RestoreError> {
+        EnvelopeId::parse(collection)
+            .map(drop)
+            .map_err(|e| self.error(format!("the collection id {e}")))
+    }
+
     fn parse<T: DeserializeOwned>(&self, text: &[u8]) -> Result<T, RestoreError> {
         serde_json::from_slice(text).map_err(|e| self.error(format!("not a valid record: {e}")))
     }
@@ -180,6 +189,9 @@ impl Reader {
             }
             Kind::Envelope => {
                 let line: EnvelopeLine = self.parse(text)?;
+                EnvelopeId::parse(line.id.as_str())
+                    .map_err(|e| self.error(format!("the envelope id {e}")))?;
+                self.check_collection(&line.collection)?;
                 self.tally.envelopes += 1;
                 WriteOp::RestoreEnvelope(StoredEnvelope {
                     id: line.id,
@@ -192,15 +204,27 @@ impl Reader {
             }
             Kind::Object => {
                 let line: ObjectLine = self.parse(text)?;
+                self.check_collection(&line.collection)?;
+                // What the text says must be what the record says: the store keys the object by them.
+                let read = NewObject::from_text(line.text.into_bytes()).map_err(|e| {
+                    self.error(format!("the object is not a valid STIX object: {e}"))
+                })?;
+                if (read.id.as_str(), read.version, read.version_text.as_str())
+                    != (line.id.as_str(), line.version, line.version_text.as_str())
+                {
+                    return Err(self.error(
+                        "the object's id, version or version_text is not what its text says".into(),
+                    ));
+                }
                 self.tally.objects += 1;
                 WriteOp::RestoreObject {
                     collection: line.collection,
                     object: StoredObject {
-                        id: line.id,
-                        version: line.version,
-                        version_text: line.version_text,
+                        id: read.id,
+                        version: read.version,
+                        version_text: read.version_text,
                         date_added: line.date_added,
-                        text: line.text.into_bytes(),
+                        text: read.text,
                     },
                 }
             }
