@@ -423,3 +423,60 @@ fn export_writes_a_pretty_printed_envelope_as_one_line_that_import_takes_back() 
     ));
     assert_eq!(String::from_utf8(export(second.path())).unwrap(), exported);
 }
+
+/// Envelope versions and carrier objects in a backup: each stored envelope has exactly one carrier, so the
+/// two counts differ if the backup read the envelopes and the objects at different moments.
+fn envelopes_and_carriers(backup: &[u8]) -> (usize, usize) {
+    let (mut envelopes, mut carriers) = (0, 0);
+    for line in String::from_utf8_lossy(backup).lines().skip(1) {
+        let record: Value = serde_json::from_str(line).unwrap();
+        match record["kind"].as_str() {
+            Some("envelope") => envelopes += 1,
+            Some("object") => {
+                let object: Value = serde_json::from_str(record["text"].as_str().unwrap()).unwrap();
+                if object["type"] == "iep04-envelope" {
+                    carriers += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    (envelopes, carriers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_while_envelopes_arrive_is_one_moment_of_the_store() {
+    let app = spawn_app_with(|_| {}).await;
+    let batch: String = (0..400)
+        .map(|n| envelope(&format!("first-{n}"), json!({"source.ip": "192.0.2.1"})) + "\n")
+        .collect();
+    assert_eq!(app.post_envelopes("", batch).await.0, StatusCode::OK);
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let writing = {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !*stopped.borrow_and_update() {
+                let body = envelope(&format!("during-{n}"), json!({"source.ip": "192.0.2.2"}));
+                let posted = client.post(format!("{address}/envelopes")).body(body);
+                assert!(posted.send().await.unwrap().status().is_success());
+                n += 1;
+            }
+            n
+        })
+    };
+    let data = app.data.path().to_owned();
+    let backup = tokio::task::spawn_blocking(move || run_cli(&["backup"], &data, b""))
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    let written_during = writing.await.unwrap();
+    succeeded(&backup);
+    let (envelopes, carriers) = envelopes_and_carriers(&backup.stdout);
+    assert!(envelopes >= 400, "{envelopes}");
+    assert_eq!(
+        envelopes, carriers,
+        "{written_during} envelopes came meanwhile"
+    );
+    app.stop().await;
+}
