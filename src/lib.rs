@@ -1,6 +1,7 @@
 //! stixgate: a TAXII 2.1 / STIX 2.1 gateway for IntelMQ's IEP04 event envelopes.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod config;

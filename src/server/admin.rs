@@ -1,9 +1,11 @@
-//! The admin endpoint: how `stixgate pull` and `push` hand their job to the server that holds the data
-//! directory, instead of failing on its lock.
+//! The admin endpoint: how `stixgate pull`, `push` and `backup` hand their work to the server that holds the
+//! data directory, instead of failing on its lock.
 //!
 //! It listens on loopback only, on its own port, in plain HTTP (the CLI need not trust the server's TLS
 //! certificate). Its address and a fresh bearer token are in `admin.json` in the data directory, readable by
 //! its owner only: whoever may open the data directory may use the endpoint, and nobody else.
+
+mod backup;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -20,8 +22,11 @@ use crate::secret;
 
 /// The file in the data directory that tells the command line where the admin endpoint is.
 pub const ADMIN_FILE: &str = "admin.json";
-/// The one route: POST a [`Job`], get its [`crate::client::Report`] when it is done.
+/// POST a [`Job`], get its [`crate::client::Report`] when it is done.
 pub const JOBS_PATH: &str = "/admin/jobs";
+/// POST (no body), get a backup of the store as it is at one moment (see [`crate::backup`]), streamed as it is
+/// read. Writes wait while it is read.
+pub const BACKUP_PATH: &str = "/admin/backup";
 
 /// What `admin.json` holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +63,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .app_data(state.clone())
             .app_data(digest.clone())
             .route(JOBS_PATH, web::post().to(run_job))
+            .route(BACKUP_PATH, web::post().to(backup::stream))
     })
     .workers(1)
     .disable_signals()
@@ -79,12 +85,8 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-async fn run_job(
-    state: web::Data<AppState>,
-    digest: web::Data<TokenDigest>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+/// The refusal of a request without the token of `admin.json`.
+fn refusal(request: &HttpRequest, digest: &TokenDigest) -> Option<HttpResponse> {
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -92,12 +94,23 @@ async fn run_job(
         .and_then(|v| v.strip_prefix("Bearer "));
     // Digests are compared, not tokens: the time a comparison takes says nothing of the token.
     let authorized = token.is_some_and(|t| secret::token_digest(t) == digest.0);
-    if !authorized {
-        return HttpResponse::Unauthorized().json(JobError {
+    (!authorized).then(|| {
+        HttpResponse::Unauthorized().json(JobError {
             error: format!(
                 "the admin endpoint needs the token in {ADMIN_FILE} of the data directory"
             ),
-        });
+        })
+    })
+}
+
+async fn run_job(
+    state: web::Data<AppState>,
+    digest: web::Data<TokenDigest>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(refusal) = refusal(&request, &digest) {
+        return refusal;
     }
     let job: Job = match serde_json::from_slice(&body) {
         Ok(job) => job,

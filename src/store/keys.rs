@@ -21,6 +21,9 @@
 //! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
+//!
+//! A backup (`src/backup/`) carries `E` (with its `N` position), `A` (and so `O`, `T`, `L`, which a restore
+//! makes again), `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
 
 pub const ENVELOPE: u8 = b'E';
 pub const ENVELOPE_ORDER: u8 = b'N';
@@ -129,6 +132,17 @@ pub fn status(id: &str) -> Vec<u8> {
     key
 }
 
+/// Splits an `A` key into collection and date_added.
+pub fn parse_any_added(key: &[u8]) -> Option<(&str, u64)> {
+    let rest = key.strip_prefix(&[ADDED])?;
+    let (collection, date_added) = rest.split_at_checked(rest.len().checked_sub(9)?)?;
+    let date_added = date_added.strip_prefix(&[0])?;
+    Some((
+        std::str::from_utf8(collection).ok()?,
+        u64::from_be_bytes(date_added.try_into().ok()?),
+    ))
+}
+
 pub fn parse_added(prefix_len: usize, key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(prefix_len..)?.try_into().ok()?))
 }
@@ -162,6 +176,12 @@ mod tests {
             let (ka, kb) = (object_suffix("x--1", a), object_suffix("x--1", b));
             prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
             prop_assert_eq!(version_of_object_key(&object("c", &ka)), Some(a));
+        }
+
+        #[test]
+        fn added_keys_round_trip(collection in "[^\\x00]{1,40}", date_added: u64) {
+            let key = added(&collection, None, date_added);
+            prop_assert_eq!(parse_any_added(&key), Some((collection.as_str(), date_added)));
         }
 
         #[test]

@@ -76,6 +76,22 @@ pub enum WriteOp {
     ClearView {
         prefix: Vec<u8>,
     },
+    /// Puts back an envelope version from a backup, with its version, position, collection and received time,
+    /// and no objects (they come back on their own). Versions of an id must come in order and positions must
+    /// grow; anything else is a [`WriteOutcome::Conflict`] and writes nothing.
+    RestoreEnvelope(StoredEnvelope),
+    /// Puts back an object version from a backup with its `date_added`, which must be later than every
+    /// `date_added` of the collection so far; an earlier one, or a version stored already, is a
+    /// [`WriteOutcome::Conflict`] and writes nothing.
+    RestoreObject {
+        collection: String,
+        object: StoredObject,
+    },
+    /// Puts back a TAXII status from a backup, with the time it was stored.
+    RestoreStatus(StoredStatus),
+    /// Replaces the secret that signs paging cursors (see [`Store::cursor_secret`]), so that cursors handed
+    /// out before a backup stay valid after its restore.
+    SetCursorSecret([u8; 32]),
 }
 
 /// A STIX object version to add to a collection.
@@ -149,13 +165,24 @@ pub struct StoredObject {
     pub text: Vec<u8>,
 }
 
+/// A TAXII status resource as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStatus {
+    pub id: String,
+    /// When it was stored, in microseconds since the Unix epoch; statuses are pruned by it.
+    pub stored_at: u64,
+    pub text: Vec<u8>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "the data directory {0} is in use by another process (is `stixgate serve` running on it?)"
     )]
     Locked(PathBuf),
-    #[error("the data in {path} is damaged: {detail}; restore it from an export")]
+    #[error(
+        "the data in {path} is damaged: {detail}; restore it from a backup (`stixgate restore`)"
+    )]
     Corrupt { path: PathBuf, detail: String },
     #[error("a stored record is malformed: {0}")]
     Malformed(String),
@@ -237,11 +264,20 @@ pub trait Store: Send + Sync {
     /// own first and last version, and listings need not look versions up.
     fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool>;
 
+    /// Every object version of every collection: collection after collection, each in order of addition.
+    fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)>;
+
     /// A TAXII status resource as stored.
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
 
+    /// Every TAXII status resource kept.
+    fn statuses(&self) -> StoreIter<'_, StoredStatus>;
+
     /// What [`WriteOp::PutNote`] last stored under `key`.
     fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Every note, as key and value.
+    fn notes(&self) -> StoreIter<'_, (String, Vec<u8>)>;
 
     /// A record of a derived view: data that its owner (the MISP feeds) makes from envelopes and keeps
     /// up to date itself, under keys it lays out.

@@ -383,3 +383,117 @@ fn data_directory_errors_name_the_directory_the_cause_and_the_way_out() {
         assert_eq!(error.to_string(), expected);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_while_an_exclusive_read_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(open(&dir));
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (started, reading) = tokio::sync::oneshot::channel();
+    let read = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .exclusive(move |store: &dyn Store| {
+                    let _ = started.send(());
+                    released.recv().unwrap();
+                    store.envelopes().count()
+                })
+                .await
+        })
+    };
+    reading.await.unwrap();
+    let write = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .write(vec![put("during", "{}", DuplicatePolicy::KeepFirst)])
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!write.is_finished(), "a write went through during the read");
+    release.send(()).unwrap();
+    assert_eq!(read.await.unwrap().unwrap(), 0);
+    assert_eq!(
+        write.await.unwrap().unwrap(),
+        [WriteOutcome::Stored { version: 0 }]
+    );
+    writer.stop().await;
+    task.await.unwrap();
+}
+
+#[test]
+fn restored_records_keep_their_positions_and_dates_and_later_writes_follow_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let stored = |id: &str, version, position| StoredEnvelope {
+        id: id.into(),
+        version,
+        position,
+        collection: "c9".into(),
+        received: 1_000 + position,
+        text: format!(r#"{{"meta":{{"uuid":"{id}"}},"v":{version}}}"#).into_bytes(),
+    };
+    let restored_object = |id: &str, version, date_added| WriteOp::RestoreObject {
+        collection: "c1".into(),
+        object: StoredObject {
+            id: id.into(),
+            version,
+            version_text: format!("v{version}"),
+            date_added,
+            text: format!(r#"{{"id":"{id}","v":{version}}}"#).into_bytes(),
+        },
+    };
+    let outcomes = store
+        .apply(vec![
+            WriteOp::RestoreEnvelope(stored("a", 0, 3)),
+            WriteOp::RestoreEnvelope(stored("a", 1, 7)),
+            WriteOp::RestoreEnvelope(stored("b", 1, 8)),
+            WriteOp::RestoreEnvelope(stored("c", 0, 5)),
+            restored_object("x--1", 2, 50),
+            restored_object("x--1", 1, 60),
+            restored_object("x--2", 1, 40),
+            restored_object("x--1", 2, 70),
+            WriteOp::SetCursorSecret([7; 32]),
+        ])
+        .unwrap();
+    let stored_outcome = WriteOutcome::Stored { version: 0 };
+    assert_eq!(
+        outcomes,
+        [
+            stored_outcome,
+            WriteOutcome::Stored { version: 1 },
+            WriteOutcome::Conflict,
+            WriteOutcome::Conflict,
+            stored_outcome,
+            stored_outcome,
+            WriteOutcome::Conflict,
+            WriteOutcome::Conflict,
+            stored_outcome,
+        ]
+    );
+    let envelopes: Vec<StoredEnvelope> = store.envelopes().map(Result::unwrap).collect();
+    assert_eq!(envelopes, [stored("a", 0, 3), stored("a", 1, 7)]);
+    let objects: Vec<(String, i64, u64)> = store
+        .all_objects()
+        .map(|o| o.map(|(c, o)| (c, o.version, o.date_added)).unwrap())
+        .collect();
+    assert_eq!(objects, [("c1".into(), 2, 50), ("c1".into(), 1, 60)]);
+    assert_eq!(store.version_bounds("c1", "x--1").unwrap(), Some((1, 2)));
+    assert_eq!(store.cursor_secret().unwrap(), [7; 32]);
+    store
+        .apply(vec![
+            put("d", "{}", DuplicatePolicy::KeepFirst),
+            object("x--3", 1, "{}"),
+        ])
+        .unwrap();
+    assert_eq!(store.envelope("d").unwrap().unwrap().position, 8);
+    let last = store
+        .added_after("c1", None, Some(60))
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(last.date_added > 60);
+}

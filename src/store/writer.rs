@@ -3,6 +3,9 @@
 //! Requests queue on a channel. The writer takes whatever has queued up (up to [`MAX_GROUP_OPS`]), applies it
 //! as one atomic group, flushes once, and only then answers every request of the group. Under load, many
 //! requests share one fsync; alone, a request pays one.
+//!
+//! A read that must see one consistent state (a backup) runs on the writer's side between two groups, through
+//! [`Writer::exclusive`]: writes queue meanwhile and are applied after it.
 
 use std::sync::Arc;
 
@@ -27,8 +30,12 @@ struct Write {
     reply: Reply,
 }
 
+/// A read run between two groups; see [`Writer::exclusive`].
+type Exclusive = Box<dyn FnOnce(&dyn Store) + Send>;
+
 enum Request {
     Write(Write),
+    Exclusive(Exclusive),
     Stop(oneshot::Sender<()>),
 }
 
@@ -82,6 +89,24 @@ impl Writer {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// Runs `read` after the writes queued before this call and before any queued after it: nothing is written
+    /// while it runs, so it sees one consistent state of the store (sled has no snapshot reads). Writes wait
+    /// for it, so it should only read.
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let exclusive: Exclusive = Box::new(move |store| {
+            let _ = reply.send(read(store));
+        });
+        self.requests
+            .send(Request::Exclusive(exclusive))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)
+    }
+
     /// Finishes every request queued before this call, then stops the writer.
     pub async fn stop(&self) {
         let (done, finished) = oneshot::channel();
@@ -99,12 +124,17 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
         };
         let mut group = Vec::new();
         let mut ops_in_group = 0;
+        let mut exclusive = None;
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
                 Request::Write(write) => {
                     ops_in_group += write.ops.len();
                     group.push(write);
+                }
+                Request::Exclusive(read) => {
+                    exclusive = Some(read);
+                    break;
                 }
                 Request::Stop(done) => {
                     stopped = Some(done);
@@ -117,6 +147,12 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
         }
         if !group.is_empty() {
             commit(&store, group).await;
+        }
+        if let Some(read) = exclusive {
+            let store = Arc::clone(&store);
+            if let Err(panic) = tokio::task::spawn_blocking(move || read(&*store)).await {
+                tracing::error!(%panic, "an exclusive read failed");
+            }
         }
     }
     if let Some(done) = stopped {

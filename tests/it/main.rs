@@ -1,5 +1,6 @@
 //! One integration-test binary: one link step, shared helpers.
 
+mod backup;
 mod bad_input;
 mod cli;
 mod client;
@@ -14,6 +15,7 @@ mod operations;
 mod refused_requests;
 mod rights;
 mod roundtrip;
+mod secrets;
 mod start_failures;
 mod taxii_auth;
 mod taxii_endpoints;

@@ -1,4 +1,8 @@
-//! The sled engine. See [`super::keys`] for the layout.
+//! The sled engine. See [`super::keys`] for the layout: this file opens the store and reads it, `write.rs` applies
+//! writes, `records.rs` encodes the values.
+
+mod records;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -7,14 +11,13 @@ use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
+use self::records::{ObjectRecord, decode_bounds, decode_envelope, encode_status};
 use super::fields::Fields;
 use super::keys;
-use super::same_json::same_json;
 use super::{
-    DuplicatePolicy, NewObject, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
-    StoredObject, WriteOp, WriteOutcome,
+    Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
+    WriteOutcome,
 };
-use crate::envelope::Envelope;
 
 /// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
@@ -74,230 +77,6 @@ impl SledStore {
             other => io_error(other),
         }
     }
-
-    fn last_added(&self, counters: &mut Counters, collection: &str) -> StoreResult<u64> {
-        if let Some(&last) = counters.last_added.get(collection) {
-            return Ok(last);
-        }
-        let prefix = keys::added_prefix(collection, None);
-        let last = match last_entry(&self.tree, &prefix)? {
-            Some((key, _)) => {
-                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?
-            }
-            None => 0,
-        };
-        counters.last_added.insert(collection.to_owned(), last);
-        Ok(last)
-    }
-
-    fn latest_envelope(&self, id: &str) -> StoreResult<Option<(u32, IVec)>> {
-        match last_entry(&self.tree, &keys::envelope_prefix(id))? {
-            None => Ok(None),
-            Some((key, value)) => {
-                let (_, version) =
-                    keys::parse_envelope(&key).ok_or_else(|| malformed("envelope key"))?;
-                Ok(Some((version, value)))
-            }
-        }
-    }
-
-    /// An object's text as the current group sees it: pending writes first, then the tree.
-    fn object_text(&self, pending: &Pending, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        if let Some(text) = pending.objects.get(key) {
-            return Ok(text.clone());
-        }
-        let Some(date_added) = self.tree.get(key).map_err(io_error)? else {
-            return Ok(None);
-        };
-        let (_, record) = self.record_at(key, &date_added)?;
-        Ok(Some(ObjectRecord::decode(&record)?.text.to_vec()))
-    }
-
-    /// The date_added in an `O` value, and the `A` record it names; `object_key` names the collection.
-    fn record_at(&self, object_key: &[u8], index: &[u8]) -> StoreResult<(u64, IVec)> {
-        let collection = collection_of(object_key)?;
-        let date_added = Fields::new(index, "object index").u64()?;
-        let record = self
-            .tree
-            .get(keys::added(collection, None, date_added))
-            .map_err(io_error)?
-            .ok_or_else(|| malformed("object index without record"))?;
-        Ok((date_added, record))
-    }
-
-    /// The versions of one object as the current group sees them: stored ones, with this group's writes
-    /// and deletes applied.
-    fn versions_now(&self, pending: &Pending, prefix: &[u8]) -> StoreResult<Vec<i64>> {
-        let mut versions = BTreeMap::new();
-        for key in self.tree.scan_prefix(prefix).keys() {
-            let key = key.map_err(io_error)?;
-            versions.insert(
-                keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?,
-                true,
-            );
-        }
-        for (key, text) in pending
-            .objects
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-        {
-            versions.insert(
-                keys::version_of_object_key(key).ok_or_else(|| malformed("object key"))?,
-                text.is_some(),
-            );
-        }
-        Ok(versions
-            .into_iter()
-            .filter(|(_, present)| *present)
-            .map(|(v, _)| v)
-            .collect())
-    }
-
-    /// Keeps the `L` bounds of an object with two or more versions, and none for one with fewer.
-    fn set_bounds(&self, batch: &mut Batch, collection: &str, id: &str, versions: &[i64]) {
-        let key = keys::bounds(collection, id);
-        match (versions.first(), versions.last()) {
-            (Some(&first), Some(&last)) if versions.len() > 1 => {
-                batch.insert(key, encode_bounds((first, last)))
-            }
-            _ => batch.remove(key),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn put_envelope(
-        &self,
-        batch: &mut Batch,
-        pending: &mut Pending,
-        counters: &mut Counters,
-        envelope: Envelope,
-        collection: &str,
-        policy: DuplicatePolicy,
-        now: u64,
-    ) -> StoreResult<WriteOutcome> {
-        let id = envelope.id().as_str().to_owned();
-        let latest = match pending.envelopes.get(&id) {
-            Some((version, text)) => Some((*version, text.clone())),
-            None => self
-                .latest_envelope(&id)?
-                .map(|(version, value)| {
-                    decode_envelope(&id, version, &value).map(|e| (version, e.text))
-                })
-                .transpose()?,
-        };
-        let version = match (&latest, policy) {
-            (None, _) => 0,
-            (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
-            (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
-            (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
-        };
-        let key = keys::envelope(&id, version);
-        let text = envelope.into_text();
-        batch.insert(
-            key.clone(),
-            encode_envelope(now, counters.next_seq, collection, &text),
-        );
-        batch.insert(keys::envelope_order(counters.next_seq), key);
-        counters.next_seq += 1;
-        pending.envelopes.insert(id, (version, text));
-        Ok(WriteOutcome::Stored { version })
-    }
-
-    fn put_object(
-        &self,
-        batch: &mut Batch,
-        pending: &mut Pending,
-        counters: &mut Counters,
-        collection: &str,
-        object: NewObject,
-        now: u64,
-    ) -> StoreResult<WriteOutcome> {
-        let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
-        let mut versions = self.versions_now(
-            pending,
-            &keys::object_versions_prefix(collection, &object.id),
-        )?;
-        if versions.contains(&object.version) {
-            let stored = self.object_text(pending, &key)?;
-            // The byte compare first: resent objects are nearly always the same bytes.
-            let same = stored
-                .is_some_and(|stored| stored == object.text || same_json(&stored, &object.text));
-            return Ok(if same {
-                WriteOutcome::Duplicate
-            } else {
-                WriteOutcome::Conflict
-            });
-        }
-        // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
-        let date_added = now.max(self.last_added(counters, collection)? + 1);
-        counters
-            .last_added
-            .insert(collection.to_owned(), date_added);
-        let record = ObjectRecord {
-            id: &object.id,
-            version: object.version,
-            version_text: &object.version_text,
-            text: &object.text,
-        };
-        batch.insert(keys::added(collection, None, date_added), record.encode());
-        batch.insert(
-            keys::added(collection, Some(type_of(&object.id)), date_added),
-            &[][..],
-        );
-        batch.insert(key.clone(), &date_added.to_be_bytes()[..]);
-        if !versions.is_empty() {
-            versions.push(object.version);
-            versions.sort_unstable();
-            self.set_bounds(batch, collection, &object.id, &versions);
-        }
-        pending.objects.insert(key, Some(object.text));
-        Ok(WriteOutcome::Stored { version: 0 })
-    }
-
-    fn delete_object(
-        &self,
-        batch: &mut Batch,
-        pending: &mut Pending,
-        collection: &str,
-        id: &str,
-        version: i64,
-    ) -> StoreResult<WriteOutcome> {
-        let key = keys::object(collection, &keys::object_suffix(id, version));
-        if pending.objects.contains_key(&key) {
-            // Deleting what the same group wrote would need its date_added; groups never do that.
-            return Err(StoreError::Malformed(
-                "delete of an object written in the same group".into(),
-            ));
-        }
-        let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
-            return Ok(WriteOutcome::Absent);
-        };
-        let date_added = Fields::new(&date_added, "object index").u64()?;
-        batch.remove(key.clone());
-        batch.remove(keys::added(collection, None, date_added));
-        batch.remove(keys::added(collection, Some(type_of(id)), date_added));
-        pending.objects.insert(key, None);
-        let left = self.versions_now(pending, &keys::object_versions_prefix(collection, id))?;
-        self.set_bounds(batch, collection, id, &left);
-        Ok(WriteOutcome::Removed)
-    }
-
-    fn prune_statuses(&self, batch: &mut Batch, before: u64) -> StoreResult<WriteOutcome> {
-        let mut removed = false;
-        for entry in self.tree.scan_prefix([keys::STATUS]) {
-            let (key, value) = entry.map_err(io_error)?;
-            let stored_at = Fields::new(&value, "status").u64()?;
-            if stored_at < before {
-                batch.remove(key);
-                removed = true;
-            }
-        }
-        Ok(if removed {
-            WriteOutcome::Removed
-        } else {
-            WriteOutcome::Absent
-        })
-    }
 }
 
 impl Store for SledStore {
@@ -355,9 +134,7 @@ impl Store for SledStore {
                     version,
                 } => self.delete_object(&mut batch, &mut pending, &collection, &id, version)?,
                 WriteOp::PutStatus { id, text } => {
-                    let mut value = now.to_be_bytes().to_vec();
-                    value.extend_from_slice(&text);
-                    batch.insert(keys::status(&id), value);
+                    batch.insert(keys::status(&id), encode_status(now, &text));
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
@@ -378,6 +155,27 @@ impl Store for SledStore {
                         batch.remove(key.map_err(io_error)?);
                     }
                     WriteOutcome::Removed
+                }
+                WriteOp::RestoreEnvelope(envelope) => {
+                    self.restore_envelope(&mut batch, &mut pending, &mut counters, envelope)?
+                }
+                WriteOp::RestoreObject { collection, object } => self.restore_object(
+                    &mut batch,
+                    &mut pending,
+                    &mut counters,
+                    &collection,
+                    object,
+                )?,
+                WriteOp::RestoreStatus(status) => {
+                    batch.insert(
+                        keys::status(&status.id),
+                        encode_status(status.stored_at, &status.text),
+                    );
+                    WriteOutcome::Stored { version: 0 }
+                }
+                WriteOp::SetCursorSecret(secret) => {
+                    batch.insert(keys::META_CURSOR_SECRET, &secret[..]);
+                    WriteOutcome::Stored { version: 0 }
                 }
             };
             outcomes.push(outcome);
@@ -473,6 +271,18 @@ impl Store for SledStore {
         Ok(versions)
     }
 
+    fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
+        Box::new(self.tree.scan_prefix([keys::ADDED]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let (collection, date_added) =
+                keys::parse_any_added(&key).ok_or_else(|| malformed("added key"))?;
+            Ok((
+                collection.to_owned(),
+                ObjectRecord::decode(&value)?.into_stored(date_added),
+            ))
+        }))
+    }
+
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
         if let Some(bounds) = self
             .tree
@@ -515,6 +325,27 @@ impl Store for SledStore {
                     .ok_or_else(|| malformed("status"))
             })
             .transpose()
+    }
+
+    fn statuses(&self) -> StoreIter<'_, StoredStatus> {
+        Box::new(self.tree.scan_prefix([keys::STATUS]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let id = std::str::from_utf8(&key[1..]).map_err(|_| malformed("status key"))?;
+            let mut fields = Fields::new(&value, "status");
+            Ok(StoredStatus {
+                id: id.to_owned(),
+                stored_at: fields.u64()?,
+                text: fields.rest().to_vec(),
+            })
+        }))
+    }
+
+    fn notes(&self) -> StoreIter<'_, (String, Vec<u8>)> {
+        Box::new(self.tree.scan_prefix([keys::NOTE]).map(|entry| {
+            let (key, value) = entry.map_err(io_error)?;
+            let key = std::str::from_utf8(&key[1..]).map_err(|_| malformed("note key"))?;
+            Ok((key.to_owned(), value.to_vec()))
+        }))
     }
 
     fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -589,64 +420,6 @@ impl Store for SledStore {
     }
 }
 
-/// An `A` value: the version's id, version, version text as written, and the exact object text.
-struct ObjectRecord<'a> {
-    id: &'a str,
-    version: i64,
-    version_text: &'a str,
-    text: &'a [u8],
-}
-
-impl<'a> ObjectRecord<'a> {
-    fn encode(&self) -> Vec<u8> {
-        let id_length = u16::try_from(self.id.len()).expect("STIX ids are short");
-        let version_length = u8::try_from(self.version_text.len()).expect("timestamps are short");
-        let mut value =
-            Vec::with_capacity(11 + self.id.len() + self.version_text.len() + self.text.len());
-        value.extend_from_slice(&self.version.to_be_bytes());
-        value.extend_from_slice(&id_length.to_be_bytes());
-        value.extend_from_slice(self.id.as_bytes());
-        value.push(version_length);
-        value.extend_from_slice(self.version_text.as_bytes());
-        value.extend_from_slice(self.text);
-        value
-    }
-
-    fn decode(value: &'a [u8]) -> StoreResult<Self> {
-        let mut fields = Fields::new(value, "object record");
-        let version = fields.i64()?;
-        let id_length = fields.u16()?;
-        let id = fields.str(usize::from(id_length))?;
-        let version_length = fields.u8()?;
-        let version_text = fields.str(usize::from(version_length))?;
-        Ok(Self {
-            id,
-            version,
-            version_text,
-            text: fields.rest(),
-        })
-    }
-
-    fn into_stored(self, date_added: u64) -> StoredObject {
-        StoredObject {
-            id: self.id.to_owned(),
-            version: self.version,
-            version_text: self.version_text.to_owned(),
-            date_added,
-            text: self.text.to_vec(),
-        }
-    }
-}
-
-fn encode_bounds((first, last): (i64, i64)) -> Vec<u8> {
-    [first.to_be_bytes(), last.to_be_bytes()].concat()
-}
-
-fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
-    let mut fields = Fields::new(value, "bounds");
-    Ok((fields.i64()?, fields.i64()?))
-}
-
 /// The collection an `O` key belongs to.
 fn collection_of(object_key: &[u8]) -> StoreResult<&str> {
     let rest = object_key.get(1..).ok_or_else(|| malformed("object key"))?;
@@ -667,33 +440,6 @@ fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
         .next_back()
         .transpose()
         .map_err(io_error)
-}
-
-fn encode_envelope(received: u64, position: u64, collection: &str, text: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(18 + collection.len() + text.len());
-    value.extend_from_slice(&received.to_be_bytes());
-    value.extend_from_slice(&position.to_be_bytes());
-    let length = u16::try_from(collection.len()).expect("collection ids are short");
-    value.extend_from_slice(&length.to_be_bytes());
-    value.extend_from_slice(collection.as_bytes());
-    value.extend_from_slice(text);
-    value
-}
-
-fn decode_envelope(id: &str, version: u32, value: &[u8]) -> StoreResult<StoredEnvelope> {
-    let mut fields = Fields::new(value, "envelope record");
-    let received = fields.u64()?;
-    let position = fields.u64()?;
-    let length = fields.u16()?;
-    let collection = fields.str(usize::from(length))?.to_owned();
-    Ok(StoredEnvelope {
-        id: id.to_owned(),
-        version,
-        position,
-        collection,
-        received,
-        text: fields.rest().to_vec(),
-    })
 }
 
 pub(crate) fn now_micros() -> u64 {

@@ -1,0 +1,99 @@
+//! How values are laid out: big-endian fields, then the exact text.
+
+use crate::store::fields::Fields;
+use crate::store::{StoreResult, StoredEnvelope, StoredObject};
+
+/// An `A` value: the version's id, version, version text as written, and the exact object text.
+pub(super) struct ObjectRecord<'a> {
+    pub id: &'a str,
+    pub version: i64,
+    pub version_text: &'a str,
+    pub text: &'a [u8],
+}
+
+impl<'a> ObjectRecord<'a> {
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let id_length = u16::try_from(self.id.len()).expect("STIX ids are short");
+        let version_length = u8::try_from(self.version_text.len()).expect("timestamps are short");
+        let mut value =
+            Vec::with_capacity(11 + self.id.len() + self.version_text.len() + self.text.len());
+        value.extend_from_slice(&self.version.to_be_bytes());
+        value.extend_from_slice(&id_length.to_be_bytes());
+        value.extend_from_slice(self.id.as_bytes());
+        value.push(version_length);
+        value.extend_from_slice(self.version_text.as_bytes());
+        value.extend_from_slice(self.text);
+        value
+    }
+
+    pub(super) fn decode(value: &'a [u8]) -> StoreResult<Self> {
+        let mut fields = Fields::new(value, "object record");
+        let version = fields.i64()?;
+        let id_length = fields.u16()?;
+        let id = fields.str(usize::from(id_length))?;
+        let version_length = fields.u8()?;
+        let version_text = fields.str(usize::from(version_length))?;
+        Ok(Self {
+            id,
+            version,
+            version_text,
+            text: fields.rest(),
+        })
+    }
+
+    pub(super) fn into_stored(self, date_added: u64) -> StoredObject {
+        StoredObject {
+            id: self.id.to_owned(),
+            version: self.version,
+            version_text: self.version_text.to_owned(),
+            date_added,
+            text: self.text.to_vec(),
+        }
+    }
+}
+
+pub(super) fn encode_bounds((first, last): (i64, i64)) -> Vec<u8> {
+    [first.to_be_bytes(), last.to_be_bytes()].concat()
+}
+
+pub(super) fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
+    let mut fields = Fields::new(value, "bounds");
+    Ok((fields.i64()?, fields.i64()?))
+}
+pub(super) fn encode_status(stored_at: u64, text: &[u8]) -> Vec<u8> {
+    let mut value = stored_at.to_be_bytes().to_vec();
+    value.extend_from_slice(text);
+    value
+}
+
+pub(super) fn encode_envelope(
+    received: u64,
+    position: u64,
+    collection: &str,
+    text: &[u8],
+) -> Vec<u8> {
+    let mut value = Vec::with_capacity(18 + collection.len() + text.len());
+    value.extend_from_slice(&received.to_be_bytes());
+    value.extend_from_slice(&position.to_be_bytes());
+    let length = u16::try_from(collection.len()).expect("collection ids are short");
+    value.extend_from_slice(&length.to_be_bytes());
+    value.extend_from_slice(collection.as_bytes());
+    value.extend_from_slice(text);
+    value
+}
+
+pub(super) fn decode_envelope(id: &str, version: u32, value: &[u8]) -> StoreResult<StoredEnvelope> {
+    let mut fields = Fields::new(value, "envelope record");
+    let received = fields.u64()?;
+    let position = fields.u64()?;
+    let length = fields.u16()?;
+    let collection = fields.str(usize::from(length))?.to_owned();
+    Ok(StoredEnvelope {
+        id: id.to_owned(),
+        version,
+        position,
+        collection,
+        received,
+        text: fields.rest().to_vec(),
+    })
+}
