@@ -3,7 +3,8 @@
 //!
 //! It listens on loopback only, on its own port, in plain HTTP (the CLI need not trust the server's TLS
 //! certificate). Its address and a fresh bearer token are in `admin.json` in the data directory, readable by
-//! its owner only: whoever may open the data directory may use the endpoint, and nobody else.
+//! its owner only. Its routes are for admins ([`Rule::Admin`]): whoever holds that token (who may open the
+//! data directory anyway) and users with `admin = true`.
 
 mod backup;
 
@@ -11,12 +12,17 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use actix_web::dev::Server;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::http::Method;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::auth::Authenticator;
+use super::rights::Rule;
+use super::routes::{self, Endpoint};
 use crate::client::{ClientError, Job, Local, Quiet};
 use crate::secret;
 
@@ -42,12 +48,20 @@ pub struct JobError {
     pub error: String,
 }
 
-struct TokenDigest(String);
-
 /// The admin server, bound and not yet running, and the file that points at it.
 pub struct Admin {
     pub server: Server,
     pub file: PathBuf,
+}
+
+/// The admin endpoint's routes. It is built from this list alone, as the main app is from its own.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(JOBS_PATH, Method::POST, Rule::Admin, |r| r.to(run_job)),
+        Endpoint::new(BACKUP_PATH, Method::POST, Rule::Admin, |r| {
+            r.to(backup::stream)
+        }),
+    ]
 }
 
 /// Binds the admin endpoint on a free loopback port and writes `admin.json` into `data`.
@@ -57,13 +71,13 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
     let (token, digest) = secret::new_token();
     let file = data.join(ADMIN_FILE);
     write_private(&file, &serde_json::to_vec(&AdminFile { url, token })?)?;
-    let digest = web::Data::new(TokenDigest(digest));
+    let authenticator =
+        Arc::new(Authenticator::new(&state.settings.users).with_operator_token(&digest));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(digest.clone())
-            .route(JOBS_PATH, web::post().to(run_job))
-            .route(BACKUP_PATH, web::post().to(backup::stream))
+            .configure(|config| routes::register(config, endpoints(), &authenticator))
+            .default_service(web::to(routes::not_found))
     })
     .workers(1)
     .disable_signals()
@@ -85,33 +99,7 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// The refusal of a request without the token of `admin.json`.
-fn refusal(request: &HttpRequest, digest: &TokenDigest) -> Option<HttpResponse> {
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Digests are compared, not tokens: the time a comparison takes says nothing of the token.
-    let authorized = token.is_some_and(|t| secret::token_digest(t) == digest.0);
-    (!authorized).then(|| {
-        HttpResponse::Unauthorized().json(JobError {
-            error: format!(
-                "the admin endpoint needs the token in {ADMIN_FILE} of the data directory"
-            ),
-        })
-    })
-}
-
-async fn run_job(
-    state: web::Data<AppState>,
-    digest: web::Data<TokenDigest>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Some(refusal) = refusal(&request, &digest) {
-        return refusal;
-    }
+async fn run_job(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let job: Job = match serde_json::from_slice(&body) {
         Ok(job) => job,
         Err(error) => {

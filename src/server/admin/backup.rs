@@ -2,23 +2,15 @@
 
 use std::io::Write;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use tokio::sync::mpsc;
 
-use super::{TokenDigest, refusal};
 use crate::backup;
 use crate::server::AppState;
 
 /// Streams a backup. It is read by the writer between two groups, so it is one consistent state, and the
 /// writes that come meanwhile wait until its last line is queued for the connection.
-pub(super) async fn stream(
-    state: web::Data<AppState>,
-    digest: web::Data<TokenDigest>,
-    request: HttpRequest,
-) -> HttpResponse {
-    if let Some(refusal) = refusal(&request, &digest) {
-        return refusal;
-    }
+pub(super) async fn stream(state: web::Data<AppState>) -> HttpResponse {
     let (chunks, body) = mpsc::channel::<std::io::Result<web::Bytes>>(BACKUP_CHUNKS_AHEAD);
     let writer = state.writer.clone();
     tokio::spawn(async move {
