@@ -49,6 +49,28 @@ pub fn split_url_credentials(url: &str) -> Option<(String, String, Option<String
     Some((parsed.into(), user, password))
 }
 
+/// Moves a URL's `user:password@` into `user` and `password`, so that the URL can be shown (in answers,
+/// logs, errors and metric labels) without them. Refused when credentials are given elsewhere too.
+pub fn lift_url_credentials(
+    url: &mut String,
+    user: &mut Option<String>,
+    password: &mut Option<String>,
+    token: Option<&str>,
+) -> Result<(), String> {
+    let Some((bare, url_user, url_password)) = split_url_credentials(url) else {
+        return Ok(());
+    };
+    if user.is_some() || password.is_some() || token.is_some() {
+        return Err(format!(
+            "{bare} has credentials both in the URL and in user/password/token: give them once"
+        ));
+    }
+    *url = bare;
+    *user = Some(url_user);
+    *password = url_password;
+    Ok(())
+}
+
 /// A URL as it may be shown (in answers, logs and metrics): without the user name and password it may hold.
 pub fn redacted_url(url: &str) -> String {
     split_url_credentials(url).map_or_else(|| url.to_owned(), |(url, _, _)| url)

@@ -78,7 +78,18 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    fn job(self, task: Task) -> anyhow::Result<Job> {
+    fn job(mut self, mut task: Task) -> anyhow::Result<Job> {
+        // Out of the URL, which the job's reports and the server's log show.
+        let url = match &mut task {
+            Task::Pull { url, .. } | Task::Push { url, .. } => url,
+        };
+        crate::secret::lift_url_credentials(
+            url,
+            &mut self.user,
+            &mut self.password,
+            self.token.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let connection = Connection {
             user: self.user,
             password: self.password,

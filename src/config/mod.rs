@@ -389,18 +389,13 @@ impl Settings {
     /// (in `/peers`, logs, errors and metric labels) without them.
     fn lift_peer_credentials(mut self) -> Result<Self, ConfigError> {
         for peer in &mut self.peer {
-            let Some((url, user, password)) = crate::secret::split_url_credentials(&peer.url)
-            else {
-                continue;
-            };
-            if peer.user.is_some() || peer.password.is_some() || peer.token.is_some() {
-                return Err(ConfigError::Invalid(format!(
-                    "peer {url:?} has credentials both in its URL and in user/password/token: give them once"
-                )));
-            }
-            peer.url = url;
-            peer.user = Some(user);
-            peer.password = password;
+            crate::secret::lift_url_credentials(
+                &mut peer.url,
+                &mut peer.user,
+                &mut peer.password,
+                peer.token.as_deref(),
+            )
+            .map_err(|problem| ConfigError::Invalid(format!("peer: {problem}")))?;
         }
         Ok(self)
     }
