@@ -51,6 +51,11 @@ impl Authenticator {
         self
     }
 
+    /// Whether any credentials would hold: without them, nobody can be asked to authenticate.
+    pub fn knows_anyone(&self) -> bool {
+        !self.passwords.is_empty() || !self.tokens.is_empty()
+    }
+
     /// The principal of an `Authorization` value, or 401 if it names credentials that do not hold.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
         let Some(authorization) = authorization else {

@@ -90,7 +90,7 @@ pub async fn get(
     let lookup = id.clone();
     let stored = web::block(move || store.envelope(&lookup)).await??;
     let collection = stored.as_ref().map(|envelope| envelope.collection.as_str());
-    envelope_access(&state.settings, &grant, &id, collection)?;
+    envelope_access(&state, &grant, &id, collection)?;
     let envelope = stored.expect("envelope_access refuses an envelope that does not exist");
     Ok(HttpResponse::Ok()
         .content_type("application/json")

@@ -26,7 +26,7 @@ use futures_util::future::{Ready, ready};
 use super::AppState;
 use super::auth::Authenticator;
 use super::error::{ApiError, shown};
-use crate::config::{CollectionSettings, Principal, Settings};
+use crate::config::{CollectionSettings, Principal};
 
 /// What a route needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ fn decide(
                 .filter(|(index, _)| rules.root.is_none_or(|root| root == *index))
                 .flat_map(|(_, root)| &root.collections)
                 .any(|c| c.access(&caller).visible());
-            if !sees_any && asks_to_authenticate(settings, &caller) {
+            if !sees_any && asks_to_authenticate(&rules.authenticator, &caller) {
                 return Err(ApiError::Unauthorized(
                     "this server requires authentication".into(),
                 ));
@@ -171,7 +171,7 @@ fn decide(
         Rule::Metrics | Rule::Admin => {
             if settings.is_admin(&caller) {
                 granted(caller, None)
-            } else if asks_to_authenticate(settings, &caller) {
+            } else if asks_to_authenticate(&rules.authenticator, &caller) {
                 Err(ApiError::Unauthorized(format!(
                     "{} is for admins: authenticate as a user with admin = true",
                     request.path()
@@ -186,15 +186,17 @@ fn decide(
         Rule::Collection(right, named) => {
             let (name, found) = named_collection(state, rules, named, request)?;
             let collection =
-                collection_access(settings, &caller, found, right, || not_found(named, &name))?;
+                collection_access(&rules.authenticator, &caller, found, right, || {
+                    not_found(named, &name)
+                })?;
             granted(caller, Some(collection.clone()))
         }
     }
 }
 
-/// Whether a refusal should ask for credentials: there is nobody to authenticate as without users.
-fn asks_to_authenticate(settings: &Settings, caller: &Principal) -> bool {
-    *caller == Principal::Anonymous && !settings.users.is_empty()
+/// Whether a refusal should ask for credentials: not when there is nobody to authenticate as.
+fn asks_to_authenticate(authenticator: &Authenticator, caller: &Principal) -> bool {
+    *caller == Principal::Anonymous && authenticator.knows_anyone()
 }
 
 /// The collection a request names, and the name as given (for the answer when there is none).
@@ -253,7 +255,7 @@ fn not_found(named: Named, name: &str) -> ApiError {
 /// The decision on one collection. `missing` is the answer for a collection that does not exist, which
 /// a caller with no right on an existing one gets too, so that it learns nothing of it.
 fn collection_access<'a>(
-    settings: &Settings,
+    authenticator: &Authenticator,
     caller: &Principal,
     collection: Option<&'a CollectionSettings>,
     right: Right,
@@ -267,7 +269,7 @@ fn collection_access<'a>(
     };
     match collection {
         Some(collection) if allowed => Ok(collection),
-        _ if asks_to_authenticate(settings, caller) => Err(ApiError::Unauthorized(
+        _ if asks_to_authenticate(authenticator, caller) => Err(ApiError::Unauthorized(
             "this request requires authentication".into(),
         )),
         Some(collection) if access.visible() => Err(ApiError::Forbidden(format!(
@@ -286,15 +288,19 @@ fn collection_access<'a>(
 /// The decision for `GET /envelopes/{id}`, once the handler has found the envelope's collection (`None`:
 /// there is no such envelope): the read right on it.
 pub fn envelope_access(
-    settings: &Settings,
+    state: &AppState,
     grant: &Grant,
     id: &str,
     collection: Option<&str>,
 ) -> Result<(), ApiError> {
-    let found = collection.and_then(|id| settings.collection(id));
-    collection_access(settings, &grant.caller, found, Right::Read, || {
-        ApiError::NotFound(format!("no envelope has the id {}", shown(id)))
-    })
+    let found = collection.and_then(|id| state.settings.collection(id));
+    collection_access(
+        &state.authenticator,
+        &grant.caller,
+        found,
+        Right::Read,
+        || ApiError::NotFound(format!("no envelope has the id {}", shown(id))),
+    )
     .map(|_| ())
 }
 
@@ -310,14 +316,14 @@ pub fn status_owner(caller: &Principal) -> Option<String> {
 /// The decision for a status, once the handler has read its owner: only the owner sees it; to anyone else
 /// it does not exist (`missing`), and an anonymous caller is asked to authenticate.
 pub fn status_access(
-    settings: &Settings,
+    state: &AppState,
     grant: &Grant,
     owner: Option<&str>,
     missing: impl FnOnce() -> ApiError,
 ) -> Result<(), ApiError> {
     if status_owner(&grant.caller).as_deref() == owner {
         Ok(())
-    } else if asks_to_authenticate(settings, &grant.caller) {
+    } else if asks_to_authenticate(&state.authenticator, &grant.caller) {
         Err(ApiError::Unauthorized(
             "this status requires authentication".into(),
         ))

@@ -36,6 +36,6 @@ pub async fn get(
     if stored.root != root(&state, &index).path {
         return Err(not_found());
     }
-    status_access(&state.settings, &grant, stored.owner.as_deref(), not_found)?;
+    status_access(&state, &grant, stored.owner.as_deref(), not_found)?;
     Ok(taxii(actix_web::http::StatusCode::OK).json(stored.resource))
 }
