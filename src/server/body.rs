@@ -30,7 +30,7 @@ pub async fn read_limited(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::TooLarge { limit });
     }
-    let mut decoder = Decoder::new(header(CONTENT_ENCODING).as_deref(), limit)?;
+    let mut decoder = Decoder::new(header(CONTENT_ENCODING).as_deref(), limit, declared)?;
     let mut received = 0;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk
@@ -89,10 +89,15 @@ enum Decoder {
 }
 
 impl Decoder {
-    /// The decoder for a `Content-Encoding` header; `identity` codings are no coding at all.
-    fn new(encoding: Option<&str>, limit: usize) -> Result<Self, ApiError> {
+    /// The decoder for a `Content-Encoding` header; `identity` codings are no coding at all. The buffer
+    /// starts at the declared length, so that a plain body is copied once.
+    fn new(
+        encoding: Option<&str>,
+        limit: usize,
+        declared: Option<usize>,
+    ) -> Result<Self, ApiError> {
         let sink = Limited {
-            bytes: Vec::new(),
+            bytes: Vec::with_capacity(declared.unwrap_or(0)),
             limit,
         };
         let codings: Vec<String> = encoding
