@@ -174,7 +174,7 @@ fn documented_rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/peers") => Rule::Admin,
         ("GET", "/metrics") => Rule::Metrics,
         ("GET", "/") => Rule::Listing,
-        ("GET", "/ui/style.css") => Rule::Open,
+        ("GET", "/ui/style.css" | "/ui/icon.svg") => Rule::Open,
         ("GET", "/ui/envelopes") => Rule::Collection(Right::Read, Query),
         ("GET" | "POST", "/ui/preview") => Rule::Collection(Right::Write, Query),
         ("GET", "/ui/peers") => Rule::Admin,

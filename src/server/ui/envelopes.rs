@@ -16,6 +16,7 @@ use crate::misp::{Feed, MispFeeds};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::rights::Grant;
+use crate::stix::StixId;
 use crate::store::{Store, StoredEnvelope};
 
 /// Envelopes shown per page.
@@ -70,6 +71,16 @@ fn newest(
     Ok(Found { envelopes, next })
 }
 
+/// The STIX object that stands for an envelope in its collection: an envelope made of a foreign object
+/// posted over TAXII has that object's id; any other is carried by its `iep04-envelope` object, which
+/// refers to the standard objects made of it.
+fn stix_object(envelope: &str) -> Option<String> {
+    match StixId::parse(envelope) {
+        Ok(object) => Some(object.as_str().to_owned()),
+        Err(_) => EnvelopeId::parse(envelope).ok().map(|id| carrier_id(&id)),
+    }
+}
+
 pub async fn page_view(
     state: web::Data<AppState>,
     query: web::Query<EnvelopesQuery>,
@@ -107,11 +118,11 @@ pub async fn page_view(
             .and_then(|mut v| v.get_mut("payload").map(Value::take))
             .unwrap_or_default();
         let field = |key: &str| escape(payload.get(key).and_then(Value::as_str).unwrap_or(""));
-        let stix = EnvelopeId::parse(envelope.id.as_str())
-            .map(|envelope_id| {
+        let stix = stix_object(&envelope.id)
+            .map(|object| {
                 format!(
                     "<a href=\"/{root}/collections/{id}/objects/{}/\">STIX objects</a>",
-                    carrier_id(&envelope_id)
+                    encode(&object)
                 )
             })
             .unwrap_or_default();
@@ -123,7 +134,7 @@ pub async fn page_view(
         };
         let _ = writeln!(
             body,
-            "<tr><td class=\"id\"><a href=\"/envelopes/{}\">{}</a>{}</td><td class=\"mono\">{}</td>\
+            "<tr><td class=\"id\"><a href=\"/envelopes/{}\">{}</a>{}</td><td class=\"time\">{}</td>\
              <td>{}</td><td>{}</td><td class=\"links\">{stix}{misp}</td></tr>",
             encode(&envelope.id),
             escape(&envelope.id),

@@ -16,6 +16,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLE: &str = include_str!("style.css");
+const ICON: &str = include_str!("icon.svg");
 
 /// Characters kept as they are in a path segment or a query value: RFC 3986's unreserved ones.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -73,7 +74,8 @@ pub fn page(settings: &Settings, grant: &Grant, title: &str, body: &str) -> Http
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} – {}</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head><body>\
+         <title>{} – {}</title><link rel=\"stylesheet\" href=\"/ui/style.css\">\
+         <link rel=\"icon\" href=\"/ui/icon.svg\" type=\"image/svg+xml\"></head><body>\
          <header><a class=\"home\" href=\"/\">{}</a><nav><a href=\"/\">Collections</a>\
          {}{}</nav><span class=\"caller\">{}</span></header>\
          <main><h1>{}</h1>\n{body}</main></body></html>\n",
@@ -117,9 +119,18 @@ fn caller_name(grant: &Grant) -> String {
 
 /// `GET /ui/style.css`: the one style sheet, part of the binary.
 pub async fn style() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /ui/icon.svg`: the page's icon, so that browsers do not ask for a `/favicon.ico` there is none of.
+pub async fn icon() -> HttpResponse {
+    asset("image/svg+xml", ICON)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((CONTENT_TYPE, content_type))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header((CACHE_CONTROL, "max-age=3600"))
-        .body(STYLE)
+        .body(body)
 }

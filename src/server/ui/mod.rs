@@ -22,6 +22,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::new("/ui/style.css", Method::GET, Rule::Open, |r| {
             r.to(html::style)
         }),
+        Endpoint::new("/ui/icon.svg", Method::GET, Rule::Open, |r| {
+            r.to(html::icon)
+        }),
         Endpoint::new("/ui/envelopes", Method::GET, query(Right::Read), |r| {
             r.to(envelopes::page_view)
         }),

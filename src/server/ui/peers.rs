@@ -31,16 +31,16 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         body.push_str(
             "<table><thead><tr><th>Peer</th><th>Direction</th><th>Every</th><th>Runs</th>\
              <th>Failed</th><th>Last run</th><th>Lag</th><th>Pulled</th><th>New</th><th>Pushed</th>\
-             <th>Failures</th><th>Last error</th></tr></thead><tbody>\n",
+             <th>Failures</th></tr></thead><tbody>\n",
         );
     }
     for peer in &peers {
         let _ = writeln!(
             body,
-            "<tr><td class=\"id\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{} s</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"mono\">{}</td>\
+            "<tr><td class=\"peer\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{} s</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"time\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"error\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&peer.name),
             escape(&peer.url),
             peer.direction,
@@ -54,8 +54,15 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
             peer.objects_new,
             peer.objects_pushed,
             peer.failures,
-            escape(peer.last_error.as_deref().unwrap_or("")),
         );
+        // On a line of its own: errors are long, and would squeeze the counts.
+        if let Some(error) = &peer.last_error {
+            let _ = writeln!(
+                body,
+                "<tr><td class=\"error\" colspan=\"11\">Last error: {}</td></tr>",
+                escape(error)
+            );
+        }
     }
     if !peers.is_empty() {
         body.push_str("</tbody></table>\n");
