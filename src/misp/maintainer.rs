@@ -131,6 +131,13 @@ impl MispFeeds {
         Ok(found)
     }
 
+    /// The event an envelope is part of, once the feed has taken the envelope in.
+    pub fn event_of(&self, feed: &Feed, envelope: &str) -> StoreResult<Option<Uuid>> {
+        Ok(self
+            .read::<Placement>(&feed.keys.placement(envelope))?
+            .map(|placement| placement.event))
+    }
+
     pub fn summary(&self, feed: &Feed, event: Uuid) -> StoreResult<Option<Summary>> {
         self.read(&feed.keys.summary(event))
     }

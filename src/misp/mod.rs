@@ -6,13 +6,14 @@
 //! mapping tables as the STIX objects. Each feed's state is kept in the store's views as envelopes arrive
 //! ([`MispFeeds`]), so serving a file reads only that file's records.
 
-mod attributes;
+pub mod attributes;
 mod definition;
 mod maintainer;
 mod render;
 mod tags;
 mod view;
 
+pub use attributes::attributes;
 pub use definition::{EVENT_NAMESPACE, FeedDefinition};
 pub use maintainer::{Feed, MispFeeds};
 pub use render::{event_file, manifest_entry};

@@ -15,6 +15,7 @@ pub mod rights;
 pub mod routes;
 mod taxii;
 mod tls;
+pub mod ui;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -85,6 +86,7 @@ pub fn endpoints(settings: &Settings) -> Vec<Endpoint> {
             |r| r.to(misp::file),
         ),
     ]);
+    endpoints.extend(ui::endpoints());
     endpoints
 }
 

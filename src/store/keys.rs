@@ -17,13 +17,14 @@
 //! Objects live in `A`, in order of addition, so that a page is one range scan that yields their exact text.
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
-//! | `M` name | metadata, such as `cursor-secret` |
+//! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
+//! | `M` name | metadata, such as `cursor-secret`, and `collection-counts` once the `C` counts exist |
 //! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
 //!
-//! A backup (`src/backup/`) carries `E` (with its `N` position), `A` (and so `O`, `T`, `L`, which a restore
-//! makes again), `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
+//! A backup (`src/backup/`) carries `E` (with its `N` position), `A` (and so `O`, `T`, `L`, `C`, which a
+//! restore makes again), `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
 
 pub const ENVELOPE: u8 = b'E';
 pub const ENVELOPE_ORDER: u8 = b'N';
@@ -34,7 +35,10 @@ pub const BOUNDS: u8 = b'L';
 pub const STATUS: u8 = b'S';
 pub const NOTE: u8 = b'K';
 pub const VIEW: u8 = b'V';
+pub const COUNTS: u8 = b'C';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
+/// Present once the `C` counts were made: databases written before them are counted once when opened.
+pub const META_COUNTS: &[u8] = b"Mcollection-counts";
 
 pub fn envelope_prefix(id: &str) -> Vec<u8> {
     tagged(ENVELOPE, &[id.as_bytes()])
@@ -111,6 +115,12 @@ pub fn bounds_prefix(collection: &str) -> Vec<u8> {
 pub fn bounds(collection: &str, stix_id: &str) -> Vec<u8> {
     let mut key = bounds_prefix(collection);
     key.extend_from_slice(stix_id.as_bytes());
+    key
+}
+
+pub fn counts(collection: &str) -> Vec<u8> {
+    let mut key = vec![COUNTS];
+    key.extend_from_slice(collection.as_bytes());
     key
 }
 

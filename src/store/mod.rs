@@ -165,6 +165,18 @@ pub struct StoredObject {
     pub text: Vec<u8>,
 }
 
+/// What a collection holds, from counts an engine keeps as it writes: as cheap for a million objects as for
+/// ten.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectionSummary {
+    /// Object versions stored (deleted ones are no longer counted).
+    pub objects: u64,
+    /// Envelope versions stored.
+    pub envelopes: u64,
+    /// The newest `date_added` of its objects, in microseconds since the Unix epoch.
+    pub newest_added: Option<u64>,
+}
+
 /// A TAXII status resource as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredStatus {
@@ -237,6 +249,9 @@ pub trait Store: Send + Sync {
     /// they were stored.
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope>;
 
+    /// The envelope versions stored before position `before` (all when `None`), newest first.
+    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope>;
+
     /// Every stored envelope version, in the order they were stored.
     fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
         self.envelopes_after(None)
@@ -249,6 +264,9 @@ pub trait Store: Send + Sync {
         object_type: Option<&str>,
         after: Option<u64>,
     ) -> StoreIter<'_, StoredObject>;
+
+    /// The collection's counts and newest `date_added`, without reading its objects.
+    fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary>;
 
     /// One object version of a collection.
     fn object(&self, collection: &str, id: &str, version: i64)
@@ -294,5 +312,7 @@ pub trait Store: Send + Sync {
     fn size_on_disk(&self) -> StoreResult<u64>;
 }
 
+#[cfg(test)]
+mod summary_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use super::*;
 use crate::envelope::{IntakeRules, Minting, Shape};
 
-fn envelope(id: &str, body: &str) -> Envelope {
+pub(super) fn envelope(id: &str, body: &str) -> Envelope {
     let text = format!(r#"{{"meta":{{"uuid":{{"current":"{id}"}}}},"payload":{body}}}"#);
     let rules = IntakeRules {
         minting: Minting::Uuid4,
@@ -35,7 +35,7 @@ fn object(id: &str, version: i64, text: &str) -> WriteOp {
 
 /// Opens the store, waiting for a lock that a just-dropped handle in this process may still hold: sled's
 /// background threads let go of it a little after the last handle (sled #1289).
-fn open(dir: &tempfile::TempDir) -> SledStore {
+pub(super) fn open(dir: &tempfile::TempDir) -> SledStore {
     for _ in 0..100 {
         match SledStore::open(dir.path()) {
             Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(50)),

@@ -12,6 +12,7 @@ mod intelmq_io;
 mod mapping;
 mod misp_feed;
 mod operations;
+mod operator_page;
 mod refused_requests;
 mod rights;
 mod roundtrip;

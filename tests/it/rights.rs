@@ -173,6 +173,11 @@ fn documented_rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/misp/{feed}/{file}") => Rule::Collection(Right::Read, MispFeed),
         ("GET", "/peers") => Rule::Admin,
         ("GET", "/metrics") => Rule::Metrics,
+        ("GET", "/") => Rule::Listing,
+        ("GET", "/ui/style.css" | "/ui/icon.svg") => Rule::Open,
+        ("GET", "/ui/envelopes") => Rule::Collection(Right::Read, Query),
+        ("GET" | "POST", "/ui/preview") => Rule::Collection(Right::Write, Query),
+        ("GET", "/ui/peers") => Rule::Admin,
         _ => return None,
     })
 }
@@ -261,6 +266,8 @@ fn request(
         "/intelmq/events",
         "/intelmq/feed",
         "/intelmq/stream",
+        "/ui/envelopes",
+        "/ui/preview",
     ]
     .contains(&path)
     {
@@ -280,6 +287,16 @@ fn request(
             "/intelmq/events" => request.json(&json!({
                 "source.ip": "192.0.2.1", "classification.type": "scanner", "feed.name": format!("posted-by-{tag}")
             })),
+            // A preview stores nothing: what it was sent is looked for below like the other posts'.
+            "/ui/preview" => request
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(
+                    serde_urlencoded::to_string([(
+                        "input",
+                        envelope(&format!("previewed-by-{tag}")).to_string(),
+                    )])
+                    .unwrap(),
+                ),
             _ => request
                 .header("Content-Type", TAXII)
                 .json(&json!({"objects": [indicator(tag + 1000, "2020-01-01T00:00:00.000Z")]})),
@@ -361,19 +378,20 @@ async fn check_every_route(metrics_public: bool) {
             .unwrap()
             .status();
         assert_eq!(found.is_success(), posted, "TAXII object of {caller:?}");
-        let envelope = app
-            .client
-            .get(format!(
-                "{}/envelopes/posted-by-{}",
-                app.address,
-                caller.index()
-            ))
-            .basic_auth("rw", Some("rw-pw"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let stored = |prefix: &str| {
+            app.client
+                .get(format!(
+                    "{}/envelopes/{prefix}-by-{}",
+                    app.address,
+                    caller.index()
+                ))
+                .basic_auth("rw", Some("rw-pw"))
+                .send()
+        };
+        let envelope = stored("posted").await.unwrap().status();
         assert_eq!(envelope.is_success(), posted, "envelope of {caller:?}");
+        let previewed = stored("previewed").await.unwrap().status();
+        assert_eq!(previewed, StatusCode::NOT_FOUND, "preview of {caller:?}");
     }
     app.stop().await;
 }

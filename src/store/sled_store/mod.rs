@@ -1,6 +1,7 @@
 //! The sled engine. See [`super::keys`] for the layout: this file opens the store and reads it, `write.rs` applies
 //! writes, `records.rs` encodes the values.
 
+mod counts;
 mod records;
 mod write;
 
@@ -11,12 +12,13 @@ use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
-use self::records::{ObjectRecord, decode_bounds, decode_envelope, encode_status};
+use self::counts::count_collections_once;
+use self::records::{Counts, ObjectRecord, decode_bounds, decode_envelope, encode_status};
 use super::fields::Fields;
 use super::keys;
 use super::{
-    Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
-    WriteOutcome,
+    CollectionSummary, Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject,
+    StoredStatus, WriteOp, WriteOutcome,
 };
 
 /// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
@@ -44,6 +46,8 @@ struct Pending {
     envelopes: HashMap<String, (u32, Vec<u8>)>,
     /// `O` key to the object's text, or `None` once deleted; ordered, for the versions of one object.
     objects: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The `C` counts of the collections the group writes to, as its writes move them.
+    counts: HashMap<String, Counts>,
 }
 
 impl SledStore {
@@ -60,6 +64,7 @@ impl SledStore {
             Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
             None => 0,
         };
+        count_collections_once(&tree)?;
         Ok(Self {
             path: path.to_owned(),
             db,
@@ -69,6 +74,19 @@ impl SledStore {
                 last_added: HashMap::new(),
             }),
         })
+    }
+
+    /// The envelope an `N` entry names.
+    fn ordered_envelope(&self, entry: sled::Result<(IVec, IVec)>) -> StoreResult<StoredEnvelope> {
+        let (_, envelope_key) = entry.map_err(io_error)?;
+        let (id, version) =
+            keys::parse_envelope(&envelope_key).ok_or_else(|| malformed("order entry"))?;
+        let value = self
+            .tree
+            .get(&envelope_key)
+            .map_err(io_error)?
+            .ok_or_else(|| malformed("order entry without envelope"))?;
+        decode_envelope(id, version, &value)
     }
 
     fn write_error(&self, error: sled::Error) -> StoreError {
@@ -199,17 +217,39 @@ impl Store for SledStore {
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
         let start = keys::envelope_order(after.map_or(0, |a| a.saturating_add(1)));
         let end = [keys::ENVELOPE_ORDER + 1];
-        Box::new(self.tree.range(start..end[..].to_vec()).map(move |entry| {
-            let (_, envelope_key) = entry.map_err(io_error)?;
-            let (id, version) =
-                keys::parse_envelope(&envelope_key).ok_or_else(|| malformed("order entry"))?;
-            let value = self
-                .tree
-                .get(&envelope_key)
-                .map_err(io_error)?
-                .ok_or_else(|| malformed("order entry without envelope"))?;
-            decode_envelope(id, version, &value)
-        }))
+        Box::new(
+            self.tree
+                .range(start..end[..].to_vec())
+                .map(move |entry| self.ordered_envelope(entry)),
+        )
+    }
+
+    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+        let end = match before {
+            Some(before) => keys::envelope_order(before),
+            None => vec![keys::ENVELOPE_ORDER + 1],
+        };
+        Box::new(
+            self.tree
+                .range(vec![keys::ENVELOPE_ORDER]..end)
+                .rev()
+                .map(move |entry| self.ordered_envelope(entry)),
+        )
+    }
+
+    fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary> {
+        let counts = self.stored_counts(collection)?;
+        let prefix = keys::added_prefix(collection, None);
+        let newest_added = last_entry(&self.tree, &prefix)?
+            .map(|(key, _)| {
+                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))
+            })
+            .transpose()?;
+        Ok(CollectionSummary {
+            objects: counts.objects,
+            envelopes: counts.envelopes,
+            newest_added,
+        })
     }
 
     fn added_after(

@@ -60,6 +60,27 @@ pub(super) fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
     let mut fields = Fields::new(value, "bounds");
     Ok((fields.i64()?, fields.i64()?))
 }
+/// A `C` value: a collection's object and envelope counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Counts {
+    pub objects: u64,
+    pub envelopes: u64,
+}
+
+impl Counts {
+    pub(super) fn encode(self) -> Vec<u8> {
+        [self.objects.to_be_bytes(), self.envelopes.to_be_bytes()].concat()
+    }
+
+    pub(super) fn decode(value: &[u8]) -> StoreResult<Self> {
+        let mut fields = Fields::new(value, "counts");
+        Ok(Self {
+            objects: fields.u64()?,
+            envelopes: fields.u64()?,
+        })
+    }
+}
+
 pub(super) fn encode_status(stored_at: u64, text: &[u8]) -> Vec<u8> {
     let mut value = stored_at.to_be_bytes().to_vec();
     value.extend_from_slice(text);

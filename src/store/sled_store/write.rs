@@ -150,6 +150,7 @@ impl SledStore {
             received: now,
             text: envelope.into_text(),
         };
+        self.count(batch, pending, collection, (0, 1))?;
         Ok(insert_envelope(batch, pending, counters, stored))
     }
 
@@ -170,6 +171,7 @@ impl SledStore {
         {
             return Ok(WriteOutcome::Conflict);
         }
+        self.count(batch, pending, &envelope.collection, (0, 1))?;
         Ok(insert_envelope(batch, pending, counters, envelope))
     }
 
@@ -207,7 +209,7 @@ impl SledStore {
             date_added,
             text: object.text,
         };
-        self.insert_object(batch, pending, counters, collection, object, versions);
+        self.insert_object(batch, pending, counters, collection, object, versions)?;
         Ok(WriteOutcome::Stored { version: 0 })
     }
 
@@ -230,7 +232,7 @@ impl SledStore {
         {
             return Ok(WriteOutcome::Conflict);
         }
-        self.insert_object(batch, pending, counters, collection, object, versions);
+        self.insert_object(batch, pending, counters, collection, object, versions)?;
         Ok(WriteOutcome::Stored { version: 0 })
     }
 
@@ -244,7 +246,8 @@ impl SledStore {
         collection: &str,
         object: StoredObject,
         mut versions: Vec<i64>,
-    ) {
+    ) -> StoreResult<()> {
+        self.count(batch, pending, collection, (1, 0))?;
         let date_added = object.date_added;
         counters
             .last_added
@@ -268,6 +271,7 @@ impl SledStore {
             self.set_bounds(batch, collection, &object.id, &versions);
         }
         pending.objects.insert(key, Some(object.text));
+        Ok(())
     }
 
     pub(super) fn delete_object(
@@ -293,6 +297,7 @@ impl SledStore {
         batch.remove(keys::added(collection, None, date_added));
         batch.remove(keys::added(collection, Some(type_of(id)), date_added));
         pending.objects.insert(key, None);
+        self.count(batch, pending, collection, (-1, 0))?;
         let left = self.versions_now(pending, &keys::object_versions_prefix(collection, id))?;
         self.set_bounds(batch, collection, id, &left);
         Ok(WriteOutcome::Removed)

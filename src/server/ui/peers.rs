@@ -1,0 +1,129 @@
+//! `GET /ui/peers`, for admins: what `/peers` reports of each peer's jobs, and where each IntelMQ consumer
+//! that lets the server keep its cursor (`/intelmq/feed?consumer=…`) stands.
+
+use std::fmt::Write;
+
+use actix_web::{HttpResponse, web};
+
+use super::html::{escape, page};
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::rights::Grant;
+
+/// The notes in which `/intelmq/feed` keeps a named consumer's cursor: `feed-cursor/{collection}/{consumer}`.
+const CURSOR_NOTES: &str = "feed-cursor/";
+
+/// One named IntelMQ consumer.
+struct Consumer {
+    collection: String,
+    name: String,
+    /// The position of the last envelope it was given; `None` when its cursor no longer opens (for instance
+    /// after a restore into a new data directory).
+    position: Option<u64>,
+}
+
+pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpResponse, ApiError> {
+    let mut body = String::from("<h2>Peers</h2>\n");
+    let peers = state.peers.snapshot();
+    if peers.is_empty() {
+        body.push_str("<p class=\"note\">No [[peer]] is configured.</p>\n");
+    } else {
+        body.push_str(
+            "<table><thead><tr><th>Peer</th><th>Direction</th><th>Every</th><th>Runs</th>\
+             <th>Failed</th><th>Last run</th><th>Lag</th><th>Pulled</th><th>New</th><th>Pushed</th>\
+             <th>Failures</th></tr></thead><tbody>\n",
+        );
+    }
+    for peer in &peers {
+        let _ = writeln!(
+            body,
+            "<tr><td class=\"peer\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{} s</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"time\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&peer.name),
+            escape(&peer.url),
+            peer.direction,
+            peer.interval_seconds,
+            peer.runs,
+            peer.failed_runs,
+            escape(peer.last_run.as_deref().unwrap_or("not yet")),
+            peer.lag_seconds
+                .map_or_else(|| "–".into(), |lag| format!("{lag:.0} s")),
+            peer.objects_pulled,
+            peer.objects_new,
+            peer.objects_pushed,
+            peer.failures,
+        );
+        // On a line of its own: errors are long, and would squeeze the counts.
+        if let Some(error) = &peer.last_error {
+            let _ = writeln!(
+                body,
+                "<tr><td class=\"error\" colspan=\"11\">Last error: {}</td></tr>",
+                escape(error)
+            );
+        }
+    }
+    if !peers.is_empty() {
+        body.push_str("</tbody></table>\n");
+    }
+    let (store, key) = (state.store.clone(), state.cursor_key.clone());
+    let (consumers, newest) = web::block(move || -> Result<_, ApiError> {
+        let mut consumers = Vec::new();
+        // Notes are bookkeeping: a few per client and consumer, never one per envelope.
+        for note in store.notes() {
+            let (note, value) = note?;
+            let Some((collection, name)) = note
+                .strip_prefix(CURSOR_NOTES)
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            let scope = format!("intelmq-feed:{collection}");
+            let position = key.open(&scope, &String::from_utf8_lossy(&value)).ok();
+            consumers.push(Consumer {
+                collection: collection.to_owned(),
+                name: name.to_owned(),
+                position,
+            });
+        }
+        let newest = store.envelopes_before(None).next().transpose()?;
+        Ok((consumers, newest.map(|e| e.position)))
+    })
+    .await??;
+    body.push_str("<h2>IntelMQ consumers</h2>\n");
+    if consumers.is_empty() {
+        body.push_str(
+            "<p class=\"note\">No IntelMQ collector reads /intelmq/feed with a consumer name yet.</p>\n",
+        );
+    } else {
+        let _ = writeln!(
+            body,
+            "<p class=\"note\">The newest envelope of all collections is at position {}.</p>\
+             <table><thead><tr><th>Consumer</th><th>Collection</th><th>Cursor position</th>\
+             <th>Envelopes stored since (all collections)</th></tr></thead><tbody>",
+            newest.map_or_else(|| "–".into(), |p| p.to_string())
+        );
+    }
+    for consumer in &consumers {
+        let (position, behind) = match (consumer.position, newest) {
+            (Some(position), Some(newest)) => (
+                position.to_string(),
+                newest.saturating_sub(position).to_string(),
+            ),
+            (Some(position), None) => (position.to_string(), "0".into()),
+            (None, _) => ("unreadable; it starts over".into(), "–".into()),
+        };
+        let _ = writeln!(
+            body,
+            "<tr><td class=\"id\">{}</td><td class=\"id\">{}</td><td class=\"num\">{position}</td>\
+             <td class=\"num\">{behind}</td></tr>",
+            escape(&consumer.name),
+            escape(&consumer.collection),
+        );
+    }
+    if !consumers.is_empty() {
+        body.push_str("</tbody></table>\n");
+    }
+    Ok(page(&state.settings, &grant, "Peers and jobs", &body))
+}

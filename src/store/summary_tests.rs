@@ -1,0 +1,129 @@
+//! The counts behind [`Store::collection_summary`] and the newest-first walk of [`Store::envelopes_before`].
+
+use super::tests::{envelope as parsed, open};
+use super::*;
+
+fn envelope(id: &str, collection: &str) -> WriteOp {
+    WriteOp::PutEnvelope {
+        envelope: parsed(id, r#"{"n1":1}"#),
+        collection: collection.into(),
+        policy: DuplicatePolicy::KeepFirst,
+        objects: vec![object_of(&format!("indicator--{id}"), 1)],
+    }
+}
+
+fn object_of(id: &str, version: i64) -> NewObject {
+    NewObject {
+        id: id.into(),
+        version,
+        version_text: format!("v{version}"),
+        text: format!(r#"{{"id":"{id}","v":{version}}}"#).into_bytes(),
+    }
+}
+
+fn object(collection: &str, id: &str, version: i64) -> WriteOp {
+    WriteOp::PutObject {
+        collection: collection.into(),
+        object: object_of(id, version),
+    }
+}
+
+fn summary(store: &SledStore, collection: &str) -> (u64, u64) {
+    let summary = store.collection_summary(collection).unwrap();
+    (summary.objects, summary.envelopes)
+}
+
+#[test]
+fn counts_follow_stores_duplicates_deletes_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert_eq!(
+        store.collection_summary("a").unwrap(),
+        CollectionSummary::default()
+    );
+    store
+        .apply(vec![
+            envelope("e1", "a"),
+            envelope("e2", "a"),
+            envelope("e3", "b"),
+            object("a", "indicator--x", 1),
+            object("a", "indicator--x", 2),
+        ])
+        .unwrap();
+    // Duplicates count nothing: the same envelope, the same object version.
+    store
+        .apply(vec![envelope("e1", "a"), object("a", "indicator--x", 2)])
+        .unwrap();
+    assert_eq!(summary(&store, "a"), (4, 2));
+    assert_eq!(summary(&store, "b"), (1, 1));
+    let newest = store.added_after("a", None, None).last().unwrap().unwrap();
+    assert_eq!(
+        store.collection_summary("a").unwrap().newest_added,
+        Some(newest.date_added)
+    );
+    store
+        .apply(vec![WriteOp::DeleteObject {
+            collection: "a".into(),
+            id: "indicator--x".into(),
+            version: 1,
+        }])
+        .unwrap();
+    assert_eq!(summary(&store, "a"), (3, 2));
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(summary(&store, "a"), (3, 2));
+}
+
+#[test]
+fn a_database_without_counts_is_counted_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .apply(vec![
+            envelope("e1", "a"),
+            envelope("e2", "b"),
+            object("a", "indicator--y", 1),
+        ])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    // As a database written before the counts existed: no `C` records and no mark.
+    let db = (0..100)
+        .find_map(|_| {
+            sled::open(dir.path())
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(50)))
+                .ok()
+        })
+        .unwrap();
+    for key in db.scan_prefix([keys::COUNTS]).keys() {
+        db.remove(key.unwrap()).unwrap();
+    }
+    db.remove(keys::META_COUNTS).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = open(&dir);
+    assert_eq!(summary(&store, "a"), (2, 1));
+    assert_eq!(summary(&store, "b"), (1, 1));
+}
+
+#[test]
+fn envelopes_before_walks_newest_first_from_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .apply(vec![
+            envelope("e1", "a"),
+            envelope("e2", "a"),
+            envelope("e3", "b"),
+        ])
+        .unwrap();
+    let ids = |before| -> Vec<String> {
+        store
+            .envelopes_before(before)
+            .map(|e| e.unwrap().id)
+            .collect()
+    };
+    assert_eq!(ids(None), ["e3", "e2", "e1"]);
+    let e2 = store.envelope("e2").unwrap().unwrap().position;
+    assert_eq!(ids(Some(e2)), ["e1"]);
+}
