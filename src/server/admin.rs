@@ -117,7 +117,11 @@ async fn run_job(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         store: state.store.clone(),
         writer: state.writer.clone(),
     };
-    tracing::info!(job = ?job.task, "running a job handed over by the command line");
+    tracing::info!(
+        job = job.task.kind(),
+        url = job.task.shown_url(),
+        "running a job handed over by the command line"
+    );
     match job.run(&state.settings, &local, &Quiet).await {
         Ok(report) => HttpResponse::Ok().json(report),
         Err(error @ ClientError::Store(_)) => HttpResponse::InternalServerError().json(JobError {

@@ -17,7 +17,7 @@ mod taxii;
 mod tls;
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,19 +25,20 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::Local;
-use crate::config::Settings;
+use crate::config::{AddressBlock, Principal, Settings, client_address};
 use crate::ingest::Intake;
+use crate::mapping::Tables;
 use crate::misp::MispFeeds;
 use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 
 pub use error::ApiError;
-use rights::{Named, Right, Rule};
+use rights::{Grant, Named, Right, Rule};
 use routes::Endpoint;
 
 /// What every request handler shares.
@@ -130,16 +131,94 @@ async fn log_request(
     let response = next.call(request).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    let request = response.request();
     // The route pattern, not the path: ids in paths would make one series per object.
-    let route = response
-        .request()
+    let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+    let state = request.app_data::<web::Data<AppState>>();
+    if let Some(state) = state {
         state.metrics.record(&route, status, elapsed);
     }
-    tracing::info!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
+    let client = state.and_then(|state| client(request, &state.settings.trusted_proxies));
+    // The name the rights decision settled on: never what the caller sent as credentials.
+    let user = match request
+        .extensions()
+        .get::<Grant>()
+        .map(|grant| &grant.caller)
+    {
+        Some(Principal::User(name)) => name.clone(),
+        Some(Principal::Operator) => OPERATOR.to_owned(),
+        Some(Principal::Anonymous) | None => "-".to_owned(),
+    };
+    tracing::info!(
+        client = client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        user,
+        %method,
+        route,
+        path,
+        status,
+        duration_us = elapsed.as_micros() as u64,
+        "request"
+    );
     Ok(response)
+}
+
+/// How request logs name whoever holds the data directory's admin token; no user may be called that, since
+/// user names cannot hold ':'.
+const OPERATOR: &str = ":operator";
+
+/// The client's address: the connection's peer, or whom a trusted proxy forwarded the request for.
+fn client(request: &HttpRequest, trusted: &[AddressBlock]) -> Option<IpAddr> {
+    let peer = request.peer_addr()?.ip();
+    let forwarded: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    Some(client_address(trusted, peer, &forwarded))
+}
+
+/// What `serve` makes of its settings before it opens the store: all that can refuse a configuration that
+/// loaded, short of binding its ports.
+pub struct Prepared {
+    tables: Arc<Tables>,
+    tls: Option<rustls::ServerConfig>,
+    pushes: Vec<intelmq_push::Push>,
+}
+
+/// Reads the mapping tables, the TLS files and the IntelMQ field lists, resolves the listen addresses, and
+/// refuses anonymous writes on a public address. `stixgate check-config` runs this too.
+pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
+    let tcp_listen = settings.intelmq.tcp.as_ref().map(|tcp| &tcp.listen);
+    for address in std::iter::once(&settings.listen).chain(tcp_listen) {
+        address
+            .to_socket_addrs()
+            .map_err(|reason| StartError::Bind {
+                address: address.clone(),
+                reason,
+            })?;
+    }
+    let tables = Arc::new(
+        settings
+            .mapping_tables()
+            .map_err(|e| StartError::Refused(e.to_string()))?,
+    );
+    if let Some(refusal) = settings.public_anonymous_write() {
+        return Err(StartError::Refused(refusal));
+    }
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map_err(StartError::Tls)?;
+    let pushes = intelmq_push::prepare(settings)?;
+    Ok(Prepared {
+        tables,
+        tls,
+        pushes,
+    })
 }
 
 /// A bound, not yet running, server with its store.
@@ -198,21 +277,11 @@ impl Application {
                 })
             })
             .transpose()?;
-        let tables = Arc::new(
-            settings
-                .mapping_tables()
-                .map_err(|e| StartError::Refused(e.to_string()))?,
-        );
-        if let Some(refusal) = settings.public_anonymous_write() {
-            return Err(StartError::Refused(refusal));
-        }
-        let tls = settings
-            .tls
-            .as_ref()
-            .map(tls::server_config)
-            .transpose()
-            .map_err(StartError::Tls)?;
-        let pushes = intelmq_push::prepare(&settings)?;
+        let Prepared {
+            tables,
+            tls,
+            pushes,
+        } = prepare(&settings)?;
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
