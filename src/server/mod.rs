@@ -128,29 +128,25 @@ async fn log_request(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.path().to_owned();
-    let response = next.call(request).await?;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    let request = response.request();
-    // The route pattern, not the path: ids in paths would make one series per object.
+    // Taken before the call: a refusal (such as a 401 from the rights decision) comes back as an error,
+    // without the request. The route pattern, not the path: ids in paths would make one series per object.
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let state = request.app_data::<web::Data<AppState>>();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let client = state
+        .as_ref()
+        .and_then(|state| client(request.request(), &state.settings.trusted_proxies));
+    let outcome = next.call(request).await;
+    let elapsed = started.elapsed();
+    let (status, user) = match &outcome {
+        Ok(response) => (response.status(), user(response.request())),
+        Err(error) => (error.as_response_error().status_code(), "-".to_owned()),
+    };
+    let status = status.as_u16();
     if let Some(state) = state {
         state.metrics.record(&route, status, elapsed);
     }
-    let client = state.and_then(|state| client(request, &state.settings.trusted_proxies));
-    // The name the rights decision settled on: never what the caller sent as credentials.
-    let user = match request
-        .extensions()
-        .get::<Grant>()
-        .map(|grant| &grant.caller)
-    {
-        Some(Principal::User(name)) => name.clone(),
-        Some(Principal::Operator) => OPERATOR.to_owned(),
-        Some(Principal::Anonymous) | None => "-".to_owned(),
-    };
     tracing::info!(
         client = client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
         user,
@@ -161,7 +157,21 @@ async fn log_request(
         duration_us = elapsed.as_micros() as u64,
         "request"
     );
-    Ok(response)
+    outcome
+}
+
+/// The user the rights decision settled on, never what the caller sent as credentials; "-" for anonymous
+/// callers.
+fn user(request: &HttpRequest) -> String {
+    match request
+        .extensions()
+        .get::<Grant>()
+        .map(|grant| &grant.caller)
+    {
+        Some(Principal::User(name)) => name.clone(),
+        Some(Principal::Operator) => OPERATOR.to_owned(),
+        Some(Principal::Anonymous) | None => "-".to_owned(),
+    }
 }
 
 /// How request logs name whoever holds the data directory's admin token; no user may be called that, since

@@ -2,6 +2,7 @@
 
 mod backup;
 mod bad_input;
+mod check_config;
 mod cli;
 mod client;
 mod crash;
@@ -9,6 +10,7 @@ mod envelopes_api;
 mod federation;
 mod helpers;
 mod intelmq_io;
+mod logs;
 mod mapping;
 mod misp_feed;
 mod operations;
