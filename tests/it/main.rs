@@ -6,6 +6,7 @@ mod check_config;
 mod cli;
 mod client;
 mod crash;
+mod deploy;
 mod envelopes_api;
 mod federation;
 mod helpers;
