@@ -30,30 +30,32 @@ pub fn effective(file: Option<&Path>) -> Result<String, ConfigError> {
 fn redact(value: &mut Value) {
     match value {
         Value::Table(table) => {
-            let mut lifted_user = None;
             for (key, entry) in table.iter_mut() {
                 if SECRET_KEYS.contains(&key.as_str()) {
                     hide(entry);
                 } else if URL_KEYS.contains(&key.as_str())
                     && let Value::String(url) = entry
-                    && let Some((bare, user, _)) = split_url_credentials(url)
                 {
-                    *url = bare;
-                    if key == "url" {
-                        lifted_user = Some(user);
-                    }
+                    *url = redact_url(url);
                 } else {
                     redact(entry);
                 }
             }
-            // As loading does: the URL's credentials become the entry's `user` and `password`.
-            if let Some(user) = lifted_user {
-                table.insert("user".into(), Value::String(user));
-                table.insert("password".into(), Value::String(REDACTED.into()));
-            }
         }
         Value::Array(items) => items.iter_mut().for_each(redact),
         _ => {}
+    }
+}
+
+/// A URL with its password, if any, replaced: `https://bob:<redacted>@host/`. The user name stays, as the
+/// operator wrote it, so that the output says whose credentials the URL carries.
+fn redact_url(url: &str) -> String {
+    let Some((bare, user, _)) = split_url_credentials(url) else {
+        return url.to_owned();
+    };
+    match bare.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{user}:{REDACTED}@{rest}"),
+        None => bare,
     }
 }
 
@@ -115,10 +117,14 @@ mod tests {
             assert_eq!(value["users"][0]["name"].as_str(), Some("alice"));
             assert_eq!(value["users"][0]["tokens"][0].as_str(), Some(REDACTED));
             let pull = &value["peer"][0];
-            assert_eq!(pull["url"].as_str(), Some("https://b.example/api/"));
-            assert_eq!(pull["user"].as_str(), Some("bob"));
-            assert_eq!(pull["password"].as_str(), Some(REDACTED));
-            assert_eq!(pull["proxy"].as_str(), Some("http://proxy.example:3128/"));
+            assert_eq!(
+                pull["url"].as_str(),
+                Some("https://bob:<redacted>@b.example/api/")
+            );
+            assert_eq!(
+                pull["proxy"].as_str(),
+                Some("http://p:<redacted>@proxy.example:3128/")
+            );
             assert_eq!(value["peer"][1]["token"].as_str(), Some(REDACTED));
             assert_eq!(
                 value["taxii"]["title"].as_str(),

@@ -47,11 +47,9 @@ fn a_valid_configuration_is_printed_whole_with_its_secrets_redacted() {
     let value: toml::Value = toml::from_str(&printed).unwrap();
     assert_eq!(value["users"][0]["password"].as_str(), Some(REDACTED));
     assert_eq!(value["users"][0]["tokens"][0].as_str(), Some(REDACTED));
-    assert_eq!(value["peer"][0]["user"].as_str(), Some("bob"));
-    assert_eq!(value["peer"][0]["password"].as_str(), Some(REDACTED));
     assert_eq!(
         value["peer"][0]["url"].as_str(),
-        Some(format!("https://b.example/api/collections/{COLLECTION}/").as_str())
+        Some(format!("https://bob:<redacted>@b.example/api/collections/{COLLECTION}/").as_str())
     );
     assert_eq!(value["peer"][1]["token"].as_str(), Some(REDACTED));
     assert_eq!(value["trusted_proxies"][0].as_str(), Some("127.0.0.1/32"));
