@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .app_data(state.clone())
             .configure(|config| routes::register(config, endpoints(), &authenticator))
             .default_service(web::to(routes::not_found))
+            .wrap(from_fn(super::log_request))
     })
     .workers(1)
     .disable_signals()

@@ -221,3 +221,29 @@ async fn a_peer_run_logs_one_summary_line_with_its_counts_and_the_url_without_cr
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_endpoints_requests_are_logged_with_the_operator_as_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json_config(dir.path(), "");
+    let data = dir.path().join("data");
+    let server = ServerProcess::start_configured(&data, &config);
+    let admin: Value =
+        serde_json::from_slice(&std::fs::read(data.join("admin.json")).unwrap()).unwrap();
+    let token = admin["token"].as_str().unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/admin/jobs", admin["url"].as_str().unwrap()))
+        .bearer_auth(token)
+        .body("not a job")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let lines = request_lines(&server, 1);
+    server.kill();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["route"], "/admin/jobs");
+    assert_eq!(lines[0]["user"], ":operator");
+    assert_eq!(lines[0]["status"], 400);
+    assert!(!server_log_text(&lines).contains(token));
+}
