@@ -15,14 +15,17 @@ RUN cargo build --release --locked --bin stixgate
 
 FROM debian:bookworm-slim
 # ca-certificates: peers and IntelMQ collectors reached over HTTPS are checked against the system's roots.
+# Its version is not pinned: Debian's security updates replace it (hadolint's DL3008 is ignored for that).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /var/lib/stixgate --shell /usr/sbin/nologin stixgate \
+    && groupadd --system --gid 10001 stixgate \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/stixgate --shell /usr/sbin/nologin stixgate \
     && mkdir -p /var/lib/stixgate /etc/stixgate \
     && chown stixgate:stixgate /var/lib/stixgate
 COPY --from=builder /src/target/release/stixgate /usr/local/bin/stixgate
-USER stixgate
+# By number, so that a runtime that checks for a non-root user (Kubernetes' runAsNonRoot) can tell.
+USER 10001:10001
 ENV STIXGATE_LISTEN=0.0.0.0:8080 \
     STIXGATE_DATA=/var/lib/stixgate \
     STIXGATE_CONFIG=/etc/stixgate/stixgate.toml \
