@@ -79,7 +79,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .app_data(state.clone())
             .configure(|config| routes::register(config, endpoints(), &authenticator))
             .default_service(web::to(routes::not_found))
-            .wrap(from_fn(super::log_request))
+            .wrap(from_fn(super::request_log::log_request))
     })
     .workers(1)
     .disable_signals()

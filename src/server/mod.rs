@@ -11,26 +11,26 @@ mod intelmq_tcp;
 mod metrics;
 mod misp;
 mod peers;
+mod request_log;
 pub mod rights;
 pub mod routes;
 mod taxii;
 mod tls;
 
 use std::future::Future;
-use std::net::{IpAddr, TcpListener, ToSocketAddrs};
+use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::Method;
-use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::Local;
-use crate::config::{AddressBlock, Principal, Settings, client_address};
+use crate::config::Settings;
 use crate::ingest::Intake;
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
@@ -38,7 +38,7 @@ use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 
 pub use error::ApiError;
-use rights::{Grant, Named, Right, Rule};
+use rights::{Named, Right, Rule};
 use routes::Endpoint;
 
 /// What every request handler shares.
@@ -118,75 +118,6 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(size) + &state.peers.render())
-}
-
-/// One log line per request, and its metrics.
-async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.path().to_owned();
-    // Taken before the call: a refusal (such as a 401 from the rights decision) comes back as an error,
-    // without the request. The route pattern, not the path: ids in paths would make one series per object.
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let state = request.app_data::<web::Data<AppState>>().cloned();
-    let client = state
-        .as_ref()
-        .and_then(|state| client(request.request(), &state.settings.trusted_proxies));
-    let outcome = next.call(request).await;
-    let elapsed = started.elapsed();
-    let (status, user) = match &outcome {
-        Ok(response) => (response.status(), user(response.request())),
-        Err(error) => (error.as_response_error().status_code(), "-".to_owned()),
-    };
-    let status = status.as_u16();
-    if let Some(state) = state {
-        state.metrics.record(&route, status, elapsed);
-    }
-    tracing::info!(
-        client = client.map_or_else(|| "-".to_owned(), |a| a.to_string()),
-        user,
-        %method,
-        route,
-        path,
-        status,
-        duration_us = elapsed.as_micros() as u64,
-        "request"
-    );
-    outcome
-}
-
-/// The user the rights decision settled on, never what the caller sent as credentials; "-" for anonymous
-/// callers.
-fn user(request: &HttpRequest) -> String {
-    match request
-        .extensions()
-        .get::<Grant>()
-        .map(|grant| &grant.caller)
-    {
-        Some(Principal::User(name)) => name.clone(),
-        Some(Principal::Operator) => OPERATOR.to_owned(),
-        Some(Principal::Anonymous) | None => "-".to_owned(),
-    }
-}
-
-/// How request logs name whoever holds the data directory's admin token; no user may be called that, since
-/// user names cannot hold ':'.
-const OPERATOR: &str = ":operator";
-
-/// The client's address: the connection's peer, or whom a trusted proxy forwarded the request for.
-fn client(request: &HttpRequest, trusted: &[AddressBlock]) -> Option<IpAddr> {
-    let peer = request.peer_addr()?.ip();
-    let forwarded: Vec<&str> = request
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    Some(client_address(trusted, peer, &forwarded))
 }
 
 /// What `serve` makes of its settings before it opens the store: all that can refuse a configuration that
@@ -353,7 +284,7 @@ impl Application {
             App::new()
                 .configure(configure(state.clone()))
                 .wrap(from_fn(routes::refuse_long_urls))
-                .wrap(from_fn(log_request))
+                .wrap(from_fn(request_log::log_request))
         })
         .disable_signals();
         let server = match tls {
