@@ -136,7 +136,7 @@ pub(super) async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a pull or push on the data directory, and prints its summary.
 async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
-    init_logging("warn");
+    init_logging("warn", settings.log_format);
     job.check(&settings)?;
     let store = match open_store(&settings.data) {
         Ok(store) => store,

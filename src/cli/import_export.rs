@@ -43,7 +43,7 @@ pub struct ExportArgs {
 
 pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let settings = args.common.settings()?;
-    init_logging("warn");
+    init_logging("warn", settings.log_format);
     let name = args
         .collection
         .as_deref()

@@ -2,6 +2,7 @@
 //! file.
 
 mod backup;
+mod check_config;
 mod exchange;
 mod handover;
 mod import_export;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::envelope::{RawRecord, split_records};
 use crate::store::{SledStore, Store, StoreError};
 
@@ -36,6 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
+    /// Check a configuration as `serve` would (and the TLS files, mapping tables and field lists it names),
+    /// then print the effective configuration with its secrets redacted; non-zero, naming the problem, when
+    /// `serve` would refuse it.
+    CheckConfig(check_config::CheckConfigArgs),
     /// Store envelopes or bare IntelMQ events from files (a JSON object, a JSON array or NDJSON); `-` is stdin.
     Import(import_export::ImportArgs),
     /// Write every stored envelope to stdout as NDJSON, one line each, in the order they were stored.
@@ -84,6 +89,7 @@ impl Common {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::CheckConfig(args) => check_config::check_config(args),
         Command::Import(args) => import_export::import(args).await,
         Command::Export(args) => import_export::export(args),
         Command::Map(args) => mapping::map(args),
@@ -120,12 +126,20 @@ fn split_or_report<'a>(file: &Path, input: &'a [u8]) -> Option<Vec<RawRecord<'a>
         .ok()
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
+        .with_writer(io::stderr);
+    let _ = match format {
+        LogFormat::Text => logger.with_ansi(io::stderr().is_terminal()).try_init(),
+        // Each field a top-level key, so that a log shipper can index it without unpacking.
+        LogFormat::Json => logger
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

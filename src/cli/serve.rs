@@ -29,7 +29,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
-    init_logging(&settings.log);
+    init_logging(&settings.log, settings.log_format);
     let data = settings.data.display().to_string();
     let host = settings
         .listen

@@ -1,6 +1,8 @@
 //! A pull or a push as one value: what the command line runs itself, hands to a running server, and what a
 //! `[[peer]]` entry runs on its schedule.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use super::pages::DEFAULT_PAGE_SIZE;
@@ -9,6 +11,7 @@ use super::{
     parse_url, pull, push,
 };
 use crate::config::Settings;
+use crate::secret::redacted_url;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -46,6 +49,23 @@ pub enum Report {
     Push(PushSummary),
 }
 
+impl Task {
+    /// What the task is called in logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Task::Pull { .. } => "pull",
+            Task::Push { .. } => "push",
+        }
+    }
+
+    /// The remote URL, as it may be logged: without credentials.
+    pub fn shown_url(&self) -> String {
+        match self {
+            Task::Pull { url, .. } | Task::Push { url, .. } => redacted_url(url),
+        }
+    }
+}
+
 impl Job {
     /// Checks what can be checked without the network or the store: URL, options, local collection.
     pub fn check(&self, settings: &Settings) -> Result<(), ClientError> {
@@ -60,7 +80,20 @@ impl Job {
         local_collection(settings, local).map(drop)
     }
 
+    /// Runs the job and logs its summary: one line with its counts.
     pub async fn run(
+        &self,
+        settings: &Settings,
+        local: &Local,
+        progress: &dyn Progress,
+    ) -> Result<Report, ClientError> {
+        let started = Instant::now();
+        let report = self.run_quietly(settings, local, progress).await?;
+        report.log(&self.task, started.elapsed().as_secs_f64());
+        Ok(report)
+    }
+
+    async fn run_quietly(
         &self,
         settings: &Settings,
         local: &Local,
@@ -101,6 +134,36 @@ impl Job {
 }
 
 impl Report {
+    fn log(&self, task: &Task, seconds: f64) {
+        let (job, url) = (task.kind(), task.shown_url());
+        match self {
+            Report::Pull(s) => tracing::info!(
+                job,
+                url,
+                collections = s.collections,
+                objects = s.objects,
+                new = s.new_objects,
+                envelopes = s.envelopes,
+                duplicates = s.duplicates,
+                failures = s.failures.len(),
+                errors = s.errors.len(),
+                seconds,
+                "pull finished"
+            ),
+            Report::Push(s) => tracing::info!(
+                job,
+                url,
+                objects = s.objects,
+                accepted = s.succeeded,
+                skipped = s.skipped,
+                requests = s.requests,
+                failures = s.failures.len(),
+                seconds,
+                "push finished"
+            ),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         match self {
             Report::Pull(summary) => summary.succeeded(),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +79,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .app_data(state.clone())
             .configure(|config| routes::register(config, endpoints(), &authenticator))
             .default_service(web::to(routes::not_found))
+            .wrap(from_fn(super::request_log::log_request))
     })
     .workers(1)
     .disable_signals()
@@ -117,7 +119,11 @@ async fn run_job(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
         store: state.store.clone(),
         writer: state.writer.clone(),
     };
-    tracing::info!(job = ?job.task, "running a job handed over by the command line");
+    tracing::info!(
+        job = job.task.kind(),
+        url = job.task.shown_url(),
+        "running a job handed over by the command line"
+    );
     match job.run(&state.settings, &local, &Quiet).await {
         Ok(report) => HttpResponse::Ok().json(report),
         Err(error @ ClientError::Store(_)) => HttpResponse::InternalServerError().json(JobError {

@@ -7,7 +7,7 @@
 //! collector answered: an event may be sent twice after a failure, never lost.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use tokio::task::JoinHandle;
@@ -82,11 +82,15 @@ pub fn start(pushes: Vec<Push>, state: &web::Data<AppState>) -> Vec<JoinHandle<(
                 ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 loop {
                     ticks.tick().await;
-                    match push.run(&state).await {
+                    let started = Instant::now();
+                    let outcome = push.run(&state).await;
+                    let seconds = started.elapsed().as_secs_f64();
+                    // A run with nothing new is the common case; a line for each would bury the others.
+                    match outcome {
                         Ok(0) => {}
-                        Ok(events) => tracing::info!(url = push.shown_url, events, "pushed to IntelMQ"),
+                        Ok(events) => tracing::info!(job = "intelmq-push", url = push.shown_url, events, seconds, "pushed to IntelMQ"),
                         Err(error) => {
-                            tracing::warn!(url = push.shown_url, %error, "a push to IntelMQ failed; trying again at the next run")
+                            tracing::warn!(job = "intelmq-push", url = push.shown_url, %error, seconds, "a push to IntelMQ failed; trying again at the next run")
                         }
                     }
                 }

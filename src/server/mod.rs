@@ -11,6 +11,7 @@ mod intelmq_tcp;
 mod metrics;
 mod misp;
 mod peers;
+mod request_log;
 pub mod rights;
 pub mod routes;
 mod taxii;
@@ -18,14 +19,13 @@ mod tls;
 pub mod ui;
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::Method;
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use crate::client::Local;
 use crate::config::Settings;
 use crate::ingest::Intake;
+use crate::mapping::Tables;
 use crate::misp::MispFeeds;
 use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
@@ -121,27 +122,46 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render(size) + &state.peers.render())
 }
 
-/// One log line per request, and its metrics.
-async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.path().to_owned();
-    let response = next.call(request).await?;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    // The route pattern, not the path: ids in paths would make one series per object.
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
-        state.metrics.record(&route, status, elapsed);
+/// What `serve` makes of its settings before it opens the store: all that can refuse a configuration that
+/// loaded, short of binding its ports.
+pub struct Prepared {
+    tables: Arc<Tables>,
+    tls: Option<rustls::ServerConfig>,
+    pushes: Vec<intelmq_push::Push>,
+}
+
+/// Reads the mapping tables, the TLS files and the IntelMQ field lists, resolves the listen addresses, and
+/// refuses anonymous writes on a public address. `stixgate check-config` runs this too.
+pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
+    let tcp_listen = settings.intelmq.tcp.as_ref().map(|tcp| &tcp.listen);
+    for address in std::iter::once(&settings.listen).chain(tcp_listen) {
+        address
+            .to_socket_addrs()
+            .map_err(|reason| StartError::Bind {
+                address: address.clone(),
+                reason,
+            })?;
     }
-    tracing::info!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
-    Ok(response)
+    let tables = Arc::new(
+        settings
+            .mapping_tables()
+            .map_err(|e| StartError::Refused(e.to_string()))?,
+    );
+    if let Some(refusal) = settings.public_anonymous_write() {
+        return Err(StartError::Refused(refusal));
+    }
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map_err(StartError::Tls)?;
+    let pushes = intelmq_push::prepare(settings)?;
+    Ok(Prepared {
+        tables,
+        tls,
+        pushes,
+    })
 }
 
 /// A bound, not yet running, server with its store.
@@ -200,21 +220,11 @@ impl Application {
                 })
             })
             .transpose()?;
-        let tables = Arc::new(
-            settings
-                .mapping_tables()
-                .map_err(|e| StartError::Refused(e.to_string()))?,
-        );
-        if let Some(refusal) = settings.public_anonymous_write() {
-            return Err(StartError::Refused(refusal));
-        }
-        let tls = settings
-            .tls
-            .as_ref()
-            .map(tls::server_config)
-            .transpose()
-            .map_err(StartError::Tls)?;
-        let pushes = intelmq_push::prepare(&settings)?;
+        let Prepared {
+            tables,
+            tls,
+            pushes,
+        } = prepare(&settings)?;
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
@@ -276,7 +286,7 @@ impl Application {
             App::new()
                 .configure(configure(state.clone()))
                 .wrap(from_fn(routes::refuse_long_urls))
-                .wrap(from_fn(log_request))
+                .wrap(from_fn(request_log::log_request))
         })
         .disable_signals();
         let server = match tls {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -40,6 +40,45 @@ pub struct PeerState {
     pub failures: u64,
     #[serde(skip)]
     last_success_micros: Option<i64>,
+}
+
+/// What one run of a peer's jobs did.
+#[derive(Debug, Default)]
+struct RunCounts {
+    pulled: u64,
+    new: u64,
+    envelopes: u64,
+    duplicates: u64,
+    pushed: u64,
+    /// Objects refused or unreadable, both ways.
+    failures: u64,
+    /// The failures and the errors of remote collections, each with why.
+    problems: Vec<String>,
+}
+
+impl RunCounts {
+    fn of(reports: &[Report]) -> Self {
+        let mut run = Self::default();
+        for report in reports {
+            match report {
+                Report::Pull(summary) => {
+                    run.pulled += summary.objects as u64;
+                    run.new += summary.new_objects as u64;
+                    run.envelopes += summary.envelopes as u64;
+                    run.duplicates += summary.duplicates as u64;
+                    run.failures += summary.failures.len() as u64;
+                    run.problems
+                        .extend(summary.errors.iter().chain(&summary.failures).cloned());
+                }
+                Report::Push(summary) => {
+                    run.pushed += summary.objects as u64;
+                    run.failures += summary.failures.len() as u64;
+                    run.problems.extend(summary.failures.iter().cloned());
+                }
+            }
+        }
+        run
+    }
 }
 
 /// The state of every peer, in configuration order.
@@ -90,38 +129,27 @@ impl Peers {
             .collect()
     }
 
-    fn record(&self, index: usize, started: Timestamp, outcome: Result<Vec<Report>, String>) {
+    fn record(&self, index: usize, started: Timestamp, outcome: Result<RunCounts, String>) {
         let Some(Ok(mut state)) = self.states.get(index).map(Mutex::lock) else {
             return;
         };
         state.runs += 1;
         state.last_run = Some(started.to_taxii());
-        let reports = match outcome {
-            Ok(reports) => reports,
+        let run = match outcome {
+            Ok(run) => run,
             Err(error) => {
                 state.failed_runs += 1;
                 state.last_error = Some(error);
                 return;
             }
         };
-        let mut problems = Vec::new();
-        for report in &reports {
-            match report {
-                Report::Pull(summary) => {
-                    state.objects_pulled += summary.objects as u64;
-                    state.objects_new += summary.new_objects as u64;
-                    state.envelopes_new += summary.envelopes as u64;
-                    state.duplicates += summary.duplicates as u64;
-                    state.failures += summary.failures.len() as u64;
-                    problems.extend(summary.errors.iter().chain(&summary.failures).cloned());
-                }
-                Report::Push(summary) => {
-                    state.objects_pushed += summary.objects as u64;
-                    state.failures += summary.failures.len() as u64;
-                    problems.extend(summary.failures.iter().cloned());
-                }
-            }
-        }
+        state.objects_pulled += run.pulled;
+        state.objects_new += run.new;
+        state.envelopes_new += run.envelopes;
+        state.duplicates += run.duplicates;
+        state.objects_pushed += run.pushed;
+        state.failures += run.failures;
+        let problems = run.problems;
         if problems.is_empty() {
             state.last_success = Some(started.to_taxii());
             state.last_success_micros = Some(started.micros());
@@ -231,10 +259,29 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
             tokio::spawn(async move {
                 tokio::time::sleep(interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
                 loop {
-                    let started = Timestamp::now();
-                    let outcome = run(&jobs, &settings, &local).await;
-                    if let Err(error) = &outcome {
-                        tracing::warn!(peer = name, %error, "a peer's run failed");
+                    let (started, clock) = (Timestamp::now(), Instant::now());
+                    let outcome = run(&jobs, &settings, &local)
+                        .await
+                        .map(|reports| RunCounts::of(&reports));
+                    let seconds = clock.elapsed().as_secs_f64();
+                    match &outcome {
+                        Ok(run) => {
+                            tracing::info!(
+                                peer = name,
+                                objects_pulled = run.pulled,
+                                new = run.new,
+                                envelopes = run.envelopes,
+                                duplicates = run.duplicates,
+                                objects_pushed = run.pushed,
+                                failures = run.failures,
+                                problems = run.problems.len(),
+                                seconds,
+                                "peer run finished"
+                            );
+                        }
+                        Err(error) => {
+                            tracing::warn!(peer = name, %error, seconds, "a peer's run failed")
+                        }
                     }
                     peers.record(index, started, outcome);
                     // Between 90 % and 110 % of the interval, so that peers started together drift apart.

@@ -455,7 +455,12 @@ fn pull_and_push_hand_their_job_to_the_server_that_holds_the_data_directory() {
     let admin: serde_json::Value =
         serde_json::from_slice(&std::fs::read(held.path().join("admin.json")).unwrap()).unwrap();
     let jobs = format!("{}/admin/jobs", admin["url"].as_str().unwrap());
-    for token in [None, Some("not-the-token")] {
+    // The token is someone to authenticate as, so a request without it is asked for it: 401, as a wrong
+    // token is.
+    for (token, expected) in [
+        (None, reqwest::StatusCode::UNAUTHORIZED),
+        (Some("not-the-token"), reqwest::StatusCode::UNAUTHORIZED),
+    ] {
         let status = runtime.block_on(async {
             let mut request = client.post(&jobs).body("{}");
             if let Some(token) = token {
@@ -463,7 +468,7 @@ fn pull_and_push_hand_their_job_to_the_server_that_holds_the_data_directory() {
             }
             request.send().await.unwrap().status()
         });
-        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+        assert_eq!(status, expected, "{token:?}");
     }
     drop(client);
     server.terminate();

@@ -167,8 +167,9 @@ impl ServerProcess {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 kept.lock().expect("not poisoned").push(line.clone());
                 if let Some(at) = line.find("listening on http://") {
+                    // Ends at a space in text logs, at the closing quote in JSON logs.
                     let url = line[at + "listening on ".len()..]
-                        .split_whitespace()
+                        .split(|c: char| c.is_whitespace() || c == '"')
                         .next()
                         .unwrap_or_default();
                     let _ = found.send(url.to_owned());
@@ -195,6 +196,17 @@ impl ServerProcess {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("the address ends in a port")
+    }
+
+    /// Starts `stixgate serve --config FILE` on a free port, with `data` as its data directory.
+    pub fn start_configured(data: &Path, config: &Path) -> Self {
+        let config = config.to_str().expect("a UTF-8 path");
+        Self::start_with(data, &["--listen", "127.0.0.1:0", "--config", config])
+    }
+
+    /// Every line of its log so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().expect("not poisoned").clone()
     }
 
     /// How many lines of its log contain `text`.

@@ -2,13 +2,16 @@
 
 mod backup;
 mod bad_input;
+mod check_config;
 mod cli;
 mod client;
 mod crash;
+mod deploy;
 mod envelopes_api;
 mod federation;
 mod helpers;
 mod intelmq_io;
+mod logs;
 mod mapping;
 mod misp_feed;
 mod operations;

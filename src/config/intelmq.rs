@@ -1,0 +1,211 @@
+//! `[intelmq]`: the IntelMQ bots that speak neither HTTP nor TAXII to stixgate's routes.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Settings};
+use crate::intelmq::{FieldList, FieldsError};
+
+/// IntelMQ's bots that speak neither HTTP nor TAXII to stixgate's routes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelmqSettings {
+    /// A listener for IntelMQ's `tcp` output bot; none when absent.
+    pub tcp: Option<IntelmqTcpSettings>,
+    /// IntelMQ `api` collectors that `serve` pushes new events to.
+    #[serde(default)]
+    pub push: Vec<IntelmqPushSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelmqTcpSettings {
+    pub listen: String,
+    /// The collection (id or alias) events are stored into; `intake.collection` when absent.
+    pub collection: Option<String>,
+    /// What ends each event when the bot sends text (its `separator`, with `counterpart_is_intelmq: false`).
+    #[serde(default = "newline")]
+    pub separator: String,
+}
+
+fn newline() -> String {
+    "\n".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelmqPushSettings {
+    /// The collector's URL, such as `http://intelmq.example:5000/intelmq/push`.
+    pub url: String,
+    /// The local collection (id or alias) whose events are pushed; `intake.collection` when absent.
+    pub collection: Option<String>,
+    /// Seconds between runs.
+    pub interval: u64,
+    /// The receiver's fields: a JSON file in the form of IntelMQ's `harmonization.conf`; IntelMQ 3.5's
+    /// fields when absent.
+    pub fields: Option<PathBuf>,
+}
+
+/// A push entry's field list that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldFileError {
+    #[error("cannot read the field list {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Invalid { path: PathBuf, source: FieldsError },
+}
+
+impl IntelmqPushSettings {
+    /// The local collection, as configured (id or alias).
+    pub fn collection<'a>(&'a self, intake_collection: &'a str) -> &'a str {
+        self.collection.as_deref().unwrap_or(intake_collection)
+    }
+
+    /// The fields the receiver accepts.
+    pub fn field_list(&self) -> Result<FieldList, FieldFileError> {
+        let Some(path) = &self.fields else {
+            return Ok(FieldList::intelmq_35());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| FieldFileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        FieldList::parse(&text).map_err(|source| FieldFileError::Invalid {
+            path: path.clone(),
+            source,
+        })
+    }
+}
+
+impl Settings {
+    pub(super) fn validate_intelmq(&self) -> Result<(), ConfigError> {
+        let unknown =
+            |collection: &str| format!("no collection has the id or alias {collection:?}");
+        if let Some(tcp) = &self.intelmq.tcp {
+            let invalid =
+                |message: String| Err(ConfigError::Invalid(format!("intelmq.tcp: {message}")));
+            if let Some(collection) = &tcp.collection
+                && self.collection(collection).is_none()
+            {
+                return invalid(unknown(collection));
+            }
+            if tcp.separator.is_empty() {
+                return invalid("separator must not be empty".into());
+            }
+        }
+        let mut entries = HashSet::new();
+        for push in &self.intelmq.push {
+            let invalid = |message: String| {
+                Err(ConfigError::Invalid(format!(
+                    "intelmq.push {:?}: {message}",
+                    push.url
+                )))
+            };
+            match reqwest::Url::parse(&push.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => return invalid("url must be an http:// or https:// URL".into()),
+            }
+            let collection = push.collection(&self.intake.collection);
+            if self.collection(collection).is_none() {
+                return invalid(unknown(collection));
+            }
+            // The entry's cursor is kept under its URL and collection: two such entries would share it.
+            if !entries.insert((push.url.as_str(), collection)) {
+                return invalid("another entry pushes the same collection to this url".into());
+            }
+            if push.interval == 0 {
+                return invalid("interval must be at least 1 (seconds)".into());
+            }
+            if let Err(error) = push.field_list() {
+                return invalid(error.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use std::path::Path;
+
+    use figment::Jail;
+
+    use crate::config::Settings;
+
+    #[test]
+    fn intelmq_entries_load_and_their_mistakes_name_the_entry() {
+        Jail::expect_with(|jail| {
+            let push = |extra: &str| {
+                format!(
+                    "[[intelmq.push]]\nurl = \"http://q.example:5000/intelmq/push\"\ninterval = 5\n{extra}"
+                )
+            };
+            jail.create_file(
+                "good.toml",
+                &format!("[intelmq.tcp]\nlisten = \"127.0.0.1:5170\"\n{}", push("")),
+            )?;
+            let settings = Settings::load(Some(Path::new("good.toml"))).unwrap();
+            assert_eq!(settings.intelmq.tcp.unwrap().separator, "\n");
+            assert_eq!(settings.intelmq.push.len(), 1);
+            assert!(
+                Settings::load(None).unwrap().intelmq.tcp.is_none(),
+                "off by default"
+            );
+            jail.create_file(
+                "fields.json",
+                "{\"event\": {\"Bad Key\": {\"type\": \"String\"}}, \"report\": {}}",
+            )?;
+            for (text, expected) in [
+                (
+                    push("interval = 0\n").replace("interval = 5\n", ""),
+                    "interval must be at least 1",
+                ),
+                (
+                    push("collection = \"nope\"\n"),
+                    "no collection has the id or alias \"nope\"",
+                ),
+                (
+                    push("fields = \"missing.json\"\n"),
+                    "cannot read the field list",
+                ),
+                (push("fields = \"fields.json\"\n"), "is not an IntelMQ key"),
+                (
+                    push("").replace("http://q.example:5000", "ftp://q"),
+                    "http:// or https://",
+                ),
+                (
+                    format!("{}{}", push(""), push("")),
+                    "same collection to this url",
+                ),
+            ] {
+                jail.create_file("bad.toml", &text)?;
+                let error = Settings::load(Some(Path::new("bad.toml")))
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.contains(expected), "{text}: {error}");
+                if !text.contains("ftp://") {
+                    assert!(
+                        error.contains("intelmq.push \"http://q.example:5000/intelmq/push\""),
+                        "{error}"
+                    );
+                }
+            }
+            jail.create_file(
+                "tcp.toml",
+                "[intelmq.tcp]\nlisten = \"127.0.0.1:0\"\ncollection = \"nope\"\n",
+            )?;
+            let error = Settings::load(Some(Path::new("tcp.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("intelmq.tcp: no collection"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,77 @@
+//! `[[users]]`: who may authenticate, and who is asking.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Settings};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    pub name: String,
+    /// An argon2 PHC string.
+    pub password: Option<String>,
+    /// SHA-256 digests (hex) of bearer tokens.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// May see the server's operations: `/peers`, and `/metrics` when it is not public.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// Who is asking: nobody in particular, a configured user, or the command line on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(String),
+    /// Whoever holds the admin token of the data directory (`admin.json`): it may read the store's files
+    /// anyway, so it may do everything.
+    Operator,
+}
+
+impl Settings {
+    pub(super) fn validate_users(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let mut names = HashSet::new();
+        for user in &self.users {
+            if user.name.is_empty() || user.name.contains(':') || user.name == "*" {
+                return invalid(format!(
+                    "user name {:?} must be non-empty, without ':', and not \"*\"",
+                    user.name
+                ));
+            }
+            if !names.insert(user.name.as_str()) {
+                return invalid(format!("user {:?} is configured twice", user.name));
+            }
+            if let Some(hash) = &user.password
+                && argon2::PasswordHash::new(hash).is_err()
+            {
+                return invalid(format!(
+                    "the password of user {:?} is not an argon2 hash; make one with `stixgate hash-password`",
+                    user.name
+                ));
+            }
+            if let Some(bad) = user
+                .tokens
+                .iter()
+                .find(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return invalid(format!(
+                    "token {bad:?} of user {:?} is not a SHA-256 in hex; `stixgate new-token` prints one",
+                    user.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `principal` may see the server's operations (`/peers`, a private `/metrics`).
+    pub fn is_admin(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Anonymous => false,
+            Principal::User(name) => self.users.iter().any(|u| u.admin && &u.name == name),
+            Principal::Operator => true,
+        }
+    }
+}
