@@ -1,5 +1,5 @@
-//! The sled engine. See [`super::keys`] for the layout: this file opens the store and reads it, `write.rs` applies
-//! writes, `records.rs` encodes the values.
+//! The sled engine. See [`super::keys`] for the index layout and [`super::text_log`] for the texts: this file
+//! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values.
 
 mod records;
 mod write;
@@ -14,6 +14,7 @@ use sled::{Batch, IVec, Tree};
 use self::records::{ObjectRecord, decode_bounds, decode_envelope, encode_status};
 use super::fields::Fields;
 use super::keys;
+use super::text_log::{Checkpoint, Place, Staged, TextLog, Window};
 use super::{
     Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
     WriteOutcome,
@@ -21,12 +22,16 @@ use super::{
 
 /// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// The layout this engine reads and writes (`M format`); data directories without it hold layout 1, with the
+/// texts inside sled.
+const FORMAT: u32 = 2;
 
 pub struct SledStore {
     /// The data directory, for messages that must say where writing failed.
     path: PathBuf,
     db: sled::Db,
     tree: Tree,
+    log: TextLog,
     /// Counters only the writer moves; a lock, not an atomic, because `apply` reads and bumps them together.
     counters: Mutex<Counters>,
 }
@@ -38,9 +43,9 @@ struct Counters {
     last_added: HashMap<String, u64>,
 }
 
-/// The writes of one `apply` that later ops of the same group must see.
-#[derive(Default)]
+/// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
 struct Pending {
+    texts: Staged,
     envelopes: HashMap<String, (u32, Vec<u8>)>,
     /// `O` key to the object's text, or `None` once deleted; ordered, for the versions of one object.
     objects: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -56,6 +61,20 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
+        check_format(path, &db, &tree)?;
+        let checkpoint = match tree.get(keys::META_LOG_END).map_err(io_error)? {
+            Some(value) => {
+                Some(Checkpoint::decode(&value).ok_or_else(|| malformed("text log checkpoint"))?)
+            }
+            None => None,
+        };
+        let log = TextLog::open(&path.join("texts"), checkpoint).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
+            _ => StoreError::data_directory(path, &e),
+        })?;
         let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
             Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
             None => 0,
@@ -64,6 +83,7 @@ impl SledStore {
             path: path.to_owned(),
             db,
             tree,
+            log,
             counters: Mutex::new(Counters {
                 next_seq,
                 last_added: HashMap::new(),
@@ -77,6 +97,63 @@ impl SledStore {
             other => io_error(other),
         }
     }
+
+    /// A text from the log, read through `window`.
+    fn text(&self, place: Place, window: &mut Window) -> StoreResult<Vec<u8>> {
+        self.log.read(place, window).map_err(|e| self.log_error(e))
+    }
+
+    fn log_error(&self, error: io::Error) -> StoreError {
+        match error.kind() {
+            io::ErrorKind::InvalidData => StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: error.to_string(),
+            },
+            _ => StoreError::data_directory(&self.path, &error),
+        }
+    }
+
+    /// An object version from its `A` record.
+    fn stored_object(
+        &self,
+        record: &[u8],
+        date_added: u64,
+        window: &mut Window,
+    ) -> StoreResult<StoredObject> {
+        let record = ObjectRecord::decode(record)?;
+        let text = self.text(record.place, window)?;
+        Ok(record.into_stored(date_added, text))
+    }
+
+    /// An envelope version from its `E` record.
+    fn stored_envelope(
+        &self,
+        id: &str,
+        version: u32,
+        value: &[u8],
+        window: &mut Window,
+    ) -> StoreResult<StoredEnvelope> {
+        let (mut envelope, place) = decode_envelope(id, version, value)?;
+        envelope.text = self.text(place, window)?;
+        Ok(envelope)
+    }
+}
+
+/// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout.
+fn check_format(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
+    match tree.get(keys::META_FORMAT).map_err(io_error)? {
+        Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
+        Some(value) => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("unknown store format {value:?}"),
+        }),
+        None if tree.is_empty() => {
+            tree.insert(keys::META_FORMAT, &FORMAT.to_be_bytes())
+                .map_err(io_error)?;
+            db.flush().map(drop).map_err(|e| open_error(path, e))
+        }
+        None => Err(StoreError::EarlierLayout(path.to_owned())),
+    }
 }
 
 impl Store for SledStore {
@@ -86,7 +163,11 @@ impl Store for SledStore {
             .lock()
             .expect("no writer panics while holding the lock");
         let mut batch = Batch::default();
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            texts: self.log.stage(),
+            envelopes: HashMap::new(),
+            objects: BTreeMap::new(),
+        };
         let now = now_micros();
         let mut outcomes = Vec::with_capacity(ops.len());
         for op in ops {
@@ -180,6 +261,13 @@ impl Store for SledStore {
             };
             outcomes.push(outcome);
         }
+        // The texts are durable before anything can name them (the crash rules of `text_log`).
+        if !pending.texts.is_empty() {
+            batch.insert(keys::META_LOG_END, &pending.texts.end().encode()[..]);
+            self.log
+                .commit(pending.texts)
+                .map_err(|e| self.log_error(e))?;
+        }
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.write_error(e))?;
@@ -192,13 +280,16 @@ impl Store for SledStore {
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         self.latest_envelope(id)?
-            .map(|(version, value)| decode_envelope(id, version, &value))
+            .map(|(version, value)| {
+                self.stored_envelope(id, version, &value, &mut Window::default())
+            })
             .transpose()
     }
 
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
         let start = keys::envelope_order(after.map_or(0, |a| a.saturating_add(1)));
         let end = [keys::ENVELOPE_ORDER + 1];
+        let mut window = Window::default();
         Box::new(self.tree.range(start..end[..].to_vec()).map(move |entry| {
             let (_, envelope_key) = entry.map_err(io_error)?;
             let (id, version) =
@@ -208,7 +299,7 @@ impl Store for SledStore {
                 .get(&envelope_key)
                 .map_err(io_error)?
                 .ok_or_else(|| malformed("order entry without envelope"))?;
-            decode_envelope(id, version, &value)
+            self.stored_envelope(id, version, &value, &mut window)
         }))
     }
 
@@ -228,6 +319,7 @@ impl Store for SledStore {
         end.push(0xff);
         let collection = collection.to_owned();
         let typed = object_type.is_some();
+        let mut window = Window::default();
         Box::new(self.tree.range(start..end).map(move |entry| {
             let (key, value) = entry.map_err(io_error)?;
             let date_added =
@@ -240,7 +332,7 @@ impl Store for SledStore {
             } else {
                 value
             };
-            Ok(ObjectRecord::decode(&record)?.into_stored(date_added))
+            self.stored_object(&record, date_added, &mut window)
         }))
     }
 
@@ -255,31 +347,32 @@ impl Store for SledStore {
             return Ok(None);
         };
         let (date_added, record) = self.record_at(&key, &date_added)?;
-        Ok(Some(ObjectRecord::decode(&record)?.into_stored(date_added)))
+        self.stored_object(&record, date_added, &mut Window::default())
+            .map(Some)
     }
 
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
         let mut versions = Vec::new();
+        let mut window = Window::default();
         for entry in self
             .tree
             .scan_prefix(keys::object_versions_prefix(collection, id))
         {
             let (key, index) = entry.map_err(io_error)?;
             let (date_added, record) = self.record_at(&key, &index)?;
-            versions.push(ObjectRecord::decode(&record)?.into_stored(date_added));
+            versions.push(self.stored_object(&record, date_added, &mut window)?);
         }
         Ok(versions)
     }
 
     fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
-        Box::new(self.tree.scan_prefix([keys::ADDED]).map(|entry| {
+        let mut window = Window::default();
+        Box::new(self.tree.scan_prefix([keys::ADDED]).map(move |entry| {
             let (key, value) = entry.map_err(io_error)?;
             let (collection, date_added) =
                 keys::parse_any_added(&key).ok_or_else(|| malformed("added key"))?;
-            Ok((
-                collection.to_owned(),
-                ObjectRecord::decode(&value)?.into_stored(date_added),
-            ))
+            let object = self.stored_object(&value, date_added, &mut window)?;
+            Ok((collection.to_owned(), object))
         }))
     }
 
@@ -416,7 +509,8 @@ impl Store for SledStore {
     }
 
     fn size_on_disk(&self) -> StoreResult<u64> {
-        self.db.size_on_disk().map_err(io_error)
+        let texts = self.log.size().map_err(|e| self.log_error(e))?;
+        Ok(self.db.size_on_disk().map_err(io_error)? + texts)
     }
 }
 
@@ -471,3 +565,6 @@ fn io_error(error: sled::Error) -> StoreError {
 fn malformed(what: &str) -> StoreError {
     StoreError::Malformed(what.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

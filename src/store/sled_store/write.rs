@@ -12,6 +12,7 @@ use crate::envelope::Envelope;
 use crate::store::fields::Fields;
 use crate::store::keys;
 use crate::store::same_json::same_json;
+use crate::store::text_log::Window;
 use crate::store::{
     DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOutcome,
 };
@@ -52,7 +53,8 @@ impl SledStore {
             return Ok(None);
         };
         let (_, record) = self.record_at(key, &date_added)?;
-        Ok(Some(ObjectRecord::decode(&record)?.text.to_vec()))
+        let place = ObjectRecord::decode(&record)?.place;
+        self.text(place, &mut Window::default()).map(Some)
     }
 
     /// The date_added in an `O` value, and the `A` record it names; `object_key` names the collection.
@@ -117,7 +119,8 @@ impl SledStore {
             None => self
                 .latest_envelope(id)?
                 .map(|(version, value)| {
-                    decode_envelope(id, version, &value).map(|e| (version, e.text))
+                    let (_, place) = decode_envelope(id, version, &value)?;
+                    Ok((version, self.text(place, &mut Window::default())?))
                 })
                 .transpose(),
         }
@@ -253,7 +256,7 @@ impl SledStore {
             id: &object.id,
             version: object.version,
             version_text: &object.version_text,
-            text: &object.text,
+            place: pending.texts.push(&object.text),
         };
         batch.insert(keys::added(collection, None, date_added), record.encode());
         batch.insert(
@@ -326,13 +329,14 @@ fn insert_envelope(
     envelope: StoredEnvelope,
 ) -> WriteOutcome {
     let key = keys::envelope(&envelope.id, envelope.version);
+    let place = pending.texts.push(&envelope.text);
     batch.insert(
         key.clone(),
         encode_envelope(
             envelope.received,
             envelope.position,
             &envelope.collection,
-            &envelope.text,
+            place,
         ),
     );
     batch.insert(keys::envelope_order(envelope.position), key);
