@@ -1,6 +1,7 @@
 //! The sled engine. See [`super::keys`] for the index layout and [`super::text_log`] for the texts: this file
 //! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values.
 
+mod known;
 mod records;
 mod write;
 
@@ -11,6 +12,7 @@ use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
+use self::known::KnownIds;
 use self::records::{ObjectRecord, decode_bounds, decode_envelope, encode_status};
 use super::fields::Fields;
 use super::keys;
@@ -41,6 +43,7 @@ struct Counters {
     next_seq: u64,
     /// Last `date_added` per collection, loaded on first use.
     last_added: HashMap<String, u64>,
+    known: KnownIds,
 }
 
 /// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
@@ -87,6 +90,7 @@ impl SledStore {
             counters: Mutex::new(Counters {
                 next_seq,
                 last_added: HashMap::new(),
+                known: KnownIds::default(),
             }),
         })
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::SledStore;
 use crate::envelope::{Envelope, IntakeRules, Minting, Shape};
-use crate::store::{DuplicatePolicy, NewObject, Store, StoreError, WriteOp};
+use crate::store::{DuplicatePolicy, NewObject, Store, StoreError, WriteOp, WriteOutcome};
 
 fn open(dir: &Path) -> StoreResult {
     for _ in 0..100 {
@@ -124,4 +124,41 @@ fn texts_written_before_a_kill_and_never_indexed_are_ignored() {
         store.envelope("c").unwrap().unwrap().text,
         br#"{"meta":{"uuid":{"current":"c"}},"payload":{}}"#
     );
+}
+
+/// The writer's in-memory sets of known ids are loaded from the index after a reopen.
+#[test]
+fn ids_stored_before_a_reopen_are_found_again() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).unwrap();
+        store.apply(vec![put("a")]).unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(dir.path()).unwrap();
+    let newer = |text: &str| WriteOp::PutObject {
+        collection: "c1".into(),
+        object: NewObject {
+            id: "indicator--a".into(),
+            version: 2,
+            version_text: "v2".into(),
+            text: text.as_bytes().to_vec(),
+        },
+    };
+    let outcomes = store
+        .apply(vec![put("a"), newer("{}"), newer(r#"{"other":1}"#)])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            WriteOutcome::Duplicate,
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Conflict
+        ]
+    );
+    assert_eq!(
+        store.version_bounds("c1", "indicator--a").unwrap(),
+        Some((1, 2))
+    );
+    assert!(store.has_multiple_versions("c1").unwrap());
 }

@@ -97,6 +97,20 @@ impl SledStore {
             .collect())
     }
 
+    /// [`SledStore::versions_now`] for an id the writer may have seen; none, without a lookup, for one it has not.
+    fn versions_if_known(
+        &self,
+        pending: &Pending,
+        counters: &mut Counters,
+        collection: &str,
+        id: &str,
+    ) -> StoreResult<Vec<i64>> {
+        if !counters.known.object(&self.tree, collection, id)? {
+            return Ok(Vec::new());
+        }
+        self.versions_now(pending, &keys::object_versions_prefix(collection, id))
+    }
+
     /// Keeps the `L` bounds of an object with two or more versions, and none for one with fewer.
     fn set_bounds(&self, batch: &mut Batch, collection: &str, id: &str, versions: &[i64]) {
         let key = keys::bounds(collection, id);
@@ -112,10 +126,12 @@ impl SledStore {
     fn latest_envelope_now(
         &self,
         pending: &Pending,
+        counters: &mut Counters,
         id: &str,
     ) -> StoreResult<Option<(u32, Vec<u8>)>> {
         match pending.envelopes.get(id) {
             Some((version, text)) => Ok(Some((*version, text.clone()))),
+            None if !counters.known.envelope(&self.tree, id)? => Ok(None),
             None => self
                 .latest_envelope(id)?
                 .map(|(version, value)| {
@@ -138,7 +154,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let id = envelope.id().as_str().to_owned();
-        let latest = self.latest_envelope_now(pending, &id)?;
+        let latest = self.latest_envelope_now(pending, counters, &id)?;
         let version = match (&latest, policy) {
             (None, _) => 0,
             (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
@@ -164,7 +180,7 @@ impl SledStore {
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
         let next_version = self
-            .latest_envelope_now(pending, &envelope.id)?
+            .latest_envelope_now(pending, counters, &envelope.id)?
             .map_or(0, |(version, _)| version + 1);
         // The largest position is refused too: later envelopes take the next one.
         if envelope.version != next_version
@@ -186,10 +202,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
-        let versions = self.versions_now(
-            pending,
-            &keys::object_versions_prefix(collection, &object.id),
-        )?;
+        let versions = self.versions_if_known(pending, counters, collection, &object.id)?;
         if versions.contains(&object.version) {
             let stored = self.object_text(pending, &key)?;
             // The byte compare first: resent objects are nearly always the same bytes.
@@ -222,10 +235,7 @@ impl SledStore {
         collection: &str,
         object: StoredObject,
     ) -> StoreResult<WriteOutcome> {
-        let versions = self.versions_now(
-            pending,
-            &keys::object_versions_prefix(collection, &object.id),
-        )?;
+        let versions = self.versions_if_known(pending, counters, collection, &object.id)?;
         // The largest date_added is refused too: later additions take the next one.
         if versions.contains(&object.version)
             || object.date_added <= self.last_added(counters, collection)?
@@ -252,6 +262,7 @@ impl SledStore {
         counters
             .last_added
             .insert(collection.to_owned(), date_added);
+        counters.known.add_object(collection, &object.id);
         let record = ObjectRecord {
             id: &object.id,
             version: object.version,
@@ -341,6 +352,7 @@ fn insert_envelope(
     );
     batch.insert(keys::envelope_order(envelope.position), key);
     counters.next_seq = envelope.position + 1;
+    counters.known.add_envelope(&envelope.id);
     pending
         .envelopes
         .insert(envelope.id, (envelope.version, envelope.text));
