@@ -1,8 +1,11 @@
 //! The sled engine. See [`super::keys`] for the index layout and [`super::text_log`] for the texts: this file
-//! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values.
+//! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts
+//! through them, `format.rs` checks the layout version, `known.rs` keeps the ids the writer has seen.
 
+mod format;
 mod known;
 mod records;
+mod texts;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,10 +16,10 @@ use std::sync::Mutex;
 use sled::{Batch, IVec, Tree};
 
 use self::known::KnownIds;
-use self::records::{ObjectRecord, decode_bounds, decode_envelope, encode_status};
+use self::records::{decode_bounds, encode_status};
 use super::fields::Fields;
 use super::keys;
-use super::text_log::{Checkpoint, Place, Staged, TextLog, Window};
+use super::text_log::{Staged, TextLog, Window};
 use super::{
     Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
     WriteOutcome,
@@ -24,9 +27,6 @@ use super::{
 
 /// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
-/// The layout this engine reads and writes (`M format`); data directories without it hold layout 1, with the
-/// texts inside sled.
-const FORMAT: u32 = 2;
 
 pub struct SledStore {
     /// The data directory, for messages that must say where writing failed.
@@ -64,20 +64,8 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
-        check_format(path, &db, &tree)?;
-        let checkpoint = match tree.get(keys::META_LOG_END).map_err(io_error)? {
-            Some(value) => {
-                Some(Checkpoint::decode(&value).ok_or_else(|| malformed("text log checkpoint"))?)
-            }
-            None => None,
-        };
-        let log = TextLog::open(&path.join("texts"), checkpoint).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => StoreError::Corrupt {
-                path: path.to_owned(),
-                detail: e.to_string(),
-            },
-            _ => StoreError::data_directory(path, &e),
-        })?;
+        format::check(path, &db, &tree)?;
+        let log = texts::open_log(path, &tree)?;
         let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
             Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
             None => 0,
@@ -100,63 +88,6 @@ impl SledStore {
             sled::Error::Io(e) => StoreError::data_directory(&self.path, &e),
             other => io_error(other),
         }
-    }
-
-    /// A text from the log, read through `window`.
-    fn text(&self, place: Place, window: &mut Window) -> StoreResult<Vec<u8>> {
-        self.log.read(place, window).map_err(|e| self.log_error(e))
-    }
-
-    fn log_error(&self, error: io::Error) -> StoreError {
-        match error.kind() {
-            io::ErrorKind::InvalidData => StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: error.to_string(),
-            },
-            _ => StoreError::data_directory(&self.path, &error),
-        }
-    }
-
-    /// An object version from its `A` record.
-    fn stored_object(
-        &self,
-        record: &[u8],
-        date_added: u64,
-        window: &mut Window,
-    ) -> StoreResult<StoredObject> {
-        let record = ObjectRecord::decode(record)?;
-        let text = self.text(record.place, window)?;
-        Ok(record.into_stored(date_added, text))
-    }
-
-    /// An envelope version from its `E` record.
-    fn stored_envelope(
-        &self,
-        id: &str,
-        version: u32,
-        value: &[u8],
-        window: &mut Window,
-    ) -> StoreResult<StoredEnvelope> {
-        let (mut envelope, place) = decode_envelope(id, version, value)?;
-        envelope.text = self.text(place, window)?;
-        Ok(envelope)
-    }
-}
-
-/// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout.
-fn check_format(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
-    match tree.get(keys::META_FORMAT).map_err(io_error)? {
-        Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
-        Some(value) => Err(StoreError::Corrupt {
-            path: path.to_owned(),
-            detail: format!("unknown store format {value:?}"),
-        }),
-        None if tree.is_empty() => {
-            tree.insert(keys::META_FORMAT, &FORMAT.to_be_bytes())
-                .map_err(io_error)?;
-            db.flush().map(drop).map_err(|e| open_error(path, e))
-        }
-        None => Err(StoreError::EarlierLayout(path.to_owned())),
     }
 }
 
