@@ -1,6 +1,7 @@
 //! Reading stored values: fixed-width big-endian fields, one after the other. A value too short for its
 //! fields is a malformed record, never a panic.
 
+use super::text_log::Place;
 use super::{StoreError, StoreResult};
 
 pub struct Fields<'a> {
@@ -49,6 +50,10 @@ impl<'a> Fields<'a> {
     pub fn str(&mut self, count: usize) -> StoreResult<&'a str> {
         let what = self.what;
         std::str::from_utf8(self.take(count)?).map_err(|_| StoreError::Malformed(what.to_owned()))
+    }
+
+    pub fn place(&mut self) -> StoreResult<Place> {
+        self.array().map(Place::decode)
     }
 
     /// Everything not read yet.

@@ -7,18 +7,20 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `E` id `0x00` version:u32 | envelope record: received:u64, position:u64 (its `N` seq), collection length:u16, collection, exact text |
+//! | `E` id `0x00` version:u32 | envelope record: received:u64, position:u64 (its `N` seq), collection length:u16, collection, place of the exact text |
 //! | `N` seq:u64 | the `E` key: envelopes in the order they were stored (export walks this) |
-//! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, exact object text |
+//! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, place of the exact object text |
 //! | `O` collection `0x00` stix-id `0x00` version:i64 (sign bit flipped) | date_added:u64 (the `A` key of that version) |
 //! | `T` collection `0x00` type `0x00` date_added:u64 | empty: the collection's `A` keys of one object type (for `match[type]`) |
 //! | `L` collection `0x00` stix-id | first version:i64, last version:i64, for objects with two or more versions only |
 //!
-//! Objects live in `A`, in order of addition, so that a page is one range scan that yields their exact text.
+//! Objects live in `A`, in order of addition, so that a page is one range scan. The exact texts are not in sled but
+//! in the text log (`super::text_log`), written in the same order, so that reading a page's texts is sequential IO;
+//! a place is segment:u32, offset:u32, length:u32.
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata, such as `cursor-secret`, and `collection-counts` once the `C` counts exist |
+//! | `M` name | metadata: `format` (u32, this layout is 2; layout 1 kept the texts in sled), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `cursor-secret` |
 //! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
@@ -37,8 +39,8 @@ pub const NOTE: u8 = b'K';
 pub const VIEW: u8 = b'V';
 pub const COUNTS: u8 = b'C';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
-/// Present once the `C` counts were made: databases written before them are counted once when opened.
-pub const META_COUNTS: &[u8] = b"Mcollection-counts";
+pub const META_FORMAT: &[u8] = b"Mformat";
+pub const META_LOG_END: &[u8] = b"Mlog-end";
 
 pub fn envelope_prefix(id: &str) -> Vec<u8> {
     tagged(ENVELOPE, &[id.as_bytes()])

@@ -7,6 +7,7 @@ mod fields;
 mod keys;
 mod same_json;
 mod sled_store;
+mod text_log;
 mod writer;
 
 use std::io;
@@ -196,6 +197,13 @@ pub enum StoreError {
         "the data in {path} is damaged: {detail}; restore it from a backup (`stixgate restore`)"
     )]
     Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "the data directory {} holds the store layout of an earlier stixgate; run `stixgate backup --data {} FILE` \
+         with the earlier stixgate, then `stixgate restore --data NEW-DIRECTORY FILE` with this one",
+        .0.display(),
+        .0.display()
+    )]
+    EarlierLayout(PathBuf),
     #[error("a stored record is malformed: {0}")]
     Malformed(String),
     #[error("cannot write to the data directory {}: {problem}", path.display())]

@@ -75,38 +75,6 @@ fn counts_follow_stores_duplicates_deletes_and_reopening() {
 }
 
 #[test]
-fn a_database_without_counts_is_counted_when_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    store
-        .apply(vec![
-            envelope("e1", "a"),
-            envelope("e2", "b"),
-            object("a", "indicator--y", 1),
-        ])
-        .unwrap();
-    store.flush().unwrap();
-    drop(store);
-    // As a database written before the counts existed: no `C` records and no mark.
-    let db = (0..100)
-        .find_map(|_| {
-            sled::open(dir.path())
-                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(50)))
-                .ok()
-        })
-        .unwrap();
-    for key in db.scan_prefix([keys::COUNTS]).keys() {
-        db.remove(key.unwrap()).unwrap();
-    }
-    db.remove(keys::META_COUNTS).unwrap();
-    db.flush().unwrap();
-    drop(db);
-    let store = open(&dir);
-    assert_eq!(summary(&store, "a"), (2, 1));
-    assert_eq!(summary(&store, "b"), (1, 1));
-}
-
-#[test]
 fn envelopes_before_walks_newest_first_from_a_position() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

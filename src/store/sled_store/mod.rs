@@ -1,8 +1,12 @@
-//! The sled engine. See [`super::keys`] for the layout: this file opens the store and reads it, `write.rs` applies
-//! writes, `records.rs` encodes the values.
+//! The sled engine. See [`super::keys`] for the index layout and [`super::text_log`] for the texts: this file
+//! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts
+//! through them, `format.rs` checks the layout version, `known.rs` keeps the ids the writer has seen.
 
 mod counts;
+mod format;
+mod known;
 mod records;
+mod texts;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,10 +16,11 @@ use std::sync::Mutex;
 
 use sled::{Batch, IVec, Tree};
 
-use self::counts::count_collections_once;
-use self::records::{Counts, ObjectRecord, decode_bounds, decode_envelope, encode_status};
+use self::known::KnownIds;
+use self::records::{Counts, decode_bounds, encode_status};
 use super::fields::Fields;
 use super::keys;
+use super::text_log::{Staged, TextLog, Window};
 use super::{
     CollectionSummary, Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject,
     StoredStatus, WriteOp, WriteOutcome,
@@ -29,6 +34,7 @@ pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
     tree: Tree,
+    log: TextLog,
     /// Counters only the writer moves; a lock, not an atomic, because `apply` reads and bumps them together.
     counters: Mutex<Counters>,
 }
@@ -38,11 +44,12 @@ struct Counters {
     next_seq: u64,
     /// Last `date_added` per collection, loaded on first use.
     last_added: HashMap<String, u64>,
+    known: KnownIds,
 }
 
-/// The writes of one `apply` that later ops of the same group must see.
-#[derive(Default)]
+/// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
 struct Pending {
+    texts: Staged,
     envelopes: HashMap<String, (u32, Vec<u8>)>,
     /// `O` key to the object's text, or `None` once deleted; ordered, for the versions of one object.
     objects: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -60,24 +67,31 @@ impl SledStore {
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
+        format::check(path, &db, &tree)?;
+        let log = texts::open_log(path, &tree)?;
         let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
             Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
             None => 0,
         };
-        count_collections_once(&tree)?;
         Ok(Self {
             path: path.to_owned(),
             db,
             tree,
+            log,
             counters: Mutex::new(Counters {
                 next_seq,
                 last_added: HashMap::new(),
+                known: KnownIds::default(),
             }),
         })
     }
 
     /// The envelope an `N` entry names.
-    fn ordered_envelope(&self, entry: sled::Result<(IVec, IVec)>) -> StoreResult<StoredEnvelope> {
+    fn ordered_envelope(
+        &self,
+        entry: sled::Result<(IVec, IVec)>,
+        window: &mut Window,
+    ) -> StoreResult<StoredEnvelope> {
         let (_, envelope_key) = entry.map_err(io_error)?;
         let (id, version) =
             keys::parse_envelope(&envelope_key).ok_or_else(|| malformed("order entry"))?;
@@ -86,7 +100,7 @@ impl SledStore {
             .get(&envelope_key)
             .map_err(io_error)?
             .ok_or_else(|| malformed("order entry without envelope"))?;
-        decode_envelope(id, version, &value)
+        self.stored_envelope(id, version, &value, window)
     }
 
     fn write_error(&self, error: sled::Error) -> StoreError {
@@ -104,7 +118,12 @@ impl Store for SledStore {
             .lock()
             .expect("no writer panics while holding the lock");
         let mut batch = Batch::default();
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            texts: self.log.stage(),
+            envelopes: HashMap::new(),
+            objects: BTreeMap::new(),
+            counts: HashMap::new(),
+        };
         let now = now_micros();
         let mut outcomes = Vec::with_capacity(ops.len());
         for op in ops {
@@ -198,6 +217,13 @@ impl Store for SledStore {
             };
             outcomes.push(outcome);
         }
+        // The texts are durable before anything can name them (the crash rules of `text_log`).
+        if !pending.texts.is_empty() {
+            batch.insert(keys::META_LOG_END, &pending.texts.end().encode()[..]);
+            self.log
+                .commit(pending.texts)
+                .map_err(|e| self.log_error(e))?;
+        }
         self.tree
             .apply_batch(batch)
             .map_err(|e| self.write_error(e))?;
@@ -210,17 +236,20 @@ impl Store for SledStore {
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         self.latest_envelope(id)?
-            .map(|(version, value)| decode_envelope(id, version, &value))
+            .map(|(version, value)| {
+                self.stored_envelope(id, version, &value, &mut Window::default())
+            })
             .transpose()
     }
 
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
         let start = keys::envelope_order(after.map_or(0, |a| a.saturating_add(1)));
         let end = [keys::ENVELOPE_ORDER + 1];
+        let mut window = Window::default();
         Box::new(
             self.tree
                 .range(start..end[..].to_vec())
-                .map(move |entry| self.ordered_envelope(entry)),
+                .map(move |entry| self.ordered_envelope(entry, &mut window)),
         )
     }
 
@@ -229,11 +258,12 @@ impl Store for SledStore {
             Some(before) => keys::envelope_order(before),
             None => vec![keys::ENVELOPE_ORDER + 1],
         };
+        let mut window = Window::default();
         Box::new(
             self.tree
                 .range(vec![keys::ENVELOPE_ORDER]..end)
                 .rev()
-                .map(move |entry| self.ordered_envelope(entry)),
+                .map(move |entry| self.ordered_envelope(entry, &mut window)),
         )
     }
 
@@ -268,6 +298,7 @@ impl Store for SledStore {
         end.push(0xff);
         let collection = collection.to_owned();
         let typed = object_type.is_some();
+        let mut window = Window::default();
         Box::new(self.tree.range(start..end).map(move |entry| {
             let (key, value) = entry.map_err(io_error)?;
             let date_added =
@@ -280,7 +311,7 @@ impl Store for SledStore {
             } else {
                 value
             };
-            Ok(ObjectRecord::decode(&record)?.into_stored(date_added))
+            self.stored_object(&record, date_added, &mut window)
         }))
     }
 
@@ -295,31 +326,32 @@ impl Store for SledStore {
             return Ok(None);
         };
         let (date_added, record) = self.record_at(&key, &date_added)?;
-        Ok(Some(ObjectRecord::decode(&record)?.into_stored(date_added)))
+        self.stored_object(&record, date_added, &mut Window::default())
+            .map(Some)
     }
 
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
         let mut versions = Vec::new();
+        let mut window = Window::default();
         for entry in self
             .tree
             .scan_prefix(keys::object_versions_prefix(collection, id))
         {
             let (key, index) = entry.map_err(io_error)?;
             let (date_added, record) = self.record_at(&key, &index)?;
-            versions.push(ObjectRecord::decode(&record)?.into_stored(date_added));
+            versions.push(self.stored_object(&record, date_added, &mut window)?);
         }
         Ok(versions)
     }
 
     fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
-        Box::new(self.tree.scan_prefix([keys::ADDED]).map(|entry| {
+        let mut window = Window::default();
+        Box::new(self.tree.scan_prefix([keys::ADDED]).map(move |entry| {
             let (key, value) = entry.map_err(io_error)?;
             let (collection, date_added) =
                 keys::parse_any_added(&key).ok_or_else(|| malformed("added key"))?;
-            Ok((
-                collection.to_owned(),
-                ObjectRecord::decode(&value)?.into_stored(date_added),
-            ))
+            let object = self.stored_object(&value, date_added, &mut window)?;
+            Ok((collection.to_owned(), object))
         }))
     }
 
@@ -456,7 +488,8 @@ impl Store for SledStore {
     }
 
     fn size_on_disk(&self) -> StoreResult<u64> {
-        self.db.size_on_disk().map_err(io_error)
+        let texts = self.log.size().map_err(|e| self.log_error(e))?;
+        Ok(self.db.size_on_disk().map_err(io_error)? + texts)
     }
 }
 
@@ -511,3 +544,6 @@ fn io_error(error: sled::Error) -> StoreError {
 fn malformed(what: &str) -> StoreError {
     StoreError::Malformed(what.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

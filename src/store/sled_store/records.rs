@@ -1,14 +1,15 @@
-//! How values are laid out: big-endian fields, then the exact text.
+//! How values are laid out: big-endian fields, then the [`Place`] of the exact text in the text log.
 
 use crate::store::fields::Fields;
+use crate::store::text_log::Place;
 use crate::store::{StoreResult, StoredEnvelope, StoredObject};
 
-/// An `A` value: the version's id, version, version text as written, and the exact object text.
+/// An `A` value: the version's id, version, version text as written, and where the exact object text is.
 pub(super) struct ObjectRecord<'a> {
     pub id: &'a str,
     pub version: i64,
     pub version_text: &'a str,
-    pub text: &'a [u8],
+    pub place: Place,
 }
 
 impl<'a> ObjectRecord<'a> {
@@ -16,13 +17,13 @@ impl<'a> ObjectRecord<'a> {
         let id_length = u16::try_from(self.id.len()).expect("STIX ids are short");
         let version_length = u8::try_from(self.version_text.len()).expect("timestamps are short");
         let mut value =
-            Vec::with_capacity(11 + self.id.len() + self.version_text.len() + self.text.len());
+            Vec::with_capacity(11 + self.id.len() + self.version_text.len() + Place::ENCODED);
         value.extend_from_slice(&self.version.to_be_bytes());
         value.extend_from_slice(&id_length.to_be_bytes());
         value.extend_from_slice(self.id.as_bytes());
         value.push(version_length);
         value.extend_from_slice(self.version_text.as_bytes());
-        value.extend_from_slice(self.text);
+        self.place.encode(&mut value);
         value
     }
 
@@ -37,17 +38,17 @@ impl<'a> ObjectRecord<'a> {
             id,
             version,
             version_text,
-            text: fields.rest(),
+            place: fields.place()?,
         })
     }
 
-    pub(super) fn into_stored(self, date_added: u64) -> StoredObject {
+    pub(super) fn into_stored(self, date_added: u64, text: Vec<u8>) -> StoredObject {
         StoredObject {
             id: self.id.to_owned(),
             version: self.version,
             version_text: self.version_text.to_owned(),
             date_added,
-            text: self.text.to_vec(),
+            text,
         }
     }
 }
@@ -91,30 +92,37 @@ pub(super) fn encode_envelope(
     received: u64,
     position: u64,
     collection: &str,
-    text: &[u8],
+    place: Place,
 ) -> Vec<u8> {
-    let mut value = Vec::with_capacity(18 + collection.len() + text.len());
+    let mut value = Vec::with_capacity(18 + collection.len() + Place::ENCODED);
     value.extend_from_slice(&received.to_be_bytes());
     value.extend_from_slice(&position.to_be_bytes());
     let length = u16::try_from(collection.len()).expect("collection ids are short");
     value.extend_from_slice(&length.to_be_bytes());
     value.extend_from_slice(collection.as_bytes());
-    value.extend_from_slice(text);
+    place.encode(&mut value);
     value
 }
 
-pub(super) fn decode_envelope(id: &str, version: u32, value: &[u8]) -> StoreResult<StoredEnvelope> {
+/// An `E` value, with the place of its text.
+pub(super) fn decode_envelope(
+    id: &str,
+    version: u32,
+    value: &[u8],
+) -> StoreResult<(StoredEnvelope, Place)> {
     let mut fields = Fields::new(value, "envelope record");
     let received = fields.u64()?;
     let position = fields.u64()?;
     let length = fields.u16()?;
     let collection = fields.str(usize::from(length))?.to_owned();
-    Ok(StoredEnvelope {
+    let place = fields.place()?;
+    let envelope = StoredEnvelope {
         id: id.to_owned(),
         version,
         position,
         collection,
         received,
-        text: fields.rest().to_vec(),
-    })
+        text: Vec::new(),
+    };
+    Ok((envelope, place))
 }

@@ -12,6 +12,7 @@ use crate::envelope::Envelope;
 use crate::store::fields::Fields;
 use crate::store::keys;
 use crate::store::same_json::same_json;
+use crate::store::text_log::Window;
 use crate::store::{
     DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOutcome,
 };
@@ -52,7 +53,8 @@ impl SledStore {
             return Ok(None);
         };
         let (_, record) = self.record_at(key, &date_added)?;
-        Ok(Some(ObjectRecord::decode(&record)?.text.to_vec()))
+        let place = ObjectRecord::decode(&record)?.place;
+        self.text(place, &mut Window::default()).map(Some)
     }
 
     /// The date_added in an `O` value, and the `A` record it names; `object_key` names the collection.
@@ -95,6 +97,20 @@ impl SledStore {
             .collect())
     }
 
+    /// [`SledStore::versions_now`] for an id the writer may have seen; none, without a lookup, for one it has not.
+    fn versions_if_known(
+        &self,
+        pending: &Pending,
+        counters: &mut Counters,
+        collection: &str,
+        id: &str,
+    ) -> StoreResult<Vec<i64>> {
+        if !counters.known.object(&self.tree, collection, id)? {
+            return Ok(Vec::new());
+        }
+        self.versions_now(pending, &keys::object_versions_prefix(collection, id))
+    }
+
     /// Keeps the `L` bounds of an object with two or more versions, and none for one with fewer.
     fn set_bounds(&self, batch: &mut Batch, collection: &str, id: &str, versions: &[i64]) {
         let key = keys::bounds(collection, id);
@@ -110,14 +126,17 @@ impl SledStore {
     fn latest_envelope_now(
         &self,
         pending: &Pending,
+        counters: &mut Counters,
         id: &str,
     ) -> StoreResult<Option<(u32, Vec<u8>)>> {
         match pending.envelopes.get(id) {
             Some((version, text)) => Ok(Some((*version, text.clone()))),
+            None if !counters.known.envelope(&self.tree, id)? => Ok(None),
             None => self
                 .latest_envelope(id)?
                 .map(|(version, value)| {
-                    decode_envelope(id, version, &value).map(|e| (version, e.text))
+                    let (_, place) = decode_envelope(id, version, &value)?;
+                    Ok((version, self.text(place, &mut Window::default())?))
                 })
                 .transpose(),
         }
@@ -135,7 +154,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let id = envelope.id().as_str().to_owned();
-        let latest = self.latest_envelope_now(pending, &id)?;
+        let latest = self.latest_envelope_now(pending, counters, &id)?;
         let version = match (&latest, policy) {
             (None, _) => 0,
             (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
@@ -162,7 +181,7 @@ impl SledStore {
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
         let next_version = self
-            .latest_envelope_now(pending, &envelope.id)?
+            .latest_envelope_now(pending, counters, &envelope.id)?
             .map_or(0, |(version, _)| version + 1);
         // The largest position is refused too: later envelopes take the next one.
         if envelope.version != next_version
@@ -185,10 +204,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let key = keys::object(collection, &keys::object_suffix(&object.id, object.version));
-        let versions = self.versions_now(
-            pending,
-            &keys::object_versions_prefix(collection, &object.id),
-        )?;
+        let versions = self.versions_if_known(pending, counters, collection, &object.id)?;
         if versions.contains(&object.version) {
             let stored = self.object_text(pending, &key)?;
             // The byte compare first: resent objects are nearly always the same bytes.
@@ -221,10 +237,7 @@ impl SledStore {
         collection: &str,
         object: StoredObject,
     ) -> StoreResult<WriteOutcome> {
-        let versions = self.versions_now(
-            pending,
-            &keys::object_versions_prefix(collection, &object.id),
-        )?;
+        let versions = self.versions_if_known(pending, counters, collection, &object.id)?;
         // The largest date_added is refused too: later additions take the next one.
         if versions.contains(&object.version)
             || object.date_added <= self.last_added(counters, collection)?
@@ -252,11 +265,12 @@ impl SledStore {
         counters
             .last_added
             .insert(collection.to_owned(), date_added);
+        counters.known.add_object(collection, &object.id);
         let record = ObjectRecord {
             id: &object.id,
             version: object.version,
             version_text: &object.version_text,
-            text: &object.text,
+            place: pending.texts.push(&object.text),
         };
         batch.insert(keys::added(collection, None, date_added), record.encode());
         batch.insert(
@@ -331,17 +345,19 @@ fn insert_envelope(
     envelope: StoredEnvelope,
 ) -> WriteOutcome {
     let key = keys::envelope(&envelope.id, envelope.version);
+    let place = pending.texts.push(&envelope.text);
     batch.insert(
         key.clone(),
         encode_envelope(
             envelope.received,
             envelope.position,
             &envelope.collection,
-            &envelope.text,
+            place,
         ),
     );
     batch.insert(keys::envelope_order(envelope.position), key);
     counters.next_seq = envelope.position + 1;
+    counters.known.add_envelope(&envelope.id);
     pending
         .envelopes
         .insert(envelope.id, (envelope.version, envelope.text));

@@ -1,0 +1,30 @@
+//! The layout version of the sled engine's data directory.
+
+use std::path::Path;
+
+use sled::Tree;
+
+use super::{io_error, open_error};
+use crate::store::keys;
+use crate::store::{StoreError, StoreResult};
+
+/// The layout this engine reads and writes (`M format`); data directories without it hold layout 1, with the
+/// texts inside sled.
+const FORMAT: u32 = 2;
+
+/// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout.
+pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
+    match tree.get(keys::META_FORMAT).map_err(io_error)? {
+        Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
+        Some(value) => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("unknown store format {value:?}"),
+        }),
+        None if tree.is_empty() => {
+            tree.insert(keys::META_FORMAT, &FORMAT.to_be_bytes())
+                .map_err(io_error)?;
+            db.flush().map(drop).map_err(|e| open_error(path, e))
+        }
+        None => Err(StoreError::EarlierLayout(path.to_owned())),
+    }
+}

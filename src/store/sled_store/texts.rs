@@ -1,0 +1,70 @@
+//! Reading texts: records in sled name their texts' places in the text log.
+
+use std::io;
+use std::path::Path;
+
+use sled::Tree;
+
+use super::records::{ObjectRecord, decode_envelope};
+use super::{SledStore, io_error, malformed};
+use crate::store::keys;
+use crate::store::text_log::{Checkpoint, Place, TextLog, Window};
+use crate::store::{StoreError, StoreResult, StoredEnvelope, StoredObject};
+
+impl SledStore {
+    /// A text from the log, read through `window`.
+    pub(super) fn text(&self, place: Place, window: &mut Window) -> StoreResult<Vec<u8>> {
+        self.log.read(place, window).map_err(|e| self.log_error(e))
+    }
+
+    pub(super) fn log_error(&self, error: io::Error) -> StoreError {
+        log_error(&self.path, error)
+    }
+
+    /// An object version from its `A` record.
+    pub(super) fn stored_object(
+        &self,
+        record: &[u8],
+        date_added: u64,
+        window: &mut Window,
+    ) -> StoreResult<StoredObject> {
+        let record = ObjectRecord::decode(record)?;
+        let text = self.text(record.place, window)?;
+        Ok(record.into_stored(date_added, text))
+    }
+
+    /// An envelope version from its `E` record.
+    pub(super) fn stored_envelope(
+        &self,
+        id: &str,
+        version: u32,
+        value: &[u8],
+        window: &mut Window,
+    ) -> StoreResult<StoredEnvelope> {
+        let (mut envelope, place) = decode_envelope(id, version, value)?;
+        envelope.text = self.text(place, window)?;
+        Ok(envelope)
+    }
+}
+
+/// Opens the text log of the data directory `path`, checking what follows the end that the index `tree` has seen.
+pub(super) fn open_log(path: &Path, tree: &Tree) -> StoreResult<TextLog> {
+    let checkpoint = match tree.get(keys::META_LOG_END).map_err(io_error)? {
+        Some(value) => {
+            Some(Checkpoint::decode(&value).ok_or_else(|| malformed("text log checkpoint"))?)
+        }
+        None => None,
+    };
+    TextLog::open(&path.join("texts"), checkpoint).map_err(|e| log_error(path, e))
+}
+
+/// A failure of the text log: damage (`InvalidData`) or a data directory that cannot be read or written.
+fn log_error(path: &Path, error: io::Error) -> StoreError {
+    match error.kind() {
+        io::ErrorKind::InvalidData => StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: error.to_string(),
+        },
+        _ => StoreError::data_directory(path, &error),
+    }
+}

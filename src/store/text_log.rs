@@ -1,0 +1,362 @@
+//! The text log: the exact texts of objects and envelopes, appended in order of writing to checksummed segment
+//! files, so that the index (sled) holds a 12-byte [`Place`] per text instead of the text.
+//!
+//! ## On-disk format
+//!
+//! The log lives in the directory `texts/` of the data directory, as segment files named by their number in
+//! eight decimal digits, `00000000.seg`, `00000001.seg`, … A segment is a sequence of records, with nothing
+//! before the first:
+//!
+//! | field | size | |
+//! |---|---|---|
+//! | length | u32, big-endian | bytes of the text |
+//! | checksum | u32, big-endian | CRC-32 (IEEE) of the text |
+//! | text | length bytes | the exact text |
+//!
+//! A [`Place`] is segment:u32, offset of the record:u32, length:u32, all big-endian. A record never starts at or
+//! after [`SEGMENT_BYTES`]: the writer starts the next segment instead, so offsets fit in 32 bits.
+//!
+//! ## Crash rules
+//!
+//! - Texts are written and fsynced ([`TextLog::commit`]) before the index batch that holds their places is
+//!   applied, so no index entry, durable or not, ever names a text that is not on disk.
+//! - The index stores the log's end ([`Checkpoint`]) in the same atomic batch as the places. On open, the records
+//!   after the checkpoint are checked: the log is cut back after the last whole record whose checksum holds. A
+//!   torn or garbage tail (a crash during a write) is thus removed. Whole records after the checkpoint were
+//!   written for a batch that never became durable; nothing names them, and they stay as dead bytes.
+//! - Only the last segment can have such a tail: a segment is fsynced before the next one is started.
+//!
+//! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Where the writer starts a new segment.
+pub const SEGMENT_BYTES: u32 = 1 << 30;
+const HEADER: usize = 8;
+/// A read of a text reads this much ahead at least, so that walking texts written together is sequential IO.
+const READ_AHEAD: usize = 256 * 1024;
+
+/// Where a text is: its record's segment and offset, and the text's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub segment: u32,
+    pub offset: u32,
+    pub length: u32,
+}
+
+impl Place {
+    pub const ENCODED: usize = 12;
+
+    pub fn encode(&self, into: &mut Vec<u8>) {
+        into.extend_from_slice(&self.segment.to_be_bytes());
+        into.extend_from_slice(&self.offset.to_be_bytes());
+        into.extend_from_slice(&self.length.to_be_bytes());
+    }
+
+    pub fn decode(bytes: [u8; Self::ENCODED]) -> Self {
+        let word = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        Self {
+            segment: word(0),
+            offset: word(4),
+            length: word(8),
+        }
+    }
+}
+
+/// The end of the log: the segment being written and the offset after its last record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    pub segment: u32,
+    pub end: u32,
+}
+
+impl Checkpoint {
+    pub fn encode(&self) -> [u8; 8] {
+        let mut bytes = [0; 8];
+        bytes[..4].copy_from_slice(&self.segment.to_be_bytes());
+        bytes[4..].copy_from_slice(&self.end.to_be_bytes());
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let bytes: [u8; 8] = bytes.try_into().ok()?;
+        Some(Self {
+            segment: u32::from_be_bytes(bytes[..4].try_into().ok()?),
+            end: u32::from_be_bytes(bytes[4..].try_into().ok()?),
+        })
+    }
+}
+
+/// Texts placed but not written yet: the records of one index batch.
+pub struct Staged {
+    end: Checkpoint,
+    /// Records by segment, each with the offset its bytes start at.
+    chunks: Vec<(Checkpoint, Vec<u8>)>,
+}
+
+impl Staged {
+    /// Places `text` after everything staged so far.
+    pub fn push(&mut self, text: &[u8]) -> Place {
+        let length = u32::try_from(text.len()).expect("texts are far below 4 GiB");
+        if self.end.end >= SEGMENT_BYTES || self.chunks.is_empty() {
+            if self.end.end >= SEGMENT_BYTES {
+                self.end = Checkpoint {
+                    segment: self.end.segment + 1,
+                    end: 0,
+                };
+            }
+            self.chunks.push((self.end, Vec::new()));
+        }
+        let place = Place {
+            segment: self.end.segment,
+            offset: self.end.end,
+            length,
+        };
+        let (_, bytes) = self.chunks.last_mut().expect("a chunk was pushed");
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(text).to_be_bytes());
+        bytes.extend_from_slice(text);
+        self.end.end += u32::try_from(HEADER).expect("small") + length;
+        place
+    }
+
+    /// The log's end once these records are written.
+    pub fn end(&self) -> Checkpoint {
+        self.end
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+}
+
+pub struct TextLog {
+    dir: PathBuf,
+    /// The end of the log; only the writer moves it.
+    end: Mutex<Checkpoint>,
+    /// Every segment, by number, open for reading (and the last for writing too).
+    segments: RwLock<Vec<Arc<File>>>,
+}
+
+/// Bytes read ahead by one reader, for the texts that follow.
+#[derive(Default)]
+pub struct Window {
+    segment: u32,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl TextLog {
+    /// Opens (or creates) the log in `dir`, checking and cutting back what follows `checkpoint` (see the crash
+    /// rules above). Errors of kind `InvalidData` mean the log lacks what the checkpoint says it holds.
+    pub fn open(dir: &Path, checkpoint: Option<Checkpoint>) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let checkpoint = checkpoint.unwrap_or_default();
+        let mut numbers = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            if let Some(number) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                numbers.push(number);
+            }
+        }
+        numbers.sort_unstable();
+        let last = numbers.last().copied().unwrap_or(0);
+        if last < checkpoint.segment
+            || numbers
+                .iter()
+                .enumerate()
+                .any(|(i, &n)| i as u64 != u64::from(n))
+        {
+            return Err(invalid(format!(
+                "the text log in {} lacks segments (the index names segment {})",
+                dir.display(),
+                checkpoint.segment
+            )));
+        }
+        let mut segments = Vec::with_capacity(numbers.len().max(1));
+        for number in 0..=last {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(segment_path(dir, number))?;
+            segments.push(Arc::new(file));
+        }
+        let from = if last == checkpoint.segment {
+            checkpoint.end
+        } else {
+            0
+        };
+        let end = recover_tail(&segments[last as usize], from)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            end: Mutex::new(Checkpoint { segment: last, end }),
+            segments: RwLock::new(segments),
+        })
+    }
+
+    /// Starts placing texts after the end of the log.
+    pub fn stage(&self) -> Staged {
+        Staged {
+            end: *self.end.lock().expect("not poisoned"),
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Writes staged texts and makes them durable. On failure, the log is cut back to where it was.
+    pub fn commit(&self, staged: Staged) -> io::Result<()> {
+        let mut end = self.end.lock().expect("not poisoned");
+        if staged.is_empty() {
+            return Ok(());
+        }
+        for (at, bytes) in &staged.chunks {
+            let file = self.segment_for_writing(at.segment)?;
+            let written = file
+                .write_all_at(bytes, u64::from(at.end))
+                .and_then(|()| file.sync_data());
+            if let Err(error) = written {
+                // Best effort: what was not whole is cut back on the next open anyway.
+                let _ = file.set_len(u64::from(at.end));
+                return Err(error);
+            }
+        }
+        *end = staged.end;
+        Ok(())
+    }
+
+    /// The file of segment `number`, created (and its directory entry made durable) if it is the next one.
+    fn segment_for_writing(&self, number: u32) -> io::Result<Arc<File>> {
+        if let Some(file) = self.file(number) {
+            return Ok(file);
+        }
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(segment_path(&self.dir, number))?,
+        );
+        File::open(&self.dir)?.sync_all()?;
+        self.segments
+            .write()
+            .expect("not poisoned")
+            .push(Arc::clone(&file));
+        Ok(file)
+    }
+
+    fn file(&self, number: u32) -> Option<Arc<File>> {
+        self.segments
+            .read()
+            .expect("not poisoned")
+            .get(number as usize)
+            .cloned()
+    }
+
+    /// The text at `place`, read through `window`. Errors of kind `InvalidData` mean a damaged record.
+    pub fn read(&self, place: Place, window: &mut Window) -> io::Result<Vec<u8>> {
+        let start = u64::from(place.offset);
+        let size = HEADER + place.length as usize;
+        let inside = window.segment == place.segment
+            && start >= window.start
+            && start + size as u64 <= window.start + window.bytes.len() as u64;
+        if !inside {
+            let file = self
+                .file(place.segment)
+                .ok_or_else(|| invalid(format!("no text segment {}", place.segment)))?;
+            window.segment = place.segment;
+            window.start = start;
+            window.bytes.resize(size.max(READ_AHEAD), 0);
+            let read = read_up_to(&file, &mut window.bytes, start)?;
+            window.bytes.truncate(read);
+        }
+        let from = usize::try_from(start - window.start).expect("inside the window");
+        let record = window
+            .bytes
+            .get(from..from + size)
+            .ok_or_else(|| invalid(format!("the text at {place:?} is cut short")))?;
+        let (header, text) = record.split_at(HEADER);
+        let length = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
+        let checksum = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
+        if length != place.length || crc32fast::hash(text) != checksum {
+            return Err(invalid(format!("the text at {place:?} fails its checksum")));
+        }
+        Ok(text.to_vec())
+    }
+
+    /// Bytes the log takes on disk.
+    pub fn size(&self) -> io::Result<u64> {
+        let segments = self.segments.read().expect("not poisoned");
+        segments
+            .iter()
+            .map(|file| file.metadata().map(|m| m.len()))
+            .sum()
+    }
+}
+
+fn segment_path(dir: &Path, number: u32) -> PathBuf {
+    dir.join(format!("{number:08}.seg"))
+}
+
+/// Checks the records from `from` to the end of `file` and cuts it after the last whole one; returns the new end.
+fn recover_tail(file: &File, from: u32) -> io::Result<u32> {
+    let length = file.metadata()?.len();
+    if length < u64::from(from) {
+        return Err(invalid(format!(
+            "a text segment is {length} bytes long, shorter than the {from} the index has seen"
+        )));
+    }
+    let mut tail =
+        vec![0; usize::try_from(length - u64::from(from)).expect("segments fit in memory")];
+    read_up_to(file, &mut tail, u64::from(from))?;
+    let mut good = 0;
+    while let Some(header) = tail.get(good..good + HEADER) {
+        let size = u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let checksum = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
+        match tail.get(good + HEADER..good + HEADER + size) {
+            Some(text) if crc32fast::hash(text) == checksum => good += HEADER + size,
+            _ => break,
+        }
+    }
+    let end = from + u32::try_from(good).expect("segments stay below 4 GiB");
+    if u64::from(end) < length {
+        tracing::warn!(
+            cut = length - u64::from(end),
+            "the text log ended in an unfinished write; it was cut back to its last whole record"
+        );
+        file.set_len(u64::from(end))?;
+        file.sync_all()?;
+    }
+    Ok(end)
+}
+
+/// Reads into `buffer` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_up_to(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut read = 0;
+    while read < buffer.len() {
+        match file.read_at(&mut buffer[read..], offset + read as u64) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(read)
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+#[path = "text_log_tests.rs"]
+mod tests;
