@@ -6,10 +6,13 @@
 //!
 //! A read that must see one consistent state (a backup) runs on the writer's side between two groups, through
 //! [`Writer::exclusive`]: writes queue meanwhile and are applied after it.
+//!
+//! After a group that stored objects is durable, the writer bumps a counter that anyone may watch
+//! ([`Writer::objects_added`]): a reader waiting for new objects wakes once per such group instead of polling.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{Store, StoreError, StoreResult, WriteOp, WriteOutcome};
@@ -43,14 +46,22 @@ enum Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<Request>,
+    added: watch::Receiver<u64>,
 }
 
 impl Writer {
     /// Starts the writer task on the current Tokio runtime.
     pub fn start(store: Arc<dyn Store>) -> (Self, JoinHandle<()>) {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(store, queue));
-        (Self { requests }, task)
+        let (added_tx, added) = watch::channel(0);
+        let task = tokio::spawn(run(store, queue, added_tx));
+        (Self { requests, added }, task)
+    }
+
+    /// A counter that changes after every durable group that stored an object (in any collection). A
+    /// watcher re-reads what it waits for when it changes; it ends (`changed()` fails) when the writer stops.
+    pub fn objects_added(&self) -> watch::Receiver<u64> {
+        self.added.clone()
     }
 
     /// Applies `ops` atomically and returns once they are durable.
@@ -116,7 +127,7 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
+async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: watch::Sender<u64>) {
     let mut stopped = None;
     while stopped.is_none() {
         let Some(first) = queue.recv().await else {
@@ -145,8 +156,8 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
                 next = queue.try_recv().ok();
             }
         }
-        if !group.is_empty() {
-            commit(&store, group).await;
+        if !group.is_empty() && commit(&store, group).await {
+            added.send_modify(|count| *count += 1);
         }
         if let Some(read) = exclusive {
             let store = Arc::clone(&store);
@@ -160,11 +171,24 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>) {
     }
 }
 
-async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
+/// Applies and flushes a group, then answers its requests; true when it stored an object.
+async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> bool {
     let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
     let mut ops = Vec::new();
     let mut follow_ups = Vec::new();
     let mut replies = Vec::new();
+    let adds: Vec<bool> = group
+        .iter()
+        .flat_map(|w| &w.ops)
+        .map(|op| {
+            matches!(
+                op,
+                WriteOp::PutObject { .. }
+                    | WriteOp::RestoreObject { .. }
+                    | WriteOp::PutEnvelope { .. }
+            )
+        })
+        .collect();
     for write in group {
         ops.extend(write.ops);
         follow_ups.push(write.follow_up);
@@ -201,10 +225,16 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
     .unwrap_or_else(|panic| Err(StoreError::Io(panic.to_string().into())));
     match result {
         Ok(outcomes) => {
+            // An envelope's objects are stored with it, so a stored envelope may have added objects too.
+            let added = adds
+                .iter()
+                .zip(&outcomes)
+                .any(|(adds, outcome)| *adds && matches!(outcome, WriteOutcome::Stored { .. }));
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
             }
+            added
         }
         Err(error) => {
             tracing::error!(%error, "a write group failed; nothing of it was acknowledged");
@@ -212,6 +242,7 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) {
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Io(message.clone().into())));
             }
+            false
         }
     }
 }

@@ -11,6 +11,7 @@ mod envelopes_api;
 mod federation;
 mod helpers;
 mod intelmq_io;
+mod live;
 mod logs;
 mod mapping;
 mod misp_feed;

@@ -2,6 +2,7 @@
 
 mod add;
 mod discovery;
+mod live;
 pub mod negotiate;
 mod objects;
 mod query;

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use super::super::AppState;
 use super::super::error::{ApiError, shown};
 use super::super::rights::Grant;
+use super::live;
 use super::query::{self, Page};
 use super::taxii;
 use crate::stix::{StixId, Timestamp};
@@ -125,8 +126,25 @@ pub async fn objects(
     request: HttpRequest,
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
-    Ok(page_response(&page.objects).body(envelope_body(&page)))
+    let wait = live::requested_wait(request.query_string())?;
+    // Watched from before the first read, so that objects added between that read and the wait wake it.
+    let mut added = state.writer.objects_added();
+    added.borrow_and_update();
+    let mut page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
+    if let Some(wait) = wait {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut stopping = state.stopping.clone();
+        // Objects added elsewhere (another collection, or filtered out) wake it too: it reads again and waits on.
+        while page.objects.is_empty()
+            && !page.more
+            && live::objects_added(&mut added, &mut stopping, deadline).await
+        {
+            page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
+        }
+    }
+    Ok(page_response(&page.objects)
+        .insert_header((live::HEADER, "1"))
+        .body(envelope_body(&page)))
 }
 
 pub async fn manifest(
