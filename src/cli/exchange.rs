@@ -117,6 +117,7 @@ pub(super) async fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         url: args.url,
         into,
         limit: args.page_size,
+        wait: None,
     };
     run_job(settings, args.remote.job(task)?).await
 }

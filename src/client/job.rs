@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::pages::DEFAULT_PAGE_SIZE;
+use super::pages::{DEFAULT_PAGE_SIZE, Paging};
 use super::{
     ClientError, Connection, Local, Progress, PullSummary, PushSummary, Remote, RetryPolicy,
     parse_url, pull, push,
@@ -22,6 +22,9 @@ pub enum Task {
         into: String,
         /// Objects asked for per page; [`DEFAULT_PAGE_SIZE`] when absent.
         limit: Option<usize>,
+        /// Seconds a stixgate remote may hold a request until new objects arrive (a live `[[peer]]`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait: Option<u64>,
     },
     /// The local collection `collection` (an id or alias) to the writable collection behind `url`.
     Push {
@@ -105,10 +108,18 @@ impl Job {
         };
         let remote = Remote::new(&self.connection, policy)?;
         match &self.task {
-            Task::Pull { url, into, limit } => {
+            Task::Pull {
+                url,
+                into,
+                limit,
+                wait,
+            } => {
                 let into = local_collection(settings, into)?;
-                let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
-                pull(&remote, local, &parse_url(url)?, &into, limit, progress)
+                let paging = Paging {
+                    limit: limit.unwrap_or(DEFAULT_PAGE_SIZE),
+                    wait: *wait,
+                };
+                pull(&remote, local, &parse_url(url)?, &into, paging, progress)
                     .await
                     .map(Report::Pull)
             }

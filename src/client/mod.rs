@@ -20,6 +20,7 @@ pub use connection::{Auth, Connection};
 pub use discover::{RemoteCollection, parse_url, resolve};
 pub use error::ClientError;
 pub use job::{Job, Report, Task};
+pub use pages::Paging;
 pub use pull::{PullSummary, pull};
 pub use push::{PushSummary, push};
 pub use remote::Remote;

@@ -19,10 +19,23 @@ use serde_json::value::RawValue;
 use super::{ClientError, Remote};
 
 const DATE_ADDED_LAST: &str = "X-TAXII-Date-Added-Last";
+/// stixgate's live extension (see `server::taxii::live`): the query parameter and the header announcing it.
+const WAIT_PARAMETER: &str = "x-stixgate-wait";
+const LIVE_HEADER: &str = "X-Stixgate-Live";
 
 /// Objects asked for per page when the user names no number. Always sending a `limit` matters: medallion
 /// 3.0.0's memory backend answers 500 to a `next` request without one. Servers cap it to their own maximum.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// How a walk asks for its pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    /// Objects per page.
+    pub limit: usize,
+    /// Seconds a stixgate server may hold a request whose page would be empty, until objects arrive (other
+    /// servers ignore it); `None` for a walk that ends at once.
+    pub wait: Option<u64>,
+}
 
 /// One page of objects.
 #[derive(Debug)]
@@ -30,6 +43,8 @@ pub struct Page {
     pub objects: Vec<Box<RawValue>>,
     /// `X-TAXII-Date-Added-Last`, verbatim: where a later walk can start.
     pub date_added_last: Option<String>,
+    /// Whether the server announced the live extension.
+    pub live: bool,
 }
 
 /// Where the next request starts.
@@ -51,6 +66,7 @@ pub struct Pager<'a> {
     remote: &'a Remote,
     url: Url,
     limit: String,
+    wait: Option<String>,
     /// The `added_after` the walk began with; `next` requests repeat it, as the spec asks for the same filters.
     start: Option<String>,
     position: Option<Position>,
@@ -61,12 +77,13 @@ pub struct Pager<'a> {
 }
 
 impl<'a> Pager<'a> {
-    /// Walks the objects endpoint `url`, from `added_after` if given, asking for pages of `limit` objects.
-    pub fn new(remote: &'a Remote, url: Url, added_after: Option<String>, limit: usize) -> Self {
+    /// Walks the objects endpoint `url`, from `added_after` if given, asking for pages as `paging` says.
+    pub fn new(remote: &'a Remote, url: Url, added_after: Option<String>, paging: Paging) -> Self {
         Self {
             remote,
             url,
-            limit: limit.to_string(),
+            limit: paging.limit.to_string(),
+            wait: paging.wait.map(|seconds| seconds.to_string()),
             position: Some(Position::AddedAfter(added_after.clone())),
             start: added_after,
             asked: HashSet::new(),
@@ -90,11 +107,15 @@ impl<'a> Pager<'a> {
         if let Position::Next(next) = &position {
             query.push(("next", next));
         }
+        if let Some(wait) = &self.wait {
+            query.push((WAIT_PARAMETER, wait));
+        }
         let (headers, envelope): (_, Envelope) = self.remote.get_json(&self.url, &query).await?;
         let date_added_last = headers
             .get(DATE_ADDED_LAST)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let live = headers.contains_key(LIVE_HEADER);
         let objects = envelope.objects.unwrap_or_default();
         match position {
             Position::Next(next) => {
@@ -125,6 +146,7 @@ impl<'a> Pager<'a> {
         Ok(Some(Page {
             objects,
             date_added_last,
+            live,
         }))
     }
 

@@ -10,7 +10,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Provenance};
-use super::pages::{Page, Pager};
+use super::pages::{Page, Pager, Paging};
 use super::{ClientError, Local, Progress, Remote, RemoteCollection, resolve};
 use crate::mapping::{Unmapped, reference_context, unmap};
 use crate::stix::Timestamp;
@@ -33,6 +33,10 @@ pub struct PullSummary {
     pub failures: Vec<String>,
     /// Remote collections whose pull stopped, each with why.
     pub errors: Vec<String>,
+    /// Every page came from a server that offers stixgate's live extension, so a live peer may wait there
+    /// for new objects instead of polling.
+    #[serde(default)]
+    pub live: bool,
 }
 
 impl PullSummary {
@@ -52,14 +56,15 @@ impl PullSummary {
     }
 }
 
-/// Pulls every readable collection behind `url` into the local collection `into` (an id), `limit` objects a
-/// page. Errors of one remote collection are reported in the summary and the others are still pulled.
+/// Pulls every readable collection behind `url` into the local collection `into` (an id), its pages asked for
+/// as `paging` says. Errors of one remote collection are reported in the summary and the others are still
+/// pulled.
 pub async fn pull(
     remote: &Remote,
     local: &Local,
     url: &Url,
     into: &str,
-    limit: usize,
+    paging: Paging,
     progress: &dyn Progress,
 ) -> Result<PullSummary, ClientError> {
     let collections: Vec<RemoteCollection> = resolve(remote, url)
@@ -72,7 +77,10 @@ pub async fn pull(
             "{url} offers no collection these credentials may read"
         )));
     }
-    let mut summary = PullSummary::default();
+    let mut summary = PullSummary {
+        live: true,
+        ..PullSummary::default()
+    };
     for collection in &collections {
         summary.collections += 1;
         if let Err(error) = pull_collection(
@@ -80,7 +88,7 @@ pub async fn pull(
             local,
             collection,
             into,
-            limit,
+            paging,
             &mut summary,
             progress,
         )
@@ -97,14 +105,15 @@ async fn pull_collection(
     local: &Local,
     collection: &RemoteCollection,
     into: &str,
-    limit: usize,
+    paging: Paging,
     summary: &mut PullSummary,
     progress: &dyn Progress,
 ) -> Result<(), ClientError> {
     let key = checkpoint::pull_key(into, collection.url.as_str());
     let start = checkpoint::read_pull(local.store.as_ref(), &key)?;
-    let mut pager = Pager::new(remote, collection.objects_url(), start, limit);
+    let mut pager = Pager::new(remote, collection.objects_url(), start, paging);
     while let Some(page) = pager.next_page().await? {
+        summary.live &= page.live;
         store_page(local, collection, into, &key, page, summary).await?;
         progress.update(&summary.progress_line());
     }

@@ -21,7 +21,7 @@ mod users;
 pub use effective::{REDACTED, effective};
 pub use intelmq::{FieldFileError, IntelmqPushSettings, IntelmqSettings, IntelmqTcpSettings};
 pub use misp::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
-pub use peers::{PeerDirection, PeerSettings};
+pub use peers::{PeerDirection, PeerMode, PeerSettings};
 pub use proxies::{AddressBlock, client_address};
 pub use users::{Principal, UserSettings};
 

@@ -18,8 +18,11 @@ pub struct PeerSettings {
     /// The local collection (id or alias); `intake.collection` when absent.
     pub collection: Option<String>,
     pub direction: PeerDirection,
-    /// Seconds between runs; each wait is drawn between 90 % and 110 % of it.
+    /// Seconds between runs; each wait is drawn between 90 % and 110 % of it. A live peer polls at this
+    /// interval only when the remote does not offer the live extension.
     pub interval: u64,
+    #[serde(default)]
+    pub mode: PeerMode,
     /// Object types not pushed.
     #[serde(default)]
     pub skip_types: Vec<String>,
@@ -44,6 +47,21 @@ pub enum PeerDirection {
     Both,
 }
 
+/// How a pulling peer learns of new objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerMode {
+    /// A run every `interval`.
+    #[default]
+    Poll,
+    /// Runs one after the other, each page request held by a stixgate remote until objects arrive.
+    Live,
+}
+
+/// What a live peer asks a remote to wait: under the server's cap of 60 s and the idle timeouts of proxies in
+/// between, so that an idle follow is one request every half minute.
+pub const LIVE_WAIT_SECONDS: u64 = 30;
+
 impl PeerSettings {
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.url)
@@ -57,6 +75,7 @@ impl PeerSettings {
             url: self.url.clone(),
             into: local.to_owned(),
             limit: self.page_size,
+            wait: (self.mode == PeerMode::Live).then_some(LIVE_WAIT_SECONDS),
         };
         let push = Task::Push {
             url: self.url.clone(),
@@ -122,6 +141,12 @@ impl Settings {
             if peer.interval == 0 {
                 return invalid("interval must be at least 1 (seconds)".into());
             }
+            if peer.mode == PeerMode::Live && peer.direction != PeerDirection::Pull {
+                return invalid(
+                    "mode = \"live\" follows a pull: it needs direction = \"pull\" (push with another peer)"
+                        .into(),
+                );
+            }
             for job in peer.jobs(&self.intake.collection) {
                 if let Err(error) = job.check(self) {
                     return invalid(error.to_string());
@@ -161,6 +186,16 @@ mod tests {
                 settings.peer[0].name(),
                 "https://b.example/api/collections/x/"
             );
+            assert!(matches!(jobs[0].task, Task::Pull { wait: None, .. }));
+            let live = peer("mode = \"live\"\n").replace("\"both\"", "\"pull\"");
+            jail.create_file("live.toml", &live)?;
+            let settings = Settings::load(Some(Path::new("live.toml"))).unwrap();
+            let jobs = settings.peer[0].jobs(&settings.intake.collection);
+            assert!(
+                matches!(jobs[0].task, Task::Pull { wait: Some(_), .. }),
+                "a live pull asks the remote to wait: {:?}",
+                jobs[0].task
+            );
             for (extra, expected) in [
                 ("user = \"a\"\n", "a user needs a password"),
                 (
@@ -168,6 +203,8 @@ mod tests {
                     "no local collection has the id or alias \"nope\"",
                 ),
                 ("interval = 0\n", "interval must be at least 1"),
+                ("mode = \"live\"\n", "needs direction = \"pull\""),
+                ("mode = \"often\"\n", "often"),
                 ("colour = \"red\"\n", "colour"),
             ] {
                 let text = peer(extra).replace("interval = 60\ninterval = 0", "interval = 0");

@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 
 use super::AppState;
 use super::metrics::{escape, header};
-use crate::client::{Job, Local, Quiet, Report};
-use crate::config::{PeerDirection, PeerSettings, Settings};
+use crate::client::{Job, Local, Quiet, Report, RetryPolicy};
+use crate::config::{PeerDirection, PeerMode, PeerSettings, Settings};
 use crate::stix::Timestamp;
 
 /// The first run comes within this long after the start, not a whole interval later.
@@ -24,7 +24,11 @@ pub struct PeerState {
     pub name: String,
     pub url: String,
     pub direction: PeerDirection,
+    pub mode: PeerMode,
     pub interval_seconds: u64,
+    /// For a live peer: whether the remote offered the live extension at the last successful run (when it did
+    /// not, the peer polls at its interval).
+    pub live_remote: Option<bool>,
     pub runs: u64,
     pub failed_runs: u64,
     pub last_run: Option<String>,
@@ -54,14 +58,20 @@ struct RunCounts {
     failures: u64,
     /// The failures and the errors of remote collections, each with why.
     problems: Vec<String>,
+    /// Every pull of the run was answered by a server that offers the live extension.
+    live: bool,
 }
 
 impl RunCounts {
     fn of(reports: &[Report]) -> Self {
-        let mut run = Self::default();
+        let mut run = Self {
+            live: true,
+            ..Self::default()
+        };
         for report in reports {
             match report {
                 Report::Pull(summary) => {
+                    run.live &= summary.live;
                     run.pulled += summary.objects as u64;
                     run.new += summary.new_objects as u64;
                     run.envelopes += summary.envelopes as u64;
@@ -96,7 +106,9 @@ impl Peers {
                     name: peer.name().to_owned(),
                     url: peer.url.clone(),
                     direction: peer.direction,
+                    mode: peer.mode,
                     interval_seconds: peer.interval,
+                    live_remote: None,
                     runs: 0,
                     failed_runs: 0,
                     last_run: None,
@@ -143,6 +155,9 @@ impl Peers {
                 return;
             }
         };
+        if state.mode == PeerMode::Live {
+            state.live_remote = Some(run.live);
+        }
         state.objects_pulled += run.pulled;
         state.objects_new += run.new;
         state.envelopes_new += run.envelopes;
@@ -254,10 +269,11 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
         .map(|(index, peer)| {
             let jobs = peer.jobs(&settings.intake.collection);
             let interval = Duration::from_secs(peer.interval);
-            let name = peer.name().to_owned();
+            let (name, mode) = (peer.name().to_owned(), peer.mode);
             let (settings, local, peers) = (Arc::clone(settings), local.clone(), Arc::clone(peers));
             tokio::spawn(async move {
                 tokio::time::sleep(interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
+                let mut failures = 0;
                 loop {
                     let (started, clock) = (Timestamp::now(), Instant::now());
                     let outcome = run(&jobs, &settings, &local)
@@ -283,13 +299,37 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
                             tracing::warn!(peer = name, %error, seconds, "a peer's run failed")
                         }
                     }
+                    let failed = outcome
+                        .as_ref()
+                        .map_or(true, |run| !run.problems.is_empty());
+                    failures = if failed { failures + 1 } else { 0 };
+                    let rest = pause(mode, &outcome, failures, interval);
                     peers.record(index, started, outcome);
-                    // Between 90 % and 110 % of the interval, so that peers started together drift apart.
-                    tokio::time::sleep(interval.mul_f64(0.9 + fastrand::f64() * 0.2)).await;
+                    tokio::time::sleep(rest).await;
                 }
             })
         })
         .collect()
+}
+
+/// How long a peer rests after a run that makes `failures` failed runs in a row. A polling peer waits its
+/// interval. A live peer goes straight back to a remote that holds its requests until objects arrive; it backs
+/// off after failures, so that a remote that refuses it is not asked in a tight loop; and it polls at its
+/// interval a remote that does not offer the extension, as a plain TAXII server answers at once.
+fn pause(
+    mode: PeerMode,
+    outcome: &Result<RunCounts, String>,
+    failures: u32,
+    interval: Duration,
+) -> Duration {
+    // Between 90 % and 110 % of the interval, so that peers started together drift apart.
+    let jittered = interval.mul_f64(0.9 + fastrand::f64() * 0.2);
+    match (mode, outcome) {
+        (PeerMode::Poll, _) => jittered,
+        (PeerMode::Live, _) if failures > 0 => RetryPolicy::default().backoff(failures),
+        (PeerMode::Live, Ok(run)) if run.live => Duration::ZERO,
+        (PeerMode::Live, _) => jittered,
+    }
 }
 
 async fn run(jobs: &[Job], settings: &Settings, local: &Local) -> Result<Vec<Report>, String> {
@@ -302,4 +342,39 @@ async fn run(jobs: &[Job], settings: &Settings, local: &Local) -> Result<Vec<Rep
         );
     }
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_peer_follows_a_live_remote_backs_off_and_falls_back_to_polling() {
+        let hour = Duration::from_secs(3600);
+        let live = || {
+            Ok(RunCounts {
+                live: true,
+                ..RunCounts::default()
+            })
+        };
+        let plain = || Ok(RunCounts::default());
+        let within = |wait: Duration, low: Duration, high: Duration| low <= wait && wait <= high;
+        assert_eq!(pause(PeerMode::Live, &live(), 0, hour), Duration::ZERO);
+        let fallback = pause(PeerMode::Live, &plain(), 0, hour);
+        assert!(
+            within(fallback, hour * 9 / 10, hour * 11 / 10),
+            "{fallback:?}"
+        );
+        let polled = pause(PeerMode::Poll, &live(), 0, hour);
+        assert!(within(polled, hour * 9 / 10, hour * 11 / 10), "{polled:?}");
+        // Failures back off, doubling up to the retry policy's cap, whether the remote is live or not.
+        let cap = RetryPolicy::default().cap;
+        let failed: Result<RunCounts, String> = Err("refused".into());
+        for failures in 1..10 {
+            let wait = pause(PeerMode::Live, &failed, failures, hour);
+            assert!(wait > Duration::ZERO && wait <= cap, "{failures}: {wait:?}");
+        }
+        let first = pause(PeerMode::Live, &failed, 1, hour);
+        assert!(first <= RetryPolicy::default().base, "{first:?}");
+    }
 }

@@ -279,7 +279,7 @@ fn a_pull_that_gives_up_resumes_from_its_checkpoint() {
 }
 
 /// A port that was free a moment ago, for servers that must know each other's address before they start.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -287,15 +287,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `stixgate serve` on `port` with a `[[peer]]` that pulls from `peer_port` every second.
-fn serve_pulling_from(data: &Path, port: u16, peer: &str, peer_port: u16) -> ServerProcess {
+/// `stixgate serve` on `port` with a `[[peer]]` that pulls from `peer_port`, with `schedule` (its `interval` and
+/// any other keys, one a line).
+pub fn serve_pulling_from(
+    data: &Path,
+    port: u16,
+    peer: &str,
+    peer_port: u16,
+    schedule: &str,
+) -> ServerProcess {
     let config = data.join("stixgate.toml");
     std::fs::write(
         &config,
         format!(
             "[[users]]\nname = \"{OPERATOR}\"\npassword = \"{}\"\nadmin = true\n\n\
              [[peer]]\nname = \"{peer}\"\nurl = \"http://127.0.0.1:{peer_port}/api/collections/{COLLECTION}/\"\n\
-             direction = \"pull\"\ninterval = 1\n",
+             direction = \"pull\"\n{schedule}",
             stixgate::secret::hash_password(OPERATOR)
         ),
     )
@@ -308,10 +315,10 @@ fn serve_pulling_from(data: &Path, port: u16, peer: &str, peer_port: u16) -> Ser
 }
 
 /// The admin user of the servers that pull, whose password is its name: `/peers` is for admins.
-const OPERATOR: &str = "operator";
+pub const OPERATOR: &str = "operator";
 
 /// GETs `path` of a server as JSON, as its admin.
-fn get_json(
+pub fn get_json(
     runtime: &tokio::runtime::Runtime,
     server: &ServerProcess,
     path: &str,
@@ -349,7 +356,7 @@ fn wait_for_runs(
 }
 
 /// The ids of every object version the server serves.
-fn served_objects(runtime: &tokio::runtime::Runtime, server: &ServerProcess) -> Vec<String> {
+pub fn served_objects(runtime: &tokio::runtime::Runtime, server: &ServerProcess) -> Vec<String> {
     let path = format!("/api/collections/{COLLECTION}/objects/?limit=10000&match[version]=all");
     let page = get_json(runtime, server, &path);
     assert_eq!(page["more"], false);
@@ -372,8 +379,8 @@ fn peers_that_pull_from_each_other_settle_with_one_copy_each() {
     import(a.path(), &from_a);
     import(b.path(), &from_b);
     let (port_a, port_b) = (free_port(), free_port());
-    let server_a = serve_pulling_from(a.path(), port_a, "b", port_b);
-    let server_b = serve_pulling_from(b.path(), port_b, "a", port_a);
+    let server_a = serve_pulling_from(a.path(), port_a, "b", port_b, "interval = 1\n");
+    let server_b = serve_pulling_from(b.path(), port_b, "a", port_a, "interval = 1\n");
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
     // Two runs each: by the second, each has seen everything the other had at the start.

@@ -1,12 +1,163 @@
-//! stixgate's live extension of Get Objects (issue 15), with a real `stixgate serve` process on loopback.
+//! Live peers (issue 15): a stixgate that follows another's collection through the `x-stixgate-wait` extension
+//! of Get Objects, with real `stixgate serve` processes on loopback. Every peer here would poll only once an
+//! hour, so only the live follow can bring an envelope within the deadlines below.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tokio::runtime::Runtime;
 
-use crate::federation::collection_url;
+use crate::federation::{
+    assert_each_once, collection_url, envelopes, free_port, get_json, serve_pulling_from,
+    served_objects,
+};
 use crate::helpers::{ServerProcess, TAXII};
+
+/// A live peer's schedule: its interval is an hour, so polling cannot explain an arrival within a test.
+const LIVE: &str = "interval = 3600\nmode = \"live\"\n";
+
+/// Far longer than an envelope needs to cross loopback on a loaded machine, far shorter than the interval.
+const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
+
+/// POSTs one envelope to `/envelopes`.
+fn post(runtime: &Runtime, server: &ServerProcess, envelope: &str) {
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/envelopes", server.address))
+            .body(envelope.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+}
+
+/// Waits until `server` serves the envelope `id`, and gives its bytes and how long that took.
+fn arrival(runtime: &Runtime, server: &ServerProcess, id: &str) -> (String, Duration) {
+    let (client, started) = (reqwest::Client::new(), Instant::now());
+    let url = format!("{}/envelopes/{id}", server.address);
+    loop {
+        let response = runtime.block_on(async { client.get(&url).send().await.unwrap() });
+        if response.status() == StatusCode::OK {
+            let text = runtime.block_on(response.text()).unwrap();
+            return (text, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < ARRIVES_WITHIN,
+            "{id} did not reach {} within {ARRIVES_WITHIN:?}",
+            server.address
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The id of one of `federation::envelopes`.
+fn id_of(envelope: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(envelope).unwrap();
+    value["meta"]["uuid"]["current"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `p`-th percentile (0 to 100) of sorted durations, in milliseconds.
+fn percentile(sorted: &[Duration], p: usize) -> f64 {
+    let at = (sorted.len() * p).div_ceil(100).clamp(1, sorted.len()) - 1;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+fn serve_following(data: &Path, port: u16, peer: &str, peer_port: u16) -> ServerProcess {
+    serve_pulling_from(data, port, peer, peer_port, LIVE)
+}
+
+#[test]
+fn b_follows_a_live_well_within_its_polling_interval() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = Runtime::new().unwrap();
+    let server_a = ServerProcess::start(a.path());
+    let sent = envelopes("live", 21);
+    // The first envelope is there before B starts: B's first run brings it, and every later run waits at A.
+    post(&runtime, &server_a, &sent[0]);
+    let server_b = serve_following(b.path(), free_port(), "a", server_a.port());
+    assert_eq!(arrival(&runtime, &server_b, &id_of(&sent[0])).0, sent[0]);
+
+    let mut latencies = Vec::new();
+    for envelope in &sent[1..] {
+        post(&runtime, &server_a, envelope);
+        let (text, latency) = arrival(&runtime, &server_b, &id_of(envelope));
+        assert_eq!(&text, envelope, "byte for byte");
+        latencies.push(latency);
+    }
+    latencies.sort();
+    println!(
+        "live follow, POST on A to readable on B, {} envelopes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        percentile(&latencies, 100)
+    );
+    let peer = get_json(&runtime, &server_b, "/peers")["peers"][0].clone();
+    assert_eq!(peer["mode"], "live", "{peer}");
+    assert_eq!(peer["live_remote"], true, "{peer}");
+    assert_eq!(peer["failed_runs"], 0, "{peer}");
+    assert_eq!(peer["envelopes_new"], sent.len(), "{peer}");
+    server_b.terminate();
+    server_a.terminate();
+    assert_each_once(b.path(), &sent);
+}
+
+/// Waits until the server's one peer has counted `duplicates` envelopes that came back.
+fn wait_for_duplicates(runtime: &Runtime, server: &ServerProcess, duplicates: u64) {
+    let deadline = Instant::now() + ARRIVES_WITHIN;
+    loop {
+        let peer = get_json(runtime, server, "/peers")["peers"][0].clone();
+        if peer["duplicates"].as_u64().unwrap() >= duplicates {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing came back: {peer}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_chain_of_live_peers_carries_each_envelope_once() {
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let [a, b, c] = &dirs;
+    let (port_a, port_b, port_c) = (free_port(), free_port(), free_port());
+    // A and B follow each other, C follows B.
+    let server_a = serve_following(a.path(), port_a, "b", port_b);
+    let server_b = serve_following(b.path(), port_b, "a", port_a);
+    let server_c = serve_following(c.path(), port_c, "b", port_b);
+    let runtime = Runtime::new().unwrap();
+    let sent = envelopes("chain", 2);
+    let (x, y) = (id_of(&sent[0]), id_of(&sent[1]));
+
+    // A to B to C, byte for byte under its id.
+    post(&runtime, &server_a, &sent[0]);
+    assert_eq!(arrival(&runtime, &server_c, &x).0, sent[0]);
+    // B's own envelope reaches A and C, and goes back to B from A.
+    post(&runtime, &server_b, &sent[1]);
+    assert_eq!(arrival(&runtime, &server_a, &y).0, sent[1]);
+    assert_eq!(arrival(&runtime, &server_c, &y).0, sent[1]);
+    // Each echo has come round: A's envelope back from B, B's back from A.
+    wait_for_duplicates(&runtime, &server_a, 1);
+    wait_for_duplicates(&runtime, &server_b, 1);
+
+    let objects = served_objects(&runtime, &server_a);
+    let mut once = objects.clone();
+    once.dedup();
+    assert_eq!(once, objects, "each object version once");
+    assert_eq!(served_objects(&runtime, &server_b), objects);
+    assert_eq!(served_objects(&runtime, &server_c), objects);
+    for server in [server_c, server_b, server_a] {
+        server.terminate();
+    }
+    for dir in &dirs {
+        assert_each_once(dir.path(), &sent);
+    }
+}
 
 /// GETs the objects of the server's collection with `query`, and gives the status, the live header and the body.
 fn get_objects(
