@@ -82,7 +82,10 @@ impl EnvelopeMaker {
             let Some(ops) = ops else {
                 return Ok(());
             };
+            // The checkpoint is the last op; the rest are envelopes. How far behind it is shows in the log.
+            let envelopes = ops.len() - 1;
             self.writer.write(ops).await?;
+            tracing::debug!(%collection, envelopes, "envelopes of posted objects made");
         }
     }
 }
