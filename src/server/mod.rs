@@ -3,6 +3,7 @@
 pub mod admin;
 mod auth;
 mod body;
+mod envelope_maker;
 mod envelopes;
 mod error;
 mod intelmq;
@@ -31,12 +32,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::client::Local;
-use crate::config::Settings;
+use crate::config::{PostedEnvelopes, Settings};
 use crate::ingest::Intake;
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
 use crate::store::{SledStore, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
+use envelope_maker::EnvelopeMaker;
 
 pub use error::ApiError;
 use rights::{Named, Right, Rule};
@@ -53,6 +55,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     pub peers: Arc<peers::Peers>,
     pub misp: Arc<MispFeeds>,
+    /// Makes the envelopes of posted foreign objects, with `taxii.envelopes_from_posts = "all"`.
+    pub envelope_maker: Option<Arc<EnvelopeMaker>>,
     /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
     pub stopping: watch::Receiver<bool>,
 }
@@ -172,7 +176,8 @@ pub struct Application {
     writer: Writer,
     writer_task: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
-    /// The peers' schedules, the IntelMQ pushes, the IntelMQ tcp listener and the MISP feeds' upkeep.
+    /// The peers' schedules, the IntelMQ pushes, the IntelMQ tcp listener, the MISP feeds' upkeep and the
+    /// envelope maker.
     background: Vec<JoinHandle<()>>,
     intelmq_tcp: Option<std::net::SocketAddr>,
     stopping: watch::Sender<bool>,
@@ -235,6 +240,16 @@ impl Application {
             writer.clone(),
             Arc::clone(&tables),
         ));
+        let envelope_maker =
+            (settings.taxii.envelopes_from_posts == PostedEnvelopes::All).then(|| {
+                let collections = settings.api_roots.iter().flat_map(|root| &root.collections);
+                Arc::new(EnvelopeMaker::new(
+                    Arc::clone(&store),
+                    writer.clone(),
+                    collections.map(|c| c.id.clone()).collect(),
+                    settings.intake.duplicate_policy,
+                ))
+            });
         let intake = Intake::new(&settings, &settings.intake.collection, tables)
             .expect("intake.collection is checked when the settings are loaded");
         let (stopping, stopping_seen) = watch::channel(false);
@@ -244,6 +259,7 @@ impl Application {
             metrics: metrics::Metrics::default(),
             peers: Arc::new(peers::Peers::new(&settings.peer)),
             misp: Arc::clone(&misp),
+            envelope_maker: envelope_maker.clone(),
             intake,
             settings: Arc::new(settings),
             store: Arc::clone(&store),
@@ -252,6 +268,7 @@ impl Application {
         });
         let mut background = intelmq_push::start(pushes, &state);
         background.push(tokio::spawn(misp.maintain()));
+        background.extend(envelope_maker.map(|maker| tokio::spawn(maker.maintain())));
         let intelmq_tcp = match tcp_intake.zip(state.settings.intelmq.tcp.as_ref()) {
             Some((intake, tcp)) => {
                 let address = intake.address;

@@ -140,6 +140,8 @@ def server(tmp_path_factory):
         {"Content-Type": taxii, "Accept": taxii},
     )
     assert status == 202, answer
+    # Its envelope is made after the answer, by the envelope maker.
+    wait_for(lambda: request(f"{server.url}/envelopes/{INDICATOR}", "alice")[0] == 200)
     # A named IntelMQ consumer, whose cursor the peers view shows.
     status, _, answer = request(f"{server.url}/intelmq/feed?collection={COLLECTION}&consumer=collector-1", "alice")
     assert status == 200, answer

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -202,6 +203,12 @@ def taxii_add(stixgate, objects):
     )
     assert response.status_code == 202, response.text
     assert response.json()["failure_count"] == 0, response.text
+    # The envelopes of foreign indicators and observed-data are made after the answer, by the envelope maker.
+    deadline = time.monotonic() + 30
+    for made in (o["id"] for o in objects if o["type"] in ("indicator", "observed-data")):
+        while requests.get(f"{stixgate.url}/envelopes/{made}", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, f"the envelope of {made} did not appear"
+            time.sleep(0.05)
 
 
 def test_intelmq_keeps_a_valid_ipv6_address_as_written():

@@ -1,6 +1,8 @@
 //! A server killed with SIGKILL at a random moment keeps every envelope it acknowledged, and shows nothing
 //! half-written. After every kill, the text log also gets the tail that a kill between the text write and the index
 //! flush leaves (see `src/store/text_log.rs`): a whole record no index entry names, then a record cut off.
+//! A server killed after acknowledging a TAXII POST, before its envelope maker ran, makes the envelopes of the
+//! posted objects when it starts again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -10,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::helpers::{ServerProcess, run_cli};
+use crate::helpers::{ServerProcess, TAXII, run_cli, wait_for_envelope};
 
 const ROUNDS: usize = 4;
 const WRITERS: usize = 4;
@@ -121,4 +123,70 @@ fn acknowledged_envelopes_survive_sigkill() {
     );
     let lost: Vec<_> = acknowledged.difference(&seen).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+}
+
+fn foreign_indicator(n: usize) -> Value {
+    serde_json::json!({"type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--00000000-0000-4000-8000-{n:012}"),
+        "created": "2024-02-03T04:05:06.000Z", "modified": "2024-02-03T04:05:06.000Z",
+        "pattern_type": "stix", "pattern": format!("[ipv4-addr:value = '198.51.100.{}']", n % 250),
+        "valid_from": "2024-02-03T04:05:06Z"})
+}
+
+#[tokio::test]
+async fn envelopes_of_acknowledged_objects_are_made_after_a_sigkill() {
+    const POSTS: usize = 3;
+    const PER_POST: usize = 200;
+    let data = tempfile::tempdir().unwrap();
+    let held_back = ServerProcess::start_with_env(
+        data.path(),
+        &["--listen", "127.0.0.1:0"],
+        &[("ENVELOPE_MAKER_TEST_DELAY_MS", "600000")],
+    );
+    let client = reqwest::Client::new();
+    for post in 0..POSTS {
+        let objects: Vec<Value> = (post * PER_POST..(post + 1) * PER_POST)
+            .map(foreign_indicator)
+            .collect();
+        let status: Value = client
+            .post(format!(
+                "{}/api/collections/intelmq/objects/",
+                held_back.address
+            ))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .json(&serde_json::json!({ "objects": objects }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["success_count"], PER_POST, "{status}");
+    }
+    let first = foreign_indicator(0)["id"].as_str().unwrap().to_owned();
+    let before = client
+        .get(format!("{}/envelopes/{first}", held_back.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        before.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "the maker ran before the kill: the test proves nothing"
+    );
+    held_back.kill();
+
+    let server = ServerProcess::start(data.path());
+    for n in 0..POSTS * PER_POST {
+        let id = foreign_indicator(n)["id"].as_str().unwrap().to_owned();
+        let made: Value =
+            serde_json::from_slice(&wait_for_envelope(&client, &server.address, &id).await)
+                .unwrap();
+        assert_eq!(
+            made["payload"]["source.ip"],
+            format!("198.51.100.{}", n % 250)
+        );
+    }
+    server.kill();
 }

@@ -107,6 +107,12 @@ impl TestApp {
         )
     }
 
+    /// The envelope once it is stored: those made from posted objects appear when the envelope maker has
+    /// caught up, after the POST's answer.
+    pub async fn wait_for_envelope(&self, id: &str) -> Vec<u8> {
+        wait_for_envelope(&self.client, &self.address, id).await
+    }
+
     /// Stops the server gracefully and gives back its data directory.
     pub async fn stop(self) -> TempDir {
         // Idle keep-alive connections would hold up the graceful shutdown until they time out.
@@ -117,6 +123,25 @@ impl TestApp {
             .expect("the server stops within the patience")
             .expect("the server task ends");
         self.data
+    }
+}
+
+/// Polls `GET /envelopes/{id}` until the envelope is there, for at most [`PATIENCE`].
+pub async fn wait_for_envelope(client: &reqwest::Client, address: &str, id: &str) -> Vec<u8> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let response = client
+            .get(format!("{address}/envelopes/{}", encode_segment(id)))
+            .send()
+            .await
+            .expect("the server answers");
+        match response.status() {
+            StatusCode::OK => return response.bytes().await.expect("a body").to_vec(),
+            StatusCode::NOT_FOUND if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => panic!("the envelope {id} did not appear: {other}"),
+        }
     }
 }
 
@@ -148,7 +173,13 @@ impl ServerProcess {
 
     /// Starts `stixgate serve --data DATA ARGS...` (ARGS name where to listen), and waits until it listens.
     pub fn start_with(data: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data, args, &[])
+    }
+
+    /// [`ServerProcess::start_with`] with these environment variables set too.
+    pub fn start_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BINARY)
+            .envs(env.iter().copied())
             .arg("serve")
             .args(args)
             .arg("--data")

@@ -605,10 +605,9 @@ async fn posted_carriers_and_foreign_indicators_become_envelopes() {
 
     let (code, back) = app.get_envelope(envelope.id().as_str()).await;
     assert_eq!((code, back.as_slice()), (StatusCode::OK, text.trim_ascii()));
-    let (code, back) = app
-        .get_envelope("indicator--0b5a2f1c-3d4e-4f60-8a7b-9c0d1e2f3a4b")
+    let back = app
+        .wait_for_envelope("indicator--0b5a2f1c-3d4e-4f60-8a7b-9c0d1e2f3a4b")
         .await;
-    assert_eq!(code, StatusCode::OK);
     let made: Value = serde_json::from_slice(&back).unwrap();
     assert_eq!(made["payload"]["source.fqdn"], "c2.example.net");
     assert_eq!(made["meta"]["format"], "intelmq");

@@ -1,5 +1,7 @@
 //! Add Objects (§5.5): every object is checked on its own; the valid ones are stored, the others reported
-//! as failures, and the status is answered once everything is durable.
+//! as failures, and the status is answered once everything is durable. The envelopes that foreign objects
+//! give (`taxii.envelopes_from_posts = "all"`) are checked here but made after the answer, by the envelope
+//! maker (`super::super::envelope_maker`): the POST waits only for what it stores itself.
 
 use std::sync::{Arc, Mutex};
 
@@ -68,7 +70,7 @@ pub async fn add(
         state.settings.taxii.envelopes_from_posts,
     );
     let object_count = checked.iter().flatten().count();
-    // Objects first, so that their outcomes line up with `checked` in the status; then their envelopes.
+    // Objects first, so that their outcomes line up with `checked` in the status; then the carriers' envelopes.
     let ops: Vec<WriteOp> = checked
         .iter()
         .flatten()
@@ -124,6 +126,11 @@ pub async fn add(
     state
         .metrics
         .count_stored(&state.metrics.objects_stored, newly_stored);
+    if newly_stored > 0
+        && let Some(maker) = &state.envelope_maker
+    {
+        maker.wake();
+    }
     Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
 }
 
@@ -165,9 +172,9 @@ fn report(
     status
 }
 
-/// The envelopes the posted objects give back through the reverse mapping: a carrier its exact envelope, a
-/// foreign indicator or observed-data an IntelMQ envelope keyed by its STIX id. A carrier that holds no
-/// valid envelope is refused whole.
+/// The envelopes of the posted carriers, each the exact envelope it holds. With `which` all, the envelope a
+/// foreign indicator or observed-data gives (keyed by its STIX id) is only checked: the envelope maker makes
+/// it once the object is stored. An object that gives no valid envelope is refused whole.
 fn envelopes_of(
     checked: &mut [Result<NewObject, StatusDetail>],
     collection: &str,
@@ -189,15 +196,13 @@ fn envelopes_of(
             continue;
         }
         match unmap(&object.text, &context) {
-            Ok(Unmapped::Carrier(envelope) | Unmapped::Foreign(envelope)) => {
-                ops.push(WriteOp::PutEnvelope {
-                    envelope,
-                    collection: collection.to_owned(),
-                    policy,
-                    objects: Vec::new(),
-                })
-            }
-            Ok(Unmapped::Skipped) => {}
+            Ok(Unmapped::Carrier(envelope)) => ops.push(WriteOp::PutEnvelope {
+                envelope,
+                collection: collection.to_owned(),
+                policy,
+                objects: Vec::new(),
+            }),
+            Ok(Unmapped::Foreign(_) | Unmapped::Skipped) => {}
             Err(error) => {
                 *entry = Err(StatusDetail {
                     id: object.id.clone(),
