@@ -52,7 +52,13 @@ class Stixgate:
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            # Say what the server was doing, instead of leaving it running behind the test.
+            self.process.kill()
+            self.process.wait(10)
+            raise RuntimeError("stixgate did not stop within 30 s of SIGTERM; its log:\n" + "".join(self.log[-40:]))
 
 
 USERS_CONFIG = """
