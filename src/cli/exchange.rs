@@ -54,11 +54,11 @@ pub struct RemoteArgs {
     /// HTTP Basic user name; needs --password.
     #[arg(long)]
     user: Option<String>,
-    /// HTTP Basic password.
-    #[arg(long)]
+    /// HTTP Basic password. It may start with `-`, as random ones do.
+    #[arg(long, allow_hyphen_values = true)]
     password: Option<String>,
     /// Bearer token, sent as `Authorization: Bearer TOKEN`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     token: Option<String>,
     /// Client certificate for TLS client authentication (PEM, leaf first); needs --key.
     #[arg(long)]

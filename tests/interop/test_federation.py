@@ -92,7 +92,7 @@ class Medallion:
         raise RuntimeError(f"medallion did not start:\n{(folder / 'medallion.log').read_text()}")
 
     def credentials(self):
-        return ["--user", self.user, "--password", self.password]
+        return ["--user", self.user, f"--password={self.password}"]
 
     def collection(self):
         return Collection(self.collection_url, user=self.user, password=self.password)

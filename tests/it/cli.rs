@@ -145,3 +145,27 @@ fn a_bad_configuration_file_is_named_and_exits_non_zero() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("listen"), "{stderr}");
 }
+
+#[test]
+fn a_password_or_token_may_start_with_a_dash() {
+    let data = tempfile::tempdir().unwrap();
+    let refused = "http://127.0.0.1:9/api/collections/x/";
+    for flag in ["--password", "--token"] {
+        let mut args = vec![
+            "pull",
+            "--retries",
+            "0",
+            flag,
+            "-starts-with-a-dash",
+            refused,
+        ];
+        if flag == "--password" {
+            args.splice(1..1, ["--user", "peer"]);
+        }
+        let output = run_cli(&args, data.path(), b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // The value was taken: the pull got as far as the (closed) port.
+        assert!(!stderr.contains("unexpected argument"), "{flag}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:9"), "{flag}: {stderr}");
+    }
+}
