@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{LogFormat, Settings};
 use crate::envelope::{RawRecord, split_records};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,8 +103,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open_store(data: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SledStore::open(data)?))
+fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    store::open(&settings.store, &settings.data)
 }
 
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::envelope::{IntakeRules, Minting, Shape};
 use crate::mapping::{Tables, TablesError};
-use crate::store::DuplicatePolicy;
+use crate::store::{DuplicatePolicy, StoreSettings};
 
 mod effective;
 mod intelmq;
@@ -36,6 +36,8 @@ const ENV_PREFIX: &str = "STIXGATE_";
 pub struct Settings {
     pub listen: String,
     pub data: PathBuf,
+    /// Which engine keeps the data: sled in `data`, or a PostgreSQL database shared by several nodes.
+    pub store: StoreSettings,
     pub max_content_length: usize,
     pub log: String,
     pub log_format: LogFormat,

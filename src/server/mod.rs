@@ -36,7 +36,7 @@ use crate::config::{PostedEnvelopes, Settings};
 use crate::ingest::Intake;
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
-use crate::store::{SledStore, Store, StoreError, Writer};
+use crate::store::{self, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 use envelope_maker::EnvelopeMaker;
 
@@ -232,7 +232,7 @@ impl Application {
         } = prepare(&settings)?;
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
+        let store = store::open(&settings.store, &settings.data)?;
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
         let misp = Arc::new(MispFeeds::new(
             &settings,

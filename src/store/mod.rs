@@ -5,6 +5,7 @@
 
 mod fields;
 mod keys;
+mod postgres;
 mod same_json;
 mod sled_store;
 mod text_log;
@@ -12,14 +13,63 @@ mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::envelope::Envelope;
 use crate::stix::{ObjectError, ObjectHeader};
 
+pub use postgres::{PostgresOptions, PostgresStore, SslMode};
 pub use sled_store::SledStore;
 pub use writer::Writer;
+
+/// Which engine keeps the data, as `[store]` configures it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub engine: Engine,
+    /// PostgreSQL only: `postgres://user:password@host:port/database`. Secret: never logged or shown whole.
+    pub url: Option<String>,
+    /// PostgreSQL only: connections this process keeps at most.
+    pub pool_size: usize,
+    pub sslmode: SslMode,
+    /// PostgreSQL only: PEM certificates to trust for `sslmode = "verify-full"`.
+    pub ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Embedded, in the data directory: one process at a time.
+    Sled,
+    /// A PostgreSQL database that several stixgate processes share.
+    Postgres,
+}
+
+impl StoreSettings {
+    /// The PostgreSQL options, or why they are incomplete.
+    pub fn postgres(&self) -> StoreResult<PostgresOptions> {
+        let url = self.url.clone().ok_or_else(|| {
+            StoreError::Settings("store.engine = \"postgres\" needs store.url".into())
+        })?;
+        Ok(PostgresOptions {
+            url,
+            pool_size: self.pool_size,
+            sslmode: self.sslmode,
+            ca: self.ca.clone(),
+        })
+    }
+}
+
+/// Opens the configured engine: sled in `data`, or the PostgreSQL database (then `data` holds only what is
+/// this process's own, such as the admin endpoint's `admin.json`).
+pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>> {
+    Ok(match settings.engine {
+        Engine::Sled => Arc::new(SledStore::open(data)?),
+        Engine::Postgres => Arc::new(PostgresStore::open(&settings.postgres()?)?),
+    })
+}
 
 /// What to do with an envelope whose id is stored already with other content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -210,6 +260,15 @@ pub enum StoreError {
     DataDirectory { path: PathBuf, problem: String },
     #[error("storage failed: {0}")]
     Io(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{0}")]
+    Settings(String),
+    #[error("cannot connect to the PostgreSQL database {target}: {problem}")]
+    Connect { target: String, problem: String },
+    #[error(
+        "the PostgreSQL database holds schema version {found}, newer than this stixgate knows ({known}); \
+         run the stixgate that migrated it, or a later one"
+    )]
+    NewerSchema { found: i32, known: i32 },
     #[error("the writer has stopped")]
     WriterStopped,
 }

@@ -1,6 +1,6 @@
 //! The counts behind [`Store::collection_summary`] and the newest-first walk of [`Store::envelopes_before`].
 
-use super::tests::{envelope as parsed, open};
+use super::tests::{Engine, envelope as parsed, on_every_engine, postgres, sled};
 use super::*;
 
 fn envelope(id: &str, collection: &str) -> WriteOp {
@@ -28,15 +28,18 @@ fn object(collection: &str, id: &str, version: i64) -> WriteOp {
     }
 }
 
-fn summary(store: &SledStore, collection: &str) -> (u64, u64) {
+fn summary(store: &dyn Store, collection: &str) -> (u64, u64) {
     let summary = store.collection_summary(collection).unwrap();
     (summary.objects, summary.envelopes)
 }
 
-#[test]
-fn counts_follow_stores_duplicates_deletes_and_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+on_every_engine!(
+    counts_follow_stores_duplicates_deletes_and_reopening,
+    envelopes_before_walks_newest_first_from_a_position,
+);
+
+fn counts_follow_stores_duplicates_deletes_and_reopening(engine: &dyn Engine) {
+    let store = engine.open();
     assert_eq!(
         store.collection_summary("a").unwrap(),
         CollectionSummary::default()
@@ -54,8 +57,8 @@ fn counts_follow_stores_duplicates_deletes_and_reopening() {
     store
         .apply(vec![envelope("e1", "a"), object("a", "indicator--x", 2)])
         .unwrap();
-    assert_eq!(summary(&store, "a"), (4, 2));
-    assert_eq!(summary(&store, "b"), (1, 1));
+    assert_eq!(summary(&*store, "a"), (4, 2));
+    assert_eq!(summary(&*store, "b"), (1, 1));
     let newest = store.added_after("a", None, None).last().unwrap().unwrap();
     assert_eq!(
         store.collection_summary("a").unwrap().newest_added,
@@ -68,16 +71,14 @@ fn counts_follow_stores_duplicates_deletes_and_reopening() {
             version: 1,
         }])
         .unwrap();
-    assert_eq!(summary(&store, "a"), (3, 2));
+    assert_eq!(summary(&*store, "a"), (3, 2));
     drop(store);
-    let store = open(&dir);
-    assert_eq!(summary(&store, "a"), (3, 2));
+    let store = engine.open();
+    assert_eq!(summary(&*store, "a"), (3, 2));
 }
 
-#[test]
-fn envelopes_before_walks_newest_first_from_a_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+fn envelopes_before_walks_newest_first_from_a_position(engine: &dyn Engine) {
+    let store = engine.open();
     store
         .apply(vec![
             envelope("e1", "a"),

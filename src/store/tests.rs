@@ -45,10 +45,98 @@ pub(super) fn open(dir: &tempfile::TempDir) -> SledStore {
     panic!("the store stayed locked");
 }
 
-#[test]
-fn duplicates_and_conflicts_within_one_group_and_across_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+/// Where a test's store lives: it opens a store there, again after the previous one was dropped.
+pub(super) trait Engine {
+    fn open(&self) -> Box<dyn Store>;
+}
+
+pub(super) struct Sled(tempfile::TempDir);
+
+impl Engine for Sled {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(open(&self.0))
+    }
+}
+
+/// A fresh database of the test cluster.
+pub(super) struct Postgres(String);
+
+impl Engine for Postgres {
+    fn open(&self) -> Box<dyn Store> {
+        let options = PostgresOptions {
+            url: self.0.clone(),
+            pool_size: 4,
+            sslmode: SslMode::Disable,
+            ca: None,
+        };
+        Box::new(PostgresStore::open(&options).unwrap())
+    }
+}
+
+pub(super) fn sled() -> Sled {
+    Sled(tempfile::tempdir().unwrap())
+}
+
+pub(super) fn postgres() -> Postgres {
+    Postgres(super::postgres::pg_cluster::Cluster::get().fresh_database())
+}
+
+/// Runs each test (a function taking `&dyn Engine`) once on every engine: `sled::NAME` and `postgres::NAME`.
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {
+        mod sled {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::sled());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::postgres());
+            })*
+        }
+    };
+    (async $($name:ident),* $(,)?) => {
+        mod sled_async {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(&super::sled()).await;
+            })*
+        }
+        mod postgres_async {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(&super::postgres()).await;
+            })*
+        }
+    };
+}
+pub(super) use on_every_engine;
+
+on_every_engine!(
+    duplicates_and_conflicts_within_one_group_and_across_groups,
+    envelopes_survive_reopening_in_the_order_they_were_stored,
+    date_added_is_unique_and_increasing_within_a_group_and_after_reopening,
+    object_versions_are_kept_and_exact_duplicates_add_nothing,
+    deleting_a_version_removes_it_from_every_index,
+    notes_are_replaced_and_survive_reopening,
+    statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable,
+    an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay,
+    restored_records_keep_their_positions_and_dates_and_later_writes_follow_them,
+);
+
+mod each_engine_async {
+    use super::*;
+
+    on_every_engine!(async
+        the_writer_answers_each_request_with_its_own_outcomes,
+        writes_wait_while_an_exclusive_read_runs,
+    );
+}
+
+fn duplicates_and_conflicts_within_one_group_and_across_groups(engine: &dyn Engine) {
+    let store = engine.open();
     let keep = DuplicatePolicy::KeepFirst;
     let outcomes = store
         .apply(vec![
@@ -82,11 +170,9 @@ fn duplicates_and_conflicts_within_one_group_and_across_groups() {
     assert!(store.envelope("ab").unwrap().is_none());
 }
 
-#[test]
-fn envelopes_survive_reopening_in_the_order_they_were_stored() {
-    let dir = tempfile::tempdir().unwrap();
+fn envelopes_survive_reopening_in_the_order_they_were_stored(engine: &dyn Engine) {
     {
-        let store = open(&dir);
+        let store = engine.open();
         for id in ["z", "b", "m"] {
             store
                 .apply(vec![put(id, "{}", DuplicatePolicy::KeepFirst)])
@@ -94,7 +180,7 @@ fn envelopes_survive_reopening_in_the_order_they_were_stored() {
         }
         store.flush().unwrap();
     }
-    let store = open(&dir);
+    let store = engine.open();
     store
         .apply(vec![put("a", "{}", DuplicatePolicy::KeepFirst)])
         .unwrap();
@@ -108,18 +194,16 @@ fn envelopes_survive_reopening_in_the_order_they_were_stored() {
     assert_eq!(after_b, ["m", "a"]);
 }
 
-#[test]
-fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening(engine: &dyn Engine) {
     {
-        let store = open(&dir);
+        let store = engine.open();
         let ops = (0..100)
             .map(|i| object(&format!("indicator--{i}"), 1, "{}"))
             .collect();
         store.apply(ops).unwrap();
         store.flush().unwrap();
     }
-    let store = open(&dir);
+    let store = engine.open();
     store.apply(vec![object("indicator--x", 1, "{}")]).unwrap();
     let added: Vec<u64> = store
         .added_after("c1", None, None)
@@ -139,10 +223,8 @@ fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening() {
     assert_eq!(after_fifty, added[50..]);
 }
 
-#[test]
-fn object_versions_are_kept_and_exact_duplicates_add_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+fn object_versions_are_kept_and_exact_duplicates_add_nothing(engine: &dyn Engine) {
+    let store = engine.open();
     let outcomes = store
         .apply(vec![
             object("indicator--1", 10, "v10"),
@@ -203,10 +285,8 @@ fn a_second_open_of_the_same_directory_is_refused_clearly() {
     assert!(error.to_string().contains("in use by another process"));
 }
 
-#[tokio::test]
-async fn the_writer_answers_each_request_with_its_own_outcomes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(open(&dir));
+async fn the_writer_answers_each_request_with_its_own_outcomes(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
     let (writer, task) = Writer::start(Arc::clone(&store));
     let writes = (0..50).map(|i| {
         let writer = writer.clone();
@@ -235,10 +315,8 @@ async fn the_writer_answers_each_request_with_its_own_outcomes() {
     );
 }
 
-#[test]
-fn deleting_a_version_removes_it_from_every_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+fn deleting_a_version_removes_it_from_every_index(engine: &dyn Engine) {
+    let store = engine.open();
     store
         .apply(vec![
             object("indicator--1", 10, "a"),
@@ -281,11 +359,9 @@ fn deleting_a_version_removes_it_from_every_index() {
     );
 }
 
-#[test]
-fn notes_are_replaced_and_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+fn notes_are_replaced_and_survive_reopening(engine: &dyn Engine) {
     {
-        let store = open(&dir);
+        let store = engine.open();
         for value in [b"1".to_vec(), b"2".to_vec()] {
             store
                 .apply(vec![WriteOp::PutNote {
@@ -296,16 +372,14 @@ fn notes_are_replaced_and_survive_reopening() {
         }
         store.flush().unwrap();
     }
-    let store = open(&dir);
+    let store = engine.open();
     assert_eq!(store.note("checkpoint/x").unwrap().unwrap(), b"2");
     assert!(store.note("checkpoint/y").unwrap().is_none());
 }
 
-#[test]
-fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable() {
-    let dir = tempfile::tempdir().unwrap();
+fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable(engine: &dyn Engine) {
     let secret = {
-        let store = open(&dir);
+        let store = engine.open();
         store
             .apply(vec![WriteOp::PutStatus {
                 id: "s1".into(),
@@ -315,7 +389,7 @@ fn statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable() {
         assert_eq!(store.status("s1").unwrap().unwrap(), b"{}");
         store.cursor_secret().unwrap()
     };
-    let store = open(&dir);
+    let store = engine.open();
     assert_eq!(store.cursor_secret().unwrap(), secret);
     store
         .apply(vec![WriteOp::PruneStatuses { before: 0 }])
@@ -337,10 +411,8 @@ fn objects_are_kept_byte_for_byte_with_their_version_as_written() {
     assert!(error.message.contains("id"), "{error}");
 }
 
-#[test]
-fn an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+fn an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay(engine: &dyn Engine) {
+    let store = engine.open();
     let id = "indicator--00000000-0000-4000-8000-000000000001";
     let first = r#"{"id":"x","confidence":50,"labels":["a","b"]}"#;
     let reformatted = "{ \"labels\": [\"a\", \"b\"],\n  \"confidence\": 5.0e1, \"id\": \"x\" }";
@@ -384,10 +456,8 @@ fn data_directory_errors_name_the_directory_the_cause_and_the_way_out() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_wait_while_an_exclusive_read_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(open(&dir));
+async fn writes_wait_while_an_exclusive_read_runs(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
     let (writer, task) = Writer::start(Arc::clone(&store));
     let (release, released) = std::sync::mpsc::channel::<()>();
     let (started, reading) = tokio::sync::oneshot::channel();
@@ -424,10 +494,10 @@ async fn writes_wait_while_an_exclusive_read_runs() {
     task.await.unwrap();
 }
 
-#[test]
-fn restored_records_keep_their_positions_and_dates_and_later_writes_follow_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+fn restored_records_keep_their_positions_and_dates_and_later_writes_follow_them(
+    engine: &dyn Engine,
+) {
+    let store = engine.open();
     let stored = |id: &str, version, position| StoredEnvelope {
         id: id.into(),
         version,

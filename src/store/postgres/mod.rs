@@ -1,0 +1,97 @@
+//! The PostgreSQL engine: every node of a cluster of stixgate processes reads and writes one database.
+//!
+//! `pool.rs` connects (TLS, pool, the runtime the connections run on), `migrations.rs` keeps the schema,
+//! `write.rs` applies a writer group in one transaction, `read.rs` answers the reads.
+//!
+//! Ordering across nodes: every write to a collection first locks the collection's row in `collections` and
+//! takes `date_added` from it (`max(now, last + 1)`, with the database's clock), and writes of envelopes lock the
+//! envelope position counter the same way. PostgreSQL releases row locks only once the holder's commit is
+//! visible, so the next writer of a collection commits after the previous one: the committed objects of a
+//! collection are always a prefix in `date_added` order, and a reader paging by `date_added` never skips one.
+
+mod migrations;
+mod pool;
+mod read;
+mod write;
+
+use crate::store::{StoreError, StoreResult};
+
+use pool::Pool;
+pub use pool::{PostgresOptions, SslMode};
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to the database and brings its schema up to date. Fails when the database cannot be reached
+    /// or holds a schema newer than this stixgate knows.
+    pub fn open(options: &PostgresOptions) -> StoreResult<Self> {
+        let pool = Pool::new(options)?;
+        pool.run(|shared| async move {
+            let mut client = shared.connection().await?;
+            migrations::migrate(&mut client).await
+        })?;
+        Ok(Self { pool })
+    }
+}
+
+/// The message of a PostgreSQL error: the server's own words when it sent some (tokio-postgres shows only
+/// "db error" for those).
+pub(super) fn describe_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => error.to_string(),
+    }
+}
+
+fn db_error(error: tokio_postgres::Error) -> StoreError {
+    StoreError::Io(describe_error(&error).into())
+}
+
+/// A stored time or position as PostgreSQL's `bigint`; the few values above it cannot be stored.
+fn signed(value: u64) -> Option<i64> {
+    i64::try_from(value).ok()
+}
+
+/// A value read from a `bigint` column that holds only non-negative numbers.
+fn unsigned(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Malformed(format!("negative {what}")))
+}
+
+/// The smallest byte string greater than every string starting with `prefix`; `None` when there is none.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The type part of a STIX id (`indicator` of `indicator--…`).
+fn type_of(stix_id: &str) -> &str {
+    stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
+}
+
+#[cfg(test)]
+mod successor_tests {
+    use super::successor;
+
+    #[test]
+    fn the_successor_of_a_prefix_bounds_every_key_that_starts_with_it() {
+        assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(successor(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(successor(&[0xff, 0xff]), None);
+        assert_eq!(successor(b""), None);
+    }
+}
+
+#[cfg(test)]
+#[path = "../../../tests/support/pg_cluster.rs"]
+pub(crate) mod pg_cluster;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! What only the PostgreSQL engine has: several nodes on one database, and its schema's version.
+
+use std::sync::Arc;
+
+use super::pg_cluster::Cluster;
+use super::{PostgresOptions, PostgresStore, SslMode};
+use crate::store::{NewObject, Store, StoreError, WriteOp, WriteOutcome};
+
+fn node(url: &str) -> PostgresStore {
+    let options = PostgresOptions {
+        url: url.to_owned(),
+        pool_size: 4,
+        sslmode: SslMode::Disable,
+        ca: None,
+    };
+    PostgresStore::open(&options).unwrap()
+}
+
+fn object(id: &str) -> WriteOp {
+    WriteOp::PutObject {
+        collection: "c1".into(),
+        object: NewObject {
+            id: id.into(),
+            version: 1,
+            version_text: "v1".into(),
+            text: format!(r#"{{"id":"{id}"}}"#).into_bytes(),
+        },
+    }
+}
+
+/// The ids and date_added of a collection's objects after `after`.
+fn added(store: &dyn Store, after: Option<u64>) -> Vec<(String, u64)> {
+    store
+        .added_after("c1", None, after)
+        .map(|o| o.map(|o| (o.id, o.date_added)).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_writer_held_inside_its_transaction_makes_no_reader_skip() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let (one, two) = (node(&url), Arc::new(node(&url)));
+    one.apply(vec![object("indicator--first")]).unwrap();
+    // A slow writer on another node: it has locked the collection, taken the next date_added and written,
+    // but not committed.
+    let mut slow = cluster.session(&database);
+    slow.run(
+        "BEGIN; \
+         SELECT last_added FROM collections WHERE id = 'c1' FOR UPDATE; \
+         INSERT INTO objects SELECT 'c1', last_added + 1, 'indicator--slow', 'indicator', 1, 'v1', '{}' \
+           FROM collections WHERE id = 'c1'; \
+         UPDATE collections SET last_added = last_added + 1, objects = objects + 1 WHERE id = 'c1';",
+        "held",
+    );
+    let fast = {
+        let two = Arc::clone(&two);
+        std::thread::spawn(move || two.apply(vec![object("indicator--fast")]).unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!fast.is_finished(), "a writer went past the held lock");
+    let seen = added(&one, None);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let cursor = seen[0].1;
+    slow.run("COMMIT;", "committed");
+    assert_eq!(fast.join().unwrap(), [WriteOutcome::Stored { version: 0 }]);
+    let after: Vec<String> = added(&*two, Some(cursor))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(after, ["indicator--slow", "indicator--fast"]);
+}
+
+#[test]
+fn two_nodes_writing_one_collection_at_once_give_dates_a_reader_never_skips() {
+    let url = Cluster::get().fresh_database();
+    let nodes: Vec<Arc<PostgresStore>> = (0..2).map(|_| Arc::new(node(&url))).collect();
+    let writers: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, store)| {
+            let store = Arc::clone(store);
+            std::thread::spawn(move || {
+                for group in 0..20 {
+                    let ops = (0..10)
+                        .map(|i| object(&format!("indicator--{n}-{group}-{i}")))
+                        .collect();
+                    store.apply(ops).unwrap();
+                }
+            })
+        })
+        .collect();
+    // Reads while they write, through both nodes in turn, each time after the last date_added seen.
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    let mut turn = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page = added(&*nodes[turn % 2], seen.last().map(|(_, d)| *d));
+        turn += 1;
+        if done && page.is_empty() {
+            break;
+        }
+        seen.extend(page.into_iter().take(7));
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(seen.len(), 400);
+    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1), "date_added grows");
+    let mut ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "every object once");
+}
+
+#[test]
+fn a_schema_newer_than_this_stixgate_is_refused_clearly() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    drop(node(&url));
+    let database = url.rsplit('/').next().unwrap();
+    cluster.sql(
+        database,
+        "INSERT INTO stixgate_schema (version) VALUES (99)",
+    );
+    let options = PostgresOptions {
+        url,
+        pool_size: 1,
+        sslmode: SslMode::Disable,
+        ca: None,
+    };
+    let error = PostgresStore::open(&options).err().unwrap();
+    assert!(
+        matches!(error, StoreError::NewerSchema { found: 99, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("newer than this stixgate knows"));
+}
+
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let options = PostgresOptions {
+        url: "postgres://stixgate:hunter2@127.0.0.1:1/stixgate".into(),
+        pool_size: 1,
+        sslmode: SslMode::Disable,
+        ca: None,
+    };
+    let error = PostgresStore::open(&options).err().unwrap().to_string();
+    assert!(
+        error.starts_with("cannot connect to the PostgreSQL database 127.0.0.1:1/stixgate:"),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+}

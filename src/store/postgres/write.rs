@@ -1,0 +1,518 @@
+//! Applying a writer group: one transaction, with the same outcomes as the sled engine.
+//!
+//! The group's collections get their rows first (committed on their own: an empty row is harmless), then the
+//! transaction locks the envelope position counter (when the group stores envelopes) and the collections' rows,
+//! always in that order and the collections sorted, so that nodes never deadlock. With the locks held, it reads
+//! what the group's ops need to decide (latest envelope versions, the versions of the group's STIX ids), works
+//! out every outcome in memory, op after op, as the sled engine does, and writes the result with one
+//! statement per table (`unnest` of arrays), then commits.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tokio_postgres::Transaction;
+
+use super::pool::Shared;
+use super::{db_error, signed, successor};
+use crate::store::same_json::same_json;
+use crate::store::{
+    DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOp,
+    WriteOutcome,
+};
+
+mod flush;
+
+/// A collection's row as the group moves it.
+struct Collection {
+    last_added: i64,
+    objects: i64,
+    envelopes: i64,
+    multi_version_ids: i64,
+}
+
+/// One stored version of a STIX id: its `date_added` when it was stored before the group, its text when the
+/// group stored it.
+enum Version {
+    Stored { date_added: i64 },
+    New { text: Vec<u8> },
+}
+
+/// A new object row.
+struct ObjectRow {
+    collection: String,
+    object: StoredObject,
+}
+
+/// What the group writes, worked out op by op.
+#[derive(Default)]
+struct Group {
+    now: i64,
+    /// The position of the next envelope, when the group holds the counter.
+    next_position: Option<i64>,
+    collections: HashMap<String, Collection>,
+    /// The latest version and text of each envelope id the group names.
+    envelopes: HashMap<String, (u32, Vec<u8>)>,
+    /// The versions of each (collection, STIX id) the group names, and whether it had several before.
+    versions: HashMap<(String, String), BTreeMap<i64, Version>>,
+    had_several: HashMap<(String, String), bool>,
+    new_objects: Vec<ObjectRow>,
+    deleted_objects: Vec<(String, i64)>,
+    new_envelopes: Vec<StoredEnvelope>,
+    /// `None`: deleted.
+    statuses: BTreeMap<String, Option<(i64, Vec<u8>)>>,
+    notes: BTreeMap<String, Vec<u8>>,
+    views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+pub(super) async fn apply(
+    shared: Arc<Shared>,
+    ops: Vec<WriteOp>,
+) -> StoreResult<Vec<WriteOutcome>> {
+    let mut client = shared.connection().await?;
+    let names = Names::of(&ops);
+    if !names.collections.is_empty() {
+        client
+            .execute(
+                "INSERT INTO collections (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                &[&names.collections],
+            )
+            .await
+            .map_err(db_error)?;
+    }
+    let transaction = client.transaction().await.map_err(db_error)?;
+    let mut group = lock_and_read(&transaction, &names).await?;
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        outcomes.push(group.apply(&transaction, op).await?);
+    }
+    flush::write(&transaction, group).await?;
+    transaction.commit().await.map_err(db_error)?;
+    Ok(outcomes)
+}
+
+/// The collections, envelope ids and STIX ids a group names, sorted and without repeats.
+struct Names {
+    collections: Vec<String>,
+    envelope_ids: Vec<String>,
+    /// (collection, STIX id) pairs, as two arrays.
+    object_collections: Vec<String>,
+    object_ids: Vec<String>,
+}
+
+impl Names {
+    fn of(ops: &[WriteOp]) -> Self {
+        let mut collections = BTreeSet::new();
+        let mut envelope_ids = BTreeSet::new();
+        let mut objects = BTreeSet::new();
+        for op in ops {
+            match op {
+                WriteOp::PutEnvelope {
+                    envelope,
+                    collection,
+                    objects: new,
+                    ..
+                } => {
+                    collections.insert(collection);
+                    envelope_ids.insert(envelope.id().as_str());
+                    objects.extend(new.iter().map(|o| (collection, &o.id)));
+                }
+                WriteOp::PutObject { collection, object } => {
+                    collections.insert(collection);
+                    objects.insert((collection, &object.id));
+                }
+                WriteOp::DeleteObject { collection, id, .. } => {
+                    collections.insert(collection);
+                    objects.insert((collection, id));
+                }
+                WriteOp::RestoreEnvelope(envelope) => {
+                    collections.insert(&envelope.collection);
+                    envelope_ids.insert(&envelope.id);
+                }
+                WriteOp::RestoreObject { collection, object } => {
+                    collections.insert(collection);
+                    objects.insert((collection, &object.id));
+                }
+                _ => {}
+            }
+        }
+        let (object_collections, object_ids) = objects
+            .into_iter()
+            .map(|(c, id)| (c.clone(), id.clone()))
+            .unzip();
+        Self {
+            collections: collections.into_iter().cloned().collect(),
+            envelope_ids: envelope_ids.into_iter().map(str::to_owned).collect(),
+            object_collections,
+            object_ids,
+        }
+    }
+}
+
+/// Takes the group's locks, then reads what its ops decide on.
+async fn lock_and_read(transaction: &Transaction<'_>, names: &Names) -> StoreResult<Group> {
+    let mut group = Group::default();
+    if !names.envelope_ids.is_empty() {
+        let row = transaction
+            .query_one(
+                "SELECT value FROM counters WHERE name = 'envelope_position' FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        group.next_position = Some(row.get(0));
+    }
+    if !names.collections.is_empty() {
+        let rows = transaction
+            .query(
+                "SELECT id, last_added, objects, envelopes, multi_version_ids FROM collections \
+                 WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                &[&names.collections],
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let collection = Collection {
+                last_added: row.get(1),
+                objects: row.get(2),
+                envelopes: row.get(3),
+                multi_version_ids: row.get(4),
+            };
+            group.collections.insert(row.get(0), collection);
+        }
+    }
+    // The database's clock, read once the locks are held, so that it is later than what earlier holders read.
+    let row = transaction
+        .query_one(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    group.now = row.get(0);
+    if !names.envelope_ids.is_empty() {
+        let rows = transaction
+            .query(
+                "SELECT DISTINCT ON (id) id, version, text FROM envelopes WHERE id = ANY($1) \
+                 ORDER BY id, version DESC",
+                &[&names.envelope_ids],
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let version = u32::try_from(row.get::<_, i64>(1))
+                .map_err(|_| StoreError::Malformed("envelope version".into()))?;
+            group.envelopes.insert(row.get(0), (version, row.get(2)));
+        }
+    }
+    if !names.object_ids.is_empty() {
+        let rows = transaction
+            .query(
+                "SELECT o.collection, o.stix_id, o.version, o.date_added FROM objects o \
+                 JOIN unnest($1::text[], $2::text[]) AS named (collection, stix_id) \
+                   ON o.collection = named.collection AND o.stix_id = named.stix_id",
+                &[&names.object_collections, &names.object_ids],
+            )
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            let key = (row.get(0), row.get(1));
+            let date_added = row.get(3);
+            group
+                .versions
+                .entry(key)
+                .or_default()
+                .insert(row.get(2), Version::Stored { date_added });
+        }
+        for (key, versions) in &group.versions {
+            group.had_several.insert(key.clone(), versions.len() > 1);
+        }
+    }
+    Ok(group)
+}
+
+impl Group {
+    async fn apply(
+        &mut self,
+        transaction: &Transaction<'_>,
+        op: WriteOp,
+    ) -> StoreResult<WriteOutcome> {
+        let stored = WriteOutcome::Stored { version: 0 };
+        Ok(match op {
+            WriteOp::PutEnvelope {
+                envelope,
+                collection,
+                policy,
+                objects,
+            } => {
+                let id = envelope.id().as_str().to_owned();
+                let outcome = self.put_envelope(id, envelope.into_text(), &collection, policy)?;
+                if let WriteOutcome::Stored { .. } = outcome {
+                    for object in objects {
+                        self.put_object(transaction, &collection, object).await?;
+                    }
+                }
+                outcome
+            }
+            WriteOp::PutObject { collection, object } => {
+                self.put_object(transaction, &collection, object).await?
+            }
+            WriteOp::DeleteObject {
+                collection,
+                id,
+                version,
+            } => self.delete_object(collection, id, version)?,
+            WriteOp::PutStatus { id, text } => {
+                self.statuses.insert(id, Some((self.now, text)));
+                stored
+            }
+            WriteOp::PruneStatuses { before } => self.prune_statuses(transaction, before).await?,
+            WriteOp::PutNote { key, value } => {
+                self.notes.insert(key, value);
+                stored
+            }
+            WriteOp::PutView { key, value } => {
+                self.views.insert(key, Some(value));
+                stored
+            }
+            WriteOp::DeleteView { key } => {
+                self.views.insert(key, None);
+                WriteOutcome::Removed
+            }
+            WriteOp::ClearView { prefix } => {
+                transaction
+                    .execute(
+                        "DELETE FROM views WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2)",
+                        &[&prefix, &successor(&prefix)],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                self.views.retain(|key, _| !key.starts_with(&prefix));
+                WriteOutcome::Removed
+            }
+            WriteOp::RestoreEnvelope(envelope) => self.restore_envelope(envelope)?,
+            WriteOp::RestoreObject { collection, object } => {
+                self.restore_object(collection, object)?
+            }
+            WriteOp::RestoreStatus(status) => {
+                let stored_at = signed(status.stored_at).unwrap_or(i64::MAX);
+                self.statuses
+                    .insert(status.id, Some((stored_at, status.text)));
+                stored
+            }
+            WriteOp::SetCursorSecret(secret) => {
+                transaction
+                    .execute(
+                        "INSERT INTO meta (name, value) VALUES ('cursor-secret', $1) \
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        &[&&secret[..]],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                stored
+            }
+        })
+    }
+
+    fn collection(&mut self, name: &str) -> StoreResult<&mut Collection> {
+        self.collections
+            .get_mut(name)
+            .ok_or_else(|| StoreError::Malformed(format!("no row for the collection {name}")))
+    }
+
+    fn next_position(&mut self) -> StoreResult<&mut i64> {
+        self.next_position
+            .as_mut()
+            .ok_or_else(|| StoreError::Malformed("envelope counter not locked".into()))
+    }
+
+    fn put_envelope(
+        &mut self,
+        id: String,
+        text: Vec<u8>,
+        collection: &str,
+        policy: DuplicatePolicy,
+    ) -> StoreResult<WriteOutcome> {
+        let version = match (self.envelopes.get(&id), policy) {
+            (None, _) => 0,
+            (Some((_, stored)), _) if *stored == text => return Ok(WriteOutcome::Duplicate),
+            (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
+            (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
+        };
+        let position = *self.next_position()?;
+        let envelope = StoredEnvelope {
+            id,
+            version,
+            position: u64::try_from(position).unwrap_or(0),
+            collection: collection.to_owned(),
+            received: u64::try_from(self.now).unwrap_or(0),
+            text,
+        };
+        self.insert_envelope(envelope)
+    }
+
+    fn restore_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
+        let next_version = self
+            .envelopes
+            .get(&envelope.id)
+            .map_or(0, |(version, _)| version + 1);
+        let next_position = *self.next_position()?;
+        // The largest position is refused too: later envelopes take the next one.
+        let fits = signed(envelope.position).is_some_and(|p| p >= next_position && p < i64::MAX)
+            && signed(envelope.received).is_some();
+        if envelope.version != next_version || !fits {
+            return Ok(WriteOutcome::Conflict);
+        }
+        self.insert_envelope(envelope)
+    }
+
+    fn insert_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
+        *self.next_position()? = signed(envelope.position).unwrap_or(i64::MAX) + 1;
+        self.collection(&envelope.collection)?.envelopes += 1;
+        self.envelopes.insert(
+            envelope.id.clone(),
+            (envelope.version, envelope.text.clone()),
+        );
+        let version = envelope.version;
+        self.new_envelopes.push(envelope);
+        Ok(WriteOutcome::Stored { version })
+    }
+
+    async fn put_object(
+        &mut self,
+        transaction: &Transaction<'_>,
+        collection: &str,
+        object: NewObject,
+    ) -> StoreResult<WriteOutcome> {
+        let key = (collection.to_owned(), object.id.clone());
+        let existing = self.versions.get(&key).and_then(|v| v.get(&object.version));
+        if let Some(existing) = existing {
+            let same = match existing {
+                Version::New { text } => *text == object.text || same_json(text, &object.text),
+                Version::Stored { .. } => {
+                    let row = transaction
+                        .query_one(
+                            "SELECT text FROM objects \
+                             WHERE collection = $1 AND stix_id = $2 AND version = $3",
+                            &[&key.0, &key.1, &object.version],
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    let stored: Vec<u8> = row.get(0);
+                    stored == object.text || same_json(&stored, &object.text)
+                }
+            };
+            return Ok(if same {
+                WriteOutcome::Duplicate
+            } else {
+                WriteOutcome::Conflict
+            });
+        }
+        // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
+        let now = self.now;
+        let row = self.collection(collection)?;
+        let date_added = now.max(row.last_added + 1);
+        let object = StoredObject {
+            id: object.id,
+            version: object.version,
+            version_text: object.version_text,
+            date_added: u64::try_from(date_added).unwrap_or(0),
+            text: object.text,
+        };
+        self.insert_object(collection.to_owned(), object)
+    }
+
+    fn restore_object(
+        &mut self,
+        collection: String,
+        object: StoredObject,
+    ) -> StoreResult<WriteOutcome> {
+        let key = (collection.clone(), object.id.clone());
+        let present = self
+            .versions
+            .get(&key)
+            .is_some_and(|v| v.contains_key(&object.version));
+        let last_added = self.collection(&collection)?.last_added;
+        // The largest date_added is refused too: later additions take the next one.
+        let fits = signed(object.date_added).is_some_and(|d| d > last_added && d < i64::MAX);
+        if present || !fits {
+            return Ok(WriteOutcome::Conflict);
+        }
+        self.insert_object(collection, object)
+    }
+
+    /// Adds an object version whose `date_added` is later than every other of the collection.
+    fn insert_object(
+        &mut self,
+        collection: String,
+        object: StoredObject,
+    ) -> StoreResult<WriteOutcome> {
+        let date_added = signed(object.date_added).unwrap_or(i64::MAX);
+        let row = self.collection(&collection)?;
+        row.last_added = date_added;
+        row.objects += 1;
+        let text = object.text.clone();
+        self.versions
+            .entry((collection.clone(), object.id.clone()))
+            .or_default()
+            .insert(object.version, Version::New { text });
+        self.new_objects.push(ObjectRow { collection, object });
+        Ok(WriteOutcome::Stored { version: 0 })
+    }
+
+    fn delete_object(
+        &mut self,
+        collection: String,
+        id: String,
+        version: i64,
+    ) -> StoreResult<WriteOutcome> {
+        let key = (collection, id);
+        let date_added = match self.versions.get(&key).and_then(|v| v.get(&version)) {
+            None => return Ok(WriteOutcome::Absent),
+            // Deleting what the same group wrote would need its date_added; groups never do that.
+            Some(Version::New { .. }) => {
+                return Err(StoreError::Malformed(
+                    "delete of an object written in the same group".into(),
+                ));
+            }
+            Some(Version::Stored { date_added }) => *date_added,
+        };
+        if let Some(versions) = self.versions.get_mut(&key) {
+            versions.remove(&version);
+        }
+        self.collection(&key.0)?.objects -= 1;
+        self.deleted_objects.push((key.0, date_added));
+        Ok(WriteOutcome::Removed)
+    }
+
+    async fn prune_statuses(
+        &mut self,
+        transaction: &Transaction<'_>,
+        before: u64,
+    ) -> StoreResult<WriteOutcome> {
+        let removed_stored = match signed(before) {
+            Some(before) => transaction
+                .execute("DELETE FROM statuses WHERE stored_at < $1", &[&before])
+                .await
+                .map_err(db_error)?,
+            None => transaction
+                .execute("DELETE FROM statuses", &[])
+                .await
+                .map_err(db_error)?,
+        };
+        let mut removed_new = false;
+        for status in self.statuses.values_mut() {
+            if status
+                .as_ref()
+                .is_some_and(|(stored_at, _)| u64::try_from(*stored_at).is_ok_and(|t| t < before))
+            {
+                *status = None;
+                removed_new = true;
+            }
+        }
+        Ok(if removed_stored > 0 || removed_new {
+            WriteOutcome::Removed
+        } else {
+            WriteOutcome::Absent
+        })
+    }
+}
