@@ -221,6 +221,9 @@ impl Settings {
         if self.max_content_length == 0 {
             return invalid("max_content_length must be greater than 0".into());
         }
+        if let Err(error) = self.store.check() {
+            return invalid(error.to_string());
+        }
         if self.taxii.default_page_size == 0
             || self.taxii.default_page_size > self.taxii.max_page_size
         {

@@ -48,8 +48,16 @@ pub enum Engine {
 }
 
 impl StoreSettings {
+    /// What `serve` would refuse in these settings, found without connecting.
+    pub fn check(&self) -> StoreResult<()> {
+        match self.engine {
+            Engine::Sled => Ok(()),
+            Engine::Postgres => self.postgres().and_then(|options| options.check()),
+        }
+    }
+
     /// The PostgreSQL options, or why they are incomplete.
-    pub fn postgres(&self) -> StoreResult<PostgresOptions> {
+    fn postgres(&self) -> StoreResult<PostgresOptions> {
         let url = self.url.clone().ok_or_else(|| {
             StoreError::Settings("store.engine = \"postgres\" needs store.url".into())
         })?;

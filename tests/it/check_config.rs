@@ -35,13 +35,20 @@ fn a_valid_configuration_is_printed_whole_with_its_secrets_redacted() {
          [[peer]]\nname = \"b\"\nurl = \"https://bob:peer-password@b.example/api/collections/{COLLECTION}/\"\n\
          direction = \"pull\"\ninterval = 60\n\
          [[peer]]\nname = \"c\"\nurl = \"https://c.example/api/collections/{COLLECTION}/\"\n\
-         direction = \"push\"\ninterval = 60\ntoken = \"peer-token\"\n"
+         direction = \"push\"\ninterval = 60\ntoken = \"peer-token\"\n\
+         [store]\nengine = \"postgres\"\nurl = \"postgres://gate:db-password@db.example/stixgate\"\n"
     );
     let output = check_config(dir.path(), &text);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("valid"), "{}", stderr(&output));
     let printed = String::from_utf8(output.stdout).unwrap();
-    for secret in [hash.as_str(), &digest, "peer-password", "peer-token"] {
+    for secret in [
+        hash.as_str(),
+        &digest,
+        "peer-password",
+        "peer-token",
+        "db-password",
+    ] {
         assert!(!printed.contains(secret), "{secret} in\n{printed}");
     }
     let value: toml::Value = toml::from_str(&printed).unwrap();
@@ -52,6 +59,10 @@ fn a_valid_configuration_is_printed_whole_with_its_secrets_redacted() {
         Some(format!("https://bob:<redacted>@b.example/api/collections/{COLLECTION}/").as_str())
     );
     assert_eq!(value["peer"][1]["token"].as_str(), Some(REDACTED));
+    assert_eq!(
+        value["store"]["url"].as_str(),
+        Some("postgres://gate:<redacted>@db.example/stixgate")
+    );
     assert_eq!(value["trusted_proxies"][0].as_str(), Some("127.0.0.1/32"));
     assert_eq!(
         value["taxii"]["max_page_size"].as_integer(),
@@ -95,6 +106,15 @@ fn what_serve_would_refuse_exits_non_zero_and_names_the_problem() {
             "\"10.0.0.0/40\" is not an address".to_owned(),
         ),
         ("log_format = \"xml\"\n".to_owned(), "log_format".to_owned()),
+        (
+            "[store]\nengine = \"postgres\"\n".to_owned(),
+            "store.engine = \"postgres\" needs store.url".to_owned(),
+        ),
+        (
+            "[store]\nengine = \"postgres\"\nurl = \"postgres://a:hunter2@db/x\"\nsslmode = \"verify-full\"\n"
+                .to_owned(),
+            "sslmode = \"verify-full\" needs store.ca".to_owned(),
+        ),
         ("colour = \"red\"\n".to_owned(), "colour".to_owned()),
         (
             "[[users]]\nname = \"alice\"\npassword = \"hunter2\"\n".to_owned(),

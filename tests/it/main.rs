@@ -17,9 +17,12 @@ mod mapping;
 mod misp_feed;
 mod operations;
 mod operator_page;
+#[path = "../support/pg_cluster.rs"]
+mod pg_cluster;
 mod refused_requests;
 mod rights;
 mod roundtrip;
+mod scale_out;
 mod secrets;
 mod start_failures;
 mod taxii_auth;

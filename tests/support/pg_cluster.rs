@@ -17,6 +17,8 @@ use std::sync::{Mutex, OnceLock};
 pub struct Cluster {
     bin: PathBuf,
     port: u16,
+    /// The CA (PEM) that signed the server's certificate, for `localhost` and `127.0.0.1`.
+    pub ca: PathBuf,
     _watchdog: Mutex<(Child, ChildStdin)>,
 }
 
@@ -25,13 +27,17 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 const WATCHDOG: &str = r#"
 set -e
-if [ "$(id -u)" = 0 ]; then chown postgres "$DIR"; RUN="runuser -u postgres --"; else RUN=""; fi
+chmod 600 "$DIR/server.key"
+if [ "$(id -u)" = 0 ]; then chown -R postgres "$DIR"; RUN="runuser -u postgres --"; else RUN=""; fi
 if ! $RUN "$BIN/initdb" -D "$DIR/data" -A trust -U stixgate -E UTF8 --locale=C --no-sync >"$DIR/initdb.log" 2>&1; then
     cat "$DIR/initdb.log" >&2; exit 1
 fi
+# The role tls_only may log in over TLS only.
+$RUN sh -c "{ echo 'hostnossl all tls_only 127.0.0.1/32 reject'; cat '$DIR/data/pg_hba.conf'; } > '$DIR/hba' \
+    && mv '$DIR/hba' '$DIR/data/pg_hba.conf'"
 if ! $RUN "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -o "-p $PORT -k $DIR \
         -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-        -c max_connections=300" start >/dev/null; then
+        -c max_connections=300 -c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" start >/dev/null; then
     cat "$DIR/server.log" >&2; exit 1
 fi
 echo ready
@@ -53,6 +59,7 @@ impl Cluster {
             .tempdir()
             .expect("a temporary directory")
             .keep();
+        let ca = write_certificates(&dir);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -76,11 +83,14 @@ impl Cluster {
             "the test PostgreSQL cluster did not start (its log is above)"
         );
         let stdin = watchdog.stdin.take().expect("piped");
-        Cluster {
+        let cluster = Cluster {
             bin,
             port,
+            ca,
             _watchdog: Mutex::new((watchdog, stdin)),
-        }
+        };
+        cluster.sql("postgres", "CREATE ROLE tls_only LOGIN SUPERUSER");
+        cluster
     }
 
     /// A URL of a new, empty database in the cluster.
@@ -96,6 +106,11 @@ impl Cluster {
 
     pub fn url(&self, database: &str) -> String {
         format!("postgres://stixgate@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A URL of `database` for `user` at `host`.
+    pub fn url_as(&self, user: &str, host: &str, database: &str) -> String {
+        format!("postgres://{user}@{host}:{}/{database}", self.port)
     }
 
     /// Runs SQL in `database` with psql; panics with psql's words when it fails.
@@ -170,6 +185,26 @@ impl Drop for Session {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// A CA and the server's certificate and key signed by it, in `dir`; gives the CA's file.
+fn write_certificates(dir: &Path) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("server.crt"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    ca_file
 }
 
 /// The directory of `initdb`, `pg_ctl` and `psql`.

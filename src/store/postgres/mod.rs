@@ -37,12 +37,18 @@ impl PostgresStore {
 }
 
 /// The message of a PostgreSQL error: the server's own words when it sent some (tokio-postgres shows only
-/// "db error" for those).
+/// "db error" for those), else the error with its causes (a TLS handshake's says why the certificate failed).
 pub(super) fn describe_error(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => error.to_string(),
+    if let Some(db) = error.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
     }
+    let mut message = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    message
 }
 
 fn db_error(error: tokio_postgres::Error) -> StoreError {

@@ -73,19 +73,24 @@ pub(super) struct Pooled {
     _permit: OwnedSemaphorePermit,
 }
 
-impl Pool {
-    pub(super) fn new(options: &PostgresOptions) -> StoreResult<Self> {
-        let mut config: tokio_postgres::Config = options
+impl PostgresOptions {
+    /// Whether the options can be used, found without connecting.
+    pub fn check(&self) -> StoreResult<()> {
+        self.connection().map(drop)
+    }
+
+    /// The connection settings and the TLS to use.
+    fn connection(&self) -> StoreResult<(tokio_postgres::Config, Tls)> {
+        let mut config: tokio_postgres::Config = self
             .url
             .parse()
             .map_err(|e| StoreError::Settings(format!("store.url is not a PostgreSQL URL: {e}")))?;
-        let target = describe(&config);
-        if options.pool_size == 0 {
+        if self.pool_size == 0 {
             return Err(StoreError::Settings(
                 "store.pool_size must be at least 1".into(),
             ));
         }
-        let tls = match options.sslmode {
+        let tls = match self.sslmode {
             SslMode::Disable => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Disable);
                 Tls::Disabled
@@ -94,10 +99,18 @@ impl Pool {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 Tls::Rustls(MakeRustlsConnect::new(client_config(
                     mode,
-                    options.ca.as_deref(),
+                    self.ca.as_deref(),
                 )?))
             }
         };
+        Ok((config, tls))
+    }
+}
+
+impl Pool {
+    pub(super) fn new(options: &PostgresOptions) -> StoreResult<Self> {
+        let (mut config, tls) = options.connection()?;
+        let target = describe(&config);
         config.application_name("stixgate");
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::pg_cluster::Cluster;
 use super::{PostgresOptions, PostgresStore, SslMode};
-use crate::store::{NewObject, Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
 
 fn node(url: &str) -> PostgresStore {
     let options = PostgresOptions {
@@ -152,4 +152,41 @@ fn an_unreachable_database_is_named_without_its_password() {
         "{error}"
     );
     assert!(!error.contains("hunter2"), "{error}");
+}
+
+/// Opens a store as `tls_only`, whom the test cluster lets in over TLS only, and writes and reads through it.
+fn open_as_tls_only(host: &str, sslmode: SslMode, ca: Option<&std::path::Path>) -> StoreResult<()> {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap();
+    let options = PostgresOptions {
+        url: cluster.url_as("tls_only", host, database),
+        pool_size: 1,
+        sslmode,
+        ca: ca.map(ToOwned::to_owned),
+    };
+    let store = PostgresStore::open(&options)?;
+    store.apply(vec![object("indicator--over-tls")])?;
+    assert_eq!(added(&store, None).len(), 1);
+    Ok(())
+}
+
+#[test]
+fn tls_is_used_as_sslmode_says_and_verify_full_checks_the_certificate() {
+    let error = open_as_tls_only("127.0.0.1", SslMode::Disable, None).unwrap_err();
+    assert!(error.to_string().contains("no encryption"), "{error}");
+    open_as_tls_only("127.0.0.1", SslMode::Require, None).unwrap();
+    let ca = &Cluster::get().ca;
+    open_as_tls_only("localhost", SslMode::VerifyFull, Some(ca)).unwrap();
+    // Another CA did not sign the server's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other-ca.pem");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&other_ca, certified.cert.pem()).unwrap();
+    let error = open_as_tls_only("localhost", SslMode::VerifyFull, Some(&other_ca)).unwrap_err();
+    assert!(matches!(error, StoreError::Connect { .. }), "{error}");
+    assert!(
+        error.to_string().contains("invalid peer certificate"),
+        "{error}"
+    );
 }

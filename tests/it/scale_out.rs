@@ -1,0 +1,320 @@
+//! Several `stixgate serve` processes on one PostgreSQL database: what one node stores, every node serves, and
+//! a reader that pages through the nodes in turn, with `next` from one node on another, sees every object
+//! once, in `date_added` order, while all nodes take writes.
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::helpers::{COLLECTION, ServerProcess, TAXII, indicator};
+use crate::pg_cluster::Cluster;
+
+const NODES: usize = 3;
+const POSTS_PER_NODE: u32 = 8;
+const OBJECTS_PER_POST: u32 = 15;
+
+/// A node on the database at `url`, with a data directory of its own, connected without TLS.
+fn node(url: &str, data: &Path) -> ServerProcess {
+    node_with(url, data, &[("STIXGATE_STORE__SSLMODE", "disable")])
+}
+
+fn node_with(url: &str, data: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    let mut env = env.to_vec();
+    env.extend([
+        ("STIXGATE_STORE__ENGINE", "postgres"),
+        ("STIXGATE_STORE__URL", url),
+        // The envelope maker is a background job that every node would run: not coordinated yet.
+        ("STIXGATE_TAXII__ENVELOPES_FROM_POSTS", "none"),
+    ]);
+    ServerProcess::start_with_env(data, &["--listen", "127.0.0.1:0"], &env)
+}
+
+/// Where a reader goes on from: a page's `next`, or the last `date_added` once there was no more.
+enum From {
+    Start,
+    Next(String),
+    AddedAfter(String),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_on_one_database_serve_every_object_once_in_order_while_all_take_writes() {
+    let url = Cluster::get().fresh_database();
+    let dirs: Vec<TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<ServerProcess> = dirs.iter().map(|d| node(&url, d.path())).collect();
+    let addresses: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
+    let client = reqwest::Client::new();
+    let objects_url = |address: &str| format!("{address}/api/collections/{COLLECTION}/objects/");
+
+    let writers: Vec<_> = addresses
+        .iter()
+        .enumerate()
+        .map(|(n, address)| {
+            let (client, url) = (client.clone(), objects_url(address));
+            tokio::spawn(async move {
+                for post in 0..POSTS_PER_NODE {
+                    let first =
+                        (u32::try_from(n).unwrap() * POSTS_PER_NODE + post) * OBJECTS_PER_POST;
+                    let objects: Vec<Value> = (first..first + OBJECTS_PER_POST)
+                        .map(|i| indicator(i, "2020-01-01T00:00:00.000Z"))
+                        .collect();
+                    let response = client
+                        .post(&url)
+                        .header("Accept", TAXII)
+                        .header("Content-Type", TAXII)
+                        .json(&serde_json::json!({ "objects": objects }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), StatusCode::ACCEPTED);
+                    let status: Value = response.json().await.unwrap();
+                    assert_eq!(status["success_count"], OBJECTS_PER_POST, "{status}");
+                }
+            })
+        })
+        .collect();
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut last_of_previous_page: Option<String> = None;
+    let mut from = From::Start;
+    for turn in 0.. {
+        let done = writers.iter().all(|w| w.is_finished());
+        // Cursors and timestamps are URL-safe as servers give them.
+        let cursor = match &from {
+            From::Start => String::new(),
+            From::Next(next) => format!("&next={next}"),
+            From::AddedAfter(after) => format!("&added_after={after}"),
+        };
+        let request = client
+            .get(format!(
+                "{}?limit=7{cursor}",
+                objects_url(&addresses[turn % NODES])
+            ))
+            .header("Accept", TAXII);
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let (first, last) = (
+            header("X-TAXII-Date-Added-First"),
+            header("X-TAXII-Date-Added-Last"),
+        );
+        let page: Value = response.json().await.unwrap();
+        let objects = page["objects"].as_array().cloned().unwrap_or_default();
+        if let (Some(previous), Some(first)) = (&last_of_previous_page, &first) {
+            assert!(previous < first, "pages overlap: {previous} then {first}");
+        }
+        seen.extend(objects.iter().map(|o| o["id"].as_str().unwrap().to_owned()));
+        if last.is_some() {
+            last_of_previous_page.clone_from(&last);
+        }
+        from = match (page["next"].as_str(), &last_of_previous_page) {
+            (Some(next), _) => From::Next(next.to_owned()),
+            (None, Some(last)) => From::AddedAfter(last.clone()),
+            (None, None) => From::Start,
+        };
+        if done && objects.is_empty() && page["more"] != true {
+            break;
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let total = NODES * usize::try_from(POSTS_PER_NODE * OBJECTS_PER_POST).unwrap();
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        (seen.len(), distinct.len()),
+        (total, total),
+        "every object once"
+    );
+    // The order the reader saw is the collection's date_added order, as any node lists it.
+    let manifest: Value = client
+        .get(format!(
+            "{}/api/collections/{COLLECTION}/manifest/",
+            addresses[NODES - 1]
+        ))
+        .header("Accept", TAXII)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, seen);
+}
+
+#[tokio::test]
+async fn a_status_posted_through_one_node_is_read_through_another() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap();
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    // The reading node connects over TLS and checks the database's certificate.
+    let over_tls = cluster.url_as("tls_only", "localhost", database);
+    let ca = cluster.ca.to_str().unwrap();
+    let nodes = [
+        node_with(
+            &over_tls,
+            dirs[0].path(),
+            &[
+                ("STIXGATE_STORE__SSLMODE", "verify-full"),
+                ("STIXGATE_STORE__CA", ca),
+            ],
+        ),
+        // A password in the URL (the test cluster trusts without one) that no log line may show.
+        node(
+            &url.replace("stixgate@", "stixgate:node-password@"),
+            dirs[1].path(),
+        ),
+    ];
+    let client = reqwest::Client::new();
+    let status: Value = client
+        .post(format!(
+            "{}/api/collections/{COLLECTION}/objects/",
+            nodes[1].address
+        ))
+        .header("Accept", TAXII)
+        .header("Content-Type", TAXII)
+        .json(&serde_json::json!({ "objects": [indicator(1, "2020-01-01T00:00:00.000Z")] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = status["id"].as_str().unwrap();
+    let response = client
+        .get(format!("{}/api/status/{id}/", nodes[0].address))
+        .header("Accept", TAXII)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), status);
+    for node in nodes {
+        let log = node.log_lines().join("\n");
+        assert!(log.contains("listening on"), "{log}");
+        assert!(!log.contains("node-password"), "{log}");
+    }
+}
+
+#[test]
+fn a_node_that_cannot_reach_its_database_names_it_without_the_password() {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(crate::helpers::BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env("STIXGATE_STORE__ENGINE", "postgres")
+        .env(
+            "STIXGATE_STORE__URL",
+            "postgres://gate:db-password@127.0.0.1:1/stixgate",
+        )
+        .env("STIXGATE_STORE__SSLMODE", "disable")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to the PostgreSQL database 127.0.0.1:1/stixgate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("db-password"), "{stderr}");
+}
+
+/// A writer that holds its transaction open (a psql session here, with the collection's row locked and an
+/// object written under the next date_added) makes the nodes' writers wait, so that nothing commits past it
+/// and a reader's cursor never passes an object that commits later.
+#[tokio::test]
+async fn a_writer_held_inside_its_transaction_makes_no_reader_skip() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap();
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<ServerProcess> = dirs.iter().map(|d| node(&url, d.path())).collect();
+    let client = reqwest::Client::new();
+    let post = |address: &str, n: u32| {
+        client
+            .post(format!("{address}/api/collections/{COLLECTION}/objects/"))
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .json(&serde_json::json!({ "objects": [indicator(n, "2020-01-01T00:00:00.000Z")] }))
+            .send()
+    };
+    assert_eq!(
+        post(&nodes[0].address, 1).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let slow = indicator(2, "2020-01-01T00:00:00.000Z").to_string();
+    let mut session = cluster.session(database);
+    session.run(
+        &format!(
+            "BEGIN; \
+             SELECT last_added FROM collections WHERE id = '{COLLECTION}' FOR UPDATE; \
+             INSERT INTO objects SELECT id, last_added + 1, 'indicator--00000000-0000-4000-8000-000000000002', \
+                 'indicator', 1577836800000000, '2020-01-01T00:00:00.000Z', convert_to($json${slow}$json$, 'UTF8') \
+               FROM collections WHERE id = '{COLLECTION}'; \
+             UPDATE collections SET last_added = last_added + 1, objects = objects + 1 \
+               WHERE id = '{COLLECTION}';"
+        ),
+        "held",
+    );
+    let fast = tokio::spawn(post(&nodes[1].address, 3));
+    let page = |address: String, query: String| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!(
+                    "{address}/api/collections/{COLLECTION}/objects/?{query}"
+                ))
+                .header("Accept", TAXII)
+                .send()
+                .await
+                .unwrap();
+            let last = response
+                .headers()
+                .get("X-TAXII-Date-Added-Last")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let page: Value = response.json().await.unwrap();
+            let ids: Vec<String> = page["objects"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect();
+            (ids, last)
+        }
+    };
+    let (ids, last) = page(nodes[0].address.clone(), String::new()).await;
+    assert_eq!(ids, ["indicator--00000000-0000-4000-8000-000000000001"]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!fast.is_finished(), "a POST went past the held lock");
+    session.run("COMMIT;", "committed");
+    assert_eq!(fast.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
+    let (ids, _) = page(
+        nodes[1].address.clone(),
+        format!("added_after={}", last.unwrap()),
+    )
+    .await;
+    assert_eq!(
+        ids,
+        [
+            "indicator--00000000-0000-4000-8000-000000000002",
+            "indicator--00000000-0000-4000-8000-000000000003"
+        ]
+    );
+}
