@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
 
-pub use restore::{RestoreError, restore};
+pub use restore::{RestoreError, restore, restore_into};
 
 pub const FORMAT: &str = "stixgate-backup";
 pub const VERSION: u32 = 1;

@@ -1,7 +1,8 @@
-//! Restoring a backup into an empty data directory.
+//! Restoring a backup into an empty data directory, or into an empty PostgreSQL database.
 //!
-//! The records are written into a fresh directory beside the target and renamed onto it only once the whole
-//! backup went in: a restore that fails leaves no half-filled directory behind.
+//! For sled, the records are written into a fresh directory beside the target and renamed onto it only once the
+//! whole backup went in: a restore that fails leaves no half-filled directory behind. A database has no such
+//! rename: a restore into one that fails says that the database must be emptied before the next try.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,11 @@ const CHUNK: usize = 4_000;
 pub enum RestoreError {
     #[error("{0} is not empty: restore only into an empty or missing data directory")]
     NotEmpty(PathBuf),
+    #[error(
+        "the database holds data already: restore only into an empty database (a failed restore leaves part of \
+         the backup in it; drop and create the database again)"
+    )]
+    DatabaseNotEmpty,
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -65,7 +71,7 @@ pub fn restore(input: impl BufRead, target: &Path) -> Result<Tally, RestoreError
         std::process::id()
     ));
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-    let restored = fill(input, &staging);
+    let restored = fill_directory(input, &staging);
     let result = restored.and_then(|tally| {
         std::fs::rename(&staging, target).map_err(io(target))?;
         Ok(tally)
@@ -76,9 +82,25 @@ pub fn restore(input: impl BufRead, target: &Path) -> Result<Tally, RestoreError
     result
 }
 
+/// Restores the backup read from `input` into `store`, a database that must hold no data yet.
+pub fn restore_into(input: impl BufRead, store: &dyn Store) -> Result<Tally, RestoreError> {
+    let empty = store.envelopes().next().is_none()
+        && store.all_objects().next().is_none()
+        && store.statuses().next().is_none()
+        && store.notes().next().is_none();
+    if !empty {
+        return Err(RestoreError::DatabaseNotEmpty);
+    }
+    fill(input, store)
+}
+
 /// Writes every record into a new store in `directory`, and closes it.
-fn fill(input: impl BufRead, directory: &Path) -> Result<Tally, RestoreError> {
-    let store = SledStore::open(directory)?;
+fn fill_directory(input: impl BufRead, directory: &Path) -> Result<Tally, RestoreError> {
+    fill(input, &SledStore::open(directory)?)
+}
+
+/// Writes every record into `store`.
+fn fill(input: impl BufRead, store: &dyn Store) -> Result<Tally, RestoreError> {
     let mut reader = Reader::default();
     let mut ops = Vec::with_capacity(CHUNK);
     let mut lines = Vec::with_capacity(CHUNK);
@@ -90,19 +112,19 @@ fn fill(input: impl BufRead, directory: &Path) -> Result<Tally, RestoreError> {
             lines.push(reader.line);
         }
         if ops.len() == CHUNK {
-            apply(&store, std::mem::take(&mut ops), &mut lines)?;
+            apply(store, std::mem::take(&mut ops), &mut lines)?;
         }
     }
     if !reader.ended {
         return Err(RestoreError::Truncated(reader.line));
     }
-    apply(&store, ops, &mut lines)?;
+    apply(store, ops, &mut lines)?;
     store.flush()?;
     Ok(reader.tally)
 }
 
 /// Applies a chunk; a record the store refuses names its line.
-fn apply(store: &SledStore, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(), RestoreError> {
+fn apply(store: &dyn Store, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(), RestoreError> {
     let outcomes = store.apply(ops)?;
     for (outcome, &line) in outcomes.iter().zip(lines.iter()) {
         if !matches!(outcome, WriteOutcome::Stored { .. }) {

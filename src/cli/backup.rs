@@ -1,7 +1,7 @@
 //! `stixgate backup` and `restore`.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ use clap::Args;
 use super::{Common, handover, open_store};
 use crate::backup;
 use crate::server::admin;
-use crate::store::StoreError;
+use crate::store::{Engine, StoreError};
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -84,17 +84,28 @@ async fn from_server(data: &Path, output: &mut Output) -> anyhow::Result<String>
 
 pub(super) fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let settings = args.common.settings()?;
-    let tally = if args.input == Path::new("-") {
-        backup::restore(io::stdin().lock(), &settings.data)
+    let input: Box<dyn BufRead> = if args.input == Path::new("-") {
+        Box::new(io::stdin().lock())
     } else {
         let file =
             File::open(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-        backup::restore(BufReader::new(file), &settings.data)
-    }
-    .with_context(|| format!("restoring {}", args.input.display()))?;
+        Box::new(BufReader::new(file))
+    };
+    let (tally, into) = match settings.store.engine {
+        Engine::Sled => (
+            backup::restore(input, &settings.data),
+            settings.data.display().to_string(),
+        ),
+        Engine::Postgres => (
+            open_store(&settings)
+                .map_err(backup::RestoreError::from)
+                .and_then(|store| backup::restore_into(input, store.as_ref())),
+            "the PostgreSQL database".to_owned(),
+        ),
+    };
+    let tally = tally.with_context(|| format!("restoring {}", args.input.display()))?;
     eprintln!(
-        "restored into {}: {tally}; the MISP feeds are made again when the server starts",
-        settings.data.display()
+        "restored into {into}: {tally}; the MISP feeds are made again when the server starts"
     );
     Ok(ExitCode::SUCCESS)
 }

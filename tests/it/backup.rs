@@ -6,9 +6,12 @@ use std::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stixgate::config::{CollectionSettings, Settings};
-use stixgate::store::DuplicatePolicy;
+use stixgate::store::{DuplicatePolicy, Engine, SslMode};
 
-use crate::helpers::{COLLECTION, TestApp, encode_segment, indicator, run_cli, spawn_app_with};
+use crate::helpers::{
+    COLLECTION, TestApp, encode_segment, indicator, run_cli, run_cli_with_env, spawn_app_with,
+};
+use crate::pg_cluster::Cluster;
 
 const OTHER: &str = "0b7e3d2c-5a4f-4e6d-8c9b-1a2b3c4d5e6f";
 const CONSUMER: &str = "backup-test";
@@ -338,6 +341,53 @@ async fn a_backup_taken_while_serving_or_stopped_restores_everything() {
         assert_eq!(seen(&again, &built).await, before);
         again.stop().await;
     }
+}
+
+/// A backup of a sled data directory, restored into a PostgreSQL database: a backup of the database holds the
+/// same records (envelopes with their positions, objects with their date_added, statuses, notes, the cursor
+/// secret), and a server on it answers as the one on sled did, `next` cursors from before included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_sled_restores_into_postgresql_with_the_same_records_and_pages() {
+    let app = spawn_app_with(configure).await;
+    let built = build(&app).await;
+    settled_backup(app.data.path()).await;
+    let before = seen(&app, &built).await;
+    let data = app.stop().await;
+    let from_sled = backup_when_unlocked(data.path()).await;
+    succeeded(&from_sled);
+    let url = Cluster::get().fresh_database();
+    let postgres = [
+        ("STIXGATE_STORE__ENGINE", "postgres"),
+        ("STIXGATE_STORE__URL", url.as_str()),
+        ("STIXGATE_STORE__SSLMODE", "disable"),
+    ];
+    let node = tempfile::tempdir().unwrap();
+    let restore =
+        |backup: &[u8]| run_cli_with_env(&["restore", "-"], node.path(), backup, &postgres);
+    let restored = restore(&from_sled.stdout);
+    assert!(succeeded(&restored).contains("restored into the PostgreSQL database"));
+    let again = restore(&from_sled.stdout);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("the database holds data already"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let from_postgres = run_cli_with_env(&["backup", "-"], node.path(), b"", &postgres);
+    succeeded(&from_postgres);
+    assert_eq!(
+        String::from_utf8_lossy(records(&from_postgres.stdout)),
+        String::from_utf8_lossy(records(&from_sled.stdout))
+    );
+    let served = spawn_app_with(|s| {
+        configure(s);
+        s.store.engine = Engine::Postgres;
+        s.store.url = Some(url.clone());
+        s.store.sslmode = SslMode::Disable;
+    })
+    .await;
+    assert_eq!(seen(&served, &built).await, before);
+    served.stop().await;
 }
 
 #[test]

@@ -264,8 +264,14 @@ impl ServerProcess {
 
 /// Runs the `stixgate` binary to completion with `stdin` as its input.
 pub fn run_cli(args: &[&str], data: &Path, stdin: &[u8]) -> Output {
+    run_cli_with_env(args, data, stdin, &[])
+}
+
+/// [`run_cli`] with these environment variables set too.
+pub fn run_cli_with_env(args: &[&str], data: &Path, stdin: &[u8], env: &[(&str, &str)]) -> Output {
     use std::io::Write;
     let mut child = Command::new(BINARY)
+        .envs(env.iter().copied())
         .args(args)
         .arg("--data")
         .arg(data)
