@@ -52,7 +52,35 @@ pub(super) fn describe_error(error: &tokio_postgres::Error) -> String {
 }
 
 fn db_error(error: tokio_postgres::Error) -> StoreError {
-    StoreError::Io(describe_error(&error).into())
+    StoreError::Io(Box::new(DatabaseError(error)))
+}
+
+/// A PostgreSQL error as the store reports it: with [`describe_error`]'s message, and its SQLSTATE kept for
+/// [`must_retry`].
+#[derive(Debug)]
+struct DatabaseError(tokio_postgres::Error);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe_error(&self.0))
+    }
+}
+
+impl std::error::Error for DatabaseError {}
+
+/// Whether a failed transaction was rolled back for a conflict with another one, so that running it again is
+/// safe and likely to succeed: a deadlock, or a serialization failure.
+fn must_retry(error: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    let StoreError::Io(source) = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<DatabaseError>()
+        .and_then(|e| e.0.code())
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
 }
 
 /// A stored time or position as PostgreSQL's `bigint`; the few values above it cannot be stored.

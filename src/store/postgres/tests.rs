@@ -190,3 +190,34 @@ fn tls_is_used_as_sslmode_says_and_verify_full_checks_the_certificate() {
         "{error}"
     );
 }
+
+/// A group that PostgreSQL rolls back to break a deadlock with another session is applied again.
+#[test]
+fn a_group_rolled_back_by_a_deadlock_is_applied_again() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let store = Arc::new(node(&url));
+    let mut other = cluster.session(&database);
+    other.run("BEGIN; INSERT INTO notes VALUES ('b', 'other');", "holds b");
+    let note = |key: &str| WriteOp::PutNote {
+        key: key.into(),
+        value: b"group".to_vec(),
+    };
+    let group = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.apply(vec![note("a"), note("b")]))
+    };
+    // The group now holds `a` and waits for `b`; taking `a` closes the cycle, and the group, which waited
+    // first, is the one PostgreSQL rolls back.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    other.run(
+        "INSERT INTO notes VALUES ('a', 'other') ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+        "holds a",
+    );
+    other.run("COMMIT;", "committed");
+    let outcomes = group.join().unwrap().unwrap();
+    assert_eq!(outcomes, [WriteOutcome::Stored { version: 0 }; 2]);
+    assert_eq!(store.note("a").unwrap().unwrap(), b"group");
+    assert_eq!(store.note("b").unwrap().unwrap(), b"group");
+}

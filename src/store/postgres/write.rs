@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio_postgres::Transaction;
 
 use super::pool::Shared;
-use super::{db_error, signed, successor};
+use super::{db_error, must_retry, signed, successor};
 use crate::store::same_json::same_json;
 use crate::store::{
     DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOp,
@@ -64,10 +64,29 @@ struct Group {
     views: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
+/// Tries a group this many times when PostgreSQL rolls it back for a conflict with another node's.
+const ATTEMPTS: u64 = 3;
+
 pub(super) async fn apply(
     shared: Arc<Shared>,
     ops: Vec<WriteOp>,
 ) -> StoreResult<Vec<WriteOutcome>> {
+    let mut attempt = 1;
+    loop {
+        match apply_once(&shared, ops.clone()).await {
+            Err(error) if attempt < ATTEMPTS && must_retry(&error) => {
+                tracing::info!(%error, attempt, "a write group conflicted with another node's; trying again");
+                // A pause lets the transaction that won go through first, instead of meeting it again.
+                let pause = 50 * attempt + fastrand::u64(0..50);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
     let mut client = shared.connection().await?;
     let names = Names::of(&ops);
     if !names.collections.is_empty() {
