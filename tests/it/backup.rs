@@ -343,7 +343,7 @@ async fn a_backup_taken_while_serving_or_stopped_restores_everything() {
     }
 }
 
-/// A backup of a sled data directory, restored into a PostgreSQL database: a backup of the database holds the
+/// A backup of a sled data directory, restored into a PostgreSQL database, and back: a backup of the database holds the
 /// same records (envelopes with their positions, objects with their date_added, statuses, notes, the cursor
 /// secret), and a server on it answers as the one on sled did, `next` cursors from before included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,6 +388,12 @@ async fn a_backup_of_sled_restores_into_postgresql_with_the_same_records_and_pag
     .await;
     assert_eq!(seen(&served, &built).await, before);
     served.stop().await;
+    // And back: the database's backup restored into a sled directory gives the same records again.
+    let parent = tempfile::tempdir().unwrap();
+    let back = parent.path().join("back");
+    succeeded(&run_cli(&["restore", "-"], &back, &from_postgres.stdout));
+    let from_back = backup_when_unlocked(&back).await;
+    assert_eq!(records(&from_back.stdout), records(&from_sled.stdout));
 }
 
 #[test]

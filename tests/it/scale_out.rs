@@ -318,3 +318,60 @@ async fn a_writer_held_inside_its_transaction_makes_no_reader_skip() {
         ]
     );
 }
+
+/// While its database refuses connections, a node answers 503 (TAXII clients and IntelMQ retry those), never
+/// 500 or a wrong page; once the database is back, it answers again without a restart.
+#[tokio::test]
+async fn a_node_whose_database_goes_away_answers_503_and_recovers() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(&url, dir.path());
+    let client = reqwest::Client::new();
+    let objects = format!("{}/api/collections/{COLLECTION}/objects/", node.address);
+    let post = |n: u32| {
+        client
+            .post(&objects)
+            .header("Accept", TAXII)
+            .header("Content-Type", TAXII)
+            .json(&serde_json::json!({ "objects": [indicator(n, "2020-01-01T00:00:00.000Z")] }))
+            .send()
+    };
+    let count = || async {
+        let response = client
+            .get(&objects)
+            .header("Accept", TAXII)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body["objects"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(post(1).await.unwrap().status(), StatusCode::ACCEPTED);
+    cluster.sql(
+        "postgres",
+        &format!("ALTER DATABASE {database} ALLOW_CONNECTIONS false"),
+    );
+    cluster.sql(
+        "postgres",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ),
+    );
+    for _ in 0..3 {
+        assert_eq!(count().await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            post(2).await.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    cluster.sql(
+        "postgres",
+        &format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"),
+    );
+    assert_eq!(count().await, (StatusCode::OK, 1));
+    assert_eq!(post(2).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(count().await, (StatusCode::OK, 2));
+}
