@@ -2,7 +2,9 @@
 //! a reader that pages through the nodes in turn, with `next` from one node on another, sees every object
 //! once, in `date_added` order, while all nodes take writes.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -374,4 +376,85 @@ async fn a_node_whose_database_goes_away_answers_503_and_recovers() {
     assert_eq!(count().await, (StatusCode::OK, 1));
     assert_eq!(post(2).await.unwrap().status(), StatusCode::ACCEPTED);
     assert_eq!(count().await, (StatusCode::OK, 2));
+}
+
+/// A node killed with SIGKILL while it takes writes loses nothing it acknowledged: another node serves every
+/// object of every POST answered 202.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
+    let url = Cluster::get().fresh_database();
+    let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let victim = node(&url, dirs[0].path());
+    let survivor = node(&url, dirs[1].path());
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let writers: Vec<_> = (0..4u32)
+        .map(|writer| {
+            let url = format!("{}/api/collections/{COLLECTION}/objects/", victim.address);
+            let acknowledged = Arc::clone(&acknowledged);
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for post in 0.. {
+                    let first = (writer * 100_000 + post) * 5;
+                    let objects: Vec<Value> = (first..first + 5)
+                        .map(|i| indicator(i, "2020-01-01T00:00:00.000Z"))
+                        .collect();
+                    let sent = client
+                        .post(&url)
+                        .header("Accept", TAXII)
+                        .header("Content-Type", TAXII)
+                        .json(&serde_json::json!({ "objects": objects }))
+                        .send()
+                        .await;
+                    // Once the node is gone, the writer stops.
+                    let Ok(response) = sent else { break };
+                    if response.status() != StatusCode::ACCEPTED {
+                        break;
+                    }
+                    let Ok(status) = response.json::<Value>().await else {
+                        break;
+                    };
+                    assert_eq!(status["success_count"], 5, "{status}");
+                    let ids = objects.iter().map(|o| o["id"].as_str().unwrap().to_owned());
+                    acknowledged.lock().unwrap().extend(ids);
+                }
+            })
+        })
+        .collect();
+    // Kill it once writes are under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writes never got going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    victim.kill();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let page: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/collections/{COLLECTION}/objects/?limit=10000",
+            survivor.address
+        ))
+        .header("Accept", TAXII)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: BTreeSet<&str> = page["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    let acknowledged = acknowledged.lock().unwrap();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged, then lost: {lost:?}");
 }
