@@ -7,7 +7,7 @@
 //! out every outcome in memory, op after op, as the sled engine does, and writes the result with one
 //! statement per table (`unnest` of arrays), then commits.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tokio_postgres::Transaction;
@@ -21,6 +21,9 @@ use crate::store::{
 };
 
 mod flush;
+mod lock;
+
+use lock::{Names, lock_and_read};
 
 /// A collection's row as the group moves it.
 struct Collection {
@@ -107,146 +110,6 @@ async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<
     flush::write(&transaction, group).await?;
     transaction.commit().await.map_err(db_error)?;
     Ok(outcomes)
-}
-
-/// The collections, envelope ids and STIX ids a group names, sorted and without repeats.
-struct Names {
-    collections: Vec<String>,
-    envelope_ids: Vec<String>,
-    /// (collection, STIX id) pairs, as two arrays.
-    object_collections: Vec<String>,
-    object_ids: Vec<String>,
-}
-
-impl Names {
-    fn of(ops: &[WriteOp]) -> Self {
-        let mut collections = BTreeSet::new();
-        let mut envelope_ids = BTreeSet::new();
-        let mut objects = BTreeSet::new();
-        for op in ops {
-            match op {
-                WriteOp::PutEnvelope {
-                    envelope,
-                    collection,
-                    objects: new,
-                    ..
-                } => {
-                    collections.insert(collection);
-                    envelope_ids.insert(envelope.id().as_str());
-                    objects.extend(new.iter().map(|o| (collection, &o.id)));
-                }
-                WriteOp::PutObject { collection, object } => {
-                    collections.insert(collection);
-                    objects.insert((collection, &object.id));
-                }
-                WriteOp::DeleteObject { collection, id, .. } => {
-                    collections.insert(collection);
-                    objects.insert((collection, id));
-                }
-                WriteOp::RestoreEnvelope(envelope) => {
-                    collections.insert(&envelope.collection);
-                    envelope_ids.insert(&envelope.id);
-                }
-                WriteOp::RestoreObject { collection, object } => {
-                    collections.insert(collection);
-                    objects.insert((collection, &object.id));
-                }
-                _ => {}
-            }
-        }
-        let (object_collections, object_ids) = objects
-            .into_iter()
-            .map(|(c, id)| (c.clone(), id.clone()))
-            .unzip();
-        Self {
-            collections: collections.into_iter().cloned().collect(),
-            envelope_ids: envelope_ids.into_iter().map(str::to_owned).collect(),
-            object_collections,
-            object_ids,
-        }
-    }
-}
-
-/// Takes the group's locks, then reads what its ops decide on.
-async fn lock_and_read(transaction: &Transaction<'_>, names: &Names) -> StoreResult<Group> {
-    let mut group = Group::default();
-    if !names.envelope_ids.is_empty() {
-        let row = transaction
-            .query_one(
-                "SELECT value FROM counters WHERE name = 'envelope_position' FOR UPDATE",
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
-        group.next_position = Some(row.get(0));
-    }
-    if !names.collections.is_empty() {
-        let rows = transaction
-            .query(
-                "SELECT id, last_added, objects, envelopes, multi_version_ids FROM collections \
-                 WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                &[&names.collections],
-            )
-            .await
-            .map_err(db_error)?;
-        for row in rows {
-            let collection = Collection {
-                last_added: row.get(1),
-                objects: row.get(2),
-                envelopes: row.get(3),
-                multi_version_ids: row.get(4),
-            };
-            group.collections.insert(row.get(0), collection);
-        }
-    }
-    // The database's clock, read once the locks are held, so that it is later than what earlier holders read.
-    let row = transaction
-        .query_one(
-            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-    group.now = row.get(0);
-    if !names.envelope_ids.is_empty() {
-        let rows = transaction
-            .query(
-                "SELECT DISTINCT ON (id) id, version, text FROM envelopes WHERE id = ANY($1) \
-                 ORDER BY id, version DESC",
-                &[&names.envelope_ids],
-            )
-            .await
-            .map_err(db_error)?;
-        for row in rows {
-            let version = u32::try_from(row.get::<_, i64>(1))
-                .map_err(|_| StoreError::Malformed("envelope version".into()))?;
-            group.envelopes.insert(row.get(0), (version, row.get(2)));
-        }
-    }
-    if !names.object_ids.is_empty() {
-        let rows = transaction
-            .query(
-                "SELECT o.collection, o.stix_id, o.version, o.date_added FROM objects o \
-                 JOIN unnest($1::text[], $2::text[]) AS named (collection, stix_id) \
-                   ON o.collection = named.collection AND o.stix_id = named.stix_id",
-                &[&names.object_collections, &names.object_ids],
-            )
-            .await
-            .map_err(db_error)?;
-        for row in rows {
-            let key = (row.get(0), row.get(1));
-            let date_added = row.get(3);
-            group
-                .versions
-                .entry(key)
-                .or_default()
-                .insert(row.get(2), Version::Stored { date_added });
-        }
-        for (key, versions) in &group.versions {
-            group.had_several.insert(key.clone(), versions.len() > 1);
-        }
-    }
-    Ok(group)
 }
 
 impl Group {
