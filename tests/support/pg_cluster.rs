@@ -4,7 +4,8 @@
 //! The server binaries are found in `STIXGATE_PG_BIN`, else `pg_config --bindir`, else the newest
 //! `/usr/lib/postgresql/*/bin` (Debian's packages put them there, off PATH). As root (CI), the cluster runs as
 //! the `postgres` user, since `initdb` refuses root. A shell watchdog owns the cluster: it stops it and removes
-//! the directory when the test process exits, however it exits, because its standard input then closes.
+//! the directory when the test process exits, however it exits, because its standard input then closes, and
+//! when a signal for the whole process group (a `timeout`, Ctrl-C) reaches it.
 //! Durability is off (`fsync=off`): for tests only.
 
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +30,13 @@ const WATCHDOG: &str = r#"
 set -e
 chmod 600 "$DIR/server.key"
 if [ "$(id -u)" = 0 ]; then chown -R postgres "$DIR"; RUN="runuser -u postgres --"; else RUN=""; fi
+stop() {
+    $RUN "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$DIR"
+    exit 0
+}
+# A signal to the test's process group (timeout, Ctrl-C) reaches this shell too: stop the cluster then as well.
+trap stop TERM INT HUP
 if ! $RUN "$BIN/initdb" -D "$DIR/data" -A trust -U stixgate -E UTF8 --locale=C --no-sync >"$DIR/initdb.log" 2>&1; then
     cat "$DIR/initdb.log" >&2; exit 1
 fi
@@ -42,8 +50,7 @@ if ! $RUN "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -o "-p $POR
 fi
 echo ready
 read _ || true
-$RUN "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-rm -rf "$DIR"
+stop
 "#;
 
 impl Cluster {
