@@ -189,6 +189,14 @@ fn start_pull(url: &str, data: &Path, args: &[&str]) -> std::process::Child {
         .expect("stixgate starts")
 }
 
+fn signal(process: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &process.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIG{name} reaches the pull");
+}
+
 /// Waits until `server` has answered `pages` requests for objects: the pull is under way.
 fn wait_for_pages(server: &ServerProcess, pages: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -218,9 +226,18 @@ fn a_pull_rides_out_a_remote_killed_and_restarted_under_it() {
     let (sent, total) = loaded_remote(remote.path());
     let server = ServerProcess::start(remote.path());
     let (url, port) = (collection_url(&server), server.port());
-    let pull = start_pull(&url, local.path(), &[]);
+    let mut pull = start_pull(&url, local.path(), &[]);
     wait_for_pages(&server, 5);
+    // Frozen while the remote dies, so that it cannot finish first on a busy machine (it then failed to meet
+    // the dead remote at all); thawed, its next request finds no one listening.
+    signal(&pull, "STOP");
+    assert!(
+        pull.try_wait().unwrap().is_none(),
+        "the pull finished within 5 pages"
+    );
     server.kill();
+    signal(&pull, "CONT");
+    std::thread::sleep(Duration::from_millis(500));
     let listen = format!("127.0.0.1:{port}");
     let server = ServerProcess::start_with(remote.path(), &["--listen", &listen]);
     let output = pull.wait_with_output().unwrap();
@@ -246,7 +263,9 @@ fn a_pull_that_gives_up_resumes_from_its_checkpoint() {
     let (url, port) = (collection_url(&server), server.port());
     let pull = start_pull(&url, local.path(), &["--retries", "0"]);
     wait_for_pages(&server, 5);
+    signal(&pull, "STOP");
     server.kill();
+    signal(&pull, "CONT");
     let output = pull.wait_with_output().unwrap();
     let interrupted = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{interrupted}");
