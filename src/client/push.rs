@@ -68,21 +68,38 @@ struct Batch {
     too_large: Vec<String>,
 }
 
-/// Pushes the local collection `collection` (an id) to the one collection behind `url` that these
-/// credentials may write to. Objects of the types in `skip_types` are not sent.
+/// A remote collection ready to take pushes: found and measured once, so that a live peer, which pushes at
+/// every wake-up, asks for the discovery and the API root only when it connects again after a failure.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    collection: RemoteCollection,
+    /// The most bytes one POST may hold.
+    limit: u64,
+}
+
+impl PushTarget {
+    /// The one collection behind `url` that these credentials may write to, and what a POST to it may hold.
+    pub async fn find(remote: &Remote, url: &Url) -> Result<Self, ClientError> {
+        let collection = writable_collection(remote, url).await?;
+        let limit = api_root(remote, &collection.api_root)
+            .await?
+            .max_content_length
+            .min(MAX_BATCH_BYTES);
+        Ok(Self { collection, limit })
+    }
+}
+
+/// Pushes what the local collection `collection` (an id) gained since the last push to `target`. Objects of
+/// the types in `skip_types` are not sent.
 pub async fn push(
     remote: &Remote,
     local: &Local,
-    url: &Url,
+    target: &PushTarget,
     collection: &str,
     skip_types: &[String],
     progress: &dyn Progress,
 ) -> Result<PushSummary, ClientError> {
-    let target = writable_collection(remote, url).await?;
-    let limit = api_root(remote, &target.api_root)
-        .await?
-        .max_content_length
-        .min(MAX_BATCH_BYTES);
+    let (limit, target) = (target.limit, &target.collection);
     let key = checkpoint::push_key(collection, target.url.as_str());
     let mut after = checkpoint::read_push(local.store.as_ref(), &key)?;
     let mut summary = PushSummary::default();
@@ -100,7 +117,7 @@ pub async fn push(
         if !batch.texts.is_empty() {
             summary.objects += batch.texts.len();
             summary.requests += 1;
-            let status = send(remote, &target, &batch.texts).await?;
+            let status = send(remote, target, &batch.texts).await?;
             summary.succeeded += status.success_count as usize;
             let listed = status.failures.unwrap_or_default();
             let unlisted = (status.failure_count as usize).saturating_sub(listed.len());
