@@ -163,6 +163,37 @@ fn a_live_push_sends_each_envelope_as_it_is_stored() {
     assert_each_once(b.path(), &sent);
 }
 
+#[test]
+fn a_follower_is_not_answered_in_a_loop_while_its_remote_drains() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = Runtime::new().unwrap();
+    let server_a = ServerProcess::start(a.path());
+    let sent = envelopes("drain", 1);
+    post(&runtime, &server_a, &sent[0]);
+    let server_b = serve_following(b.path(), free_port(), "a", server_a.port());
+    arrival(&runtime, &server_b, &id_of(&sent[0]));
+    // B waits at A now; A's stop answers that wait, and B must not get its next one answered over the same
+    // connection while A drains (once the answer came at once, B would ask again at once, until the drain's end).
+    let log = std::sync::Arc::clone(&server_a.log);
+    assert!(server_a.terminate().success());
+    let lines = log.lock().unwrap();
+    let stop = lines
+        .iter()
+        .position(|line| line.contains("shutting down"))
+        .expect("A logs its stop");
+    let during_drain = lines[stop..]
+        .iter()
+        .filter(|line| line.contains("/objects/"))
+        .count();
+    assert!(
+        during_drain <= 2,
+        "A answered {during_drain} requests for objects while it drained:\n{}",
+        lines[stop..].join("\n")
+    );
+    drop(lines);
+    server_b.terminate();
+}
+
 /// Waits until the server's one peer has counted `duplicates` envelopes that came back.
 fn wait_for_duplicates(runtime: &Runtime, server: &ServerProcess, duplicates: u64) {
     let deadline = Instant::now() + ARRIVES_WITHIN;

@@ -142,7 +142,14 @@ pub async fn objects(
             page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
         }
     }
-    Ok(page_response(&page.objects)
+    let mut response = page_response(&page.objects);
+    if wait.is_some() && *state.stopping.borrow() {
+        // A follower would send its next wait on this kept-alive connection, which the drain still serves,
+        // and be answered at once, again and again until the drain ends. Closed, it has to connect anew,
+        // which the stopped listener refuses: the follower backs off instead.
+        response.force_close();
+    }
+    Ok(response
         .insert_header((live::HEADER, "1"))
         .body(envelope_body(&page)))
 }
