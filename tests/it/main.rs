@@ -25,3 +25,4 @@ mod start_failures;
 mod taxii_auth;
 mod taxii_endpoints;
 mod taxii_paging;
+mod topologies;
