@@ -185,8 +185,9 @@ fn a_follower_is_not_answered_in_a_loop_while_its_remote_drains() {
         .iter()
         .filter(|line| line.contains("/objects/"))
         .count();
+    // The wait itself, and perhaps a few that raced the listener's close; answered in a loop, it was thousands.
     assert!(
-        during_drain <= 2,
+        during_drain <= 10,
         "A answered {during_drain} requests for objects while it drained:\n{}",
         lines[stop..].join("\n")
     );
