@@ -235,6 +235,30 @@ async fn the_writer_answers_each_request_with_its_own_outcomes() {
     );
 }
 
+#[tokio::test]
+async fn a_watcher_wakes_for_objects_stored_in_its_own_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(open(&dir));
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let (mut c1, mut c2) = (writer.objects_added("c1"), writer.objects_added("c2"));
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(c1.has_changed().unwrap(), "stored in c1");
+    assert!(!c2.has_changed().unwrap(), "nothing stored in c2");
+    c1.borrow_and_update();
+    // The same object again stores nothing, and wakes nobody.
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(!c1.has_changed().unwrap());
+    writer.stop().await;
+    task.await.unwrap();
+    assert!(c2.changed().await.is_err(), "a watch ends with the writer");
+}
+
 #[test]
 fn deleting_a_version_removes_it_from_every_index() {
     let dir = tempfile::tempdir().unwrap();

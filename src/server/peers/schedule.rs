@@ -1,6 +1,7 @@
 //! When each peer's jobs run. A polling peer runs its pull, then its push, every `interval`. A live peer runs
 //! each of its jobs on its own: the pull again as soon as it ends (a stixgate remote holds it until objects
-//! arrive), the push whenever the local writer has stored objects. Failures back off, whatever the mode.
+//! arrive), the push whenever the local writer has stored objects in its collection. Failures back off,
+//! whatever the mode.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,19 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
     let mut tasks = Vec::new();
     for (index, peer) in settings.peer.iter().enumerate() {
         let jobs = peer.jobs(&settings.intake.collection);
+        let local_name = peer
+            .collection
+            .as_deref()
+            .unwrap_or(&settings.intake.collection);
+        // Checked when the configuration was loaded.
+        let Some(collection) = settings.collection(local_name).map(|c| c.id.clone()) else {
+            tracing::error!(
+                peer = peer.name(),
+                local_name,
+                "no such local collection; the peer does not run"
+            );
+            continue;
+        };
         let groups = match peer.mode {
             PeerMode::Poll => vec![jobs],
             PeerMode::Live => jobs.into_iter().map(|job| vec![job]).collect(),
@@ -28,6 +42,7 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
         for jobs in groups {
             let runner = Runner {
                 index,
+                collection: collection.clone(),
                 name: peer.name().to_owned(),
                 mode: peer.mode,
                 interval: Duration::from_secs(peer.interval),
@@ -45,6 +60,8 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
 /// One peer's jobs that run together, and where their runs are counted.
 struct Runner {
     index: usize,
+    /// The local collection (id) the peer pulls into and pushes from.
+    collection: String,
     name: String,
     mode: PeerMode,
     interval: Duration,
@@ -58,14 +75,15 @@ struct Runner {
 #[derive(Debug, PartialEq)]
 enum Rest {
     For(Duration),
-    /// Until the local writer has stored objects: a live push has sent everything before.
+    /// Until the local writer has stored objects in the peer's collection: a live push has sent everything
+    /// before.
     UntilObjectsAdded,
 }
 
 impl Runner {
     async fn run_forever(self) {
         tokio::time::sleep(self.interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
-        let mut added = self.local.writer.objects_added();
+        let mut added = self.local.writer.objects_added(&self.collection);
         let mut sessions: Vec<Session> = self.jobs.iter().map(|_| Session::default()).collect();
         let mut failures = 0;
         loop {

@@ -128,13 +128,13 @@ pub async fn objects(
 ) -> Result<HttpResponse, ApiError> {
     let wait = live::requested_wait(request.query_string())?;
     // Watched from before the first read, so that objects added between that read and the wait wake it.
-    let mut added = state.writer.objects_added();
+    let mut added = state.writer.objects_added(&grant.collection().id);
     added.borrow_and_update();
     let mut page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
     if let Some(wait) = wait {
         let deadline = tokio::time::Instant::now() + wait;
         let mut stopping = state.stopping.clone();
-        // Objects added elsewhere (another collection, or filtered out) wake it too: it reads again and waits on.
+        // Objects filtered out wake it too: it reads again and waits on.
         while page.objects.is_empty()
             && !page.more
             && live::objects_added(&mut added, &mut stopping, deadline).await
