@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::pages::{DEFAULT_PAGE_SIZE, Paging};
 use super::{
-    ClientError, Connection, Local, Progress, PullSummary, PushSummary, Remote, RetryPolicy,
-    parse_url, pull, push,
+    ClientError, Connection, Local, Progress, PullSummary, PushSummary, PushTarget, Remote,
+    RetryPolicy, parse_url, pull, push,
 };
 use crate::config::Settings;
 use crate::secret::redacted_url;
@@ -43,6 +43,15 @@ pub struct Job {
     pub connection: Connection,
     /// Tries after the first one, for connection errors, 429 and 5xx.
     pub retries: u32,
+}
+
+/// What a job keeps from one run to the next, for a live peer that runs it again at every wake-up: the
+/// client with its kept-alive connections and, for a push, the remote collection once found. A run that fails
+/// leaves nothing kept, so that the next one connects and finds the remote again.
+#[derive(Default)]
+pub struct Session {
+    remote: Option<Remote>,
+    push_target: Option<PushTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,23 +99,48 @@ impl Job {
         local: &Local,
         progress: &dyn Progress,
     ) -> Result<Report, ClientError> {
+        self.run_in(&mut Session::default(), settings, local, progress)
+            .await
+    }
+
+    /// Runs the job with what `session` kept from its last run, and keeps what this run found.
+    pub async fn run_in(
+        &self,
+        session: &mut Session,
+        settings: &Settings,
+        local: &Local,
+        progress: &dyn Progress,
+    ) -> Result<Report, ClientError> {
         let started = Instant::now();
-        let report = self.run_quietly(settings, local, progress).await?;
+        let report = self.run_quietly(session, settings, local, progress).await;
+        if report.is_err() {
+            *session = Session::default();
+        }
+        let report = report?;
         report.log(&self.task, started.elapsed().as_secs_f64());
         Ok(report)
     }
 
     async fn run_quietly(
         &self,
+        session: &mut Session,
         settings: &Settings,
         local: &Local,
         progress: &dyn Progress,
     ) -> Result<Report, ClientError> {
-        let policy = RetryPolicy {
-            retries: self.retries,
-            ..RetryPolicy::default()
+        let remote = match &session.remote {
+            Some(remote) => remote.clone(),
+            None => {
+                let policy = RetryPolicy {
+                    retries: self.retries,
+                    ..RetryPolicy::default()
+                };
+                session
+                    .remote
+                    .insert(Remote::new(&self.connection, policy)?)
+                    .clone()
+            }
         };
-        let remote = Remote::new(&self.connection, policy)?;
         match &self.task {
             Task::Pull {
                 url,
@@ -129,16 +163,15 @@ impl Job {
                 skip_types,
             } => {
                 let collection = local_collection(settings, collection)?;
-                push(
-                    &remote,
-                    local,
-                    &parse_url(url)?,
-                    &collection,
-                    skip_types,
-                    progress,
-                )
-                .await
-                .map(Report::Push)
+                let target = match &session.push_target {
+                    Some(target) => target,
+                    None => session
+                        .push_target
+                        .insert(PushTarget::find(&remote, &parse_url(url)?).await?),
+                };
+                push(&remote, local, target, &collection, skip_types, progress)
+                    .await
+                    .map(Report::Push)
             }
         }
     }

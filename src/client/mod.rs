@@ -19,10 +19,10 @@ pub use checkpoint::{Provenance, read_provenance};
 pub use connection::{Auth, Connection};
 pub use discover::{RemoteCollection, parse_url, resolve};
 pub use error::ClientError;
-pub use job::{Job, Report, Task};
+pub use job::{Job, Report, Session, Task};
 pub use pages::Paging;
 pub use pull::{PullSummary, pull};
-pub use push::{PushSummary, push};
+pub use push::{PushSummary, PushTarget, push};
 pub use remote::Remote;
 pub use retry::RetryPolicy;
 

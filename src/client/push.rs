@@ -1,12 +1,15 @@
 //! `push`: a local collection's objects, those added since the last push, to a remote collection.
 //!
-//! Objects go in POSTs that fit the remote API root's `max_content_length`, in the order they were added.
-//! After each POST the client waits until its status is complete, reports the objects the remote refused,
-//! and moves the checkpoint past the batch: a refused object is reported once, not sent forever.
+//! Objects go in POSTs that fit the remote API root's `max_content_length`, in the order they were added, two
+//! at a time. Once a POST's status is complete (and those of the POSTs before it), the client reports the
+//! objects the remote refused and moves the checkpoint past the batch: a refused object is reported once, not
+//! sent forever.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +19,9 @@ use super::{ClientError, Local, Progress, Remote, RemoteCollection, resolve};
 use crate::store::{Store, StoreResult};
 use crate::taxii::resources::Status;
 
+/// POSTs sent before the oldest is answered: the next batch is read and sent while the remote stores the one
+/// before, so that neither side waits for the other. Their checkpoints are still written in order.
+const POSTS_IN_FLIGHT: usize = 2;
 /// A POST holds at most this many objects, whatever the remote accepts: a status lists every object.
 const MAX_BATCH_OBJECTS: usize = 1000;
 /// And at most this many bytes, so that one request never holds the remote for long.
@@ -68,66 +74,110 @@ struct Batch {
     too_large: Vec<String>,
 }
 
-/// Pushes the local collection `collection` (an id) to the one collection behind `url` that these
-/// credentials may write to. Objects of the types in `skip_types` are not sent.
+/// A remote collection ready to take pushes: found and measured once, so that a live peer, which pushes at
+/// every wake-up, asks for the discovery and the API root only when it connects again after a failure.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    collection: RemoteCollection,
+    /// The most bytes one POST may hold.
+    limit: u64,
+}
+
+impl PushTarget {
+    /// The one collection behind `url` that these credentials may write to, and what a POST to it may hold.
+    pub async fn find(remote: &Remote, url: &Url) -> Result<Self, ClientError> {
+        let collection = writable_collection(remote, url).await?;
+        let limit = api_root(remote, &collection.api_root)
+            .await?
+            .max_content_length
+            .min(MAX_BATCH_BYTES);
+        Ok(Self { collection, limit })
+    }
+}
+
+/// Pushes what the local collection `collection` (an id) gained since the last push to `target`. Objects of
+/// the types in `skip_types` are not sent.
 pub async fn push(
     remote: &Remote,
     local: &Local,
-    url: &Url,
+    target: &PushTarget,
     collection: &str,
     skip_types: &[String],
     progress: &dyn Progress,
 ) -> Result<PushSummary, ClientError> {
-    let target = writable_collection(remote, url).await?;
-    let limit = api_root(remote, &target.api_root)
-        .await?
-        .max_content_length
-        .min(MAX_BATCH_BYTES);
+    let (limit, target) = (target.limit, &target.collection);
     let key = checkpoint::push_key(collection, target.url.as_str());
-    let mut after = checkpoint::read_push(local.store.as_ref(), &key)?;
+    // Where the next batch is read from; the checkpoint lags behind it by the POSTs in flight.
+    let mut read_after = checkpoint::read_push(local.store.as_ref(), &key)?;
     let mut summary = PushSummary::default();
+    let mut in_flight = FuturesOrdered::new();
+    let mut read_all = false;
     loop {
-        let store = Arc::clone(&local.store);
-        let (local_collection, skip) = (collection.to_owned(), skip_types.to_vec());
-        let batch = tokio::task::spawn_blocking(move || {
-            next_batch(store.as_ref(), &local_collection, after, limit, &skip)
-        })
-        .await
-        .map_err(|e| ClientError::Options(format!("reading the local collection failed: {e}")))??;
-        let Some(last) = batch.last else { break };
-        summary.skipped += batch.skipped;
-        summary.failures.extend(batch.too_large);
-        if !batch.texts.is_empty() {
-            summary.objects += batch.texts.len();
+        while !read_all && in_flight.len() < POSTS_IN_FLIGHT {
+            let store = Arc::clone(&local.store);
+            let (local_collection, skip) = (collection.to_owned(), skip_types.to_vec());
+            let batch = tokio::task::spawn_blocking(move || {
+                next_batch(store.as_ref(), &local_collection, read_after, limit, &skip)
+            })
+            .await
+            .map_err(|e| {
+                ClientError::Options(format!("reading the local collection failed: {e}"))
+            })??;
+            let Some(last) = batch.last else {
+                read_all = true;
+                break;
+            };
+            read_after = Some(last);
+            summary.skipped += batch.skipped;
+            summary.failures.extend(batch.too_large);
+            let texts = batch.texts;
+            in_flight.push_back(async move {
+                let status = if texts.is_empty() {
+                    None
+                } else {
+                    Some(send(remote, target, &texts).await?)
+                };
+                Ok::<_, ClientError>((last, texts.len(), status))
+            });
+        }
+        let Some(sent) = in_flight.next().await else {
+            break;
+        };
+        let (last, objects, status) = sent?;
+        if let Some(status) = status {
+            summary.objects += objects;
             summary.requests += 1;
-            let status = send(remote, &target, &batch.texts).await?;
-            summary.succeeded += status.success_count as usize;
-            let listed = status.failures.unwrap_or_default();
-            let unlisted = (status.failure_count as usize).saturating_sub(listed.len());
-            summary.failures.extend(listed.into_iter().map(|failure| {
-                format!(
-                    "object {}: {}",
-                    failure.id,
-                    failure
-                        .message
-                        .as_deref()
-                        .unwrap_or("refused, without a reason")
-                )
-            }));
-            if unlisted > 0 {
-                summary.failures.push(format!(
-                    "{unlisted} objects were refused; the server did not say which"
-                ));
-            }
+            tally(status, &mut summary);
         }
         local
             .writer
             .write(vec![checkpoint::push_note(key.clone(), last)])
             .await?;
-        after = Some(last);
         progress.update(&summary.progress_line());
     }
     Ok(summary)
+}
+
+/// Counts what a status says was stored and refused.
+fn tally(status: Status, summary: &mut PushSummary) {
+    summary.succeeded += status.success_count as usize;
+    let listed = status.failures.unwrap_or_default();
+    let unlisted = (status.failure_count as usize).saturating_sub(listed.len());
+    summary.failures.extend(listed.into_iter().map(|failure| {
+        format!(
+            "object {}: {}",
+            failure.id,
+            failure
+                .message
+                .as_deref()
+                .unwrap_or("refused, without a reason")
+        )
+    }));
+    if unlisted > 0 {
+        summary.failures.push(format!(
+            "{unlisted} objects were refused; the server did not say which"
+        ));
+    }
 }
 
 async fn writable_collection(remote: &Remote, url: &Url) -> Result<RemoteCollection, ClientError> {

@@ -47,14 +47,15 @@ pub enum PeerDirection {
     Both,
 }
 
-/// How a pulling peer learns of new objects.
+/// When a peer's jobs run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PeerMode {
-    /// A run every `interval`.
+    /// A run every `interval`: the pull, then the push.
     #[default]
     Poll,
-    /// Runs one after the other, each page request held by a stixgate remote until objects arrive.
+    /// The pull and the push each on their own: the pull runs again as soon as it ends, each page request
+    /// held by a stixgate remote until objects arrive; the push runs whenever objects are stored here.
     Live,
 }
 
@@ -141,12 +142,6 @@ impl Settings {
             if peer.interval == 0 {
                 return invalid("interval must be at least 1 (seconds)".into());
             }
-            if peer.mode == PeerMode::Live && peer.direction != PeerDirection::Pull {
-                return invalid(
-                    "mode = \"live\" follows a pull: it needs direction = \"pull\" (push with another peer)"
-                        .into(),
-                );
-            }
             for job in peer.jobs(&self.intake.collection) {
                 if let Err(error) = job.check(self) {
                     return invalid(error.to_string());
@@ -196,6 +191,12 @@ mod tests {
                 "a live pull asks the remote to wait: {:?}",
                 jobs[0].task
             );
+            // A live push, and a live pull and push together, load too: the mode does not change the jobs.
+            jail.create_file("live-both.toml", &peer("mode = \"live\"\n"))?;
+            let settings = Settings::load(Some(Path::new("live-both.toml"))).unwrap();
+            let jobs = settings.peer[0].jobs(&settings.intake.collection);
+            assert!(matches!(jobs[0].task, Task::Pull { wait: Some(_), .. }));
+            assert!(matches!(jobs[1].task, Task::Push { .. }));
             for (extra, expected) in [
                 ("user = \"a\"\n", "a user needs a password"),
                 (
@@ -203,7 +204,6 @@ mod tests {
                     "no local collection has the id or alias \"nope\"",
                 ),
                 ("interval = 0\n", "interval must be at least 1"),
-                ("mode = \"live\"\n", "needs direction = \"pull\""),
                 ("mode = \"often\"\n", "often"),
                 ("colour = \"red\"\n", "colour"),
             ] {

@@ -132,6 +132,7 @@ mod each_engine_async {
     on_every_engine!(async
         the_writer_answers_each_request_with_its_own_outcomes,
         writes_wait_while_an_exclusive_read_runs,
+        a_watcher_wakes_for_objects_stored_in_its_own_collection,
     );
 }
 
@@ -313,6 +314,28 @@ async fn the_writer_answers_each_request_with_its_own_outcomes(engine: &dyn Engi
             .await
             .is_err()
     );
+}
+
+async fn a_watcher_wakes_for_objects_stored_in_its_own_collection(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let (mut c1, mut c2) = (writer.objects_added("c1"), writer.objects_added("c2"));
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(c1.has_changed().unwrap(), "stored in c1");
+    assert!(!c2.has_changed().unwrap(), "nothing stored in c2");
+    c1.borrow_and_update();
+    // The same object again stores nothing, and wakes nobody.
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(!c1.has_changed().unwrap());
+    writer.stop().await;
+    task.await.unwrap();
+    assert!(c2.changed().await.is_err(), "a watch ends with the writer");
 }
 
 fn deleting_a_version_removes_it_from_every_index(engine: &dyn Engine) {

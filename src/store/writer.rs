@@ -7,10 +7,12 @@
 //! A read that must see one consistent state (a backup) runs on the writer's side between two groups, through
 //! [`Writer::exclusive`]: writes queue meanwhile and are applied after it.
 //!
-//! After a group that stored objects is durable, the writer bumps a counter that anyone may watch
-//! ([`Writer::objects_added`]): a reader waiting for new objects wakes once per such group instead of polling.
+//! After a group that stored objects is durable, the writer bumps a counter per collection that stored them,
+//! which anyone may watch ([`Writer::objects_added`]): a reader waiting for new objects of a collection wakes
+//! once per such group instead of polling, and writes to other collections do not wake it.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -46,22 +48,55 @@ enum Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<Request>,
-    added: watch::Receiver<u64>,
+    added: Arc<AddedCounters>,
+}
+
+/// The counters of [`Writer::objects_added`], one per collection, made when first watched: collections that
+/// nobody watches cost nothing.
+#[derive(Default)]
+struct AddedCounters(Mutex<HashMap<String, watch::Sender<u64>>>);
+
+impl AddedCounters {
+    fn watch(&self, collection: &str) -> watch::Receiver<u64> {
+        let mut counters = self.0.lock().expect("not poisoned");
+        match counters.get(collection) {
+            Some(counter) => counter.subscribe(),
+            None => {
+                let (counter, watcher) = watch::channel(0);
+                counters.insert(collection.to_owned(), counter);
+                watcher
+            }
+        }
+    }
+
+    fn bump(&self, collections: &HashSet<String>) {
+        let counters = self.0.lock().expect("not poisoned");
+        for collection in collections {
+            if let Some(counter) = counters.get(collection) {
+                counter.send_modify(|count| *count += 1);
+            }
+        }
+    }
+
+    /// Drops the counters, which ends every watch.
+    fn close(&self) {
+        self.0.lock().expect("not poisoned").clear();
+    }
 }
 
 impl Writer {
     /// Starts the writer task on the current Tokio runtime.
     pub fn start(store: Arc<dyn Store>) -> (Self, JoinHandle<()>) {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
-        let (added_tx, added) = watch::channel(0);
-        let task = tokio::spawn(run(store, queue, added_tx));
+        let added = Arc::new(AddedCounters::default());
+        let task = tokio::spawn(run(store, queue, Arc::clone(&added)));
         (Self { requests, added }, task)
     }
 
-    /// A counter that changes after every durable group that stored an object (in any collection). A
+    /// A counter that changes after every durable group that stored an object in `collection` (an id). A
     /// watcher re-reads what it waits for when it changes; it ends (`changed()` fails) when the writer stops.
-    pub fn objects_added(&self) -> watch::Receiver<u64> {
-        self.added.clone()
+    pub fn objects_added(&self, collection: &str) -> watch::Receiver<u64> {
+        self.added.watch(collection)
     }
 
     /// Applies `ops` atomically and returns once they are durable.
@@ -127,7 +162,7 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: watch::Sender<u64>) {
+async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: Arc<AddedCounters>) {
     let mut stopped = None;
     while stopped.is_none() {
         let Some(first) = queue.recv().await else {
@@ -156,8 +191,8 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: w
                 next = queue.try_recv().ok();
             }
         }
-        if !group.is_empty() && commit(&store, group).await {
-            added.send_modify(|count| *count += 1);
+        if !group.is_empty() {
+            added.bump(&commit(&store, group).await);
         }
         if let Some(read) = exclusive {
             let store = Arc::clone(&store);
@@ -166,27 +201,27 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: w
             }
         }
     }
+    added.close();
     if let Some(done) = stopped {
         let _ = done.send(());
     }
 }
 
-/// Applies and flushes a group, then answers its requests; true when it stored an object.
-async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> bool {
+/// Applies and flushes a group, then answers its requests; gives the collections it stored objects in.
+async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> HashSet<String> {
     let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
     let mut ops = Vec::new();
     let mut follow_ups = Vec::new();
     let mut replies = Vec::new();
-    let adds: Vec<bool> = group
+    // The collection each op may add objects to.
+    let adds: Vec<Option<String>> = group
         .iter()
         .flat_map(|w| &w.ops)
-        .map(|op| {
-            matches!(
-                op,
-                WriteOp::PutObject { .. }
-                    | WriteOp::RestoreObject { .. }
-                    | WriteOp::PutEnvelope { .. }
-            )
+        .map(|op| match op {
+            WriteOp::PutObject { collection, .. }
+            | WriteOp::RestoreObject { collection, .. }
+            | WriteOp::PutEnvelope { collection, .. } => Some(collection.clone()),
+            _ => None,
         })
         .collect();
     for write in group {
@@ -227,9 +262,11 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> bool {
         Ok(outcomes) => {
             // An envelope's objects are stored with it, so a stored envelope may have added objects too.
             let added = adds
-                .iter()
+                .into_iter()
                 .zip(&outcomes)
-                .any(|(adds, outcome)| *adds && matches!(outcome, WriteOutcome::Stored { .. }));
+                .filter(|(_, outcome)| matches!(outcome, WriteOutcome::Stored { .. }))
+                .filter_map(|(collection, _)| collection)
+                .collect();
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
@@ -242,7 +279,7 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> bool {
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Io(message.clone().into())));
             }
-            false
+            HashSet::new()
         }
     }
 }

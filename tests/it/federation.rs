@@ -315,17 +315,40 @@ pub fn serve_pulling_from(
     peer_port: u16,
     schedule: &str,
 ) -> ServerProcess {
+    let peer = Peer {
+        name: peer,
+        port: peer_port,
+        direction: "pull",
+        schedule,
+    };
+    serve_with_peers(data, port, &[peer])
+}
+
+/// A `[[peer]]` entry of a test server: another test server.
+pub struct Peer<'a> {
+    pub name: &'a str,
+    pub port: u16,
+    /// `pull`, `push` or `both`.
+    pub direction: &'a str,
+    /// Its `interval` and any other keys, one a line.
+    pub schedule: &'a str,
+}
+
+/// `stixgate serve` on `port`, with the [`OPERATOR`] and `peers` in `data/stixgate.toml`.
+pub fn serve_with_peers(data: &Path, port: u16, peers: &[Peer]) -> ServerProcess {
+    let mut text = format!(
+        "[[users]]\nname = \"{OPERATOR}\"\npassword = \"{}\"\nadmin = true\n",
+        stixgate::secret::hash_password(OPERATOR)
+    );
+    for peer in peers {
+        text.push_str(&format!(
+            "\n[[peer]]\nname = \"{}\"\nurl = \"http://127.0.0.1:{}/api/collections/{COLLECTION}/\"\n\
+             direction = \"{}\"\n{}",
+            peer.name, peer.port, peer.direction, peer.schedule
+        ));
+    }
     let config = data.join("stixgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[users]]\nname = \"{OPERATOR}\"\npassword = \"{}\"\nadmin = true\n\n\
-             [[peer]]\nname = \"{peer}\"\nurl = \"http://127.0.0.1:{peer_port}/api/collections/{COLLECTION}/\"\n\
-             direction = \"pull\"\n{schedule}",
-            stixgate::secret::hash_password(OPERATOR)
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, text).unwrap();
     let listen = format!("127.0.0.1:{port}");
     ServerProcess::start_with(
         data,

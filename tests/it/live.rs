@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use tokio::runtime::Runtime;
 
 use crate::federation::{
-    assert_each_once, collection_url, envelopes, free_port, get_json, serve_pulling_from,
-    served_objects,
+    Peer, assert_each_once, collection_url, envelopes, free_port, get_json, serve_pulling_from,
+    serve_with_peers, served_objects,
 };
 use crate::helpers::{ServerProcess, TAXII};
 
@@ -21,7 +21,7 @@ const LIVE: &str = "interval = 3600\nmode = \"live\"\n";
 const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
 
 /// POSTs one envelope to `/envelopes`.
-fn post(runtime: &Runtime, server: &ServerProcess, envelope: &str) {
+pub fn post(runtime: &Runtime, server: &ServerProcess, envelope: &str) {
     let status = runtime.block_on(async {
         reqwest::Client::new()
             .post(format!("{}/envelopes", server.address))
@@ -35,7 +35,7 @@ fn post(runtime: &Runtime, server: &ServerProcess, envelope: &str) {
 }
 
 /// Waits until `server` serves the envelope `id`, and gives its bytes and how long that took.
-fn arrival(runtime: &Runtime, server: &ServerProcess, id: &str) -> (String, Duration) {
+pub fn arrival(runtime: &Runtime, server: &ServerProcess, id: &str) -> (String, Duration) {
     let (client, started) = (reqwest::Client::new(), Instant::now());
     let url = format!("{}/envelopes/{id}", server.address);
     loop {
@@ -54,7 +54,7 @@ fn arrival(runtime: &Runtime, server: &ServerProcess, id: &str) -> (String, Dura
 }
 
 /// The id of one of `federation::envelopes`.
-fn id_of(envelope: &str) -> String {
+pub fn id_of(envelope: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(envelope).unwrap();
     value["meta"]["uuid"]["current"]
         .as_str()
@@ -66,6 +66,31 @@ fn id_of(envelope: &str) -> String {
 fn percentile(sorted: &[Duration], p: usize) -> f64 {
     let at = (sorted.len() * p).div_ceil(100).clamp(1, sorted.len()) - 1;
     sorted[at].as_secs_f64() * 1000.0
+}
+
+/// POSTs each envelope to `from` and waits until `to` serves it byte for byte, then prints how long that took.
+fn cross_one_by_one(
+    runtime: &Runtime,
+    from: &ServerProcess,
+    to: &ServerProcess,
+    sent: &[String],
+    what: &str,
+) {
+    let mut latencies = Vec::new();
+    for envelope in sent {
+        post(runtime, from, envelope);
+        let (text, latency) = arrival(runtime, to, &id_of(envelope));
+        assert_eq!(&text, envelope, "byte for byte");
+        latencies.push(latency);
+    }
+    latencies.sort();
+    println!(
+        "{what}, POST on A to readable on B, {} envelopes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        percentile(&latencies, 100)
+    );
 }
 
 fn serve_following(data: &Path, port: u16, peer: &str, peer_port: u16) -> ServerProcess {
@@ -83,21 +108,7 @@ fn b_follows_a_live_well_within_its_polling_interval() {
     let server_b = serve_following(b.path(), free_port(), "a", server_a.port());
     assert_eq!(arrival(&runtime, &server_b, &id_of(&sent[0])).0, sent[0]);
 
-    let mut latencies = Vec::new();
-    for envelope in &sent[1..] {
-        post(&runtime, &server_a, envelope);
-        let (text, latency) = arrival(&runtime, &server_b, &id_of(envelope));
-        assert_eq!(&text, envelope, "byte for byte");
-        latencies.push(latency);
-    }
-    latencies.sort();
-    println!(
-        "live follow, POST on A to readable on B, {} envelopes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latencies.len(),
-        percentile(&latencies, 50),
-        percentile(&latencies, 99),
-        percentile(&latencies, 100)
-    );
+    cross_one_by_one(&runtime, &server_a, &server_b, &sent[1..], "live follow");
     let peer = get_json(&runtime, &server_b, "/peers")["peers"][0].clone();
     assert_eq!(peer["mode"], "live", "{peer}");
     assert_eq!(peer["live_remote"], true, "{peer}");
@@ -106,6 +117,82 @@ fn b_follows_a_live_well_within_its_polling_interval() {
     server_b.terminate();
     server_a.terminate();
     assert_each_once(b.path(), &sent);
+}
+
+#[test]
+fn a_live_push_sends_each_envelope_as_it_is_stored() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = Runtime::new().unwrap();
+    let server_b = serve_with_peers(b.path(), free_port(), &[]);
+    let sent = envelopes("pushed", 21);
+    // The first envelope is there before A starts: A's first run sends it, and every later run is woken by
+    // what A stores.
+    let a_data = a.path().to_owned();
+    let importer = ServerProcess::start(&a_data);
+    post(&runtime, &importer, &sent[0]);
+    importer.terminate();
+    let to_b = Peer {
+        name: "b",
+        port: server_b.port(),
+        direction: "push",
+        schedule: LIVE,
+    };
+    let server_a = serve_with_peers(&a_data, free_port(), &[to_b]);
+    assert_eq!(arrival(&runtime, &server_b, &id_of(&sent[0])).0, sent[0]);
+
+    cross_one_by_one(&runtime, &server_a, &server_b, &sent[1..], "live push");
+    let peer = get_json(&runtime, &server_a, "/peers")["peers"][0].clone();
+    assert_eq!(peer["mode"], "live", "{peer}");
+    assert_eq!(peer["direction"], "push", "{peer}");
+    assert_eq!(peer["failed_runs"], 0, "{peer}");
+    assert_eq!(
+        peer["live_remote"],
+        serde_json::Value::Null,
+        "a push has no remote to follow"
+    );
+    assert!(
+        peer["objects_pushed"].as_u64().unwrap() >= sent.len() as u64,
+        "{peer}"
+    );
+    assert_eq!(
+        served_objects(&runtime, &server_b),
+        served_objects(&runtime, &server_a)
+    );
+    server_a.terminate();
+    server_b.terminate();
+    assert_each_once(b.path(), &sent);
+}
+
+#[test]
+fn a_follower_is_not_answered_in_a_loop_while_its_remote_drains() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let runtime = Runtime::new().unwrap();
+    let server_a = ServerProcess::start(a.path());
+    let sent = envelopes("drain", 1);
+    post(&runtime, &server_a, &sent[0]);
+    let server_b = serve_following(b.path(), free_port(), "a", server_a.port());
+    arrival(&runtime, &server_b, &id_of(&sent[0]));
+    // B waits at A now; A's stop answers that wait, and B must not get its next one answered over the same
+    // connection while A drains (once the answer came at once, B would ask again at once, until the drain's end).
+    let log = std::sync::Arc::clone(&server_a.log);
+    assert!(server_a.terminate().success());
+    let lines = log.lock().unwrap();
+    let stop = lines
+        .iter()
+        .position(|line| line.contains("shutting down"))
+        .expect("A logs its stop");
+    let during_drain = lines[stop..]
+        .iter()
+        .filter(|line| line.contains("/objects/"))
+        .count();
+    // The wait itself, and perhaps a few that raced the listener's close; answered in a loop, it was thousands.
+    assert!(
+        during_drain <= 10,
+        "A answered {during_drain} requests for objects while it drained:\n{}",
+        lines[stop..].join("\n")
+    );
+    drop(lines);
+    server_b.terminate();
 }
 
 /// Waits until the server's one peer has counted `duplicates` envelopes that came back.

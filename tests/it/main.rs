@@ -28,3 +28,4 @@ mod start_failures;
 mod taxii_auth;
 mod taxii_endpoints;
 mod taxii_paging;
+mod topologies;

@@ -128,13 +128,13 @@ pub async fn objects(
 ) -> Result<HttpResponse, ApiError> {
     let wait = live::requested_wait(request.query_string())?;
     // Watched from before the first read, so that objects added between that read and the wait wake it.
-    let mut added = state.writer.objects_added();
+    let mut added = state.writer.objects_added(&grant.collection().id);
     added.borrow_and_update();
     let mut page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
     if let Some(wait) = wait {
         let deadline = tokio::time::Instant::now() + wait;
         let mut stopping = state.stopping.clone();
-        // Objects added elsewhere (another collection, or filtered out) wake it too: it reads again and waits on.
+        // Objects filtered out wake it too: it reads again and waits on.
         while page.objects.is_empty()
             && !page.more
             && live::objects_added(&mut added, &mut stopping, deadline).await
@@ -142,7 +142,14 @@ pub async fn objects(
             page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
         }
     }
-    Ok(page_response(&page.objects)
+    let mut response = page_response(&page.objects);
+    if wait.is_some() && *state.stopping.borrow() {
+        // A follower would send its next wait on this kept-alive connection, which the drain still serves,
+        // and be answered at once, again and again until the drain ends. Closed, it has to connect anew,
+        // which the stopped listener refuses: the follower backs off instead.
+        response.force_close();
+    }
+    Ok(response
         .insert_header((live::HEADER, "1"))
         .body(envelope_body(&page)))
 }

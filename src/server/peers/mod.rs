@@ -1,22 +1,21 @@
-//! The `[[peer]]` entries: each runs its pull and push on its own jittered schedule, and its state is served at
-//! `GET /peers` and in `/metrics`.
+//! The `[[peer]]` entries: each runs its pull and push on its own schedule ([`schedule`]), and its state is
+//! served at `GET /peers` and in `/metrics`.
+
+mod schedule;
 
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use tokio::task::JoinHandle;
 
 use super::AppState;
 use super::metrics::{escape, header};
-use crate::client::{Job, Local, Quiet, Report, RetryPolicy};
-use crate::config::{PeerDirection, PeerMode, PeerSettings, Settings};
+use crate::client::Report;
+use crate::config::{PeerDirection, PeerMode, PeerSettings};
 use crate::stix::Timestamp;
 
-/// The first run comes within this long after the start, not a whole interval later.
-const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
+pub use schedule::start;
 
 /// What one peer has done, as `GET /peers` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +30,11 @@ pub struct PeerState {
     pub live_remote: Option<bool>,
     pub runs: u64,
     pub failed_runs: u64,
+    /// Failed runs since the last successful one: what the backoff doubles on.
+    pub failed_in_a_row: u32,
+    /// When the next run starts, while the peer waits for it: a polling peer's next run, or a retry after a
+    /// failure. None while a run is under way, and while a live peer follows (it runs as objects arrive).
+    pub next_run: Option<String>,
     pub last_run: Option<String>,
     pub last_success: Option<String>,
     /// Seconds since the last successful run: how far behind the peer this instance may be.
@@ -58,20 +62,18 @@ struct RunCounts {
     failures: u64,
     /// The failures and the errors of remote collections, each with why.
     problems: Vec<String>,
-    /// Every pull of the run was answered by a server that offers the live extension.
-    live: bool,
+    /// Whether every pull of the run was answered by a server that offers the live extension; None for a run
+    /// without a pull.
+    live: Option<bool>,
 }
 
 impl RunCounts {
     fn of(reports: &[Report]) -> Self {
-        let mut run = Self {
-            live: true,
-            ..Self::default()
-        };
+        let mut run = Self::default();
         for report in reports {
             match report {
                 Report::Pull(summary) => {
-                    run.live &= summary.live;
+                    run.live = Some(run.live.unwrap_or(true) && summary.live);
                     run.pulled += summary.objects as u64;
                     run.new += summary.new_objects as u64;
                     run.envelopes += summary.envelopes as u64;
@@ -111,6 +113,8 @@ impl Peers {
                     live_remote: None,
                     runs: 0,
                     failed_runs: 0,
+                    failed_in_a_row: 0,
+                    next_run: None,
                     last_run: None,
                     last_success: None,
                     lag_seconds: None,
@@ -141,22 +145,31 @@ impl Peers {
             .collect()
     }
 
-    fn record(&self, index: usize, started: Timestamp, outcome: Result<RunCounts, String>) {
+    /// Counts a run that started at `started`, and when the next one starts, if the peer waits for a time.
+    fn record(
+        &self,
+        index: usize,
+        started: Timestamp,
+        outcome: Result<RunCounts, String>,
+        next_run: Option<Timestamp>,
+    ) {
         let Some(Ok(mut state)) = self.states.get(index).map(Mutex::lock) else {
             return;
         };
         state.runs += 1;
         state.last_run = Some(started.to_taxii());
+        state.next_run = next_run.map(Timestamp::to_taxii);
         let run = match outcome {
             Ok(run) => run,
             Err(error) => {
                 state.failed_runs += 1;
+                state.failed_in_a_row += 1;
                 state.last_error = Some(error);
                 return;
             }
         };
-        if state.mode == PeerMode::Live {
-            state.live_remote = Some(run.live);
+        if state.mode == PeerMode::Live && run.live.is_some() {
+            state.live_remote = run.live;
         }
         state.objects_pulled += run.pulled;
         state.objects_new += run.new;
@@ -169,8 +182,10 @@ impl Peers {
             state.last_success = Some(started.to_taxii());
             state.last_success_micros = Some(started.micros());
             state.last_error = None;
+            state.failed_in_a_row = 0;
         } else {
             state.failed_runs += 1;
+            state.failed_in_a_row += 1;
             state.last_error = Some(format!(
                 "{} problems; the first: {}",
                 problems.len(),
@@ -258,123 +273,4 @@ impl Peers {
 /// `GET /peers`.
 pub async fn status(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "peers": state.peers.snapshot() }))
-}
-
-/// Starts one task per peer. They run until aborted.
-pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec<JoinHandle<()>> {
-    settings
-        .peer
-        .iter()
-        .enumerate()
-        .map(|(index, peer)| {
-            let jobs = peer.jobs(&settings.intake.collection);
-            let interval = Duration::from_secs(peer.interval);
-            let (name, mode) = (peer.name().to_owned(), peer.mode);
-            let (settings, local, peers) = (Arc::clone(settings), local.clone(), Arc::clone(peers));
-            tokio::spawn(async move {
-                tokio::time::sleep(interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
-                let mut failures = 0;
-                loop {
-                    let (started, clock) = (Timestamp::now(), Instant::now());
-                    let outcome = run(&jobs, &settings, &local)
-                        .await
-                        .map(|reports| RunCounts::of(&reports));
-                    let seconds = clock.elapsed().as_secs_f64();
-                    match &outcome {
-                        Ok(run) => {
-                            tracing::info!(
-                                peer = name,
-                                objects_pulled = run.pulled,
-                                new = run.new,
-                                envelopes = run.envelopes,
-                                duplicates = run.duplicates,
-                                objects_pushed = run.pushed,
-                                failures = run.failures,
-                                problems = run.problems.len(),
-                                seconds,
-                                "peer run finished"
-                            );
-                        }
-                        Err(error) => {
-                            tracing::warn!(peer = name, %error, seconds, "a peer's run failed")
-                        }
-                    }
-                    let failed = outcome
-                        .as_ref()
-                        .map_or(true, |run| !run.problems.is_empty());
-                    failures = if failed { failures + 1 } else { 0 };
-                    let rest = pause(mode, &outcome, failures, interval);
-                    peers.record(index, started, outcome);
-                    tokio::time::sleep(rest).await;
-                }
-            })
-        })
-        .collect()
-}
-
-/// How long a peer rests after a run that makes `failures` failed runs in a row. A polling peer waits its
-/// interval. A live peer goes straight back to a remote that holds its requests until objects arrive; it backs
-/// off after failures, so that a remote that refuses it is not asked in a tight loop; and it polls at its
-/// interval a remote that does not offer the extension, as a plain TAXII server answers at once.
-fn pause(
-    mode: PeerMode,
-    outcome: &Result<RunCounts, String>,
-    failures: u32,
-    interval: Duration,
-) -> Duration {
-    // Between 90 % and 110 % of the interval, so that peers started together drift apart.
-    let jittered = interval.mul_f64(0.9 + fastrand::f64() * 0.2);
-    match (mode, outcome) {
-        (PeerMode::Poll, _) => jittered,
-        (PeerMode::Live, _) if failures > 0 => RetryPolicy::default().backoff(failures),
-        (PeerMode::Live, Ok(run)) if run.live => Duration::ZERO,
-        (PeerMode::Live, _) => jittered,
-    }
-}
-
-async fn run(jobs: &[Job], settings: &Settings, local: &Local) -> Result<Vec<Report>, String> {
-    let mut reports = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        reports.push(
-            job.run(settings, local, &Quiet)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    Ok(reports)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_live_peer_follows_a_live_remote_backs_off_and_falls_back_to_polling() {
-        let hour = Duration::from_secs(3600);
-        let live = || {
-            Ok(RunCounts {
-                live: true,
-                ..RunCounts::default()
-            })
-        };
-        let plain = || Ok(RunCounts::default());
-        let within = |wait: Duration, low: Duration, high: Duration| low <= wait && wait <= high;
-        assert_eq!(pause(PeerMode::Live, &live(), 0, hour), Duration::ZERO);
-        let fallback = pause(PeerMode::Live, &plain(), 0, hour);
-        assert!(
-            within(fallback, hour * 9 / 10, hour * 11 / 10),
-            "{fallback:?}"
-        );
-        let polled = pause(PeerMode::Poll, &live(), 0, hour);
-        assert!(within(polled, hour * 9 / 10, hour * 11 / 10), "{polled:?}");
-        // Failures back off, doubling up to the retry policy's cap, whether the remote is live or not.
-        let cap = RetryPolicy::default().cap;
-        let failed: Result<RunCounts, String> = Err("refused".into());
-        for failures in 1..10 {
-            let wait = pause(PeerMode::Live, &failed, failures, hour);
-            assert!(wait > Duration::ZERO && wait <= cap, "{failures}: {wait:?}");
-        }
-        let first = pause(PeerMode::Live, &failed, 1, hour);
-        assert!(first <= RetryPolicy::default().base, "{first:?}");
-    }
 }

@@ -1,0 +1,233 @@
+//! When each peer's jobs run. A polling peer runs its pull, then its push, every `interval`. A live peer runs
+//! each of its jobs on its own: the pull again as soon as it ends (a stixgate remote holds it until objects
+//! arrive), the push whenever the local writer has stored objects in its collection. Failures back off,
+//! whatever the mode.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Peers, RunCounts};
+use crate::client::{Job, Local, Quiet, Report, RetryPolicy, Session};
+use crate::config::{PeerMode, Settings};
+use crate::stix::Timestamp;
+
+/// The first run comes within this long after the start, not a whole interval later.
+const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
+
+/// Starts the tasks of every peer: one for a polling peer, one per job for a live peer. They run until aborted.
+pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (index, peer) in settings.peer.iter().enumerate() {
+        let jobs = peer.jobs(&settings.intake.collection);
+        let local_name = peer
+            .collection
+            .as_deref()
+            .unwrap_or(&settings.intake.collection);
+        // Checked when the configuration was loaded.
+        let Some(collection) = settings.collection(local_name).map(|c| c.id.clone()) else {
+            tracing::error!(
+                peer = peer.name(),
+                local_name,
+                "no such local collection; the peer does not run"
+            );
+            continue;
+        };
+        let groups = match peer.mode {
+            PeerMode::Poll => vec![jobs],
+            PeerMode::Live => jobs.into_iter().map(|job| vec![job]).collect(),
+        };
+        for jobs in groups {
+            let runner = Runner {
+                index,
+                collection: collection.clone(),
+                name: peer.name().to_owned(),
+                mode: peer.mode,
+                interval: Duration::from_secs(peer.interval),
+                jobs,
+                settings: Arc::clone(settings),
+                local: local.clone(),
+                peers: Arc::clone(peers),
+            };
+            tasks.push(tokio::spawn(runner.run_forever()));
+        }
+    }
+    tasks
+}
+
+/// One peer's jobs that run together, and where their runs are counted.
+struct Runner {
+    index: usize,
+    /// The local collection (id) the peer pulls into and pushes from.
+    collection: String,
+    name: String,
+    mode: PeerMode,
+    interval: Duration,
+    jobs: Vec<Job>,
+    settings: Arc<Settings>,
+    local: Local,
+    peers: Arc<Peers>,
+}
+
+/// What a peer does between two runs.
+#[derive(Debug, PartialEq)]
+enum Rest {
+    For(Duration),
+    /// Until the local writer has stored objects in the peer's collection: a live push has sent everything
+    /// before.
+    UntilObjectsAdded,
+}
+
+impl Runner {
+    async fn run_forever(self) {
+        tokio::time::sleep(self.interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
+        let mut added = self.local.writer.objects_added(&self.collection);
+        let mut sessions: Vec<Session> = self.jobs.iter().map(|_| Session::default()).collect();
+        let mut failures = 0;
+        loop {
+            // Objects stored from here on wake the next rest at once, even those stored during the run.
+            added.borrow_and_update();
+            let (started, clock) = (Timestamp::now(), Instant::now());
+            let outcome = self
+                .run(&mut sessions)
+                .await
+                .map(|reports| RunCounts::of(&reports));
+            self.log(&outcome, clock.elapsed().as_secs_f64());
+            let failed = outcome
+                .as_ref()
+                .map_or(true, |run| !run.problems.is_empty());
+            failures = if failed { failures + 1 } else { 0 };
+            let rest = rest(self.mode, &outcome, failures, self.interval);
+            let next_run = match rest {
+                Rest::For(wait) if !wait.is_zero() => Some(Timestamp::from_micros(
+                    Timestamp::now().micros() + wait.as_micros() as i64,
+                )),
+                _ => None,
+            };
+            self.peers.record(self.index, started, outcome, next_run);
+            if !self.rest(rest, &mut added).await {
+                return;
+            }
+        }
+    }
+
+    async fn run(&self, sessions: &mut [Session]) -> Result<Vec<Report>, String> {
+        let mut reports = Vec::with_capacity(self.jobs.len());
+        for (job, session) in self.jobs.iter().zip(sessions) {
+            let report = job
+                .run_in(session, &self.settings, &self.local, &Quiet)
+                .await
+                .map_err(|e| e.to_string())?;
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// False when the writer has stopped: the server is going down and nothing more will be stored.
+    async fn rest(&self, rest: Rest, added: &mut watch::Receiver<u64>) -> bool {
+        match rest {
+            Rest::For(wait) => {
+                tokio::time::sleep(wait).await;
+                true
+            }
+            Rest::UntilObjectsAdded => added.changed().await.is_ok(),
+        }
+    }
+
+    fn log(&self, outcome: &Result<RunCounts, String>, seconds: f64) {
+        let peer = &self.name;
+        match outcome {
+            Ok(run) => tracing::info!(
+                peer,
+                objects_pulled = run.pulled,
+                new = run.new,
+                envelopes = run.envelopes,
+                duplicates = run.duplicates,
+                objects_pushed = run.pushed,
+                failures = run.failures,
+                problems = run.problems.len(),
+                seconds,
+                "peer run finished"
+            ),
+            Err(error) => tracing::warn!(peer, %error, seconds, "a peer's run failed"),
+        }
+    }
+}
+
+/// How long a peer rests after a run that makes `failures` failed runs in a row. A polling peer waits its
+/// interval. A live peer backs off after failures, so that a remote that refuses it is not asked in a tight
+/// loop. Otherwise a live pull goes straight back to a remote that holds its requests until objects arrive,
+/// and polls at its interval a remote that does not offer the extension (a plain TAXII server answers at
+/// once); a live push waits until objects are stored here.
+fn rest(
+    mode: PeerMode,
+    outcome: &Result<RunCounts, String>,
+    failures: u32,
+    interval: Duration,
+) -> Rest {
+    // Between 90 % and 110 % of the interval, so that peers started together drift apart.
+    let jittered = interval.mul_f64(0.9 + fastrand::f64() * 0.2);
+    match (mode, outcome) {
+        (PeerMode::Poll, _) => Rest::For(jittered),
+        (PeerMode::Live, _) if failures > 0 => Rest::For(RetryPolicy::default().backoff(failures)),
+        (PeerMode::Live, Ok(run)) => match run.live {
+            None => Rest::UntilObjectsAdded,
+            Some(true) => Rest::For(Duration::ZERO),
+            Some(false) => Rest::For(jittered),
+        },
+        (PeerMode::Live, Err(_)) => Rest::For(jittered),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_peer_follows_a_live_remote_backs_off_and_falls_back_to_polling() {
+        let hour = Duration::from_secs(3600);
+        let pulled = |live| {
+            Ok(RunCounts {
+                live: Some(live),
+                ..RunCounts::default()
+            })
+        };
+        let pushed = || Ok(RunCounts::default());
+        let within = |rest: Rest, low: Duration, high: Duration| match rest {
+            Rest::For(wait) => low <= wait && wait <= high,
+            Rest::UntilObjectsAdded => false,
+        };
+        let (low, high) = (hour * 9 / 10, hour * 11 / 10);
+        assert_eq!(
+            rest(PeerMode::Live, &pulled(true), 0, hour),
+            Rest::For(Duration::ZERO)
+        );
+        assert!(within(
+            rest(PeerMode::Live, &pulled(false), 0, hour),
+            low,
+            high
+        ));
+        assert_eq!(
+            rest(PeerMode::Live, &pushed(), 0, hour),
+            Rest::UntilObjectsAdded,
+            "a live push waits for objects"
+        );
+        for outcome in [pulled(true), pushed()] {
+            assert!(within(rest(PeerMode::Poll, &outcome, 0, hour), low, high));
+        }
+        // Failures back off, doubling up to the retry policy's cap, whether the remote is live or not and
+        // for a push as for a pull.
+        let cap = RetryPolicy::default().cap;
+        let failed: Result<RunCounts, String> = Err("refused".into());
+        for outcome in [failed, pulled(true), pushed()] {
+            for failures in 1..10 {
+                let wait = rest(PeerMode::Live, &outcome, failures, hour);
+                assert!(within(wait, Duration::from_millis(1), cap), "{failures}");
+            }
+            let first = rest(PeerMode::Live, &outcome, 1, hour);
+            assert!(within(first, Duration::ZERO, RetryPolicy::default().base));
+        }
+    }
+}
