@@ -38,7 +38,7 @@ pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         bail!("there is no data directory at {}", settings.data.display());
     }
     let mut output = Output::open(args.output.as_deref())?;
-    let written = match open_store(&settings.data) {
+    let written = match open_store(&settings) {
         Ok(store) => backup::write(store.as_ref(), &mut output)
             .map(|tally| tally.to_string())
             .map_err(anyhow::Error::from),

@@ -139,7 +139,7 @@ pub(super) async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
     init_logging("warn", settings.log_format);
     job.check(&settings)?;
-    let store = match open_store(&settings.data) {
+    let store = match open_store(&settings) {
         Ok(store) => store,
         Err(StoreError::Locked(_)) => return hand_over(&settings, &job).await,
         Err(other) => return Err(other.into()),

@@ -52,7 +52,7 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let Some(intake) = Intake::new(&settings, name, tables) else {
         bail!("no collection has the id or alias {name:?}");
     };
-    let store = open_store(&settings.data).map_err(|error| match error {
+    let store = open_store(&settings).map_err(|error| match error {
         StoreError::Locked(_) => anyhow::anyhow!(
             "{error}. While a server runs on it, send the records to the server's POST /envelopes instead"
         ),
@@ -103,7 +103,7 @@ pub(super) fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     if !settings.data.is_dir() {
         bail!("there is no data directory at {}", settings.data.display());
     }
-    let store = open_store(&settings.data)?;
+    let store = open_store(&settings)?;
     let mut out = BufWriter::new(io::stdout().lock());
     for stored in store.envelopes() {
         let stored = stored?;

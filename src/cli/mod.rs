@@ -103,8 +103,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open_store(data: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SledStore::open(data)?))
+fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SledStore::open_with_cache(
+        &settings.data,
+        settings.store.cache_mb,
+    )?))
 }
 
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {

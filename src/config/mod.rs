@@ -53,6 +53,7 @@ pub struct Settings {
     pub intelmq: IntelmqSettings,
     pub misp: MispSettings,
     pub metrics: MetricsSettings,
+    pub store: StoreSettings,
 }
 
 /// How log lines are written.
@@ -72,6 +73,13 @@ pub struct TlsSettings {
     pub cert: PathBuf,
     /// PEM private key of the leaf certificate.
     pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// sled's page cache in MiB, which bounds most of the store's memory.
+    pub cache_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

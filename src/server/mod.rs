@@ -232,7 +232,10 @@ impl Application {
         } = prepare(&settings)?;
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data)?);
+        let store: Arc<dyn Store> = Arc::new(SledStore::open_with_cache(
+            &settings.data,
+            settings.store.cache_mb,
+        )?);
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
         let misp = Arc::new(MispFeeds::new(
             &settings,

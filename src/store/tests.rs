@@ -12,7 +12,7 @@ pub(super) fn envelope(id: &str, body: &str) -> Envelope {
     Envelope::parse(text.as_bytes(), &rules).unwrap()
 }
 
-fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
+pub(super) fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
     WriteOp::PutEnvelope {
         envelope: envelope(id, body),
         collection: "c1".into(),
