@@ -253,6 +253,9 @@ pub trait Store: Send + Sync {
     /// The newest version of the envelope with this exact id.
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>>;
 
+    /// One version of the envelope with this exact id.
+    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>>;
+
     /// The envelope versions stored after position `after` (see [`StoredEnvelope::position`]), in the order
     /// they were stored.
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope>;

@@ -119,6 +119,10 @@ fn versions_deletes_and_duplicates_survive_a_reopen(colliding: bool) {
     let latest = store.envelope("a").unwrap().unwrap();
     assert_eq!((latest.version, latest.position), (1, 2));
     assert!(latest.text.ends_with(br#"{"n1":2}}"#));
+    let first = store.envelope_version("a", 0).unwrap().unwrap();
+    assert_eq!((first.version, first.position), (0, 0));
+    assert!(first.text.ends_with(br#"{"n1":1}}"#));
+    assert!(store.envelope_version("a", 2).unwrap().is_none());
     assert_eq!(store.envelope("b").unwrap().unwrap().version, 0);
     assert!(store.envelope("c").unwrap().is_none());
 

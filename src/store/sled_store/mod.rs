@@ -153,12 +153,18 @@ impl SledStore {
         Ok(seqs(&indexes, index))
     }
 
-    /// The newest of the `N` records at `seqs` that is a version of `id`, with its seq. A seq whose record is
-    /// not in the tree (another id, or a write that failed) is passed over.
-    fn newest_envelope(&self, seqs: &[u64], id: &str) -> StoreResult<Option<(u64, IVec)>> {
+    /// The newest of the `N` records at `seqs` that is a version of `id` (`version` when given), with its seq.
+    /// A seq whose record is not in the tree (another id, or a write that failed) is passed over.
+    fn newest_envelope(
+        &self,
+        seqs: &[u64],
+        id: &str,
+        version: Option<u32>,
+    ) -> StoreResult<Option<(u64, IVec)>> {
         for &seq in seqs.iter().rev() {
             if let Some(value) = self.tree.get(keys::envelope_order(seq)).map_err(io_error)? {
-                if EnvelopeRecord::decode(&value)?.id == id {
+                let record = EnvelopeRecord::decode(&value)?;
+                if record.id == id && version.is_none_or(|v| v == record.version) {
                     return Ok(Some((seq, value)));
                 }
             }
@@ -239,7 +245,14 @@ impl Store for SledStore {
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         let seqs = self.envelope_seqs(id)?;
-        self.newest_envelope(&seqs, id)?
+        self.newest_envelope(&seqs, id, None)?
+            .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
+            .transpose()
+    }
+
+    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
+        let seqs = self.envelope_seqs(id)?;
+        self.newest_envelope(&seqs, id, Some(version))?
             .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
             .transpose()
     }

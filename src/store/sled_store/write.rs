@@ -217,7 +217,7 @@ impl SledStore {
         if seqs.is_empty() {
             return Ok(None);
         }
-        match self.newest_envelope(seqs, id)? {
+        match self.newest_envelope(seqs, id, None)? {
             None => Ok(None),
             Some((_, value)) => {
                 let record = EnvelopeRecord::decode(&value)?;
