@@ -95,6 +95,8 @@ impl MispFeeds {
                 break;
             };
             self.writer.write(ops).await?;
+            let name = feed.definition.view_id.replace('\0', ":");
+            tracing::debug!(feed = %name, envelopes, "MISP feed took in envelopes");
             read += envelopes.max(1);
         }
         Ok(())

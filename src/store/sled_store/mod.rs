@@ -1,10 +1,12 @@
 //! The sled engine. See [`super::keys`] for the layout and [`super::text_log`] for the texts: this file opens the
 //! store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts through
-//! them, `format.rs` checks the layout version, `index.rs` keeps the in-memory indexes built from the records.
+//! them, `format.rs` checks the layout version, `index.rs` keeps the in-memory indexes built from the records and
+//! `lookup.rs` reads through them.
 
 mod counts;
 mod format;
 mod index;
+mod lookup;
 mod records;
 mod texts;
 mod write;
@@ -12,12 +14,12 @@ mod write;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLock;
 
 use sled::{IVec, Tree};
 
-use self::index::{CollectionIndex, HashIndex, IdHasher, Indexes};
-use self::records::{Counts, EnvelopeRecord, ObjectRecord};
+use self::index::{IdHasher, Indexes};
+use self::records::{Counts, ObjectRecord};
 use super::fields::Fields;
 use super::keys;
 use super::text_log::{Staged, TextLog, Window};
@@ -97,127 +99,6 @@ impl SledStore {
     #[cfg(test)]
     fn open_colliding(path: &Path) -> StoreResult<Self> {
         Self::open_with(path, DEFAULT_CACHE_MB, IdHasher::colliding())
-    }
-
-    /// The indexes for the writer. A writer that panicked left them half done: they are built again.
-    fn write_indexes(&self) -> RwLockWriteGuard<'_, Indexes> {
-        match self.indexes.write() {
-            Ok(indexes) => indexes,
-            Err(poisoned) => {
-                let mut indexes = poisoned.into_inner();
-                indexes.forget();
-                self.indexes.clear_poison();
-                indexes
-            }
-        }
-    }
-
-    fn read_indexes(&self) -> RwLockReadGuard<'_, Indexes> {
-        if self.indexes.is_poisoned() {
-            drop(self.write_indexes());
-        }
-        self.indexes.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// What `read` gives from a collection's index, built first if this is its first use.
-    fn with_collection<R>(
-        &self,
-        collection: &str,
-        read: impl Fn(&IdHasher, &CollectionIndex) -> R,
-    ) -> StoreResult<R> {
-        {
-            let indexes = self.read_indexes();
-            if let Some(index) = indexes.loaded_collection(collection) {
-                return Ok(read(&indexes.hasher, index));
-            }
-        }
-        let mut indexes = self.write_indexes();
-        indexes.collection(&self.tree, collection)?;
-        let index = indexes.loaded_collection(collection).expect("built above");
-        Ok(read(&indexes.hasher, index))
-    }
-
-    /// The `N` seqs that may hold versions of the envelope `id`, built first if this is the index's first use.
-    fn envelope_seqs(&self, id: &str) -> StoreResult<Vec<u64>> {
-        let seqs =
-            |indexes: &Indexes, index: &HashIndex| index.get(indexes.hasher.hash(id)).to_vec();
-        {
-            let indexes = self.read_indexes();
-            if let Some(index) = indexes.loaded_envelopes() {
-                return Ok(seqs(&indexes, index));
-            }
-        }
-        let mut indexes = self.write_indexes();
-        indexes.envelopes(&self.tree)?;
-        let index = indexes.loaded_envelopes().expect("built above");
-        Ok(seqs(&indexes, index))
-    }
-
-    /// The newest of the `N` records at `seqs` that is a version of `id` (`version` when given), with its seq.
-    /// A seq whose record is not in the tree (another id, or a write that failed) is passed over.
-    fn newest_envelope(
-        &self,
-        seqs: &[u64],
-        id: &str,
-        version: Option<u32>,
-    ) -> StoreResult<Option<(u64, IVec)>> {
-        for &seq in seqs.iter().rev() {
-            if let Some(value) = self.tree.get(keys::envelope_order(seq)).map_err(io_error)? {
-                let record = EnvelopeRecord::decode(&value)?;
-                if record.id == id && version.is_none_or(|v| v == record.version) {
-                    return Ok(Some((seq, value)));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// The stored versions of object `id` in a collection, as `date_added` and `A` record, in order of addition.
-    fn stored_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<(u64, IVec)>> {
-        let dates = self.with_collection(collection, |hasher, index| {
-            index.ids.get(hasher.hash(id)).to_vec()
-        })?;
-        let mut versions = Vec::with_capacity(dates.len());
-        for date_added in dates {
-            let key = keys::added(collection, date_added);
-            if let Some(record) = self.tree.get(key).map_err(io_error)? {
-                if ObjectRecord::decode(&record)?.id == id {
-                    versions.push((date_added, record));
-                }
-            }
-        }
-        Ok(versions)
-    }
-
-    /// The envelope of an `N` entry.
-    fn ordered_envelope(
-        &self,
-        entry: sled::Result<(IVec, IVec)>,
-        window: &mut Window,
-    ) -> StoreResult<StoredEnvelope> {
-        let (key, value) = entry.map_err(io_error)?;
-        let seq = keys::parse_envelope_order(&key).ok_or_else(|| malformed("order key"))?;
-        self.stored_envelope(seq, &value, window)
-    }
-
-    /// The object of an `A` entry, if it is of `object_type` (any when `None`); the type is read from the record
-    /// before the text.
-    fn added_object(
-        &self,
-        prefix_len: usize,
-        entry: sled::Result<(IVec, IVec)>,
-        object_type: Option<&str>,
-        window: &mut Window,
-    ) -> StoreResult<Option<StoredObject>> {
-        let (key, value) = entry.map_err(io_error)?;
-        let date_added =
-            keys::parse_added(prefix_len, &key).ok_or_else(|| malformed("added key"))?;
-        let record = ObjectRecord::decode(&value)?;
-        if object_type.is_some_and(|t| type_of(record.id) != t) {
-            return Ok(None);
-        }
-        let text = self.text(record.place, window)?;
-        Ok(Some(record.into_stored(date_added, text)))
     }
 
     fn write_error(&self, error: sled::Error) -> StoreError {
