@@ -134,7 +134,7 @@ fn texts_written_before_a_kill_and_never_indexed_are_ignored() {
     );
 }
 
-/// The writer's in-memory sets of known ids are loaded from the index after a reopen.
+/// The in-memory indexes are built again from the records after a reopen.
 #[test]
 fn ids_stored_before_a_reopen_are_found_again() {
     let dir = tempfile::tempdir().unwrap();
