@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::definition::FeedDefinition;
 use super::render::{FeedEnvelope, member};
-use super::view::{Keys, Member, Meta, Placement, Summary};
+use super::view::{Keys, Member, Meta, Summary};
 use crate::config::Settings;
 use crate::envelope::{Envelope, intelmq};
 use crate::mapping::Tables;
@@ -95,6 +95,8 @@ impl MispFeeds {
                 break;
             };
             self.writer.write(ops).await?;
+            let name = feed.definition.view_id.replace('\0', ":");
+            tracing::debug!(feed = %name, envelopes, "MISP feed took in envelopes");
             read += envelopes.max(1);
         }
         Ok(())
@@ -131,11 +133,26 @@ impl MispFeeds {
         Ok(found)
     }
 
-    /// The event an envelope is part of, once the feed has taken the envelope in.
-    pub fn event_of(&self, feed: &Feed, envelope: &str) -> StoreResult<Option<Uuid>> {
-        Ok(self
-            .read::<Placement>(&feed.keys.placement(envelope))?
-            .map(|placement| placement.event))
+    /// The event that holds a version of the envelope `id`: the newest version the feed has taken in, if it
+    /// admitted that one.
+    pub fn event_of(&self, feed: &Feed, id: &str) -> StoreResult<Option<Uuid>> {
+        let Some(checkpoint) = self
+            .read::<Meta>(&feed.keys.meta())?
+            .and_then(|m| m.checkpoint)
+        else {
+            return Ok(None);
+        };
+        let Some(newest) = self.store.envelope(id)? else {
+            return Ok(None);
+        };
+        let placed = placed_version(
+            self.store.as_ref(),
+            &feed.definition,
+            id,
+            newest.version + 1,
+            checkpoint,
+        )?;
+        Ok(placed.map(|(event, _)| event))
     }
 
     pub fn summary(&self, feed: &Feed, event: Uuid) -> StoreResult<Option<Summary>> {
@@ -212,21 +229,19 @@ fn step(
         if stored.collection != feed.definition.collection {
             continue;
         }
-        let envelope = Envelope::reparse(stored.text).map_err(|e| malformed(&e.to_string()))?;
-        let is_intelmq_event = envelope.format().is_none_or(|f| f == intelmq::FORMAT)
-            && envelope.kind() != Some("report");
-        if !is_intelmq_event {
+        let Some(envelope) = intelmq_event(stored.text)? else {
             continue;
-        }
+        };
         let id = envelope.id().to_string();
-        let placement_key = keys.placement(&id);
-        if let Some(old) = changes.get::<Placement>(&placement_key)? {
-            if old.version >= stored.version {
-                continue;
+        // A newer version replaces the one the feed holds. Only versions after the first look for it, so that
+        // the feed keeps no record per envelope id (a key in random order, which would make the store's
+        // memory grow with the data).
+        if stored.version > 0 {
+            let old = placed_version(store, &feed.definition, &id, stored.version, u64::MAX)?;
+            if let Some((event, position)) = old {
+                changes.remove_member(keys, event, position)?;
+                touched.entry(event).or_default();
             }
-            changes.remove_member(keys, old)?;
-            touched.entry(old.event).or_default();
-            changes.delete(placement_key.clone());
         }
         let payload = envelope.payload();
         if !feed.definition.admits(&payload) {
@@ -258,12 +273,6 @@ fn step(
             keys.hashes(group.event, stored.position),
             hashes.into_bytes(),
         );
-        let placement = Placement {
-            event: group.event,
-            position: stored.position,
-            version: stored.version,
-        };
-        changes.put(placement_key, &placement)?;
         let newest = touched.entry(group.event).or_default();
         *newest = (*newest).max(stored.received / 1_000_000);
     }
@@ -342,9 +351,9 @@ impl<'a> Changes<'a> {
     }
 
     /// Takes a member out of its event: its records, and its share of the event's tags.
-    fn remove_member(&mut self, keys: &Keys, placement: Placement) -> StoreResult<()> {
-        let member_key = keys.member(placement.event, placement.position);
-        let summary_key = keys.summary(placement.event);
+    fn remove_member(&mut self, keys: &Keys, event: Uuid, position: u64) -> StoreResult<()> {
+        let member_key = keys.member(event, position);
+        let summary_key = keys.summary(event);
         if let (Some(member), Some(mut summary)) = (
             self.get::<Member>(&member_key)?,
             self.get::<Summary>(&summary_key)?,
@@ -361,7 +370,7 @@ impl<'a> Changes<'a> {
             self.put(summary_key, &summary)?;
         }
         self.delete(member_key);
-        self.delete(keys.hashes(placement.event, placement.position));
+        self.delete(keys.hashes(event, position));
         Ok(())
     }
 
@@ -375,6 +384,43 @@ impl<'a> Changes<'a> {
         });
         clear.into_iter().chain(writes).collect()
     }
+}
+
+/// The envelope, if it is an IntelMQ event: what the feeds take in.
+fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<Envelope>> {
+    let envelope = Envelope::reparse(text).map_err(|e| malformed(&e.to_string()))?;
+    let is_intelmq_event =
+        envelope.format().is_none_or(|f| f == intelmq::FORMAT) && envelope.kind() != Some("report");
+    Ok(is_intelmq_event.then_some(envelope))
+}
+
+/// Where the feed holds a version of the envelope `id` older than `below`, as event and position: the newest
+/// such version of the feed's collection that is an IntelMQ event and was stored at or before `taken_in`, if the
+/// feed admitted it. (Taking in a version removes the one before it, admitted or not.)
+fn placed_version(
+    store: &dyn Store,
+    definition: &FeedDefinition,
+    id: &str,
+    below: u32,
+    taken_in: u64,
+) -> StoreResult<Option<(Uuid, u64)>> {
+    for version in (0..below).rev() {
+        let Some(older) = store.envelope_version(id, version)? else {
+            continue;
+        };
+        if older.position > taken_in || older.collection != definition.collection {
+            continue;
+        }
+        let (position, received) = (older.position, older.received);
+        let Some(envelope) = intelmq_event(older.text)? else {
+            continue;
+        };
+        let payload = envelope.payload();
+        return Ok(definition
+            .admits(&payload)
+            .then(|| (definition.group(&payload, received).event, position)));
+    }
+    Ok(None)
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {

@@ -8,9 +8,10 @@
 //! | `e` event-uuid:16 | [`Summary`] of one event: what `manifest.json` lists |
 //! | `m` event-uuid:16 position:u64 | [`Member`]: one envelope's attributes and objects, as feed JSON |
 //! | `h` event-uuid:16 position:u64 | that envelope's `hashes.csv` lines |
-//! | `i` envelope-id | [`Placement`]: where the envelope's latest version is, to replace it by a newer one |
 //!
-//! `position` is the envelope version's place in the store's order of storage. Records are JSON.
+//! `position` is the envelope version's place in the store's order of storage. Records are JSON. Where an
+//! envelope's version stands in the feed is not recorded per envelope id: it follows from the version's payload
+//! and time, which the store keeps, so a newer version finds the one it replaces there.
 
 use std::collections::BTreeMap;
 
@@ -54,14 +55,6 @@ pub struct Member {
     /// Feed JSON of its attributes and objects.
     pub attributes: Vec<Value>,
     pub objects: Vec<Value>,
-}
-
-/// Where the latest version of an envelope stands in the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placement {
-    pub event: Uuid,
-    pub position: u64,
-    pub version: u32,
 }
 
 /// The keys of one feed's records.
@@ -115,10 +108,6 @@ impl Keys {
         let mut key = self.tagged(b'h', event.as_bytes());
         key.extend_from_slice(&position.to_be_bytes());
         key
-    }
-
-    pub fn placement(&self, envelope: &str) -> Vec<u8> {
-        self.tagged(b'i', envelope.as_bytes())
     }
 
     /// The event of a summary key.

@@ -35,6 +35,10 @@ impl<'a> Fields<'a> {
         self.array().map(u64::from_be_bytes)
     }
 
+    pub fn u32(&mut self) -> StoreResult<u32> {
+        self.array().map(u32::from_be_bytes)
+    }
+
     pub fn i64(&mut self) -> StoreResult<i64> {
         self.array().map(i64::from_be_bytes)
     }

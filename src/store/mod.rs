@@ -29,6 +29,8 @@ pub use writer::Writer;
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub engine: Engine,
+    /// sled only: its page cache in MiB, which bounds much of the store's memory.
+    pub cache_mb: u64,
     /// PostgreSQL only: `postgres://user:password@host:port/database`. Secret: never logged or shown whole.
     pub url: Option<String>,
     /// PostgreSQL only: connections this process keeps at most.
@@ -74,7 +76,7 @@ impl StoreSettings {
 /// this process's own, such as the admin endpoint's `admin.json`).
 pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>> {
     Ok(match settings.engine {
-        Engine::Sled => Arc::new(SledStore::open(data)?),
+        Engine::Sled => Arc::new(SledStore::open_with_cache(data, settings.cache_mb)?),
         Engine::Postgres => Arc::new(PostgresStore::open(&settings.postgres()?)?),
     })
 }
@@ -319,6 +321,9 @@ pub trait Store: Send + Sync {
 
     /// The newest version of the envelope with this exact id.
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>>;
+
+    /// One version of the envelope with this exact id.
+    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>>;
 
     /// The envelope versions stored after position `after` (see [`StoredEnvelope::position`]), in the order
     /// they were stored.

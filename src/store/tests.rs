@@ -12,7 +12,7 @@ pub(super) fn envelope(id: &str, body: &str) -> Envelope {
     Envelope::parse(text.as_bytes(), &rules).unwrap()
 }
 
-fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
+pub(super) fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
     WriteOp::PutEnvelope {
         envelope: envelope(id, body),
         collection: "c1".into(),
@@ -169,6 +169,11 @@ fn duplicates_and_conflicts_within_one_group_and_across_groups(engine: &dyn Engi
     assert!(latest.text.ends_with(br#"{"n1":2}}"#));
     assert_eq!(store.envelopes().count(), 2);
     assert!(store.envelope("ab").unwrap().is_none());
+    let first = store.envelope_version("a", 0).unwrap().unwrap();
+    assert_eq!(first.version, 0);
+    assert!(first.text.ends_with(br#"{"n1":1}}"#));
+    assert_eq!(store.envelope_version("a", 1).unwrap(), Some(latest));
+    assert!(store.envelope_version("a", 2).unwrap().is_none());
 }
 
 fn envelopes_survive_reopening_in_the_order_they_were_stored(engine: &dyn Engine) {

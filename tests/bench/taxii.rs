@@ -479,7 +479,11 @@ struct Loaded {
     objects: usize,
     posts: usize,
     largest_post: usize,
+    /// Bytes of the POSTs' bodies, to set the server's disk use against.
+    bytes: usize,
     elapsed: Duration,
+    /// When the last POST was answered, in milliseconds since the Unix epoch, to time the server's work after it.
+    ended_unix_ms: u128,
     latencies: Latencies,
 }
 
@@ -488,6 +492,7 @@ async fn load(taxii: &Taxii, count: usize, packing: Packing, in_flight: usize) -
     let batches = envelopes(count, packing)?;
     let posts = batches.len();
     let largest_post = batches.iter().map(|batch| batch.count).max().unwrap_or(0);
+    let bytes = batches.iter().map(|batch| batch.body.len()).sum();
     let started = Instant::now();
     let latencies: Vec<Duration> = stream::iter(batches)
         .map(|batch| taxii.post(batch))
@@ -498,7 +503,11 @@ async fn load(taxii: &Taxii, count: usize, packing: Packing, in_flight: usize) -
         objects: count,
         posts,
         largest_post,
+        bytes,
         elapsed: started.elapsed(),
+        ended_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
         latencies: Latencies::new(latencies),
     })
 }
@@ -837,6 +846,8 @@ impl Report {
             "posts": loaded.posts,
             "batch": packing.batch,
             "largest_post": loaded.largest_post,
+            "bytes": loaded.bytes,
+            "ended_unix_ms": loaded.ended_unix_ms,
             "posts_in_flight": in_flight,
             "seconds": loaded.elapsed.as_secs_f64(),
             "objects_per_s": rate,

@@ -138,6 +138,16 @@ impl Store for PostgresStore {
         self.first(&sql, vec![Box::new(id.to_owned())], envelope_of)
     }
 
+    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
+        let sql =
+            format!("SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 AND version = $2");
+        self.first(
+            &sql,
+            vec![Box::new(id.to_owned()), Box::new(i64::from(version))],
+            envelope_of,
+        )
+    }
+
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
         let start = after.map_or(-1, after_bound);
         walk(

@@ -8,14 +8,15 @@ use super::{io_error, open_error};
 use crate::store::keys;
 use crate::store::{StoreError, StoreResult};
 
-/// The layout this engine reads and writes (`M format`); data directories without it hold layout 1, with the
-/// texts inside sled.
-const FORMAT: u32 = 2;
+/// The layout this engine reads and writes (`M format`, see `keys.rs`). Data directories without it hold layout 1,
+/// with the texts inside sled; layout 2 had several keys per text.
+const FORMAT: u32 = 3;
 
 /// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout.
 pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
     match tree.get(keys::META_FORMAT).map_err(io_error)? {
         Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
+        Some(value) if earlier(&value) => Err(StoreError::EarlierLayout(path.to_owned())),
         Some(value) => Err(StoreError::Corrupt {
             path: path.to_owned(),
             detail: format!("unknown store format {value:?}"),
@@ -27,4 +28,8 @@ pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> 
         }
         None => Err(StoreError::EarlierLayout(path.to_owned())),
     }
+}
+
+fn earlier(format: &[u8]) -> bool {
+    <[u8; 4]>::try_from(format).is_ok_and(|format| u32::from_be_bytes(format) < FORMAT)
 }

@@ -1,23 +1,25 @@
-//! The sled engine. See [`super::keys`] for the index layout and [`super::text_log`] for the texts: this file
-//! opens the store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts
-//! through them, `format.rs` checks the layout version, `known.rs` keeps the ids the writer has seen.
+//! The sled engine. See [`super::keys`] for the layout and [`super::text_log`] for the texts: this file opens the
+//! store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts through
+//! them, `format.rs` checks the layout version, `index.rs` keeps the in-memory indexes built from the records and
+//! `lookup.rs` reads through them.
 
 mod counts;
 mod format;
-mod known;
+mod index;
+mod lookup;
 mod records;
 mod texts;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
-use sled::{Batch, IVec, Tree};
+use sled::{IVec, Tree};
 
-use self::known::KnownIds;
-use self::records::{Counts, decode_bounds, encode_status};
+use self::index::{IdHasher, Indexes};
+use self::records::{Counts, ObjectRecord};
 use super::fields::Fields;
 use super::keys;
 use super::text_log::{Staged, TextLog, Window};
@@ -26,8 +28,8 @@ use super::{
     StoredStatus, WriteOp, WriteOutcome,
 };
 
-/// Bounded so that a large database does not take the machine's memory (sled's default is 1 GiB).
-const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// sled's page cache when the configuration does not set one (`[store] cache_mb`); sled's own default is 1 GiB.
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 pub struct SledStore {
     /// The data directory, for messages that must say where writing failed.
@@ -35,34 +37,45 @@ pub struct SledStore {
     db: sled::Db,
     tree: Tree,
     log: TextLog,
-    /// Counters only the writer moves; a lock, not an atomic, because `apply` reads and bumps them together.
-    counters: Mutex<Counters>,
-}
-
-#[derive(Default)]
-struct Counters {
-    next_seq: u64,
-    /// Last `date_added` per collection, loaded on first use.
-    last_added: HashMap<String, u64>,
-    known: KnownIds,
+    /// Only the writer changes them, holding the write lock for a whole `apply`, so that readers never see
+    /// half a group; readers build a missing part under the write lock too.
+    indexes: RwLock<Indexes>,
 }
 
 /// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
 struct Pending {
     texts: Staged,
+    /// The newest version of each envelope id the group wrote, with its text.
     envelopes: HashMap<String, (u32, Vec<u8>)>,
-    /// `O` key to the object's text, or `None` once deleted; ordered, for the versions of one object.
-    objects: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The object versions the group wrote, by collection and `date_added`: the index names them already, the
+    /// tree not yet.
+    objects: HashMap<String, HashMap<u64, PendingObject>>,
     /// The `C` counts of the collections the group writes to, as its writes move them.
     counts: HashMap<String, Counts>,
 }
 
+struct PendingObject {
+    id: String,
+    version: i64,
+    text: Vec<u8>,
+}
+
 impl SledStore {
-    /// Opens (or creates) the database in `path`. Fails with [`StoreError::Locked`] while another process has it.
+    /// Opens (or creates) the database in `path` with the default cache. Fails with [`StoreError::Locked`]
+    /// while another process has it.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_cache(path, DEFAULT_CACHE_MB)
+    }
+
+    /// [`SledStore::open`] with a page cache of `cache_mb` MiB.
+    pub fn open_with_cache(path: &Path, cache_mb: u64) -> StoreResult<Self> {
+        Self::open_with(path, cache_mb, IdHasher::random())
+    }
+
+    fn open_with(path: &Path, cache_mb: u64, hasher: IdHasher) -> StoreResult<Self> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(|e| open_error(path, e))?;
@@ -78,29 +91,14 @@ impl SledStore {
             db,
             tree,
             log,
-            counters: Mutex::new(Counters {
-                next_seq,
-                last_added: HashMap::new(),
-                known: KnownIds::default(),
-            }),
+            indexes: RwLock::new(Indexes::new(hasher, next_seq)),
         })
     }
 
-    /// The envelope an `N` entry names.
-    fn ordered_envelope(
-        &self,
-        entry: sled::Result<(IVec, IVec)>,
-        window: &mut Window,
-    ) -> StoreResult<StoredEnvelope> {
-        let (_, envelope_key) = entry.map_err(io_error)?;
-        let (id, version) =
-            keys::parse_envelope(&envelope_key).ok_or_else(|| malformed("order entry"))?;
-        let value = self
-            .tree
-            .get(&envelope_key)
-            .map_err(io_error)?
-            .ok_or_else(|| malformed("order entry without envelope"))?;
-        self.stored_envelope(id, version, &value, window)
+    /// A store whose ids all have the same hash, to show that collisions are harmless.
+    #[cfg(test)]
+    fn open_colliding(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, DEFAULT_CACHE_MB, IdHasher::colliding())
     }
 
     fn write_error(&self, error: sled::Error) -> StoreError {
@@ -113,121 +111,13 @@ impl SledStore {
 
 impl Store for SledStore {
     fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
-        let mut counters = self
-            .counters
-            .lock()
-            .expect("no writer panics while holding the lock");
-        let mut batch = Batch::default();
-        let mut pending = Pending {
-            texts: self.log.stage(),
-            envelopes: HashMap::new(),
-            objects: BTreeMap::new(),
-            counts: HashMap::new(),
-        };
-        let now = now_micros();
-        let mut outcomes = Vec::with_capacity(ops.len());
-        for op in ops {
-            let outcome = match op {
-                WriteOp::PutEnvelope {
-                    envelope,
-                    collection,
-                    policy,
-                    objects,
-                } => {
-                    let outcome = self.put_envelope(
-                        &mut batch,
-                        &mut pending,
-                        &mut counters,
-                        envelope,
-                        &collection,
-                        policy,
-                        now,
-                    )?;
-                    if let WriteOutcome::Stored { .. } = outcome {
-                        for object in objects {
-                            self.put_object(
-                                &mut batch,
-                                &mut pending,
-                                &mut counters,
-                                &collection,
-                                object,
-                                now,
-                            )?;
-                        }
-                    }
-                    outcome
-                }
-                WriteOp::PutObject { collection, object } => self.put_object(
-                    &mut batch,
-                    &mut pending,
-                    &mut counters,
-                    &collection,
-                    object,
-                    now,
-                )?,
-                WriteOp::DeleteObject {
-                    collection,
-                    id,
-                    version,
-                } => self.delete_object(&mut batch, &mut pending, &collection, &id, version)?,
-                WriteOp::PutStatus { id, text } => {
-                    batch.insert(keys::status(&id), encode_status(now, &text));
-                    WriteOutcome::Stored { version: 0 }
-                }
-                WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
-                WriteOp::PutNote { key, value } => {
-                    batch.insert(keys::note(&key), value);
-                    WriteOutcome::Stored { version: 0 }
-                }
-                WriteOp::PutView { key, value } => {
-                    batch.insert(keys::view(&key), value);
-                    WriteOutcome::Stored { version: 0 }
-                }
-                WriteOp::DeleteView { key } => {
-                    batch.remove(keys::view(&key));
-                    WriteOutcome::Removed
-                }
-                WriteOp::ClearView { prefix } => {
-                    for key in self.tree.scan_prefix(keys::view(&prefix)).keys() {
-                        batch.remove(key.map_err(io_error)?);
-                    }
-                    WriteOutcome::Removed
-                }
-                WriteOp::RestoreEnvelope(envelope) => {
-                    self.restore_envelope(&mut batch, &mut pending, &mut counters, envelope)?
-                }
-                WriteOp::RestoreObject { collection, object } => self.restore_object(
-                    &mut batch,
-                    &mut pending,
-                    &mut counters,
-                    &collection,
-                    object,
-                )?,
-                WriteOp::RestoreStatus(status) => {
-                    batch.insert(
-                        keys::status(&status.id),
-                        encode_status(status.stored_at, &status.text),
-                    );
-                    WriteOutcome::Stored { version: 0 }
-                }
-                WriteOp::SetCursorSecret(secret) => {
-                    batch.insert(keys::META_CURSOR_SECRET, &secret[..]);
-                    WriteOutcome::Stored { version: 0 }
-                }
-            };
-            outcomes.push(outcome);
+        let mut indexes = self.write_indexes();
+        let applied = self.apply_group(&mut indexes, ops);
+        if applied.is_err() {
+            // The indexes may name records the failed batch did not write, or miss ones it did not remove.
+            indexes.forget();
         }
-        // The texts are durable before anything can name them (the crash rules of `text_log`).
-        if !pending.texts.is_empty() {
-            batch.insert(keys::META_LOG_END, &pending.texts.end().encode()[..]);
-            self.log
-                .commit(pending.texts)
-                .map_err(|e| self.log_error(e))?;
-        }
-        self.tree
-            .apply_batch(batch)
-            .map_err(|e| self.write_error(e))?;
-        Ok(outcomes)
+        applied
     }
 
     fn flush(&self) -> StoreResult<()> {
@@ -235,10 +125,16 @@ impl Store for SledStore {
     }
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
-        self.latest_envelope(id)?
-            .map(|(version, value)| {
-                self.stored_envelope(id, version, &value, &mut Window::default())
-            })
+        let seqs = self.envelope_seqs(id)?;
+        self.newest_envelope(&seqs, id, None)?
+            .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
+            .transpose()
+    }
+
+    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
+        let seqs = self.envelope_seqs(id)?;
+        self.newest_envelope(&seqs, id, Some(version))?
+            .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
             .transpose()
     }
 
@@ -269,7 +165,7 @@ impl Store for SledStore {
 
     fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary> {
         let counts = self.stored_counts(collection)?;
-        let prefix = keys::added_prefix(collection, None);
+        let prefix = keys::added_prefix(collection);
         let newest_added = last_entry(&self.tree, &prefix)?
             .map(|(key, _)| {
                 keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))
@@ -288,30 +184,22 @@ impl Store for SledStore {
         object_type: Option<&str>,
         after: Option<u64>,
     ) -> StoreIter<'_, StoredObject> {
-        let prefix = keys::added_prefix(collection, object_type);
-        let start = keys::added(
-            collection,
-            object_type,
-            after.map_or(0, |a| a.saturating_add(1)),
-        );
+        if let Some(object_type) = object_type {
+            match self.with_collection(collection, |_, index| index.has_type(object_type)) {
+                Ok(true) => {}
+                Ok(false) => return Box::new(std::iter::empty()),
+                Err(error) => return Box::new(std::iter::once(Err(error))),
+            }
+        }
+        let prefix = keys::added_prefix(collection);
+        let start = keys::added(collection, after.map_or(0, |a| a.saturating_add(1)));
         let mut end = prefix.clone();
         end.push(0xff);
-        let collection = collection.to_owned();
-        let typed = object_type.is_some();
+        let object_type = object_type.map(str::to_owned);
         let mut window = Window::default();
-        Box::new(self.tree.range(start..end).map(move |entry| {
-            let (key, value) = entry.map_err(io_error)?;
-            let date_added =
-                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
-            let record = if typed {
-                self.tree
-                    .get(keys::added(&collection, None, date_added))
-                    .map_err(io_error)?
-                    .ok_or_else(|| malformed("type index without record"))?
-            } else {
-                value
-            };
-            self.stored_object(&record, date_added, &mut window)
+        Box::new(self.tree.range(start..end).filter_map(move |entry| {
+            self.added_object(prefix.len(), entry, object_type.as_deref(), &mut window)
+                .transpose()
         }))
     }
 
@@ -321,26 +209,24 @@ impl Store for SledStore {
         id: &str,
         version: i64,
     ) -> StoreResult<Option<StoredObject>> {
-        let key = keys::object(collection, &keys::object_suffix(id, version));
-        let Some(date_added) = self.tree.get(&key).map_err(io_error)? else {
-            return Ok(None);
-        };
-        let (date_added, record) = self.record_at(&key, &date_added)?;
-        self.stored_object(&record, date_added, &mut Window::default())
-            .map(Some)
+        for (date_added, record) in self.stored_versions(collection, id)? {
+            if ObjectRecord::decode(&record)?.version == version {
+                return self
+                    .stored_object(&record, date_added, &mut Window::default())
+                    .map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
-        let mut versions = Vec::new();
         let mut window = Window::default();
-        for entry in self
-            .tree
-            .scan_prefix(keys::object_versions_prefix(collection, id))
-        {
-            let (key, index) = entry.map_err(io_error)?;
-            let (date_added, record) = self.record_at(&key, &index)?;
-            versions.push(self.stored_object(&record, date_added, &mut window)?);
-        }
+        let mut versions = self
+            .stored_versions(collection, id)?
+            .into_iter()
+            .map(|(date_added, record)| self.stored_object(&record, date_added, &mut window))
+            .collect::<StoreResult<Vec<_>>>()?;
+        versions.sort_unstable_by_key(|object| object.version);
         Ok(versions)
     }
 
@@ -356,36 +242,20 @@ impl Store for SledStore {
     }
 
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
-        if let Some(bounds) = self
-            .tree
-            .get(keys::bounds(collection, id))
-            .map_err(io_error)?
-        {
-            return decode_bounds(&bounds).map(Some);
+        let mut bounds: Option<(i64, i64)> = None;
+        for (_, record) in self.stored_versions(collection, id)? {
+            let version = ObjectRecord::decode(&record)?.version;
+            bounds = Some(bounds.map_or((version, version), |(first, last)| {
+                (first.min(version), last.max(version))
+            }));
         }
-        // No bounds: one version, or none.
-        match self
-            .tree
-            .scan_prefix(keys::object_versions_prefix(collection, id))
-            .keys()
-            .next()
-        {
-            None => Ok(None),
-            Some(key) => {
-                let key = key.map_err(io_error)?;
-                let version =
-                    keys::version_of_object_key(&key).ok_or_else(|| malformed("object key"))?;
-                Ok(Some((version, version)))
-            }
-        }
+        Ok(bounds)
     }
 
+    /// True too, though rarely, when two ids of the collection share a hash (see `index.rs`): listings then look
+    /// versions up where they need not.
     fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool> {
-        Ok(self
-            .tree
-            .scan_prefix(keys::bounds_prefix(collection))
-            .next()
-            .is_some())
+        self.with_collection(collection, |_, index| index.ids.has_shared())
     }
 
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -493,16 +363,6 @@ impl Store for SledStore {
     }
 }
 
-/// The collection an `O` key belongs to.
-fn collection_of(object_key: &[u8]) -> StoreResult<&str> {
-    let rest = object_key.get(1..).ok_or_else(|| malformed("object key"))?;
-    let end = rest
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(|| malformed("object key"))?;
-    std::str::from_utf8(&rest[..end]).map_err(|_| malformed("object key"))
-}
-
 /// The type part of a STIX id (`indicator` of `indicator--…`).
 fn type_of(stix_id: &str) -> &str {
     stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
@@ -545,5 +405,7 @@ fn malformed(what: &str) -> StoreError {
     StoreError::Malformed(what.to_owned())
 }
 
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod tests;

@@ -53,14 +53,6 @@ impl<'a> ObjectRecord<'a> {
     }
 }
 
-pub(super) fn encode_bounds((first, last): (i64, i64)) -> Vec<u8> {
-    [first.to_be_bytes(), last.to_be_bytes()].concat()
-}
-
-pub(super) fn decode_bounds(value: &[u8]) -> StoreResult<(i64, i64)> {
-    let mut fields = Fields::new(value, "bounds");
-    Ok((fields.i64()?, fields.i64()?))
-}
 /// A `C` value: a collection's object and envelope counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Counts {
@@ -88,41 +80,57 @@ pub(super) fn encode_status(stored_at: u64, text: &[u8]) -> Vec<u8> {
     value
 }
 
-pub(super) fn encode_envelope(
-    received: u64,
-    position: u64,
-    collection: &str,
-    place: Place,
-) -> Vec<u8> {
-    let mut value = Vec::with_capacity(18 + collection.len() + Place::ENCODED);
-    value.extend_from_slice(&received.to_be_bytes());
-    value.extend_from_slice(&position.to_be_bytes());
-    let length = u16::try_from(collection.len()).expect("collection ids are short");
-    value.extend_from_slice(&length.to_be_bytes());
-    value.extend_from_slice(collection.as_bytes());
-    place.encode(&mut value);
-    value
+/// An `N` value: an envelope version, with where its exact text is; its position is the `N` seq.
+pub(super) struct EnvelopeRecord<'a> {
+    pub id: &'a str,
+    pub version: u32,
+    pub received: u64,
+    pub collection: &'a str,
+    pub place: Place,
 }
 
-/// An `E` value, with the place of its text.
-pub(super) fn decode_envelope(
-    id: &str,
-    version: u32,
-    value: &[u8],
-) -> StoreResult<(StoredEnvelope, Place)> {
-    let mut fields = Fields::new(value, "envelope record");
-    let received = fields.u64()?;
-    let position = fields.u64()?;
-    let length = fields.u16()?;
-    let collection = fields.str(usize::from(length))?.to_owned();
-    let place = fields.place()?;
-    let envelope = StoredEnvelope {
-        id: id.to_owned(),
-        version,
-        position,
-        collection,
-        received,
-        text: Vec::new(),
-    };
-    Ok((envelope, place))
+impl<'a> EnvelopeRecord<'a> {
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let collection_length =
+            u16::try_from(self.collection.len()).expect("collection ids are short");
+        let id_length = u16::try_from(self.id.len()).expect("envelope ids are short");
+        let mut value =
+            Vec::with_capacity(16 + self.collection.len() + self.id.len() + Place::ENCODED);
+        value.extend_from_slice(&self.received.to_be_bytes());
+        value.extend_from_slice(&self.version.to_be_bytes());
+        value.extend_from_slice(&collection_length.to_be_bytes());
+        value.extend_from_slice(self.collection.as_bytes());
+        value.extend_from_slice(&id_length.to_be_bytes());
+        value.extend_from_slice(self.id.as_bytes());
+        self.place.encode(&mut value);
+        value
+    }
+
+    pub(super) fn decode(value: &'a [u8]) -> StoreResult<Self> {
+        let mut fields = Fields::new(value, "envelope record");
+        let received = fields.u64()?;
+        let version = fields.u32()?;
+        let collection_length = fields.u16()?;
+        let collection = fields.str(usize::from(collection_length))?;
+        let id_length = fields.u16()?;
+        let id = fields.str(usize::from(id_length))?;
+        Ok(Self {
+            id,
+            version,
+            received,
+            collection,
+            place: fields.place()?,
+        })
+    }
+
+    pub(super) fn into_stored(self, position: u64, text: Vec<u8>) -> StoredEnvelope {
+        StoredEnvelope {
+            id: self.id.to_owned(),
+            version: self.version,
+            position,
+            collection: self.collection.to_owned(),
+            received: self.received,
+            text,
+        }
+    }
 }

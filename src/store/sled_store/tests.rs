@@ -49,23 +49,31 @@ fn stored(store: &SledStore) -> (Vec<String>, Vec<Vec<u8>>) {
 }
 
 #[test]
-fn a_data_directory_of_the_earlier_layout_is_refused_with_the_way_to_move_it() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let db = sled::open(dir.path()).unwrap();
-        db.insert(b"Eold\0\0\0\0\0", &b"an envelope record of layout 1"[..])
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let error = open(dir.path()).err().unwrap();
-    assert!(matches!(error, StoreError::EarlierLayout(_)), "{error}");
-    let message = error.to_string();
-    for part in [
-        &format!("stixgate backup --data {}", dir.path().display()),
-        "with the earlier stixgate",
-        "stixgate restore --data NEW-DIRECTORY",
-    ] {
-        assert!(message.contains(part), "{message}");
+fn a_data_directory_of_an_earlier_layout_is_refused_with_the_way_to_move_it() {
+    let layout_1: &[(&[u8], &[u8])] = &[(b"Eold\0\0\0\0\0", b"an envelope record of layout 1")];
+    let layout_2: &[(&[u8], &[u8])] = &[
+        (b"Mformat", &2u32.to_be_bytes()),
+        (b"Eold\0\0\0\0\0", b"an envelope record of layout 2"),
+    ];
+    for records in [layout_1, layout_2] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            for (key, value) in records {
+                db.insert(key, *value).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let error = open(dir.path()).err().unwrap();
+        assert!(matches!(error, StoreError::EarlierLayout(_)), "{error}");
+        let message = error.to_string();
+        for part in [
+            &format!("stixgate backup --data {}", dir.path().display()),
+            "with the earlier stixgate",
+            "stixgate restore --data NEW-DIRECTORY",
+        ] {
+            assert!(message.contains(part), "{message}");
+        }
     }
 }
 
@@ -126,7 +134,7 @@ fn texts_written_before_a_kill_and_never_indexed_are_ignored() {
     );
 }
 
-/// The writer's in-memory sets of known ids are loaded from the index after a reopen.
+/// The in-memory indexes are built again from the records after a reopen.
 #[test]
 fn ids_stored_before_a_reopen_are_found_again() {
     let dir = tempfile::tempdir().unwrap();

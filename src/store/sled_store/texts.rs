@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::records::{ObjectRecord, decode_envelope};
+use super::records::{EnvelopeRecord, ObjectRecord};
 use super::{SledStore, io_error, malformed};
 use crate::store::keys;
 use crate::store::text_log::{Checkpoint, Place, TextLog, Window};
@@ -33,17 +33,16 @@ impl SledStore {
         Ok(record.into_stored(date_added, text))
     }
 
-    /// An envelope version from its `E` record.
+    /// An envelope version from its `N` record.
     pub(super) fn stored_envelope(
         &self,
-        id: &str,
-        version: u32,
+        seq: u64,
         value: &[u8],
         window: &mut Window,
     ) -> StoreResult<StoredEnvelope> {
-        let (mut envelope, place) = decode_envelope(id, version, value)?;
-        envelope.text = self.text(place, window)?;
-        Ok(envelope)
+        let record = EnvelopeRecord::decode(value)?;
+        let text = self.text(record.place, window)?;
+        Ok(record.into_stored(seq, text))
     }
 }
 

@@ -1,0 +1,242 @@
+//! The in-memory indexes of layout 3: sled holds one key per stored text (`A` per object version, `N` per
+//! envelope version), and everything else a lookup needs is built here from those records, once per process.
+//!
+//! sled's cost is per key, and keys inserted in random order (an id index) make its memory grow with the data; a
+//! map in memory costs 16 bytes a text. The maps hold 64-bit hashes of ids, never the ids: a lookup reads the
+//! records a hash names and keeps those whose id is the one asked for, so two ids whose hashes collide share a
+//! slot and are told apart by their records.
+//!
+//! A collection's index is built by one scan of its `A` records on first use, the envelopes' by one scan of `N`;
+//! the writer keeps them up to date as it writes. They are derived data: nothing durable depends on them, and when
+//! a write fails they are dropped and built again from what sled holds.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+use sled::Tree;
+
+use super::records::{EnvelopeRecord, ObjectRecord};
+use super::{io_error, malformed, type_of};
+use crate::store::StoreResult;
+use crate::store::keys;
+
+/// Hashes ids for the maps. Keyed at random per process, so that no one can pick ids that collide.
+pub(super) struct IdHasher(Option<RandomState>);
+
+impl IdHasher {
+    pub(super) fn random() -> Self {
+        Self(Some(RandomState::new()))
+    }
+
+    /// Gives every id the same hash, so that tests can show that collisions are harmless.
+    #[cfg(test)]
+    pub(super) fn colliding() -> Self {
+        Self(None)
+    }
+
+    pub(super) fn hash(&self, id: &str) -> u64 {
+        self.0.as_ref().map_or(0, |state| state.hash_one(id))
+    }
+}
+
+/// The maps' keys are hashes already: they are used as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+/// Values (`date_added`s or `N` seqs) by id hash, in the order they were added. Nearly every hash has one value,
+/// kept in a 16-byte slot; the few with more (versions, collisions) have a list of their own.
+#[derive(Default)]
+pub(super) struct HashIndex {
+    one: PrehashedMap<u64>,
+    more: PrehashedMap<Vec<u64>>,
+}
+
+impl HashIndex {
+    pub(super) fn get(&self, hash: u64) -> &[u64] {
+        match self.one.get(&hash) {
+            Some(value) => std::slice::from_ref(value),
+            None => self.more.get(&hash).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    pub(super) fn insert(&mut self, hash: u64, value: u64) {
+        if let Some(values) = self.more.get_mut(&hash) {
+            values.push(value);
+        } else if let Some(first) = self.one.remove(&hash) {
+            self.more.insert(hash, vec![first, value]);
+        } else {
+            self.one.insert(hash, value);
+        }
+    }
+
+    pub(super) fn remove(&mut self, hash: u64, value: u64) {
+        if self.one.get(&hash) == Some(&value) {
+            self.one.remove(&hash);
+        } else if let Some(values) = self.more.get_mut(&hash) {
+            values.retain(|&v| v != value);
+            if let [last] = values[..] {
+                self.more.remove(&hash);
+                self.one.insert(hash, last);
+            }
+        }
+    }
+
+    /// Whether some hash has two or more values: some id has several versions, or two ids collide.
+    pub(super) fn has_shared(&self) -> bool {
+        !self.more.is_empty()
+    }
+}
+
+/// What the writer and readers need of one collection beyond its `A` records.
+#[derive(Default)]
+pub(super) struct CollectionIndex {
+    /// Id hash to the `date_added` of each version.
+    pub ids: HashIndex,
+    /// The newest `date_added` given out, so that the next one is later.
+    pub last_added: u64,
+    /// Object versions per type, so that `match[type]` skips a scan for a type the collection lacks.
+    types: HashMap<Box<str>, u64>,
+}
+
+impl CollectionIndex {
+    pub(super) fn add(&mut self, hash: u64, id: &str, date_added: u64) {
+        self.ids.insert(hash, date_added);
+        self.last_added = self.last_added.max(date_added);
+        match self.types.get_mut(type_of(id)) {
+            Some(count) => *count += 1,
+            None => {
+                self.types.insert(type_of(id).into(), 1);
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, hash: u64, id: &str, date_added: u64) {
+        self.ids.remove(hash, date_added);
+        if let Some(count) = self.types.get_mut(type_of(id)) {
+            *count -= 1;
+            if *count == 0 {
+                self.types.remove(type_of(id));
+            }
+        }
+    }
+
+    pub(super) fn has_type(&self, object_type: &str) -> bool {
+        self.types.contains_key(object_type)
+    }
+}
+
+pub(super) struct Indexes {
+    pub hasher: IdHasher,
+    /// The `N` seq the next envelope version takes.
+    pub next_seq: u64,
+    collections: HashMap<String, CollectionIndex>,
+    /// Envelope id hash to the `N` seq of each version; `None` until first used.
+    envelopes: Option<HashIndex>,
+}
+
+impl Indexes {
+    pub(super) fn new(hasher: IdHasher, next_seq: u64) -> Self {
+        Self {
+            hasher,
+            next_seq,
+            collections: HashMap::new(),
+            envelopes: None,
+        }
+    }
+
+    /// Drops what was built, to be built again from the tree on next use (after a write that failed halfway).
+    pub(super) fn forget(&mut self) {
+        self.collections.clear();
+        self.envelopes = None;
+    }
+
+    pub(super) fn loaded_collection(&self, collection: &str) -> Option<&CollectionIndex> {
+        self.collections.get(collection)
+    }
+
+    pub(super) fn loaded_envelopes(&self) -> Option<&HashIndex> {
+        self.envelopes.as_ref()
+    }
+
+    /// A collection's index, built from its `A` records if this is its first use.
+    pub(super) fn collection(
+        &mut self,
+        tree: &Tree,
+        collection: &str,
+    ) -> StoreResult<&mut CollectionIndex> {
+        if !self.collections.contains_key(collection) {
+            let mut index = CollectionIndex::default();
+            let prefix = keys::added_prefix(collection);
+            for entry in tree.scan_prefix(&prefix) {
+                let (key, value) = entry.map_err(io_error)?;
+                let date_added =
+                    keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
+                let id = ObjectRecord::decode(&value)?.id;
+                index.add(self.hasher.hash(id), id, date_added);
+            }
+            self.collections.insert(collection.to_owned(), index);
+        }
+        Ok(self
+            .collections
+            .get_mut(collection)
+            .expect("inserted above"))
+    }
+
+    /// The envelopes' index, built from the `N` records if this is its first use.
+    pub(super) fn envelopes(&mut self, tree: &Tree) -> StoreResult<&mut HashIndex> {
+        if self.envelopes.is_none() {
+            let mut index = HashIndex::default();
+            for entry in tree.scan_prefix([keys::ENVELOPE_ORDER]) {
+                let (key, value) = entry.map_err(io_error)?;
+                let seq = keys::parse_envelope_order(&key)
+                    .ok_or_else(|| malformed("envelope order key"))?;
+                let record = EnvelopeRecord::decode(&value)?;
+                index.insert(self.hasher.hash(record.id), seq);
+            }
+            self.envelopes = Some(index);
+        }
+        Ok(self.envelopes.as_mut().expect("built above"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_with_several_values_keeps_them_in_order_and_goes_back_to_one_slot() {
+        let mut index = HashIndex::default();
+        index.insert(7, 1);
+        assert_eq!(index.get(7), [1]);
+        assert!(!index.has_shared());
+        index.insert(7, 2);
+        index.insert(7, 3);
+        assert_eq!(index.get(7), [1, 2, 3]);
+        assert!(index.has_shared());
+        index.remove(7, 2);
+        index.remove(7, 1);
+        assert_eq!(index.get(7), [3]);
+        assert!(!index.has_shared());
+        index.remove(7, 3);
+        assert_eq!(index.get(7), [] as [u64; 0]);
+        assert_eq!(index.get(8), [] as [u64; 0]);
+    }
+}
