@@ -62,7 +62,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// Builds the app, waiting (without blocking the runtime, whose tasks may be what still holds it) for the
 /// lock of a data directory that an app stopped just before in this process may not have released yet.
 async fn build_when_unlocked(settings: Settings) -> Application {
-    for _ in 0..100 {
+    // Up to 30 s: on a machine busy with other builds, sled's threads once took longer than 10 s to let go.
+    for _ in 0..300 {
         match Application::build(settings.clone()) {
             Err(StartError::Store(StoreError::Locked(_))) => {
                 tokio::time::sleep(Duration::from_millis(100)).await
