@@ -192,7 +192,7 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: A
             }
         }
         if !group.is_empty() {
-            added.bump(&commit(&store, group).await);
+            commit(&store, group, &added).await;
         }
         if let Some(read) = exclusive {
             let store = Arc::clone(&store);
@@ -207,8 +207,9 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: A
     }
 }
 
-/// Applies and flushes a group, then answers its requests; gives the collections it stored objects in.
-async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> HashSet<String> {
+/// Applies and flushes a group, wakes the watchers of the collections it stored objects in, then answers its
+/// requests: whoever sees a write acknowledged can count on its watchers having been woken.
+async fn commit(store: &Arc<dyn Store>, group: Vec<Write>, added: &AddedCounters) {
     let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
     let mut ops = Vec::new();
     let mut follow_ups = Vec::new();
@@ -261,17 +262,17 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> HashSet<String> {
     match result {
         Ok(outcomes) => {
             // An envelope's objects are stored with it, so a stored envelope may have added objects too.
-            let added = adds
+            let stored_in: HashSet<String> = adds
                 .into_iter()
                 .zip(&outcomes)
                 .filter(|(_, outcome)| matches!(outcome, WriteOutcome::Stored { .. }))
                 .filter_map(|(collection, _)| collection)
                 .collect();
+            added.bump(&stored_in);
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
             }
-            added
         }
         Err(error) => {
             tracing::error!(%error, "a write group failed; nothing of it was acknowledged");
@@ -279,7 +280,6 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>) -> HashSet<String> {
             for reply in replies {
                 let _ = reply.send(Err(StoreError::Io(message.clone().into())));
             }
-            HashSet::new()
         }
     }
 }
