@@ -139,6 +139,9 @@ def test_peers_and_consumers_are_shown_to_admins_only(server, browser):
     wait_for(peer_has_run)
     peer = browser.find_elements(By.CSS_SELECTOR, "table")[0].find_element(By.CSS_SELECTOR, "tbody tr")
     assert "unreachable" in peer.text and "127.0.0.1:9" in peer.text
+    # The failed run is counted as the first in a row, and the retry after it is shown as the next run.
+    assert "in a row)" in peer.find_elements(By.TAG_NAME, "td")[4].text
+    assert peer.find_element(By.CSS_SELECTOR, "td.next").text.endswith("Z")
     consumers = browser.find_elements(By.CSS_SELECTOR, "table")[1].find_elements(By.CSS_SELECTOR, "tbody tr")
     cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in consumers]
     assert [c[:2] for c in cells] == [["collector-1", COLLECTION]]

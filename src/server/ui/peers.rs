@@ -6,6 +6,7 @@ use std::fmt::Write;
 use actix_web::{HttpResponse, web};
 
 use super::html::{escape, page};
+use crate::config::PeerMode;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::server::rights::Grant;
@@ -30,24 +31,29 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
     } else {
         body.push_str(
             "<table><thead><tr><th>Peer</th><th>Direction</th><th>Every</th><th>Runs</th>\
-             <th>Failed</th><th>Last run</th><th>Lag</th><th>Pulled</th><th>New</th><th>Pushed</th>\
-             <th>Failures</th></tr></thead><tbody>\n",
+             <th>Failed</th><th>Last run</th><th>Next run</th><th>Lag</th><th>Pulled</th><th>New</th>\
+             <th>Pushed</th><th>Failures</th></tr></thead><tbody>\n",
         );
     }
     for peer in &peers {
         let _ = writeln!(
             body,
-            "<tr><td class=\"peer\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{} s</td>\
+            "<tr><td class=\"peer\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"time\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"time next\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&peer.name),
             escape(&peer.url),
             peer.direction,
-            peer.interval_seconds,
+            match peer.mode {
+                PeerMode::Live => "live".to_owned(),
+                PeerMode::Poll => format!("{} s", peer.interval_seconds),
+            },
             peer.runs,
-            peer.failed_runs,
+            failed(peer.failed_runs, peer.failed_in_a_row),
             escape(peer.last_run.as_deref().unwrap_or("not yet")),
+            // No next run while a run is under way, or while a live peer follows (it runs as objects arrive).
+            escape(peer.next_run.as_deref().unwrap_or("–")),
             peer.lag_seconds
                 .map_or_else(|| "–".into(), |lag| format!("{lag:.0} s")),
             peer.objects_pulled,
@@ -59,7 +65,7 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         if let Some(error) = &peer.last_error {
             let _ = writeln!(
                 body,
-                "<tr><td class=\"error\" colspan=\"11\">Last error: {}</td></tr>",
+                "<tr><td class=\"error\" colspan=\"12\">Last error: {}</td></tr>",
                 escape(error)
             );
         }
@@ -126,4 +132,12 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         body.push_str("</tbody></table>\n");
     }
     Ok(page(&state.settings, &grant, "Peers and jobs", &body))
+}
+
+/// Failed runs, and how many of them came in a row since the last success: what the backoff doubles on.
+fn failed(runs: u64, in_a_row: u32) -> String {
+    match in_a_row {
+        0 => runs.to_string(),
+        n => format!("{runs} ({n} in a row)"),
+    }
 }
