@@ -81,6 +81,11 @@ pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>
     })
 }
 
+/// The object type of a STIX id, `type--uuid`: what `match[type]` filters on, for every engine.
+fn type_of(stix_id: &str) -> &str {
+    stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
+}
+
 /// What to do with an envelope whose id is stored already with other content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -106,10 +106,6 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The type part of a STIX id (`indicator` of `indicator--…`).
-fn type_of(stix_id: &str) -> &str {
-    stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
-}
-
 #[cfg(test)]
 mod successor_tests {
     use super::successor;

@@ -16,9 +16,10 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use sled::Tree;
 
 use super::records::{EnvelopeRecord, ObjectRecord};
-use super::{io_error, malformed, type_of};
+use super::{io_error, malformed};
 use crate::store::StoreResult;
 use crate::store::keys;
+use crate::store::type_of;
 
 /// Hashes ids for the maps. Keyed at random per process, so that no one can pick ids that collide.
 pub(super) struct IdHasher(Option<RandomState>);

@@ -7,9 +7,10 @@ use sled::IVec;
 
 use super::index::{CollectionIndex, HashIndex, IdHasher, Indexes};
 use super::records::{EnvelopeRecord, ObjectRecord};
-use super::{SledStore, io_error, malformed, type_of};
+use super::{SledStore, io_error, malformed};
 use crate::store::keys;
 use crate::store::text_log::Window;
+use crate::store::type_of;
 use crate::store::{StoreResult, StoredEnvelope, StoredObject};
 
 impl SledStore {

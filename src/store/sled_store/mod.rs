@@ -364,10 +364,6 @@ impl Store for SledStore {
 }
 
 /// The type part of a STIX id (`indicator` of `indicator--…`).
-fn type_of(stix_id: &str) -> &str {
-    stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
-}
-
 fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
     tree.scan_prefix(prefix)
         .next_back()

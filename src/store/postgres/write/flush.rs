@@ -4,7 +4,8 @@ use tokio_postgres::Transaction;
 
 use super::Group;
 use crate::store::StoreResult;
-use crate::store::postgres::{db_error, signed, type_of};
+use crate::store::postgres::{db_error, signed};
+use crate::store::type_of;
 
 pub(super) async fn write(transaction: &Transaction<'_>, group: Group) -> StoreResult<()> {
     if !group.deleted_objects.is_empty() {
