@@ -8,6 +8,7 @@ pub mod config;
 pub mod envelope;
 pub mod ingest;
 pub mod intelmq;
+pub mod jobs;
 pub mod mapping;
 pub mod misp;
 pub mod secret;

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::intelmq::{FeedFormat, feed_page};
 use super::{ApiError, AppState, StartError};
 use crate::config::{IntelmqPushSettings, Settings};
+use crate::jobs::Jobs;
 use crate::secret::redacted_url;
 use crate::store::{StoreError, WriteOp};
 
@@ -70,36 +70,42 @@ pub fn prepare(settings: &Settings) -> Result<Vec<Push>, StartError> {
         .collect()
 }
 
-/// Starts one task per entry; they run until aborted.
-pub fn start(pushes: Vec<Push>, state: &web::Data<AppState>) -> Vec<JoinHandle<()>> {
-    pushes
-        .into_iter()
-        .map(|push| {
-            let interval = Duration::from_secs(push.interval);
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(interval);
-                ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
-                    let started = Instant::now();
-                    let outcome = push.run(&state).await;
-                    let seconds = started.elapsed().as_secs_f64();
-                    // A run with nothing new is the common case; a line for each would bury the others.
-                    match outcome {
-                        Ok(0) => {}
-                        Ok(events) => tracing::info!(job = "intelmq-push", url = push.shown_url, events, seconds, "pushed to IntelMQ"),
-                        Err(error) => {
-                            tracing::warn!(job = "intelmq-push", url = push.shown_url, %error, seconds, "a push to IntelMQ failed; trying again at the next run")
-                        }
-                    }
-                }
-            })
-        })
-        .collect()
+/// Adds every entry to `jobs`, each under a lease of its own.
+pub fn add(jobs: &mut Jobs, pushes: Vec<Push>, state: &web::Data<AppState>) {
+    for push in pushes {
+        let (push, state) = (Arc::new(push), state.clone());
+        let lease = format!("intelmq-push/{}/{}", push.collection, push.shown_url);
+        jobs.add(lease, move || Arc::clone(&push).run_forever(state.clone()));
+    }
 }
 
 impl Push {
+    /// Runs every `interval`, until dropped.
+    async fn run_forever(self: Arc<Self>, state: web::Data<AppState>) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(self.interval));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let started = Instant::now();
+            let outcome = self.run(&state).await;
+            let seconds = started.elapsed().as_secs_f64();
+            // A run with nothing new is the common case; a line for each would bury the others.
+            match outcome {
+                Ok(0) => {}
+                Ok(events) => tracing::info!(
+                    job = "intelmq-push",
+                    url = self.shown_url,
+                    events,
+                    seconds,
+                    "pushed to IntelMQ"
+                ),
+                Err(error) => {
+                    tracing::warn!(job = "intelmq-push", url = self.shown_url, %error, seconds, "a push to IntelMQ failed; trying again at the next run")
+                }
+            }
+        }
+    }
+
     fn new(entry: &IntelmqPushSettings, settings: &Settings) -> Result<Self, String> {
         let fields = entry.field_list().map_err(|e| e.to_string())?;
         let name = entry.collection(&settings.intake.collection);

@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use crate::client::Local;
 use crate::config::{PostedEnvelopes, Settings};
 use crate::ingest::Intake;
+use crate::jobs::{Jobs, Node, Running};
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
 use crate::store::{self, Store, StoreError, Writer};
@@ -59,6 +60,8 @@ pub struct AppState {
     pub envelope_maker: Option<Arc<EnvelopeMaker>>,
     /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
     pub stopping: watch::Receiver<bool>,
+    /// This node among those that share the store: which background jobs it runs.
+    pub node: Node,
 }
 
 /// Every route of the app, with what it needs from its caller. The app is built from this list alone.
@@ -175,9 +178,10 @@ pub struct Application {
     store: Arc<dyn Store>,
     writer: Writer,
     writer_task: JoinHandle<()>,
-    housekeeping: JoinHandle<()>,
-    /// The peers' schedules, the IntelMQ pushes, the IntelMQ tcp listener, the MISP feeds' upkeep and the
-    /// envelope maker.
+    /// The jobs that run on one node at a time, each under its lease: the peers' schedules, the IntelMQ
+    /// pushes, the MISP feeds' upkeep, the envelope maker and the pruning of statuses.
+    jobs: Running,
+    /// The IntelMQ tcp listener.
     background: Vec<JoinHandle<()>>,
     intelmq_tcp: Option<std::net::SocketAddr>,
     stopping: watch::Sender<bool>,
@@ -233,6 +237,10 @@ impl Application {
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
         let store = store::open(&settings.store, &settings.data)?;
+        let node = Node::new(
+            settings.store.node_id.as_deref(),
+            store::leases(&settings.store)?,
+        );
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
         let misp = Arc::new(MispFeeds::new(
             &settings,
@@ -265,10 +273,20 @@ impl Application {
             store: Arc::clone(&store),
             writer: writer.clone(),
             stopping: stopping_seen,
+            node: node.clone(),
         });
-        let mut background = intelmq_push::start(pushes, &state);
-        background.push(tokio::spawn(misp.maintain()));
-        background.extend(envelope_maker.map(|maker| tokio::spawn(maker.maintain())));
+        let mut jobs = Jobs::new(node);
+        intelmq_push::add(&mut jobs, pushes, &state);
+        jobs.add("misp-feeds", move || Arc::clone(&misp).maintain());
+        if let Some(maker) = envelope_maker {
+            jobs.add("envelope-maker", move || Arc::clone(&maker).maintain());
+        }
+        let retention = Duration::from_secs(state.settings.taxii.status_retention_hours * 3600);
+        let pruner = writer.clone();
+        jobs.add("prune-statuses", move || {
+            prune_statuses(pruner.clone(), retention)
+        });
+        let mut background = Vec::new();
         let intelmq_tcp = match tcp_intake.zip(state.settings.intelmq.tcp.as_ref()) {
             Some((intake, tcp)) => {
                 let address = intake.address;
@@ -294,10 +312,6 @@ impl Application {
         let (shared_settings, peer_states) =
             (Arc::clone(&state.settings), Arc::clone(&state.peers));
         let admin_state = state.clone();
-        let housekeeping = tokio::spawn(prune_statuses(
-            writer.clone(),
-            Duration::from_secs(state.settings.taxii.status_retention_hours * 3600),
-        ));
         let address = listener.local_addr().ok();
         let server = HttpServer::new(move || {
             App::new()
@@ -325,14 +339,14 @@ impl Application {
             store: Arc::clone(&store),
             writer: writer.clone(),
         };
-        background.extend(peers::start(&shared_settings, &local, &peer_states));
+        peers::add(&mut jobs, &shared_settings, &local, &peer_states);
         Ok(Self {
             port,
             server,
             store,
             writer,
             writer_task,
-            housekeeping,
+            jobs: jobs.start(),
             background,
             intelmq_tcp,
             stopping,
@@ -382,9 +396,9 @@ impl Application {
         if let Err(error) = std::fs::remove_file(&self.admin.file) {
             tracing::warn!(%error, file = %self.admin.file.display(), "the admin file stays behind");
         }
-        self.housekeeping.abort();
-        // A run cut short here resumes from its checkpoint at the next start, and an IntelMQ event whose
-        // `Ok` was not sent is sent again by its bot.
+        // A run cut short here resumes from its checkpoint at the next start (here or on another node), and an
+        // IntelMQ event whose `Ok` was not sent is sent again by its bot.
+        self.jobs.stop().await;
         for task in &self.background {
             task.abort();
         }

@@ -5,6 +5,7 @@
 
 mod fields;
 mod keys;
+mod lease;
 mod postgres;
 mod same_json;
 mod sled_store;
@@ -20,7 +21,9 @@ use serde::Deserialize;
 use crate::envelope::Envelope;
 use crate::stix::{ObjectError, ObjectHeader};
 
-pub use postgres::{PostgresOptions, PostgresStore, SslMode};
+use lease::Unshared;
+pub use lease::{Lease, Leases};
+pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
 pub use sled_store::SledStore;
 pub use writer::Writer;
 
@@ -38,6 +41,9 @@ pub struct StoreSettings {
     pub sslmode: SslMode,
     /// PostgreSQL only: PEM certificates to trust for `sslmode = "verify-full"`.
     pub ca: Option<PathBuf>,
+    /// This node's name in the leases of background jobs; by default made at start from the host name, the
+    /// process id and a random part.
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -78,6 +84,14 @@ pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>
     Ok(match settings.engine {
         Engine::Sled => Arc::new(SledStore::open_with_cache(data, settings.cache_mb)?),
         Engine::Postgres => Arc::new(PostgresStore::open(&settings.postgres()?)?),
+    })
+}
+
+/// The leases of the background jobs, for a store opened by [`open`] (whose migrations made their table).
+pub fn leases(settings: &StoreSettings) -> StoreResult<Arc<dyn Leases>> {
+    Ok(match settings.engine {
+        Engine::Sled => Arc::new(Unshared),
+        Engine::Postgres => Arc::new(PostgresLeases::open(&settings.postgres()?)?),
     })
 }
 

@@ -24,14 +24,24 @@ fn node(url: &str, data: &Path) -> ServerProcess {
 }
 
 fn node_with(url: &str, data: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    node_with_args(url, data, &["--listen", "127.0.0.1:0"], env)
+}
+
+/// A node started with `args` (which say where it listens) and `env`, on the database at `url`.
+pub(crate) fn node_with_args(
+    url: &str,
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> ServerProcess {
     let mut env = env.to_vec();
     env.extend([
         ("STIXGATE_STORE__ENGINE", "postgres"),
         ("STIXGATE_STORE__URL", url),
-        // The envelope maker is a background job that every node would run: not coordinated yet.
+        // Not what these tests are about, and it would slow them down.
         ("STIXGATE_TAXII__ENVELOPES_FROM_POSTS", "none"),
     ]);
-    ServerProcess::start_with_env(data, &["--listen", "127.0.0.1:0"], &env)
+    ServerProcess::start_with_env(data, args, &env)
 }
 
 /// Nodes on one new database, each with a data directory of its own (kept until the nodes are dropped).
@@ -42,16 +52,16 @@ fn nodes(count: usize) -> (String, Vec<TempDir>, Vec<ServerProcess>) {
     (url, dirs, nodes)
 }
 
-fn database_of(url: &str) -> &str {
+pub(crate) fn database_of(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
 }
 
-fn objects_url(address: &str) -> String {
+pub(crate) fn objects_url(address: &str) -> String {
     format!("{address}/api/collections/{COLLECTION}/objects/")
 }
 
 /// POSTs the indicators numbered `numbers` to the collection through the node at `address`.
-async fn post_indicators(
+pub(crate) async fn post_indicators(
     client: &reqwest::Client,
     address: &str,
     numbers: Range<u32>,
@@ -66,6 +76,31 @@ async fn post_indicators(
         .json(&serde_json::json!({ "objects": objects }))
         .send()
         .await
+}
+
+/// POSTs the five indicators of post number `post` through the node at `address`; their ids once the node
+/// acknowledged them, `None` when it did not answer 202.
+pub(crate) async fn post_five(
+    client: &reqwest::Client,
+    address: &str,
+    post: u32,
+) -> Option<Vec<String>> {
+    let first = post * 5;
+    let response = post_indicators(client, address, first..first + 5)
+        .await
+        .ok()?;
+    if response.status() != StatusCode::ACCEPTED {
+        return None;
+    }
+    let status = response.json::<Value>().await.ok()?;
+    assert_eq!(status["success_count"], 5, "{status}");
+    let ids = (first..first + 5).map(|n| {
+        indicator(n, "2020-01-01T00:00:00.000Z")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    Some(ids.collect())
 }
 
 /// A TAXII answer: its status, `X-TAXII-Date-Added-First` and `-Last`, and body.
@@ -365,25 +400,11 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 for post in 0.. {
-                    let first = (writer * 100_000 + post) * 5;
                     // Once the node is gone, the writer stops.
-                    let Ok(response) = post_indicators(&client, &address, first..first + 5).await
+                    let Some(ids) = post_five(&client, &address, writer * 100_000 + post).await
                     else {
                         break;
                     };
-                    if response.status() != StatusCode::ACCEPTED {
-                        break;
-                    }
-                    let Ok(status) = response.json::<Value>().await else {
-                        break;
-                    };
-                    assert_eq!(status["success_count"], 5, "{status}");
-                    let ids = (first..first + 5).map(|n| {
-                        indicator(n, "2020-01-01T00:00:00.000Z")["id"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned()
-                    });
                     acknowledged.lock().unwrap().extend(ids);
                 }
             })

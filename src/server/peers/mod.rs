@@ -9,13 +9,14 @@ use std::sync::Mutex;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::AppState;
 use super::metrics::{escape, header};
+use super::{ApiError, AppState};
 use crate::client::Report;
 use crate::config::{PeerDirection, PeerMode, PeerSettings};
 use crate::stix::Timestamp;
 
-pub use schedule::start;
+pub use schedule::add;
+use schedule::lease_name;
 
 /// What one peer has done, as `GET /peers` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +47,11 @@ pub struct PeerState {
     pub duplicates: u64,
     pub objects_pushed: u64,
     pub failures: u64,
+    /// The node that runs the peer's jobs: the holder of its lease, as the store says, so that every node
+    /// shows the same; `None` while no node holds it. The counts above are of the runs on the node asked.
+    pub node: Option<String>,
+    /// When that node's lease ends unless it renews it; `None` on sled, where the one process runs every job.
+    pub lease_expires: Option<String>,
     #[serde(skip)]
     last_success_micros: Option<i64>,
 }
@@ -125,6 +131,8 @@ impl Peers {
                     duplicates: 0,
                     objects_pushed: 0,
                     failures: 0,
+                    node: None,
+                    lease_expires: None,
                     last_success_micros: None,
                 })
             })
@@ -270,7 +278,31 @@ impl Peers {
     }
 }
 
-/// `GET /peers`.
-pub async fn status(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "peers": state.peers.snapshot() }))
+/// Every peer's state, with the node that runs it.
+pub async fn with_holders(state: &web::Data<AppState>) -> Result<Vec<PeerState>, ApiError> {
+    let mut peers = state.peers.snapshot();
+    let (node, names) = (
+        state.node.clone(),
+        peers
+            .iter()
+            .map(|peer| lease_name(&peer.name))
+            .collect::<Vec<_>>(),
+    );
+    let holders = web::block(move || node.holders(&names)).await??;
+    for peer in &mut peers {
+        if let Some(holder) = holders.get(&lease_name(&peer.name)) {
+            peer.node = Some(holder.node.clone());
+            peer.lease_expires = holder
+                .expires
+                .and_then(|micros| i64::try_from(micros).ok())
+                .map(|micros| Timestamp::from_micros(micros).to_taxii());
+        }
+    }
+    Ok(peers)
+}
+
+/// `GET /peers`: every peer, and which node answers (`node`).
+pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let peers = with_holders(&state).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "node": state.node.id(), "peers": peers })))
 }

@@ -6,22 +6,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::join_all;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::{Peers, RunCounts};
 use crate::client::{Job, Local, Quiet, Report, RetryPolicy, Session};
 use crate::config::{PeerMode, Settings};
+use crate::jobs::Jobs;
 use crate::stix::Timestamp;
 
 /// The first run comes within this long after the start, not a whole interval later.
 const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
 
-/// Starts the tasks of every peer: one for a polling peer, one per job for a live peer. They run until aborted.
-pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
+/// Adds every peer to `jobs`, under the lease [`lease_name`]: a polling peer runs as one task, a live peer as
+/// one task per job, all on the node that holds the peer's lease.
+pub fn add(jobs: &mut Jobs, settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) {
     for (index, peer) in settings.peer.iter().enumerate() {
-        let jobs = peer.jobs(&settings.intake.collection);
+        let peer_jobs = peer.jobs(&settings.intake.collection);
         let local_name = peer
             .collection
             .as_deref()
@@ -36,28 +38,36 @@ pub fn start(settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) -> Vec
             continue;
         };
         let groups = match peer.mode {
-            PeerMode::Poll => vec![jobs],
-            PeerMode::Live => jobs.into_iter().map(|job| vec![job]).collect(),
+            PeerMode::Poll => vec![peer_jobs],
+            PeerMode::Live => peer_jobs.into_iter().map(|job| vec![job]).collect(),
         };
-        for jobs in groups {
-            let runner = Runner {
+        let runners: Vec<Runner> = groups
+            .into_iter()
+            .map(|group| Runner {
                 index,
                 collection: collection.clone(),
                 name: peer.name().to_owned(),
                 mode: peer.mode,
                 interval: Duration::from_secs(peer.interval),
-                jobs,
+                jobs: group,
                 settings: Arc::clone(settings),
                 local: local.clone(),
                 peers: Arc::clone(peers),
-            };
-            tasks.push(tokio::spawn(runner.run_forever()));
-        }
+            })
+            .collect();
+        jobs.add(lease_name(peer.name()), move || {
+            join_all(runners.clone().into_iter().map(Runner::run_forever)).map(drop)
+        });
     }
-    tasks
+}
+
+/// The lease under which a peer's jobs run.
+pub fn lease_name(peer: &str) -> String {
+    format!("peer/{peer}")
 }
 
 /// One peer's jobs that run together, and where their runs are counted.
+#[derive(Clone)]
 struct Runner {
     index: usize,
     /// The local collection (id) the peer pulls into and pushes from.

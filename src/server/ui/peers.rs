@@ -24,15 +24,19 @@ struct Consumer {
 }
 
 pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpResponse, ApiError> {
-    let mut body = String::from("<h2>Peers</h2>\n");
-    let peers = state.peers.snapshot();
+    let mut body = format!(
+        "<h2>Peers</h2>\n<p class=\"note\">This node: <span class=\"node\">{}</span>. A peer's jobs run on \
+         one node at a time, the holder of its lease; the counts are of the runs on this node.</p>\n",
+        escape(state.node.id())
+    );
+    let peers = crate::server::peers::with_holders(&state).await?;
     if peers.is_empty() {
         body.push_str("<p class=\"note\">No [[peer]] is configured.</p>\n");
     } else {
         body.push_str(
             "<table><thead><tr><th>Peer</th><th>Direction</th><th>Every</th><th>Runs</th>\
              <th>Failed</th><th>Last run</th><th>Next run</th><th>Lag</th><th>Pulled</th><th>New</th>\
-             <th>Pushed</th><th>Failures</th></tr></thead><tbody>\n",
+             <th>Pushed</th><th>Failures</th><th>Runs on</th></tr></thead><tbody>\n",
         );
     }
     for peer in &peers {
@@ -41,7 +45,8 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
             "<tr><td class=\"peer\">{}<br><small>{}</small></td><td>{:?}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"time\">{}</td>\
              <td class=\"time next\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"node\">{}</td></tr>",
             escape(&peer.name),
             escape(&peer.url),
             peer.direction,
@@ -60,12 +65,13 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
             peer.objects_new,
             peer.objects_pushed,
             peer.failures,
+            holder(peer.node.as_deref(), peer.lease_expires.as_deref()),
         );
         // On a line of its own: errors are long, and would squeeze the counts.
         if let Some(error) = &peer.last_error {
             let _ = writeln!(
                 body,
-                "<tr><td class=\"error\" colspan=\"12\">Last error: {}</td></tr>",
+                "<tr><td class=\"error\" colspan=\"13\">Last error: {}</td></tr>",
                 escape(error)
             );
         }
@@ -132,6 +138,21 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         body.push_str("</tbody></table>\n");
     }
     Ok(page(&state.settings, &grant, "Peers and jobs", &body))
+}
+
+/// The node that runs a peer's jobs, and until when its lease lasts unless renewed.
+fn holder(node: Option<&str>, expires: Option<&str>) -> String {
+    match (node, expires) {
+        (None, _) => "no node yet".into(),
+        (Some(node), None) => escape(node),
+        (Some(node), Some(expires)) => {
+            format!(
+                "{}<br><small>until {}</small>",
+                escape(node),
+                escape(expires)
+            )
+        }
+    }
 }
 
 /// Failed runs, and how many of them came in a row since the last success: what the backoff doubles on.

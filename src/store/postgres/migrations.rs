@@ -7,7 +7,10 @@ use super::db_error;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration, in order; the schema's version is the number of those applied.
-const MIGRATIONS: [&str; 1] = [include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_leases.sql"),
+];
 
 /// Any fixed number: the advisory lock that migrating nodes take in turn.
 const MIGRATION_LOCK: i64 = 0x5354_4958_4741_5445;

@@ -1,7 +1,8 @@
 //! The PostgreSQL engine: every node of a cluster of stixgate processes reads and writes one database.
 //!
 //! `pool.rs` connects (TLS, pool, the runtime the connections run on), `migrations.rs` keeps the schema,
-//! `write.rs` applies a writer group in one transaction, `read.rs` answers the reads.
+//! `write.rs` applies a writer group in one transaction, `read.rs` answers the reads, `lease.rs` keeps the leases
+//! of the background jobs.
 //!
 //! Ordering across nodes: every write to a collection first locks the collection's row in `collections` and
 //! takes `date_added` from it (`max(now, last + 1)`, with the database's clock), and writes of envelopes lock the
@@ -9,6 +10,7 @@
 //! visible, so the next writer of a collection commits after the previous one: the committed objects of a
 //! collection are always a prefix in `date_added` order, and a reader paging by `date_added` never skips one.
 
+mod lease;
 mod migrations;
 mod pool;
 mod read;
@@ -16,6 +18,7 @@ mod write;
 
 use crate::store::{StoreError, StoreResult};
 
+pub use lease::PostgresLeases;
 use pool::Pool;
 pub use pool::{PostgresOptions, SslMode};
 

@@ -1,0 +1,194 @@
+//! Background jobs that must run once among all the nodes that share a store: the peers' schedules, the IntelMQ
+//! pushes, the MISP feeds' maintainer, the envelope maker and the pruning of statuses.
+//!
+//! Each job has a lease in the store, named after it. A node runs a job only while it holds the job's lease:
+//! its [`keeper`] takes the free and expired leases and renews its own every few seconds, all in one call, and
+//! starts or stops the jobs as their leases come and go. A node that dies stops renewing, so its leases expire
+//! and the next node to ask takes them; a node that cannot renew (its database went away) stops its jobs before
+//! their leases end, so that two nodes never run one job. On sled every lease is always the one process's.
+//!
+//! A job is stopped by dropping its future, as at shutdown: every job keeps its progress in the store
+//! (checkpoints, notes), so the node that takes it over goes on from there.
+
+mod keeper;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::store::{Leases, StoreResult};
+use keeper::{Keeper, Timing};
+
+/// This node as the leases know it: its id, and where the leases are kept.
+#[derive(Clone)]
+pub struct Node {
+    id: Arc<str>,
+    leases: Arc<dyn Leases>,
+}
+
+/// Who runs a job now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The id of the node that holds the job's lease.
+    pub node: String,
+    /// When the lease ends unless renewed (microseconds since the Unix epoch); `None` when leases are not
+    /// shared and this process runs every job.
+    pub expires: Option<u64>,
+}
+
+impl Node {
+    /// This node, named `id` or, without one, by its host name, process id and a random part (unique among
+    /// the nodes, and across restarts).
+    pub fn new(id: Option<&str>, leases: Arc<dyn Leases>) -> Self {
+        let id = id.map_or_else(made_id, str::to_owned);
+        Self {
+            id: id.into(),
+            leases,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Who holds the leases of `jobs` now, as the store says, so that every node answers the same; a job
+    /// that no node holds is left out. Blocks: call it off the async threads.
+    pub fn holders(&self, jobs: &[String]) -> StoreResult<HashMap<String, Holder>> {
+        Ok(match self.leases.holders(jobs)? {
+            Some(leases) => leases
+                .into_iter()
+                .map(|lease| {
+                    let holder = Holder {
+                        node: lease.holder,
+                        expires: Some(lease.expires),
+                    };
+                    (lease.job, holder)
+                })
+                .collect(),
+            None => jobs
+                .iter()
+                .map(|job| {
+                    let holder = Holder {
+                        node: self.id.to_string(),
+                        expires: None,
+                    };
+                    (job.clone(), holder)
+                })
+                .collect(),
+        })
+    }
+}
+
+fn made_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "stixgate".into());
+    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+}
+
+type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The jobs of this node, each to run while the node holds its lease.
+pub struct Jobs {
+    node: Node,
+    jobs: Vec<(String, watch::Sender<bool>)>,
+    supervisors: Vec<JobFuture>,
+}
+
+/// The running jobs and their keeper, to stop at shutdown.
+pub struct Running {
+    node: Node,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Jobs {
+    pub fn new(node: Node) -> Self {
+        Self {
+            node,
+            jobs: Vec::new(),
+            supervisors: Vec::new(),
+        }
+    }
+
+    /// Runs the future that `start` makes whenever this node holds the lease named `name`: it is dropped when
+    /// the lease is lost, and a new one starts when the lease comes back.
+    pub fn add<F, Fut>(&mut self, name: impl Into<String>, mut start: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = name.into();
+        let (held, mut seen) = watch::channel(false);
+        let (job, node) = (name.clone(), self.node.id.clone());
+        self.supervisors.push(Box::pin(async move {
+            loop {
+                if seen.wait_for(|held| *held).await.is_err() {
+                    return;
+                }
+                tracing::info!(job, node = &*node, "this node holds the job's lease: the job runs here");
+                tokio::select! {
+                    () = start() => return,
+                    lost = seen.wait_for(|held| !*held) => {
+                        if lost.is_err() {
+                            return;
+                        }
+                        tracing::warn!(job, node = &*node, "this node no longer holds the job's lease: the job stopped here");
+                    }
+                }
+            }
+        }));
+        self.jobs.push((name, held));
+    }
+
+    /// Starts the keeper of the leases and the jobs' supervisors.
+    pub fn start(self) -> Running {
+        tracing::info!(
+            node = self.node.id(),
+            jobs = self.jobs.len(),
+            "this node's id in the leases of background jobs"
+        );
+        let mut tasks: Vec<JoinHandle<()>> =
+            self.supervisors.into_iter().map(tokio::spawn).collect();
+        if !self.jobs.is_empty() {
+            let keeper = Keeper::new(self.node.clone(), self.jobs, Timing::configured());
+            tasks.push(tokio::spawn(keeper.keep()));
+        }
+        Running {
+            node: self.node,
+            tasks,
+        }
+    }
+}
+
+impl Running {
+    /// Stops every job and gives up this node's leases, so that other nodes take the jobs over at once.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let node = self.node;
+        let release = tokio::task::spawn_blocking(move || node.leases.release(&node.id));
+        match tokio::time::timeout(RELEASE_PATIENCE, release).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(%error, "could not give up this node's job leases; they expire on their own");
+            }
+            _ => tracing::warn!(
+                "giving up this node's job leases took too long; they expire on their own"
+            ),
+        }
+    }
+}
+
+/// How long a stopping node tries to give up its leases.
+const RELEASE_PATIENCE: Duration = Duration::from_secs(5);
