@@ -88,3 +88,7 @@ impl Leases for PostgresLeases {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "lease_tests.rs"]
+mod tests;
