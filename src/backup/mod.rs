@@ -147,7 +147,8 @@ pub enum BackupError {
 }
 
 /// Writes a backup of everything in `store` to `out`. For one consistent backup, nothing may write to the
-/// store meanwhile (run it through [`crate::store::Writer::exclusive`] while a server runs).
+/// store meanwhile (run it through [`crate::store::Writer::exclusive`] while a server runs), or `store` reads
+/// one moment of it ([`crate::store::open_snapshot`]).
 pub fn write(store: &dyn Store, out: &mut dyn Write) -> Result<Tally, BackupError> {
     let header = Header {
         format: FORMAT.to_owned(),

@@ -11,6 +11,7 @@ use clap::Args;
 use super::{Common, handover, open_store};
 use crate::backup;
 use crate::server::admin;
+use crate::store;
 use crate::store::{Engine, StoreError};
 
 #[derive(Debug, Args)]
@@ -38,10 +39,13 @@ pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         bail!("there is no data directory at {}", settings.data.display());
     }
     let mut output = Output::open(args.output.as_deref())?;
-    let written = match open_store(&settings) {
-        Ok(store) => backup::write(store.as_ref(), &mut output)
-            .map(|tally| tally.to_string())
-            .map_err(anyhow::Error::from),
+    let written = match store::open_snapshot(&settings.store, &settings.data) {
+        Ok(snapshot) => backup::write(snapshot.store(), &mut output)
+            .map_err(anyhow::Error::from)
+            .and_then(|tally| {
+                snapshot.end()?;
+                Ok(tally.to_string())
+            }),
         Err(StoreError::Locked(_)) => from_server(&settings.data, &mut output).await,
         Err(other) => Err(other.into()),
     };

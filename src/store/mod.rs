@@ -87,6 +87,43 @@ pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>
     })
 }
 
+/// A store opened to read one moment of it, for a backup, while others may write.
+pub struct Snapshot {
+    store: Arc<dyn Store>,
+    end: Box<dyn FnOnce() -> StoreResult<()> + Send>,
+}
+
+impl Snapshot {
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Ends the snapshot; fails when the reads did not all come from one moment of the store.
+    pub fn end(self) -> StoreResult<()> {
+        (self.end)()
+    }
+}
+
+/// Opens the configured engine for [`Snapshot`] reads: sled as [`open`] does (its lock keeps every writer
+/// out), PostgreSQL inside one REPEATABLE READ transaction.
+pub fn open_snapshot(settings: &StoreSettings, data: &Path) -> StoreResult<Snapshot> {
+    Ok(match settings.engine {
+        Engine::Sled => Snapshot {
+            store: open(settings, data)?,
+            end: Box::new(|| Ok(())),
+        },
+        Engine::Postgres => {
+            let (store, begun) = PostgresStore::open_snapshot(&settings.postgres()?)?;
+            let store = Arc::new(store);
+            let ender = Arc::clone(&store);
+            Snapshot {
+                store,
+                end: Box::new(move || ender.end_snapshot(&begun)),
+            }
+        }
+    })
+}
+
 /// The leases of the background jobs, for a store opened by [`open`] (whose migrations made their table).
 pub fn leases(settings: &StoreSettings) -> StoreResult<Arc<dyn Leases>> {
     Ok(match settings.engine {

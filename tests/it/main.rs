@@ -23,6 +23,7 @@ mod refused_requests;
 mod rights;
 mod roundtrip;
 mod scale_out;
+mod scale_out_backup;
 mod scale_out_jobs;
 mod secrets;
 mod start_failures;

@@ -2,7 +2,7 @@
 //!
 //! `pool.rs` connects (TLS, pool, the runtime the connections run on), `migrations.rs` keeps the schema,
 //! `write.rs` applies a writer group in one transaction, `read.rs` answers the reads, `lease.rs` keeps the leases
-//! of the background jobs.
+//! of the background jobs, `snapshot.rs` holds one moment of the database for a backup.
 //!
 //! Ordering across nodes: every write to a collection first locks the collection's row in `collections` and
 //! takes `date_added` from it (`max(now, last + 1)`, with the database's clock), and writes of envelopes lock the
@@ -14,6 +14,7 @@ mod lease;
 mod migrations;
 mod pool;
 mod read;
+mod snapshot;
 mod write;
 
 use crate::store::{StoreError, StoreResult};
