@@ -71,8 +71,9 @@ impl Keeper {
         }
     }
 
-    /// Takes and renews the leases until aborted.
-    pub(super) async fn keep(self) {
+    /// Takes and renews the leases until `stopping` turns true; a call under way is finished first, so that no
+    /// renewal lands after the node gives its leases up.
+    pub(super) async fn keep(self, mut stopping: watch::Receiver<bool>) {
         // Until when the jobs that run here may run without another renewal.
         let mut valid_until: Option<Instant> = None;
         let mut failing = false;
@@ -121,11 +122,15 @@ impl Keeper {
             };
             let next = Instant::now() + wait;
             if let Some(until) = valid_until.filter(|until| *until < next) {
-                tokio::time::sleep_until(until).await;
+                if !rest_until(until, &mut stopping).await {
+                    return;
+                }
                 self.stop_all();
                 valid_until = None;
             }
-            tokio::time::sleep_until(next).await;
+            if !rest_until(next, &mut stopping).await {
+                return;
+            }
         }
     }
 
@@ -133,6 +138,14 @@ impl Keeper {
         for running in &self.held {
             running.send_if_modified(|was| std::mem::replace(was, false));
         }
+    }
+}
+
+/// Waits until `until`; false when told to stop first.
+async fn rest_until(until: Instant, stopping: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep_until(until) => true,
+        _ = stopping.wait_for(|stop| *stop) => false,
     }
 }
 

@@ -105,7 +105,9 @@ pub struct Jobs {
 /// The running jobs and their keeper, to stop at shutdown.
 pub struct Running {
     node: Node,
-    tasks: Vec<JoinHandle<()>>,
+    supervisors: Vec<JoinHandle<()>>,
+    keeper: Option<JoinHandle<()>>,
+    stopping: watch::Sender<bool>,
 }
 
 impl Jobs {
@@ -154,15 +156,17 @@ impl Jobs {
             jobs = self.jobs.len(),
             "this node's id in the leases of background jobs"
         );
-        let mut tasks: Vec<JoinHandle<()>> =
-            self.supervisors.into_iter().map(tokio::spawn).collect();
-        if !self.jobs.is_empty() {
+        let supervisors = self.supervisors.into_iter().map(tokio::spawn).collect();
+        let (stopping, stop_seen) = watch::channel(false);
+        let keeper = (!self.jobs.is_empty()).then(|| {
             let keeper = Keeper::new(self.node.clone(), self.jobs, Timing::configured());
-            tasks.push(tokio::spawn(keeper.keep()));
-        }
+            tokio::spawn(keeper.keep(stop_seen))
+        });
         Running {
             node: self.node,
-            tasks,
+            supervisors,
+            keeper,
+            stopping,
         }
     }
 }
@@ -170,11 +174,20 @@ impl Jobs {
 impl Running {
     /// Stops every job and gives up this node's leases, so that other nodes take the jobs over at once.
     pub async fn stop(self) {
-        for task in &self.tasks {
+        for task in &self.supervisors {
             task.abort();
         }
-        for task in self.tasks {
+        for task in self.supervisors {
             let _ = task.await;
+        }
+        if let Some(mut keeper) = self.keeper {
+            self.stopping.send_replace(true);
+            if tokio::time::timeout(RELEASE_PATIENCE, &mut keeper)
+                .await
+                .is_err()
+            {
+                keeper.abort();
+            }
         }
         let node = self.node;
         let release = tokio::task::spawn_blocking(move || node.leases.release(&node.id));
@@ -190,5 +203,5 @@ impl Running {
     }
 }
 
-/// How long a stopping node tries to give up its leases.
+/// How long a stopping node waits for a renewal under way, and then tries to give up its leases.
 const RELEASE_PATIENCE: Duration = Duration::from_secs(5);

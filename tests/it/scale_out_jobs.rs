@@ -266,13 +266,22 @@ async fn a_peer_runs_on_one_node_and_moves_within_30_s_when_that_node_is_killed(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     only_the_holder_runs(&client, &nodes, &ids, &new_holder).await;
-    let survivors_log = nodes[ids.iter().position(|id| *id == new_holder).unwrap()].log_lines();
+    let index = ids.iter().position(|id| *id == new_holder).unwrap();
+    let survivors_log = nodes[index].log_lines();
     assert!(
         survivors_log
             .iter()
             .any(|line| line.contains("the job runs here") && line.contains("peer/hub")),
         "{survivors_log:?}"
     );
+
+    // A node that stops gives its leases up on its way out, and the last node takes the peer over.
+    assert!(nodes.remove(index).terminate().success());
+    let held = format!("SELECT count(*) FROM leases WHERE holder = '{new_holder}'");
+    assert_eq!(Cluster::get().sql(database_of(&url), &held).trim(), "0");
+    ids.remove(index);
+    let last = agreed_holder(&client, &addresses(&nodes), &[]).await;
+    assert_eq!(last, ids[0]);
 }
 
 /// A node that cannot renew its leases (a psql session locks the table against writes) stops its jobs before
