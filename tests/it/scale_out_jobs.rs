@@ -15,9 +15,9 @@ use crate::pg_cluster::Cluster;
 use crate::scale_out::{database_of, node_with_args, objects_url, post_five};
 
 const ADMIN: &str = "root";
-/// A short lease term, so that a job moves in seconds: renewed every 2 s, stopped 4.8 s after the last renewal
+/// A short lease term, so that a job moves in seconds: renewed every 3 s, stopped 7.2 s after the last renewal
 /// was asked for when none comes.
-const TERM_MS: &str = "6000";
+const TERM_MS: &str = "9000";
 /// What the issue promises: a job moves within this long of its node's death.
 const MOVES_WITHIN: Duration = Duration::from_secs(30);
 

@@ -19,8 +19,8 @@ use crate::stix::Timestamp;
 /// The first run comes within this long after the start, not a whole interval later.
 const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
 
-/// Adds every peer to `jobs`, under the lease [`lease_name`]: a polling peer runs as one task, a live peer as
-/// one task per job, all on the node that holds the peer's lease.
+/// Adds every peer to `jobs`, under the lease [`lease_name`], so that it runs on the node that holds the lease:
+/// a polling peer's jobs one after the other, a live peer's each on its own, side by side.
 pub fn add(jobs: &mut Jobs, settings: &Arc<Settings>, local: &Local, peers: &Arc<Peers>) {
     for (index, peer) in settings.peer.iter().enumerate() {
         let peer_jobs = peer.jobs(&settings.intake.collection);
