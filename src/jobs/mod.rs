@@ -15,7 +15,7 @@ mod keeper;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -29,6 +29,8 @@ use keeper::{Keeper, Timing};
 pub struct Node {
     id: Arc<str>,
     leases: Arc<dyn Leases>,
+    /// The names of the jobs this node may run, in the order they were added.
+    jobs: Arc<Mutex<Vec<String>>>,
 }
 
 /// Who runs a job now.
@@ -49,11 +51,26 @@ impl Node {
         Self {
             id: id.into(),
             leases,
+            jobs: Arc::default(),
         }
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Every job this node may run, with who runs it now (`None`: no node holds its lease), as
+    /// [`Node::holders`] says. Blocks: call it off the async threads.
+    pub fn roster(&self) -> StoreResult<Vec<(String, Option<Holder>)>> {
+        let jobs = self.jobs.lock().expect("no panics under this lock").clone();
+        let mut holders = self.holders(&jobs)?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| {
+                let holder = holders.remove(&job);
+                (job, holder)
+            })
+            .collect())
     }
 
     /// Who holds the leases of `jobs` now, as the store says, so that every node answers the same; a job
@@ -127,6 +144,11 @@ impl Jobs {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let name = name.into();
+        self.node
+            .jobs
+            .lock()
+            .expect("no panics under this lock")
+            .push(name.clone());
         let (held, mut seen) = watch::channel(false);
         let (job, node) = (name.clone(), self.node.id.clone());
         self.supervisors.push(Box::pin(async move {

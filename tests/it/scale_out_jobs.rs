@@ -2,7 +2,7 @@
 //! to another node when its node dies.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,14 +24,7 @@ const MOVES_WITHIN: Duration = Duration::from_secs(30);
 /// A node on the database at `url` with one `[[peer]]`, `hub`, that pushes the collection to `remote` every
 /// second, and an admin who may read `/peers`.
 fn node_pushing_to(url: &str, data: &Path, remote: &str) -> ServerProcess {
-    let config = data.join("stixgate.toml");
-    let text = format!(
-        "[[users]]\nname = \"{ADMIN}\"\npassword = \"{}\"\nadmin = true\n\n\
-         [[peer]]\nname = \"hub\"\nurl = \"{remote}/api/collections/{COLLECTION}/\"\n\
-         direction = \"push\"\ninterval = 1\n",
-        stixgate::secret::hash_password(ADMIN)
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = pushing_to(data, remote);
     let args = [
         "--listen",
         "127.0.0.1:0",
@@ -51,9 +44,38 @@ fn node_pushing_to(url: &str, data: &Path, remote: &str) -> ServerProcess {
     )
 }
 
+/// Writes, in `data`, the configuration of a server with the peer `hub` and the admin; its path.
+fn pushing_to(data: &Path, remote: &str) -> PathBuf {
+    let config = data.join("stixgate.toml");
+    let text = format!(
+        "[[users]]\nname = \"{ADMIN}\"\npassword = \"{}\"\nadmin = true\n\n\
+         [[peer]]\nname = \"hub\"\nurl = \"{remote}/api/collections/{COLLECTION}/\"\n\
+         direction = \"push\"\ninterval = 1\n",
+        stixgate::secret::hash_password(ADMIN)
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 /// A node's `/peers`: its own id, and its one peer.
 async fn peers(client: &reqwest::Client, address: &str) -> (String, Value) {
-    let body: Value = client
+    let body = peers_json(client, address).await;
+    (
+        body["node"].as_str().unwrap().to_owned(),
+        body["peers"][0].clone(),
+    )
+}
+
+/// Every background job a node lists in `/peers`, with the node that runs it.
+async fn jobs(client: &reqwest::Client, address: &str) -> Vec<(String, Value)> {
+    let body = peers_json(client, address).await;
+    let jobs = body["jobs"].as_array().unwrap().iter();
+    jobs.map(|job| (job["job"].as_str().unwrap().to_owned(), job["node"].clone()))
+        .collect()
+}
+
+async fn peers_json(client: &reqwest::Client, address: &str) -> Value {
+    client
         .get(format!("{address}/peers"))
         .basic_auth(ADMIN, Some(ADMIN))
         .send()
@@ -61,11 +83,7 @@ async fn peers(client: &reqwest::Client, address: &str) -> (String, Value) {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    (
-        body["node"].as_str().unwrap().to_owned(),
-        body["peers"][0].clone(),
-    )
+        .unwrap()
 }
 
 /// Waits until every node at `addresses` names the same node as the peer's runner, one not in `not`; its id.
@@ -106,7 +124,6 @@ async fn only_the_holder_runs(
         loop {
             let (_, peer) = peers(client, &node.address).await;
             assert_eq!(peer["node"], holder, "{peer}");
-            assert!(peer["lease_expires"].as_str().unwrap().ends_with('Z'));
             let runs = peer["runs"].as_u64().unwrap();
             if id != holder {
                 assert_eq!(runs, 0, "{id} ran the peer, held by {holder}: {peer}");
@@ -229,6 +246,16 @@ async fn a_peer_runs_on_one_node_and_moves_within_30_s_when_that_node_is_killed(
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 3, "{ids:?}");
 
     let holder = agreed_holder(&client, &addresses(&nodes), &[]).await;
+    // Every job has one holder, and every node names the same.
+    let listed = jobs(&client, &nodes[0].address).await;
+    let names: Vec<&str> = listed.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(names, ["misp-feeds", "prune-statuses", "peer/hub"]);
+    for node in &nodes[1..] {
+        assert_eq!(jobs(&client, &node.address).await, listed);
+    }
+    for (job, runner) in &listed {
+        assert!(ids.iter().any(|id| runner == id), "{job}: {runner}");
+    }
     let load = Load::start(&addresses(&nodes));
     load.wait_for(100).await;
     // The remote receives the objects, and only the holder has run the peer.
@@ -343,4 +370,39 @@ async fn a_node_that_cannot_renew_its_leases_stops_its_jobs_before_they_end_and_
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// On sled, one process per data directory: no leases, and the process runs every job at once, as `/peers`
+/// says.
+#[tokio::test]
+async fn a_sled_server_runs_every_job_itself() {
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = ServerProcess::start(remote_dir.path());
+    let dir = tempfile::tempdir().unwrap();
+    let config = pushing_to(dir.path(), &remote.address);
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let server = ServerProcess::start_with(dir.path(), &args);
+    let client = reqwest::Client::new();
+    let (id, _) = peers(&client, &server.address).await;
+    let listed = jobs(&client, &server.address).await;
+    let names: Vec<&str> = listed.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(
+        names,
+        ["misp-feeds", "envelope-maker", "prune-statuses", "peer/hub"]
+    );
+    assert!(listed.iter().all(|(_, runner)| *runner == id), "{listed:?}");
+    only_the_holder_runs(
+        &client,
+        std::slice::from_ref(&server),
+        std::slice::from_ref(&id),
+        &id,
+    )
+    .await;
+    let (_, peer) = peers(&client, &server.address).await;
+    assert_eq!(peer["lease_expires"], Value::Null);
 }

@@ -278,31 +278,52 @@ impl Peers {
     }
 }
 
-/// Every peer's state, with the node that runs it.
-pub async fn with_holders(state: &web::Data<AppState>) -> Result<Vec<PeerState>, ApiError> {
-    let mut peers = state.peers.snapshot();
-    let (node, names) = (
-        state.node.clone(),
-        peers
-            .iter()
-            .map(|peer| lease_name(&peer.name))
-            .collect::<Vec<_>>(),
-    );
-    let holders = web::block(move || node.holders(&names)).await??;
-    for peer in &mut peers {
-        if let Some(holder) = holders.get(&lease_name(&peer.name)) {
-            peer.node = Some(holder.node.clone());
-            peer.lease_expires = holder
-                .expires
-                .and_then(|micros| i64::try_from(micros).ok())
-                .map(|micros| Timestamp::from_micros(micros).to_taxii());
-        }
-    }
-    Ok(peers)
+/// A background job and the node that runs it, as `GET /peers` shows it under `jobs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobState {
+    pub job: String,
+    /// The holder of the job's lease; `None` while no node holds it.
+    pub node: Option<String>,
+    /// When that lease ends unless renewed; `None` on sled, where the one process runs every job.
+    pub lease_expires: Option<String>,
 }
 
-/// `GET /peers`: every peer, and which node answers (`node`).
+/// Every peer's state with the node that runs it, and every background job of this node with the node that
+/// runs it, as the store says (the same on every node).
+pub async fn with_holders(
+    state: &web::Data<AppState>,
+) -> Result<(Vec<PeerState>, Vec<JobState>), ApiError> {
+    let node = state.node.clone();
+    let roster = web::block(move || node.roster()).await??;
+    let jobs: Vec<JobState> = roster
+        .into_iter()
+        .map(|(job, holder)| JobState {
+            job,
+            lease_expires: holder
+                .as_ref()
+                .and_then(|holder| holder.expires)
+                .and_then(|micros| i64::try_from(micros).ok())
+                .map(|micros| Timestamp::from_micros(micros).to_taxii()),
+            node: holder.map(|holder| holder.node),
+        })
+        .collect();
+    let mut peers = state.peers.snapshot();
+    for peer in &mut peers {
+        let lease = lease_name(&peer.name);
+        if let Some(job) = jobs.iter().find(|job| job.job == lease) {
+            peer.node.clone_from(&job.node);
+            peer.lease_expires.clone_from(&job.lease_expires);
+        }
+    }
+    Ok((peers, jobs))
+}
+
+/// `GET /peers`: every peer, every background job, and which node answers (`node`).
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let peers = with_holders(&state).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "node": state.node.id(), "peers": peers })))
+    let (peers, jobs) = with_holders(&state).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "node": state.node.id(),
+        "peers": peers,
+        "jobs": jobs,
+    })))
 }

@@ -29,7 +29,7 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
          one node at a time, the holder of its lease; the counts are of the runs on this node.</p>\n",
         escape(state.node.id())
     );
-    let peers = crate::server::peers::with_holders(&state).await?;
+    let (peers, jobs) = crate::server::peers::with_holders(&state).await?;
     if peers.is_empty() {
         body.push_str("<p class=\"note\">No [[peer]] is configured.</p>\n");
     } else {
@@ -137,6 +137,18 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
     if !consumers.is_empty() {
         body.push_str("</tbody></table>\n");
     }
+    body.push_str(
+        "<h2>Background jobs</h2>\n<table><thead><tr><th>Job</th><th>Runs on</th></tr></thead><tbody>\n",
+    );
+    for job in &jobs {
+        let _ = writeln!(
+            body,
+            "<tr><td class=\"id\">{}</td><td class=\"node\">{}</td></tr>",
+            escape(&job.job),
+            holder(job.node.as_deref(), job.lease_expires.as_deref()),
+        );
+    }
+    body.push_str("</tbody></table>\n");
     Ok(page(&state.settings, &grant, "Peers and jobs", &body))
 }
 
