@@ -313,6 +313,9 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Called with a collection's id when another process sharing the store has added objects or envelopes to it.
+pub type OthersAdded = Arc<dyn Fn(&str) + Send + Sync>;
 pub type StoreIter<'a, T> = Box<dyn Iterator<Item = StoreResult<T>> + Send + 'a>;
 
 /// A storage engine. Writes come only from the [`Writer`], so engines need not guard against concurrent writers.
@@ -349,6 +352,19 @@ pub trait Store: Send + Sync {
         object_type: Option<&str>,
         after: Option<u64>,
     ) -> StoreIter<'_, StoredObject>;
+
+    /// [`Store::added_after`] for a reader that expects to take about `expected` of them (a page, and one more
+    /// to tell whether there is more): an engine that reads in chunks makes its first chunk that size.
+    fn added_after_expecting(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+        expected: usize,
+    ) -> StoreIter<'_, StoredObject> {
+        let _ = expected;
+        self.added_after(collection, object_type, after)
+    }
 
     /// The collection's counts and newest `date_added`, without reading its objects.
     fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary>;
@@ -395,6 +411,12 @@ pub trait Store: Send + Sync {
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> StoreResult<u64>;
+
+    /// From now on, calls `added` within about a second whenever another process that shares this store adds
+    /// objects or envelopes to a collection. Engines that only one process opens (sled) never call it.
+    fn follow_others(&self, added: OthersAdded) {
+        drop(added);
+    }
 }
 
 #[cfg(test)]

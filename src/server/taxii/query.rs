@@ -55,7 +55,8 @@ pub fn page(
     let single_versions_only = !store.has_multiple_versions(collection)?;
     let mut objects = Vec::with_capacity(limit.min(1024));
     let mut more = false;
-    for candidate in candidates(store, collection, filters, after)? {
+    // The page and one more, which tells whether there is more.
+    for candidate in candidates(store, collection, filters, after, limit + 1)? {
         let candidate = candidate?;
         if !wanted(
             store,
@@ -89,6 +90,7 @@ fn candidates<'a>(
     collection: &str,
     filters: &Filters,
     after: Option<u64>,
+    expected: usize,
 ) -> StoreResult<StoreIter<'a, StoredObject>> {
     if let Some(ids) = &filters.ids {
         let mut entries = Vec::new();
@@ -111,11 +113,15 @@ fn candidates<'a>(
         return Ok(Box::new(entries.into_iter().map(Ok)));
     }
     match &filters.types {
-        None => Ok(store.added_after(collection, None, after)),
+        None => Ok(store.added_after_expecting(collection, None, after, expected)),
         Some(types) => {
             let indexes = types
                 .iter()
-                .map(|t| store.added_after(collection, Some(t), after).peekable())
+                .map(|t| {
+                    store
+                        .added_after_expecting(collection, Some(t), after, expected)
+                        .peekable()
+                })
                 .collect();
             Ok(Box::new(Merge(indexes)))
         }

@@ -9,6 +9,7 @@
 //! visible, so the next writer of a collection commits after the previous one: the committed objects of a
 //! collection are always a prefix in `date_added` order, and a reader paging by `date_added` never skips one.
 
+mod listen;
 mod migrations;
 mod pool;
 mod read;

@@ -5,6 +5,7 @@
 //! connections and hands each piece of work to it, waiting on a channel: that works on any thread, where a
 //! `block_on` would panic inside a runtime.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,19 +46,23 @@ pub struct PostgresOptions {
     pub ca: Option<PathBuf>,
 }
 
-enum Tls {
+pub(super) enum Tls {
     Disabled,
     Rustls(MakeRustlsConnect),
 }
 
 /// What the connections share; futures handed to the runtime own a clone of it.
 pub(super) struct Shared {
-    config: tokio_postgres::Config,
-    tls: Tls,
+    pub(super) config: tokio_postgres::Config,
+    pub(super) tls: Tls,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     /// Host, port and database, for messages: never the password.
     pub(super) target: String,
+    /// This process's id in the notifications it sends, so that its listener can skip its own.
+    pub(super) node: String,
+    /// The collections known to have their row in `collections`.
+    pub(super) collections: Mutex<HashSet<String>>,
 }
 
 pub(super) struct Pool {
@@ -128,9 +133,22 @@ impl Pool {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.pool_size)),
                 target,
+                node: uuid::Uuid::new_v4().to_string(),
+                collections: Mutex::new(HashSet::new()),
             }),
             runtime: Some(runtime),
         })
+    }
+
+    /// Starts `work` on the engine's runtime, to run until the pool is dropped.
+    pub(super) fn spawn<F>(&self, work: impl FnOnce(Arc<Shared>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the pool is dropped")
+            .spawn(work(Arc::clone(&self.shared)));
     }
 
     /// Runs `work` on the engine's runtime and waits for it, from any thread.

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
 
 use super::pool::Shared;
 use super::{db_error, must_retry, signed, successor};
@@ -92,14 +93,31 @@ pub(super) async fn apply(
 async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
     let mut client = shared.connection().await?;
     let names = Names::of(&ops);
-    if !names.collections.is_empty() {
+    // Rows are never deleted: a collection this process saw once has its row for good.
+    let missing: Vec<&String> = {
+        let known = shared
+            .collections
+            .lock()
+            .expect("no panics under this lock");
+        names
+            .collections
+            .iter()
+            .filter(|c| !known.contains(*c))
+            .collect()
+    };
+    if !missing.is_empty() {
         client
-            .execute(
+            .execute_typed(
                 "INSERT INTO collections (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                &[&names.collections],
+                &[(&missing, Type::TEXT_ARRAY)],
             )
             .await
             .map_err(db_error)?;
+        let mut known = shared
+            .collections
+            .lock()
+            .expect("no panics under this lock");
+        known.extend(missing.into_iter().cloned());
     }
     let transaction = client.transaction().await.map_err(db_error)?;
     let mut group = lock_and_read(&transaction, &names).await?;
@@ -107,7 +125,7 @@ async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<
     for op in ops {
         outcomes.push(group.apply(&transaction, op).await?);
     }
-    flush::write(&transaction, group).await?;
+    flush::write(&transaction, group, &shared.node).await?;
     transaction.commit().await.map_err(db_error)?;
     Ok(outcomes)
 }
@@ -272,10 +290,14 @@ impl Group {
                 Version::New { text } => *text == object.text || same_json(text, &object.text),
                 Version::Stored { .. } => {
                     let row = transaction
-                        .query_one(
+                        .query_typed_one(
                             "SELECT text FROM objects \
                              WHERE collection = $1 AND stix_id = $2 AND version = $3",
-                            &[&key.0, &key.1, &object.version],
+                            &[
+                                (&key.0, Type::TEXT),
+                                (&key.1, Type::TEXT),
+                                (&object.version, Type::INT8),
+                            ],
                         )
                         .await
                         .map_err(db_error)?;
