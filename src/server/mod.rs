@@ -234,6 +234,8 @@ impl Application {
             .map_err(|e| StoreError::data_directory(&settings.data, &e))?;
         let store = store::open(&settings.store, &settings.data)?;
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
+        // Live waits and streams on this node wake for what other nodes store too.
+        store.follow_others(writer.others_added());
         let misp = Arc::new(MispFeeds::new(
             &settings,
             Arc::clone(&store),

@@ -26,7 +26,7 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 
 /// In debug builds, a backstop in milliseconds instead of [`BACKSTOP`]: tests make it longer than their waits, so
 /// that only a notification (or the look after a reconnection) can answer them.
-const TEST_BACKSTOP_VARIABLE: &str = "STIXGATE_TEST_LISTENER_BACKSTOP_MS";
+const TEST_BACKSTOP_VARIABLE: &str = "PG_LISTENER_TEST_BACKSTOP_MS";
 
 fn backstop() -> Duration {
     if !cfg!(debug_assertions) {
