@@ -63,6 +63,8 @@ pub(super) struct Shared {
     pub(super) node: String,
     /// The collections known to have their row in `collections`.
     pub(super) collections: Mutex<HashSet<String>>,
+    /// Objects and envelopes in the collections written when this process last had the statistics gathered.
+    pub(super) analyzed_at: Mutex<i64>,
 }
 
 pub(super) struct Pool {
@@ -135,6 +137,7 @@ impl Pool {
                 target,
                 node: uuid::Uuid::new_v4().to_string(),
                 collections: Mutex::new(HashSet::new()),
+                analyzed_at: Mutex::new(0),
             }),
             runtime: Some(runtime),
         })

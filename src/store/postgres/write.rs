@@ -125,9 +125,49 @@ async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<
     for op in ops {
         outcomes.push(group.apply(&transaction, op).await?);
     }
+    let stored: i64 = group
+        .collections
+        .values()
+        .map(|c| c.objects + c.envelopes)
+        .sum();
     flush::write(&transaction, group, &shared.node).await?;
     transaction.commit().await.map_err(db_error)?;
+    drop(client);
+    analyze_when_grown(shared, stored);
     Ok(outcomes)
+}
+
+/// Has PostgreSQL gather the tables' statistics again, in the background, each time the collections written
+/// hold twice as many objects and envelopes as at the last time.
+///
+/// Without statistics (a table filled since the last autovacuum round, which comes once a minute at most), the
+/// planner guessed a few hundred rows in a collection and read pages by a bitmap scan of every row after the
+/// cursor and a sort: 215 ms for a page of 1,000 at 100,000 objects, against 1.2 ms by the primary key once
+/// analyzed.
+fn analyze_when_grown(shared: &Arc<Shared>, stored: i64) {
+    {
+        let mut analyzed = shared
+            .analyzed_at
+            .lock()
+            .expect("no panics under this lock");
+        if stored < (*analyzed * 2).max(1000) {
+            return;
+        }
+        *analyzed = stored;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let analyzed = match shared.connection().await {
+            Ok(client) => client
+                .batch_execute("ANALYZE objects, envelopes")
+                .await
+                .map_err(db_error),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = analyzed {
+            tracing::warn!(%error, "could not update the tables' statistics");
+        }
+    });
 }
 
 impl Group {
