@@ -11,6 +11,7 @@ mod sled_store;
 mod text_log;
 mod writer;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -378,6 +379,22 @@ pub trait Store: Send + Sync {
 
     /// The oldest and the newest version of one object in a collection; `None` if it has none.
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>>;
+
+    /// [`Store::version_bounds`] of several objects of a collection at once (those with none are left out), for
+    /// a page that checks `match[version]` on each of its objects.
+    fn version_bounds_of(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut bounds = HashMap::new();
+        for id in ids {
+            if let Some(found) = self.version_bounds(collection, id)? {
+                bounds.insert((*id).to_owned(), found);
+            }
+        }
+        Ok(bounds)
+    }
 
     /// Whether any object of the collection has more than one version. When none has, every object is its
     /// own first and last version, and listings need not look versions up.

@@ -9,7 +9,7 @@
 //! trips, not PostgreSQL's work, were what made pages slow: each is several thread wake-ups (this process's
 //! threads, the connection's task, the database's backend), which on a busy machine wait for a core.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
@@ -296,6 +296,26 @@ impl Store for PostgresStore {
                 .zip(row.get::<_, Option<i64>>(1)))
         })?;
         Ok(bounds.flatten())
+    }
+
+    fn version_bounds_of(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        let sql = "SELECT o.stix_id, min(o.version), max(o.version) FROM objects o \
+                   JOIN unnest($2::text[]) AS named (stix_id) \
+                     ON o.collection = $1 AND o.stix_id = named.stix_id \
+                   GROUP BY o.stix_id";
+        let params = vec![text(collection), (Box::new(ids) as _, Type::TEXT_ARRAY)];
+        rows(&self.pool, sql.to_owned(), params)?
+            .iter()
+            .map(|row| Ok((row.get(0), (row.get(1), row.get(2)))))
+            .collect()
     }
 
     fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool> {

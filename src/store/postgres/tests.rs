@@ -221,3 +221,43 @@ fn a_group_rolled_back_by_a_deadlock_is_applied_again() {
     assert_eq!(store.note("a").unwrap().unwrap(), b"group");
     assert_eq!(store.note("b").unwrap().unwrap(), b"group");
 }
+
+/// The bounds of several objects in one query are those of each object asked alone; an object without
+/// versions is left out, and one named twice is answered once.
+#[test]
+fn version_bounds_of_several_objects_are_those_of_each() {
+    let store = node(&Cluster::get().fresh_database());
+    let version = |id: &str, version: i64| WriteOp::PutObject {
+        collection: "c1".into(),
+        object: NewObject {
+            id: id.into(),
+            version,
+            version_text: format!("v{version}"),
+            text: format!(r#"{{"id":"{id}","v":{version}}}"#).into_bytes(),
+        },
+    };
+    store
+        .apply(vec![
+            version("indicator--a", 1),
+            version("indicator--a", 3),
+            version("indicator--a", 2),
+            version("indicator--b", 5),
+        ])
+        .unwrap();
+    let ids = [
+        "indicator--a",
+        "indicator--b",
+        "indicator--none",
+        "indicator--a",
+    ];
+    let bounds = store.version_bounds_of("c1", &ids).unwrap();
+    assert_eq!(bounds.len(), 2, "{bounds:?}");
+    for id in ["indicator--a", "indicator--b"] {
+        assert_eq!(
+            bounds.get(id).copied(),
+            store.version_bounds("c1", id).unwrap()
+        );
+    }
+    assert_eq!(bounds["indicator--a"], (1, 3));
+    assert!(store.version_bounds_of("c2", &ids).unwrap().is_empty());
+}
