@@ -119,6 +119,14 @@ impl Pool {
         let (mut config, tls) = options.connection()?;
         let target = describe(&config);
         config.application_name("stixgate");
+        // Every query of the engine reads by an index in its order: pages by the primary key, stopping after a
+        // page. Without fresh statistics (a table filled since autovacuum last looked) the planner guessed a
+        // few hundred rows in a collection and read pages by a bitmap scan of every row after the cursor and a
+        // sort instead: 125 ms for a page of 1,000 at 100,000 objects, against 0.6 ms by the index.
+        let given = config
+            .get_options()
+            .map_or_else(String::new, |o| format!("{o} "));
+        config.options(format!("{given}-c enable_bitmapscan=off"));
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio_postgres::types::Type;
+
 use super::pg_cluster::Cluster;
 use super::{PostgresOptions, PostgresStore, SslMode};
 use crate::store::{NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
@@ -260,4 +262,41 @@ fn version_bounds_of_several_objects_are_those_of_each() {
     }
     assert_eq!(bounds["indicator--a"], (1, 3));
     assert!(store.version_bounds_of("c2", &ids).unwrap().is_empty());
+}
+
+/// A page is read by the primary key in its order, stopping after the page, even when the table has no
+/// statistics yet (filled since autovacuum last looked): the planner then guessed a few hundred rows and chose
+/// to read every row after the cursor and sort them.
+#[test]
+fn pages_are_read_by_the_primary_key_even_without_statistics() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let store = node(&url);
+    // Written around the engine, which would have the statistics gathered.
+    cluster.sql(
+        url.rsplit('/').next().unwrap(),
+        "INSERT INTO objects SELECT 'c1', n, 'indicator--' || n, 'indicator', 1, 'v1', '{}' \
+         FROM generate_series(1, 20000) AS n",
+    );
+    let plan = store
+        .pool
+        .run(|shared| async move {
+            let client = shared.connection().await?;
+            let rows = client
+                .query_typed(
+                    "EXPLAIN SELECT stix_id, version, version_text, date_added, text FROM objects \
+                     WHERE collection = $1 AND date_added > $2 ORDER BY date_added LIMIT 1001",
+                    &[(&"c1", Type::TEXT), (&0_i64, Type::INT8)],
+                )
+                .await
+                .map_err(super::db_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>())
+        })
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("Index Scan using objects_pkey"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
 }

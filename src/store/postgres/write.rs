@@ -138,19 +138,16 @@ async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<
 }
 
 /// Has PostgreSQL gather the tables' statistics again, in the background, each time the collections written
-/// hold twice as many objects and envelopes as at the last time.
-///
-/// Without statistics (a table filled since the last autovacuum round, which comes once a minute at most), the
-/// planner guessed a few hundred rows in a collection and read pages by a bitmap scan of every row after the
-/// cursor and a sort: 215 ms for a page of 1,000 at 100,000 objects, against 1.2 ms by the primary key once
-/// analyzed.
+/// hold four times as many objects and envelopes as at the last time: a table filled since autovacuum's last
+/// round (once a minute at most) has none, and the planner's guesses without them are far off (see `pool.rs`
+/// for what that did to pages).
 fn analyze_when_grown(shared: &Arc<Shared>, stored: i64) {
     {
         let mut analyzed = shared
             .analyzed_at
             .lock()
             .expect("no panics under this lock");
-        if stored < (*analyzed * 2).max(1000) {
+        if stored < (*analyzed * 4).max(1000) {
             return;
         }
         *analyzed = stored;
