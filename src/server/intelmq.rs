@@ -28,10 +28,11 @@ const CURSOR_HEADER: &str = "X-Stixgate-Cursor";
 const FEED_PAGE: usize = 1000;
 const FEED_PAGE_MAX: usize = 100_000;
 const NDJSON: &str = "application/x-ndjson";
-/// How often an open stream looks for new events.
-const STREAM_POLL: Duration = Duration::from_secs(1);
+/// How often an open stream looks for new events when nothing woke it: it wakes whenever objects or envelopes
+/// are stored in its collection, through this node or another (see [`crate::store::Writer::objects_added`]).
+const STREAM_POLL: Duration = Duration::from_secs(5);
 /// An empty line after this many idle polls keeps the stream's connection alive.
-const STREAM_KEEPALIVE_POLLS: u32 = 15;
+const STREAM_KEEPALIVE_POLLS: u32 = 3;
 
 /// The collection is read by the rights decision (see [`super::rights::Named::Query`]).
 #[derive(Deserialize)]
@@ -273,7 +274,8 @@ pub async fn feed(
 
 /// The feed as one long-lived chunked NDJSON response, for IntelMQ's `http_stream` collector, which makes
 /// one report per line: first what the cursor or consumer has not seen, then each new event as it is
-/// stored. The store is polled; an idle stream gets an empty line now and then, which the collector skips,
+/// stored. It reads again when its collection gets objects or envelopes (on any node), and every
+/// [`STREAM_POLL`] anyway; an idle stream gets an empty line now and then, which the collector skips,
 /// so that neither it nor a proxy times the connection out. The stream ends when the server stops.
 pub async fn stream(
     state: web::Data<AppState>,
@@ -282,9 +284,12 @@ pub async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let reader = FeedReader::open(&state, query.into_inner(), &grant).await?;
     let stopping = state.stopping.clone();
+    // Watched from before the first read, so that what is stored between a read and the wait wakes it.
+    let mut added = state.writer.objects_added(&reader.collection);
+    added.borrow_and_update();
     let lines = futures_util::stream::unfold(
-        (reader, state, stopping, 0u32),
-        |(mut reader, state, mut stopping, mut idle)| async move {
+        (reader, state, stopping, added, 0u32),
+        |(mut reader, state, mut stopping, mut added, mut idle)| async move {
             loop {
                 if *stopping.borrow() {
                     return None;
@@ -298,14 +303,18 @@ pub async fn stream(
                 };
                 if !page.lines.is_empty() {
                     let chunk = Bytes::from(page.lines);
-                    return Some((Ok::<_, ApiError>(chunk), (reader, state, stopping, 0)));
+                    let next = (reader, state, stopping, added, 0);
+                    return Some((Ok::<_, ApiError>(chunk), next));
                 }
                 idle += 1;
                 if idle >= STREAM_KEEPALIVE_POLLS {
-                    return Some((Ok(Bytes::from_static(b"\n")), (reader, state, stopping, 0)));
+                    let next = (reader, state, stopping, added, 0);
+                    return Some((Ok(Bytes::from_static(b"\n")), next));
                 }
                 tokio::select! {
                     () = tokio::time::sleep(STREAM_POLL) => {}
+                    // A stopped writer ends the watch; the stop ends the stream just after.
+                    Ok(()) = added.changed() => {}
                     _ = stopping.changed() => return None,
                 }
             }

@@ -242,6 +242,8 @@ impl Application {
             store::leases(&settings.store)?,
         );
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
+        // Live waits and streams on this node wake for what other nodes store too.
+        store.follow_others(writer.others_added());
         let misp = Arc::new(MispFeeds::new(
             &settings,
             Arc::clone(&store),

@@ -12,6 +12,7 @@ mod sled_store;
 mod text_log;
 mod writer;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -364,6 +365,9 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Called with a collection's id when another process sharing the store has added objects or envelopes to it.
+pub type OthersAdded = Arc<dyn Fn(&str) + Send + Sync>;
 pub type StoreIter<'a, T> = Box<dyn Iterator<Item = StoreResult<T>> + Send + 'a>;
 
 /// A storage engine. Writes come only from the [`Writer`], so engines need not guard against concurrent writers.
@@ -401,6 +405,19 @@ pub trait Store: Send + Sync {
         after: Option<u64>,
     ) -> StoreIter<'_, StoredObject>;
 
+    /// [`Store::added_after`] for a reader that expects to take about `expected` of them (a page, and one more
+    /// to tell whether there is more): an engine that reads in chunks makes its first chunk that size.
+    fn added_after_expecting(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+        expected: usize,
+    ) -> StoreIter<'_, StoredObject> {
+        let _ = expected;
+        self.added_after(collection, object_type, after)
+    }
+
     /// The collection's counts and newest `date_added`, without reading its objects.
     fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary>;
 
@@ -413,6 +430,22 @@ pub trait Store: Send + Sync {
 
     /// The oldest and the newest version of one object in a collection; `None` if it has none.
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>>;
+
+    /// [`Store::version_bounds`] of several objects of a collection at once (those with none are left out), for
+    /// a page that checks `match[version]` on each of its objects.
+    fn version_bounds_of(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut bounds = HashMap::new();
+        for id in ids {
+            if let Some(found) = self.version_bounds(collection, id)? {
+                bounds.insert((*id).to_owned(), found);
+            }
+        }
+        Ok(bounds)
+    }
 
     /// Whether any object of the collection has more than one version. When none has, every object is its
     /// own first and last version, and listings need not look versions up.
@@ -446,6 +479,12 @@ pub trait Store: Send + Sync {
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> StoreResult<u64>;
+
+    /// From now on, calls `added` within about a second whenever another process that shares this store adds
+    /// objects or envelopes to a collection. Engines that only one process opens (sled) never call it.
+    fn follow_others(&self, added: OthersAdded) {
+        drop(added);
+    }
 }
 
 #[cfg(test)]

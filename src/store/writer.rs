@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{Store, StoreError, StoreResult, WriteOp, WriteOutcome};
+use super::{OthersAdded, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
 
 /// Enough to amortise a flush, small enough to keep one group's latency low.
 const MAX_GROUP_OPS: usize = 20_000;
@@ -97,6 +97,13 @@ impl Writer {
     /// watcher re-reads what it waits for when it changes; it ends (`changed()` fails) when the writer stops.
     pub fn objects_added(&self, collection: &str) -> watch::Receiver<u64> {
         self.added.watch(collection)
+    }
+
+    /// What wakes the watchers of [`Writer::objects_added`] for objects that another process sharing the store
+    /// added, to hand to [`Store::follow_others`].
+    pub fn others_added(&self) -> OthersAdded {
+        let added = Arc::clone(&self.added);
+        Arc::new(move |collection: &str| added.bump(&HashSet::from([collection.to_owned()])))
     }
 
     /// Applies `ops` atomically and returns once they are durable.

@@ -16,6 +16,11 @@
 //!   times pages near the start and the end of the collection at each size, to show whether time per page is flat.
 //!
 //! All latencies are measured in this client. The server's memory is read from `/proc/PID/status` with `--pid`.
+//!
+//! Several nodes of one server (stixgate on one PostgreSQL database) are driven at once by giving
+//! `--collection-url` (and `--pid`) once per node: the POSTs of the load and the clients of the concurrent phase
+//! are spread over the nodes in turn, the paging client asks them in turn (each page's `next` goes to the next
+//! node), and the memory reported is the sum of the nodes'.
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
@@ -46,9 +51,9 @@ const SCALE_SAMPLES: usize = 50;
 #[command(about = "TAXII 2.1 load, paging and concurrency benchmark for one collection")]
 struct Args {
     /// The collection to drive, such as http://127.0.0.1:8080/api/collections/<id>/.
-    /// Its API root is this URL minus `collections/<id>/`.
-    #[arg(long)]
-    collection_url: Url,
+    /// Its API root is this URL minus `collections/<id>/`. Once per node for several nodes of one server.
+    #[arg(long, required = true)]
+    collection_url: Vec<Url>,
     /// User name for HTTP Basic authentication.
     #[arg(long, requires = "password")]
     user: Option<String>,
@@ -79,9 +84,9 @@ struct Args {
     /// Name of the server, printed on every line.
     #[arg(long, default_value = "taxii")]
     label: String,
-    /// Process id of the server, to report its resident memory after loading and after paging.
+    /// Process id of the server, to report its resident memory after loading and after paging; once per node.
     #[arg(long)]
-    pid: Option<u32>,
+    pid: Vec<u32>,
     /// Collection sizes to load up to in steps, such as 10000,100000,1000000; runs the scale phase only.
     #[arg(long, value_delimiter = ',')]
     scale: Vec<usize>,
@@ -96,25 +101,32 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let taxii = Taxii::new(&args)?;
+    let nodes = args
+        .collection_url
+        .iter()
+        .map(|url| Taxii::new(&args, url))
+        .collect::<Result<Vec<_>>>()?;
+    let taxii = nodes.as_slice();
     let report = Report {
         label: args.label.clone(),
-        pid: args.pid,
+        pids: args.pid.clone(),
     };
-    let max_content_length = taxii.max_content_length().await?;
+    let max_content_length = taxii[0].max_content_length().await?;
     let packing = Packing {
         batch: args.batch,
         max_bytes: max_content_length,
     };
-    println!(
-        "[{}] collection {} (max_content_length {max_content_length} bytes)",
-        args.label, args.collection_url
-    );
+    for url in &args.collection_url {
+        println!(
+            "[{}] collection {url} (max_content_length {max_content_length} bytes)",
+            args.label
+        );
+    }
 
     let all_checks_passed = if args.scale.is_empty() {
-        run_phases(&args, &taxii, &report, packing).await?
+        run_phases(&args, taxii, &report, packing).await?
     } else {
-        scale(&args, &taxii, &report, packing).await?
+        scale(&args, taxii, &report, packing).await?
     };
     for note in notes() {
         println!("[{}] note: {note}", args.label);
@@ -128,9 +140,14 @@ async fn main() -> Result<()> {
 }
 
 /// Load, page and concurrent phases; false if a check failed (the phases after it still run).
-async fn run_phases(args: &Args, taxii: &Taxii, report: &Report, packing: Packing) -> Result<bool> {
+async fn run_phases(
+    args: &Args,
+    taxii: &[Taxii],
+    report: &Report,
+    packing: Packing,
+) -> Result<bool> {
     let loaded = load(taxii, args.objects, packing, args.posts_in_flight).await?;
-    report.load(&loaded, packing, args.posts_in_flight);
+    report.load(&loaded, packing, args.posts_in_flight, taxii.len());
 
     let walk = page_through(taxii, args.objects).await?;
     let walk_ok = report.page(&walk, args.objects);
@@ -230,9 +247,9 @@ struct Page {
 }
 
 impl Taxii {
-    fn new(args: &Args) -> Result<Self> {
+    fn new(args: &Args, collection_url: &Url) -> Result<Self> {
         // Every URL below is relative to a collection URL with its trailing slash.
-        let mut collection = args.collection_url.clone();
+        let mut collection = collection_url.clone();
         if !collection.path().ends_with('/') {
             collection.set_path(&format!("{}/", collection.path()));
         }
@@ -487,15 +504,15 @@ struct Loaded {
     latencies: Latencies,
 }
 
-async fn load(taxii: &Taxii, count: usize, packing: Packing, in_flight: usize) -> Result<Loaded> {
+async fn load(taxii: &[Taxii], count: usize, packing: Packing, in_flight: usize) -> Result<Loaded> {
     // Generate everything first so that the clock measures the server, not the generator.
     let batches = envelopes(count, packing)?;
     let posts = batches.len();
     let largest_post = batches.iter().map(|batch| batch.count).max().unwrap_or(0);
     let bytes = batches.iter().map(|batch| batch.body.len()).sum();
     let started = Instant::now();
-    let latencies: Vec<Duration> = stream::iter(batches)
-        .map(|batch| taxii.post(batch))
+    let latencies: Vec<Duration> = stream::iter(batches.into_iter().enumerate())
+        .map(|(n, batch)| taxii[n % taxii.len()].post(batch))
         .buffer_unordered(in_flight.max(1))
         .try_collect()
         .await?;
@@ -521,7 +538,7 @@ struct Walk {
     elapsed: Duration,
 }
 
-async fn page_through(taxii: &Taxii, expected: usize) -> Result<Walk> {
+async fn page_through(nodes: &[Taxii], expected: usize) -> Result<Walk> {
     let mut seen = HashSet::with_capacity(expected);
     let mut pages = Vec::new();
     let mut objects = 0;
@@ -529,6 +546,7 @@ async fn page_through(taxii: &Taxii, expected: usize) -> Result<Walk> {
     let mut position = Position::First;
     let started = Instant::now();
     loop {
+        let taxii = &nodes[pages.len() % nodes.len()];
         let page = taxii.page(&position).await?;
         objects += page.ids.len();
         duplicates += page
@@ -581,7 +599,7 @@ fn following(position: &Position, page: &Page, objects: &Url) -> Result<Option<P
 /// `next` tokens qualify if every page got its own and fetching one again gives the same page. Tokens that are
 /// cursors of one query, consumed as they are read (medallion's, for example), do not; then the positions are
 /// `added_after` the X-TAXII-Date-Added-Last of each page.
-async fn replayable_positions(taxii: &Taxii, walk: &Walk) -> (Vec<Position>, &'static str) {
+async fn replayable_positions(taxii: &[Taxii], walk: &Walk) -> (Vec<Position>, &'static str) {
     let tokens: Vec<&String> = walk
         .pages
         .iter()
@@ -619,9 +637,11 @@ async fn replayable_positions(taxii: &Taxii, walk: &Walk) -> (Vec<Position>, &'s
 }
 
 /// Whether the page in the middle of the walk comes back the same when fetched again by its position.
-async fn replays(taxii: &Taxii, walk: &Walk) -> bool {
+async fn replays(taxii: &[Taxii], walk: &Walk) -> bool {
     let (position, page) = &walk.pages[walk.pages.len() / 2];
-    let outcome = match taxii.page(position).await {
+    // On another node than the one that answered it in the walk, when there are several.
+    let node = &taxii[(walk.pages.len() / 2 + 1) % taxii.len()];
+    let outcome = match node.page(position).await {
         Ok(again) if again.ids == page.ids => return true,
         Ok(_) => "gave other objects".to_owned(),
         Err(error) => format!("failed: {error:#}"),
@@ -660,7 +680,7 @@ impl Hammered {
 }
 
 /// The concurrent phase: clients fetch pages at random positions until the requests or the time run out.
-async fn hammer(taxii: &Taxii, positions: &[Position], load: Load) -> Hammered {
+async fn hammer(taxii: &[Taxii], positions: &[Position], load: Load) -> Hammered {
     let positions: Arc<[Position]> = positions.into();
     let remaining = Arc::new(AtomicUsize::new(load.requests));
     let started = Instant::now();
@@ -669,9 +689,9 @@ async fn hammer(taxii: &Taxii, positions: &[Position], load: Load) -> Hammered {
     // keep the phase going long after the deadline.
     let give_up = tokio::time::Instant::from_std(deadline + load.grace);
     let clients: Vec<_> = (0..load.clients)
-        .map(|_| {
-            let (taxii, positions, remaining) =
-                (taxii.clone(), positions.clone(), remaining.clone());
+        .map(|client| {
+            let taxii = taxii[client % taxii.len()].clone();
+            let (positions, remaining) = (positions.clone(), remaining.clone());
             tokio::spawn(async move {
                 let mut client = Hammered::default();
                 while Instant::now() < deadline && take_one(&remaining) {
@@ -716,7 +736,7 @@ fn random_index(len: usize) -> usize {
 }
 
 /// The scale phase: load in steps; at each size, time pages near the start and near the end of the collection.
-async fn scale(args: &Args, taxii: &Taxii, report: &Report, packing: Packing) -> Result<bool> {
+async fn scale(args: &Args, taxii: &[Taxii], report: &Report, packing: Packing) -> Result<bool> {
     let mut sizes = args.scale.clone();
     sizes.sort_unstable();
     sizes.dedup();
@@ -739,13 +759,14 @@ async fn scale(args: &Args, taxii: &Taxii, report: &Report, packing: Packing) ->
 }
 
 /// Mean latency of SCALE_SAMPLES page GETs, one at a time, cycling through `positions`.
-async fn time_pages(taxii: &Taxii, positions: &[Position]) -> Result<Duration> {
+async fn time_pages(taxii: &[Taxii], positions: &[Position]) -> Result<Duration> {
     ensure!(
         !positions.is_empty(),
         "the collection has no full page to time"
     );
     let mut total = Duration::ZERO;
-    for position in positions.iter().cycle().take(SCALE_SAMPLES) {
+    for (n, position) in positions.iter().cycle().take(SCALE_SAMPLES).enumerate() {
+        let taxii = &taxii[n % taxii.len()];
         let page = taxii.page(position).await?;
         ensure!(
             page.ids.len() == PAGE_LIMIT,
@@ -807,7 +828,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
 /// Prints each phase's line and its `RESULT` line.
 struct Report {
     label: String,
-    pid: Option<u32>,
+    /// The server's processes, one per node.
+    pids: Vec<u32>,
 }
 
 impl Report {
@@ -820,7 +842,11 @@ impl Report {
 
     /// The server's resident memory now, as a JSON value and a phrase for the human-readable line.
     fn rss(&self) -> (serde_json::Value, String) {
-        match self.pid.and_then(rss_kib) {
+        let each: Option<Vec<u64>> = self.pids.iter().map(|pid| rss_kib(*pid)).collect();
+        match each
+            .filter(|each| !each.is_empty())
+            .map(|each| each.iter().sum::<u64>())
+        {
             Some(kib) => (
                 json!(kib),
                 format!("; server RSS {:.0} MiB", kib as f64 / 1024.0),
@@ -829,12 +855,12 @@ impl Report {
         }
     }
 
-    fn load(&self, loaded: &Loaded, packing: Packing, in_flight: usize) {
+    fn load(&self, loaded: &Loaded, packing: Packing, in_flight: usize, nodes: usize) {
         let rate = per_second(loaded.objects, loaded.elapsed);
         let (rss_kib, rss) = self.rss();
         let human = format!(
-            "{} objects in {} POSTs (up to {} per POST, {in_flight} at a time) in {:.2} s: {rate:.0} objects/s; \
-             POST {}{rss}",
+            "{} objects in {} POSTs (up to {} per POST, {in_flight} at a time, over {nodes} node(s)) in {:.2} s: \
+             {rate:.0} objects/s; POST {}{rss}",
             loaded.objects,
             loaded.posts,
             loaded.largest_post,
@@ -843,6 +869,7 @@ impl Report {
         );
         let result = json!({
             "objects": loaded.objects,
+            "nodes": nodes,
             "posts": loaded.posts,
             "batch": packing.batch,
             "largest_post": loaded.largest_post,

@@ -436,3 +436,111 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
         .collect();
     assert!(lost.is_empty(), "acknowledged, then lost: {lost:?}");
 }
+
+/// Two nodes whose listeners look at the collections only every ten minutes (within a test, only a
+/// notification, or the look after the listener connects again, can tell them what another node stored), one
+/// object stored through the first, and a live wait (`x-stixgate-wait`) on the first for what comes after it.
+struct WaitOnFirstNode {
+    url: String,
+    _dirs: Vec<TempDir>,
+    nodes: Vec<ServerProcess>,
+    client: reqwest::Client,
+    waiting: tokio::task::JoinHandle<Answer>,
+}
+
+impl WaitOnFirstNode {
+    async fn start() -> Self {
+        let url = Cluster::get().fresh_database();
+        let dirs: Vec<TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let env = [
+            ("STIXGATE_STORE__SSLMODE", "disable"),
+            ("PG_LISTENER_TEST_BACKSTOP_MS", "600000"),
+        ];
+        let nodes: Vec<ServerProcess> = dirs
+            .iter()
+            .map(|d| node_with(&url, d.path(), &env))
+            .collect();
+        let client = reqwest::Client::new();
+        let first = post_indicators(&client, &nodes[0].address, 1..2)
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::ACCEPTED);
+        let newest = get(&client, &objects_url(&nodes[0].address))
+            .await
+            .last
+            .unwrap();
+        let wait = format!(
+            "{}?x-stixgate-wait=30&added_after={newest}",
+            objects_url(&nodes[0].address)
+        );
+        let waiting = {
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, &wait).await })
+        };
+        // Long enough for the request to reach its wait on any machine; an object posted before it would be
+        // answered at once anyway, so this only makes the test meaningful, not pass.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        Self {
+            url,
+            _dirs: dirs,
+            nodes,
+            client,
+            waiting,
+        }
+    }
+
+    /// Posts an object through the second node; the wait on the first must answer with it, before the 30 s of
+    /// the wait are over.
+    async fn post_to_the_second_and_see_it_on_the_first(self) {
+        let posted = post_indicators(&self.client, &self.nodes[1].address, 2..3)
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), StatusCode::ACCEPTED);
+        let answer = self.waiting.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(
+            answer.ids(),
+            ["indicator--00000000-0000-4000-8000-000000000002"]
+        );
+    }
+}
+
+/// A live wait on one node is answered when another node stores an object: the storing node's transaction
+/// sends a notification that the waiting node's listener receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_wait_on_one_node_is_answered_when_another_node_stores() {
+    WaitOnFirstNode::start()
+        .await
+        .post_to_the_second_and_see_it_on_the_first()
+        .await;
+}
+
+/// A listener whose connection is cut connects again and looks at every collection, so that what was stored
+/// meanwhile (whose notification it missed) still wakes the waits on its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listener_whose_connection_is_cut_catches_up_when_it_connects_again() {
+    let test = WaitOnFirstNode::start().await;
+    // Every listener of the database goes; the first node's comes back while, or after, the second stores.
+    let (cluster, database) = (Cluster::get(), database_of(&test.url));
+    let listeners = format!(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = '{database}' AND application_name = 'stixgate-listener'"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while cluster.sql("postgres", &listeners).trim() != "2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listeners never connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let cut = cluster.sql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND application_name = 'stixgate-listener'"
+        ),
+    );
+    assert_eq!(cut.trim(), "2", "the two nodes' listeners: {cut}");
+    test.post_to_the_second_and_see_it_on_the_first().await;
+}

@@ -3,6 +3,7 @@
 //! A page walks an index (the whole collection, one type, or the versions of the requested ids) from its
 //! position, so its cost depends on the page, not on the size of the collection.
 
+use std::collections::HashMap;
 use std::iter::Peekable;
 
 use crate::store::{Store, StoreIter, StoreResult, StoredObject};
@@ -55,22 +56,33 @@ pub fn page(
     let single_versions_only = !store.has_multiple_versions(collection)?;
     let mut objects = Vec::with_capacity(limit.min(1024));
     let mut more = false;
-    for candidate in candidates(store, collection, filters, after)? {
-        let candidate = candidate?;
-        if !wanted(
-            store,
-            collection,
-            &candidate,
-            &versions,
-            single_versions_only,
-        )? {
-            continue;
-        }
-        if objects.len() == limit {
-            more = true;
+    // The page and one more, which tells whether there is more.
+    let mut candidates = candidates(store, collection, filters, after, limit + 1)?;
+    // In batches of what the page still lacks, so that the versions' bounds are looked up once per batch.
+    'page: loop {
+        let batch = candidates
+            .by_ref()
+            .take(limit + 1 - objects.len())
+            .collect::<StoreResult<Vec<StoredObject>>>()?;
+        if batch.is_empty() {
             break;
         }
-        objects.push(candidate);
+        let bounds = if needs_bounds(&versions, single_versions_only) {
+            let ids: Vec<&str> = batch.iter().map(|o| o.id.as_str()).collect();
+            store.version_bounds_of(collection, &ids)?
+        } else {
+            HashMap::new()
+        };
+        for candidate in batch {
+            if !wanted(&candidate, &versions, single_versions_only, &bounds) {
+                continue;
+            }
+            if objects.len() == limit {
+                more = true;
+                break 'page;
+            }
+            objects.push(candidate);
+        }
     }
     let next = objects
         .last()
@@ -89,6 +101,7 @@ fn candidates<'a>(
     collection: &str,
     filters: &Filters,
     after: Option<u64>,
+    expected: usize,
 ) -> StoreResult<StoreIter<'a, StoredObject>> {
     if let Some(ids) = &filters.ids {
         let mut entries = Vec::new();
@@ -111,38 +124,47 @@ fn candidates<'a>(
         return Ok(Box::new(entries.into_iter().map(Ok)));
     }
     match &filters.types {
-        None => Ok(store.added_after(collection, None, after)),
+        None => Ok(store.added_after_expecting(collection, None, after, expected)),
         Some(types) => {
             let indexes = types
                 .iter()
-                .map(|t| store.added_after(collection, Some(t), after).peekable())
+                .map(|t| {
+                    store
+                        .added_after_expecting(collection, Some(t), after, expected)
+                        .peekable()
+                })
                 .collect();
             Ok(Box::new(Merge(indexes)))
         }
     }
 }
 
-/// Whether an entry passes `match[version]`.
+/// Whether `match[version]` needs the first and last version of each entry's object.
+fn needs_bounds(versions: &VersionFilter, single_versions_only: bool) -> bool {
+    (versions.first || versions.last) && !single_versions_only
+}
+
+/// Whether an entry passes `match[version]`; `bounds` holds the first and last version of its object when
+/// [`needs_bounds`].
 fn wanted(
-    store: &dyn Store,
-    collection: &str,
     entry: &StoredObject,
     versions: &VersionFilter,
     single_versions_only: bool,
-) -> StoreResult<bool> {
+    bounds: &HashMap<String, (i64, i64)>,
+) -> bool {
     if versions.all || versions.exact.iter().any(|t| t.micros() == entry.version) {
-        return Ok(true);
+        return true;
     }
     if !versions.first && !versions.last {
-        return Ok(false);
+        return false;
     }
     if single_versions_only {
-        return Ok(true);
+        return true;
     }
-    let Some((first, last)) = store.version_bounds(collection, &entry.id)? else {
-        return Ok(false);
+    let Some((first, last)) = bounds.get(&entry.id) else {
+        return false;
     };
-    Ok((versions.first && entry.version == first) || (versions.last && entry.version == last))
+    (versions.first && entry.version == *first) || (versions.last && entry.version == *last)
 }
 
 /// Several type indexes merged into one in date_added order (date_added is unique in a collection).

@@ -11,6 +11,7 @@
 //! collection are always a prefix in `date_added` order, and a reader paging by `date_added` never skips one.
 
 mod lease;
+mod listen;
 mod migrations;
 mod pool;
 mod read;

@@ -5,6 +5,7 @@
 //! connections and hands each piece of work to it, waiting on a channel: that works on any thread, where a
 //! `block_on` would panic inside a runtime.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,19 +46,25 @@ pub struct PostgresOptions {
     pub ca: Option<PathBuf>,
 }
 
-enum Tls {
+pub(super) enum Tls {
     Disabled,
     Rustls(MakeRustlsConnect),
 }
 
 /// What the connections share; futures handed to the runtime own a clone of it.
 pub(super) struct Shared {
-    config: tokio_postgres::Config,
-    tls: Tls,
+    pub(super) config: tokio_postgres::Config,
+    pub(super) tls: Tls,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     /// Host, port and database, for messages: never the password.
     pub(super) target: String,
+    /// This process's id in the notifications it sends, so that its listener can skip its own.
+    pub(super) node: String,
+    /// The collections known to have their row in `collections`.
+    pub(super) collections: Mutex<HashSet<String>>,
+    /// Objects and envelopes in the collections written when this process last had the statistics gathered.
+    pub(super) analyzed_at: Mutex<i64>,
 }
 
 pub(super) struct Pool {
@@ -112,6 +119,14 @@ impl Pool {
         let (mut config, tls) = options.connection()?;
         let target = describe(&config);
         config.application_name("stixgate");
+        // Every query of the engine reads by an index in its order: pages by the primary key, stopping after a
+        // page. Without fresh statistics (a table filled since autovacuum last looked) the planner guessed a
+        // few hundred rows in a collection and read pages by a bitmap scan of every row after the cursor and a
+        // sort instead: 125 ms for a page of 1,000 at 100,000 objects, against 0.6 ms by the index.
+        let given = config
+            .get_options()
+            .map_or_else(String::new, |o| format!("{o} "));
+        config.options(format!("{given}-c enable_bitmapscan=off"));
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
@@ -128,9 +143,23 @@ impl Pool {
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(options.pool_size)),
                 target,
+                node: uuid::Uuid::new_v4().to_string(),
+                collections: Mutex::new(HashSet::new()),
+                analyzed_at: Mutex::new(0),
             }),
             runtime: Some(runtime),
         })
+    }
+
+    /// Starts `work` on the engine's runtime, to run until the pool is dropped.
+    pub(super) fn spawn<F>(&self, work: impl FnOnce(Arc<Shared>) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the pool is dropped")
+            .spawn(work(Arc::clone(&self.shared)));
     }
 
     /// Runs `work` on the engine's runtime and waits for it, from any thread.

@@ -3,26 +3,46 @@
 //! Long walks read in chunks by keyset (`WHERE key > last ORDER BY key LIMIT n`), one query per chunk and no
 //! transaction held between them: a reader never holds back writers or vacuum, and because writers of a
 //! collection commit in `date_added` order (see `mod.rs`), chunks never skip an object.
+//!
+//! Every query is one round trip (`query_typed`: parse, bind and execute sent together, the parameters' types
+//! given), and a page's first chunk is the page's size: a page of 1,000 objects is one query, not three. Round
+//! trips, not PostgreSQL's work, were what made pages slow: each is several thread wake-ups (this process's
+//! threads, the connection's task, the database's backend), which on a busy machine wait for a core.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::pool::Pool;
-use super::{PostgresStore, db_error, signed, successor, unsigned, write};
+use super::{PostgresStore, db_error, listen, signed, successor, unsigned, write};
 use crate::store::{
-    CollectionSummary, Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject,
-    StoredStatus, WriteOp, WriteOutcome,
+    CollectionSummary, OthersAdded, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
+    StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 
-/// Rows per chunk of a walk.
-const CHUNK: i64 = 500;
+/// Rows per chunk of a walk, after the first.
+const CHUNK: usize = 1000;
+/// The largest first chunk a reader may ask for.
+const LARGEST_FIRST_CHUNK: usize = 10_001;
 
 const ENVELOPE_COLUMNS: &str = "id, version, position, collection, received, text";
 const OBJECT_COLUMNS: &str = "stix_id, version, version_text, date_added, text";
 
-type Param = Box<dyn ToSql + Send + Sync>;
+/// A query parameter, with its type.
+type Param = (Box<dyn ToSql + Send + Sync>, Type);
+
+fn text(value: impl Into<String>) -> Param {
+    (Box::new(value.into()), Type::TEXT)
+}
+
+fn int8(value: i64) -> Param {
+    (Box::new(value), Type::INT8)
+}
+
+fn bytea(value: Vec<u8>) -> Param {
+    (Box::new(value), Type::BYTEA)
+}
 
 impl PostgresStore {
     fn first<T>(
@@ -38,23 +58,25 @@ impl PostgresStore {
     }
 }
 
-/// The rows of one query.
+/// The rows of one query, in one round trip.
 fn rows(pool: &Pool, sql: String, params: Vec<Param>) -> StoreResult<Vec<Row>> {
     pool.run(|shared| async move {
         let client = shared.connection().await?;
-        let params: Vec<&(dyn ToSql + Sync)> = params
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = params
             .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .map(|(value, kind)| (value.as_ref() as &(dyn ToSql + Sync), kind.clone()))
             .collect();
-        client.query(&sql, &params).await.map_err(db_error)
+        client.query_typed(&sql, &params).await.map_err(db_error)
     })
 }
 
-/// A walk in chunks: `chunk(key)` gives the rows after `key` (or from the start for `None`), at most
-/// [`CHUNK`]; `key_of` gives the key a row leaves off at.
+/// A walk in chunks: `chunk(key, size)` gives at most `size` rows after `key` (or from the start for `None`),
+/// `first` of them in the first chunk and [`CHUNK`] in each after it; `key_of` gives the key a row leaves off
+/// at.
 fn walk<'a, T, K>(
     pool: &'a Pool,
-    chunk: impl Fn(Option<&K>) -> (String, Vec<Param>) + Send + 'a,
+    first: usize,
+    chunk: impl Fn(Option<&K>, usize) -> (String, Vec<Param>) + Send + 'a,
     decode: impl Fn(&Row) -> StoreResult<T> + Send + 'a,
     key_of: impl Fn(&T) -> K + Send + 'a,
 ) -> StoreIter<'a, T>
@@ -65,9 +87,10 @@ where
     let mut key: Option<K> = None;
     let mut buffer: VecDeque<T> = VecDeque::new();
     let mut done = false;
+    let mut size = first.clamp(1, LARGEST_FIRST_CHUNK);
     Box::new(std::iter::from_fn(move || {
         if buffer.is_empty() && !done {
-            let (sql, params) = chunk(key.as_ref());
+            let (sql, params) = chunk(key.as_ref(), size);
             let rows = rows(pool, sql, params);
             let rows = match rows {
                 Ok(rows) => rows,
@@ -76,7 +99,8 @@ where
                     return Some(Err(error));
                 }
             };
-            done = rows.len() < usize::try_from(CHUNK).expect("small");
+            done = rows.len() < size;
+            size = CHUNK;
             for row in &rows {
                 match decode(row) {
                     Ok(item) => buffer.push_back(item),
@@ -135,29 +159,26 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 ORDER BY version DESC LIMIT 1"
         );
-        self.first(&sql, vec![Box::new(id.to_owned())], envelope_of)
+        self.first(&sql, vec![text(id)], envelope_of)
     }
 
     fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
         let sql =
             format!("SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 AND version = $2");
-        self.first(
-            &sql,
-            vec![Box::new(id.to_owned()), Box::new(i64::from(version))],
-            envelope_of,
-        )
+        self.first(&sql, vec![text(id), int8(i64::from(version))], envelope_of)
     }
 
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
         let start = after.map_or(-1, after_bound);
         walk(
             &self.pool,
-            move |key: Option<&i64>| {
+            CHUNK,
+            move |key: Option<&i64>, size| {
                 let sql = format!(
                     "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position > $1 \
-                     ORDER BY position LIMIT {CHUNK}"
+                     ORDER BY position LIMIT {size}"
                 );
-                (sql, vec![Box::new(*key.unwrap_or(&start))])
+                (sql, vec![int8(*key.unwrap_or(&start))])
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
@@ -168,12 +189,13 @@ impl Store for PostgresStore {
         let start = before.map_or(i64::MAX, after_bound);
         walk(
             &self.pool,
-            move |key: Option<&i64>| {
+            CHUNK,
+            move |key: Option<&i64>, size| {
                 let sql = format!(
                     "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position < $1 \
-                     ORDER BY position DESC LIMIT {CHUNK}"
+                     ORDER BY position DESC LIMIT {size}"
                 );
-                (sql, vec![Box::new(*key.unwrap_or(&start))])
+                (sql, vec![int8(*key.unwrap_or(&start))])
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
@@ -186,24 +208,35 @@ impl Store for PostgresStore {
         object_type: Option<&str>,
         after: Option<u64>,
     ) -> StoreIter<'_, StoredObject> {
+        self.added_after_expecting(collection, object_type, after, CHUNK)
+    }
+
+    fn added_after_expecting(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+        expected: usize,
+    ) -> StoreIter<'_, StoredObject> {
         let start = after.map_or(-1, after_bound);
         let collection = collection.to_owned();
         let object_type = object_type.map(str::to_owned);
         walk(
             &self.pool,
-            move |key: Option<&i64>| {
+            expected,
+            move |key: Option<&i64>, size| {
                 let after = *key.unwrap_or(&start);
-                let mut params: Vec<Param> = vec![Box::new(collection.clone()), Box::new(after)];
+                let mut params = vec![text(collection.as_str()), int8(after)];
                 let by_type = match &object_type {
                     Some(object_type) => {
-                        params.push(Box::new(object_type.clone()));
+                        params.push(text(object_type.as_str()));
                         "AND type = $3"
                     }
                     None => "",
                 };
                 let sql = format!(
                     "SELECT {OBJECT_COLUMNS} FROM objects WHERE collection = $1 AND date_added > $2 \
-                     {by_type} ORDER BY date_added LIMIT {CHUNK}"
+                     {by_type} ORDER BY date_added LIMIT {size}"
                 );
                 (sql, params)
             },
@@ -216,7 +249,7 @@ impl Store for PostgresStore {
         let sql = "SELECT c.objects, c.envelopes, \
                           (SELECT max(date_added) FROM objects WHERE collection = $1) \
                    FROM (SELECT 1) AS one LEFT JOIN collections c ON c.id = $1";
-        let summary = self.first(sql, vec![Box::new(collection.to_owned())], |row| {
+        let summary = self.first(sql, vec![text(collection)], |row| {
             Ok(CollectionSummary {
                 objects: unsigned(row.get::<_, Option<i64>>(0).unwrap_or(0), "count")?,
                 envelopes: unsigned(row.get::<_, Option<i64>>(1).unwrap_or(0), "count")?,
@@ -238,11 +271,7 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE collection = $1 AND stix_id = $2 AND version = $3"
         );
-        let params: Vec<Param> = vec![
-            Box::new(collection.to_owned()),
-            Box::new(id.to_owned()),
-            Box::new(version),
-        ];
+        let params = vec![text(collection), text(id), int8(version)];
         self.first(&sql, params, object_of)
     }
 
@@ -250,7 +279,7 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE collection = $1 AND stix_id = $2 ORDER BY version"
         );
-        let params: Vec<Param> = vec![Box::new(collection.to_owned()), Box::new(id.to_owned())];
+        let params = vec![text(collection), text(id)];
         rows(&self.pool, sql, params)?
             .iter()
             .map(object_of)
@@ -260,7 +289,7 @@ impl Store for PostgresStore {
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
         let sql =
             "SELECT min(version), max(version) FROM objects WHERE collection = $1 AND stix_id = $2";
-        let params: Vec<Param> = vec![Box::new(collection.to_owned()), Box::new(id.to_owned())];
+        let params = vec![text(collection), text(id)];
         let bounds = self.first(sql, params, |row| {
             Ok(row
                 .get::<_, Option<i64>>(0)
@@ -269,25 +298,44 @@ impl Store for PostgresStore {
         Ok(bounds.flatten())
     }
 
+    fn version_bounds_of(
+        &self,
+        collection: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, (i64, i64)>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+        let sql = "SELECT o.stix_id, min(o.version), max(o.version) FROM objects o \
+                   JOIN unnest($2::text[]) AS named (stix_id) \
+                     ON o.collection = $1 AND o.stix_id = named.stix_id \
+                   GROUP BY o.stix_id";
+        let params = vec![text(collection), (Box::new(ids) as _, Type::TEXT_ARRAY)];
+        rows(&self.pool, sql.to_owned(), params)?
+            .iter()
+            .map(|row| Ok((row.get(0), (row.get(1), row.get(2)))))
+            .collect()
+    }
+
     fn has_multiple_versions(&self, collection: &str) -> StoreResult<bool> {
         let sql = "SELECT multi_version_ids > 0 FROM collections WHERE id = $1";
-        let multiple = self.first(sql, vec![Box::new(collection.to_owned())], |row| {
-            Ok(row.get::<_, bool>(0))
-        })?;
+        let multiple = self.first(sql, vec![text(collection)], |row| Ok(row.get::<_, bool>(0)))?;
         Ok(multiple.unwrap_or(false))
     }
 
     fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
         walk(
             &self.pool,
-            |key: Option<&(String, i64)>| {
+            CHUNK,
+            |key: Option<&(String, i64)>, size| {
                 let (collection, after) = key.cloned().unwrap_or((String::new(), -1));
                 let sql = format!(
                     "SELECT {OBJECT_COLUMNS}, collection FROM objects \
                      WHERE (collection, date_added) > ($1, $2) \
-                     ORDER BY collection, date_added LIMIT {CHUNK}"
+                     ORDER BY collection, date_added LIMIT {size}"
                 );
-                (sql, vec![Box::new(collection), Box::new(after)])
+                (sql, vec![text(collection), int8(after)])
             },
             |row| Ok((row.get::<_, String>(5), object_of(row)?)),
             |(collection, object)| {
@@ -301,18 +349,19 @@ impl Store for PostgresStore {
 
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
         let sql = "SELECT text FROM statuses WHERE id = $1";
-        self.first(sql, vec![Box::new(id.to_owned())], |row| Ok(row.get(0)))
+        self.first(sql, vec![text(id)], |row| Ok(row.get(0)))
     }
 
     fn statuses(&self) -> StoreIter<'_, StoredStatus> {
         walk(
             &self.pool,
-            |key: Option<&String>| {
+            CHUNK,
+            |key: Option<&String>, size| {
                 let sql = format!(
                     "SELECT id, stored_at, text FROM statuses WHERE $1::text IS NULL OR id > $1 \
-                     ORDER BY id LIMIT {CHUNK}"
+                     ORDER BY id LIMIT {size}"
                 );
-                (sql, vec![Box::new(key.cloned())])
+                (sql, vec![(Box::new(key.cloned()) as _, Type::TEXT)])
             },
             |row| {
                 Ok(StoredStatus {
@@ -327,18 +376,19 @@ impl Store for PostgresStore {
 
     fn note(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let sql = "SELECT value FROM notes WHERE key = $1";
-        self.first(sql, vec![Box::new(key.to_owned())], |row| Ok(row.get(0)))
+        self.first(sql, vec![text(key)], |row| Ok(row.get(0)))
     }
 
     fn notes(&self) -> StoreIter<'_, (String, Vec<u8>)> {
         walk(
             &self.pool,
-            |key: Option<&String>| {
+            CHUNK,
+            |key: Option<&String>, size| {
                 let sql = format!(
                     "SELECT key, value FROM notes WHERE $1::text IS NULL OR key > $1 \
-                     ORDER BY key LIMIT {CHUNK}"
+                     ORDER BY key LIMIT {size}"
                 );
-                (sql, vec![Box::new(key.cloned())])
+                (sql, vec![(Box::new(key.cloned()) as _, Type::TEXT)])
             },
             |row| Ok((row.get::<_, String>(0), row.get::<_, Vec<u8>>(1))),
             |(key, _)| key.clone(),
@@ -347,7 +397,7 @@ impl Store for PostgresStore {
 
     fn view(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         let sql = "SELECT value FROM views WHERE key = $1";
-        self.first(sql, vec![Box::new(key.to_vec())], |row| Ok(row.get(0)))
+        self.first(sql, vec![bytea(key.to_vec())], |row| Ok(row.get(0)))
     }
 
     fn view_range(&self, prefix: &[u8], after: Option<&[u8]>) -> StoreIter<'_, (Vec<u8>, Vec<u8>)> {
@@ -356,18 +406,19 @@ impl Store for PostgresStore {
         let after = after.map(<[u8]>::to_vec);
         walk(
             &self.pool,
-            move |key: Option<&Vec<u8>>| {
+            CHUNK,
+            move |key: Option<&Vec<u8>>, size| {
                 let sql = format!(
                     "SELECT key, value FROM views WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) \
-                     AND ($3::bytea IS NULL OR key > $3) ORDER BY key LIMIT {CHUNK}"
+                     AND ($3::bytea IS NULL OR key > $3) ORDER BY key LIMIT {size}"
                 );
                 let after = key.cloned().or_else(|| after.clone());
                 (
                     sql,
                     vec![
-                        Box::new(prefix.clone()),
-                        Box::new(end.clone()),
-                        Box::new(after),
+                        bytea(prefix.clone()),
+                        (Box::new(end.clone()) as _, Type::BYTEA),
+                        (Box::new(after) as _, Type::BYTEA),
                     ],
                 )
             },
@@ -388,7 +439,7 @@ impl Store for PostgresStore {
                                  ON CONFLICT (name) DO NOTHING RETURNING value) \
                    SELECT value FROM made UNION ALL SELECT value FROM meta WHERE name = 'cursor-secret'";
         let value = |row: &Row| Ok(row.get::<_, Vec<u8>>(0));
-        let stored = match self.first(sql, vec![Box::new(fresh)], value)? {
+        let stored = match self.first(sql, vec![bytea(fresh)], value)? {
             Some(stored) => stored,
             // Another node made it while this statement waited, after its snapshot was taken.
             None => self
@@ -403,6 +454,10 @@ impl Store for PostgresStore {
             .as_slice()
             .try_into()
             .map_err(|_| StoreError::Malformed("cursor secret".into()))
+    }
+
+    fn follow_others(&self, added: OthersAdded) {
+        self.pool.spawn(|shared| listen::listen(shared, added));
     }
 
     fn size_on_disk(&self) -> StoreResult<u64> {

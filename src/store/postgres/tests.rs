@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio_postgres::types::Type;
+
 use super::pg_cluster::Cluster;
 use super::{PostgresOptions, PostgresStore, SslMode};
 use crate::store::{NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
@@ -220,4 +222,81 @@ fn a_group_rolled_back_by_a_deadlock_is_applied_again() {
     assert_eq!(outcomes, [WriteOutcome::Stored { version: 0 }; 2]);
     assert_eq!(store.note("a").unwrap().unwrap(), b"group");
     assert_eq!(store.note("b").unwrap().unwrap(), b"group");
+}
+
+/// The bounds of several objects in one query are those of each object asked alone; an object without
+/// versions is left out, and one named twice is answered once.
+#[test]
+fn version_bounds_of_several_objects_are_those_of_each() {
+    let store = node(&Cluster::get().fresh_database());
+    let version = |id: &str, version: i64| WriteOp::PutObject {
+        collection: "c1".into(),
+        object: NewObject {
+            id: id.into(),
+            version,
+            version_text: format!("v{version}"),
+            text: format!(r#"{{"id":"{id}","v":{version}}}"#).into_bytes(),
+        },
+    };
+    store
+        .apply(vec![
+            version("indicator--a", 1),
+            version("indicator--a", 3),
+            version("indicator--a", 2),
+            version("indicator--b", 5),
+        ])
+        .unwrap();
+    let ids = [
+        "indicator--a",
+        "indicator--b",
+        "indicator--none",
+        "indicator--a",
+    ];
+    let bounds = store.version_bounds_of("c1", &ids).unwrap();
+    assert_eq!(bounds.len(), 2, "{bounds:?}");
+    for id in ["indicator--a", "indicator--b"] {
+        assert_eq!(
+            bounds.get(id).copied(),
+            store.version_bounds("c1", id).unwrap()
+        );
+    }
+    assert_eq!(bounds["indicator--a"], (1, 3));
+    assert!(store.version_bounds_of("c2", &ids).unwrap().is_empty());
+}
+
+/// A page is read by the primary key in its order, stopping after the page, even when the table has no
+/// statistics yet (filled since autovacuum last looked): the planner then guessed a few hundred rows and chose
+/// to read every row after the cursor and sort them.
+#[test]
+fn pages_are_read_by_the_primary_key_even_without_statistics() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let store = node(&url);
+    // Written around the engine, which would have the statistics gathered.
+    cluster.sql(
+        url.rsplit('/').next().unwrap(),
+        "INSERT INTO objects SELECT 'c1', n, 'indicator--' || n, 'indicator', 1, 'v1', '{}' \
+         FROM generate_series(1, 20000) AS n",
+    );
+    let plan = store
+        .pool
+        .run(|shared| async move {
+            let client = shared.connection().await?;
+            let rows = client
+                .query_typed(
+                    "EXPLAIN SELECT stix_id, version, version_text, date_added, text FROM objects \
+                     WHERE collection = $1 AND date_added > $2 ORDER BY date_added LIMIT 1001",
+                    &[(&"c1", Type::TEXT), (&0_i64, Type::INT8)],
+                )
+                .await
+                .map_err(super::db_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>())
+        })
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("Index Scan using objects_pkey"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
 }

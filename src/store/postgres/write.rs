@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
 
 use super::pool::Shared;
 use super::{db_error, must_retry, signed, successor};
@@ -92,14 +93,31 @@ pub(super) async fn apply(
 async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
     let mut client = shared.connection().await?;
     let names = Names::of(&ops);
-    if !names.collections.is_empty() {
+    // Rows are never deleted: a collection this process saw once has its row for good.
+    let missing: Vec<&String> = {
+        let known = shared
+            .collections
+            .lock()
+            .expect("no panics under this lock");
+        names
+            .collections
+            .iter()
+            .filter(|c| !known.contains(*c))
+            .collect()
+    };
+    if !missing.is_empty() {
         client
-            .execute(
+            .execute_typed(
                 "INSERT INTO collections (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                &[&names.collections],
+                &[(&missing, Type::TEXT_ARRAY)],
             )
             .await
             .map_err(db_error)?;
+        let mut known = shared
+            .collections
+            .lock()
+            .expect("no panics under this lock");
+        known.extend(missing.into_iter().cloned());
     }
     let transaction = client.transaction().await.map_err(db_error)?;
     let mut group = lock_and_read(&transaction, &names).await?;
@@ -107,9 +125,46 @@ async fn apply_once(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> StoreResult<Vec<
     for op in ops {
         outcomes.push(group.apply(&transaction, op).await?);
     }
-    flush::write(&transaction, group).await?;
+    let stored: i64 = group
+        .collections
+        .values()
+        .map(|c| c.objects + c.envelopes)
+        .sum();
+    flush::write(&transaction, group, &shared.node).await?;
     transaction.commit().await.map_err(db_error)?;
+    drop(client);
+    analyze_when_grown(shared, stored);
     Ok(outcomes)
+}
+
+/// Has PostgreSQL gather the tables' statistics again, in the background, each time the collections written
+/// hold four times as many objects and envelopes as at the last time: a table filled since autovacuum's last
+/// round (once a minute at most) has none, and the planner's guesses without them are far off (see `pool.rs`
+/// for what that did to pages).
+fn analyze_when_grown(shared: &Arc<Shared>, stored: i64) {
+    {
+        let mut analyzed = shared
+            .analyzed_at
+            .lock()
+            .expect("no panics under this lock");
+        if stored < (*analyzed * 4).max(1000) {
+            return;
+        }
+        *analyzed = stored;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let analyzed = match shared.connection().await {
+            Ok(client) => client
+                .batch_execute("ANALYZE objects, envelopes")
+                .await
+                .map_err(db_error),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = analyzed {
+            tracing::warn!(%error, "could not update the tables' statistics");
+        }
+    });
 }
 
 impl Group {
@@ -272,10 +327,14 @@ impl Group {
                 Version::New { text } => *text == object.text || same_json(text, &object.text),
                 Version::Stored { .. } => {
                     let row = transaction
-                        .query_one(
+                        .query_typed_one(
                             "SELECT text FROM objects \
                              WHERE collection = $1 AND stix_id = $2 AND version = $3",
-                            &[&key.0, &key.1, &object.version],
+                            &[
+                                (&key.0, Type::TEXT),
+                                (&key.1, Type::TEXT),
+                                (&object.version, Type::INT8),
+                            ],
                         )
                         .await
                         .map_err(db_error)?;

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
 
 use super::{Collection, Group, Version};
 use crate::store::postgres::db_error;
@@ -66,87 +67,102 @@ impl Names {
     }
 }
 
-/// Takes the group's locks, then reads what its ops decide on.
+/// Takes the group's locks, then reads what its ops decide on: all sent at once (PostgreSQL runs them in order,
+/// so the reads run once the locks are held), answered in one round trip.
 pub(super) async fn lock_and_read(
     transaction: &Transaction<'_>,
     names: &Names,
 ) -> StoreResult<Group> {
-    let mut group = Group::default();
-    if !names.envelope_ids.is_empty() {
-        let row = transaction
-            .query_one(
+    let counter = async {
+        if names.envelope_ids.is_empty() {
+            return Ok(None);
+        }
+        transaction
+            .query_typed_one(
                 "SELECT value FROM counters WHERE name = 'envelope_position' FOR UPDATE",
                 &[],
             )
             .await
-            .map_err(db_error)?;
-        group.next_position = Some(row.get(0));
-    }
-    if !names.collections.is_empty() {
-        let rows = transaction
-            .query(
+            .map(Some)
+    };
+    let collections = async {
+        if names.collections.is_empty() {
+            return Ok(Vec::new());
+        }
+        transaction
+            .query_typed(
                 "SELECT id, last_added, objects, envelopes, multi_version_ids FROM collections \
                  WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                &[&names.collections],
+                &[(&names.collections, Type::TEXT_ARRAY)],
             )
             .await
-            .map_err(db_error)?;
-        for row in rows {
-            let collection = Collection {
-                last_added: row.get(1),
-                objects: row.get(2),
-                envelopes: row.get(3),
-                multi_version_ids: row.get(4),
-            };
-            group.collections.insert(row.get(0), collection);
-        }
-    }
+    };
     // The database's clock, read once the locks are held, so that it is later than what earlier holders read.
-    let row = transaction
-        .query_one(
-            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-    group.now = row.get(0);
-    if !names.envelope_ids.is_empty() {
-        let rows = transaction
-            .query(
+    let clock = transaction.query_typed_one(
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+        &[],
+    );
+    let envelopes = async {
+        if names.envelope_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        transaction
+            .query_typed(
                 "SELECT DISTINCT ON (id) id, version, text FROM envelopes WHERE id = ANY($1) \
                  ORDER BY id, version DESC",
-                &[&names.envelope_ids],
+                &[(&names.envelope_ids, Type::TEXT_ARRAY)],
             )
             .await
-            .map_err(db_error)?;
-        for row in rows {
-            let version = u32::try_from(row.get::<_, i64>(1))
-                .map_err(|_| StoreError::Malformed("envelope version".into()))?;
-            group.envelopes.insert(row.get(0), (version, row.get(2)));
+    };
+    let objects = async {
+        if names.object_ids.is_empty() {
+            return Ok(Vec::new());
         }
-    }
-    if !names.object_ids.is_empty() {
-        let rows = transaction
-            .query(
+        transaction
+            .query_typed(
                 "SELECT o.collection, o.stix_id, o.version, o.date_added FROM objects o \
                  JOIN unnest($1::text[], $2::text[]) AS named (collection, stix_id) \
                    ON o.collection = named.collection AND o.stix_id = named.stix_id",
-                &[&names.object_collections, &names.object_ids],
+                &[
+                    (&names.object_collections, Type::TEXT_ARRAY),
+                    (&names.object_ids, Type::TEXT_ARRAY),
+                ],
             )
             .await
-            .map_err(db_error)?;
-        for row in rows {
-            let key = (row.get(0), row.get(1));
-            let date_added = row.get(3);
-            group
-                .versions
-                .entry(key)
-                .or_default()
-                .insert(row.get(2), Version::Stored { date_added });
-        }
-        for (key, versions) in &group.versions {
-            group.had_several.insert(key.clone(), versions.len() > 1);
-        }
+    };
+    let (counter, collections, clock, envelopes, objects) =
+        tokio::try_join!(counter, collections, clock, envelopes, objects).map_err(db_error)?;
+
+    let mut group = Group {
+        next_position: counter.map(|row| row.get(0)),
+        now: clock.get(0),
+        ..Group::default()
+    };
+    for row in collections {
+        let collection = Collection {
+            last_added: row.get(1),
+            objects: row.get(2),
+            envelopes: row.get(3),
+            multi_version_ids: row.get(4),
+        };
+        group.collections.insert(row.get(0), collection);
+    }
+    for row in envelopes {
+        let version = u32::try_from(row.get::<_, i64>(1))
+            .map_err(|_| StoreError::Malformed("envelope version".into()))?;
+        group.envelopes.insert(row.get(0), (version, row.get(2)));
+    }
+    for row in objects {
+        let key = (row.get(0), row.get(1));
+        let date_added = row.get(3);
+        group
+            .versions
+            .entry(key)
+            .or_default()
+            .insert(row.get(2), Version::Stored { date_added });
+    }
+    for (key, versions) in &group.versions {
+        group.had_several.insert(key.clone(), versions.len() > 1);
     }
     Ok(group)
 }
