@@ -307,10 +307,11 @@ impl Store for PostgresStore {
         ids.sort_unstable();
         ids.dedup();
         let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
-        let sql = "SELECT o.stix_id, min(o.version), max(o.version) FROM objects o \
-                   JOIN unnest($2::text[]) AS named (stix_id) \
-                     ON o.collection = $1 AND o.stix_id = named.stix_id \
-                   GROUP BY o.stix_id";
+        // Each id by the index, as the write path's reads (see `write/lock.rs`).
+        let sql = "SELECT named.stix_id, bounds.first, bounds.last FROM unnest($2::text[]) AS named (stix_id) \
+                   CROSS JOIN LATERAL (SELECT min(version) AS first, max(version) AS last FROM objects \
+                                       WHERE collection = $1 AND stix_id = named.stix_id) AS bounds \
+                   WHERE bounds.first IS NOT NULL";
         let params = vec![text(collection), (Box::new(ids) as _, Type::TEXT_ARRAY)];
         rows(&self.pool, sql.to_owned(), params)?
             .iter()

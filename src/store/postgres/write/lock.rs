@@ -69,6 +69,10 @@ impl Names {
 
 /// Takes the group's locks, then reads what its ops decide on: all sent at once (PostgreSQL runs them in order,
 /// so the reads run once the locks are held), answered in one round trip.
+///
+/// The reads look each named id up by its index (a lateral subquery the planner cannot turn into a join). As
+/// joins with the named ids, the planner, told of 2,000 ids, hashed the whole table instead: 146 ms per group at
+/// 100,000 objects and growing with the table, against 12 to 25 ms by the index.
 pub(super) async fn lock_and_read(
     transaction: &Transaction<'_>,
     names: &Names,
@@ -108,8 +112,9 @@ pub(super) async fn lock_and_read(
         }
         transaction
             .query_typed(
-                "SELECT DISTINCT ON (id) id, version, text FROM envelopes WHERE id = ANY($1) \
-                 ORDER BY id, version DESC",
+                "SELECT named.id, newest.version, newest.text FROM unnest($1::text[]) AS named (id) \
+                 CROSS JOIN LATERAL (SELECT version, text FROM envelopes WHERE envelopes.id = named.id \
+                                     ORDER BY version DESC LIMIT 1) AS newest",
                 &[(&names.envelope_ids, Type::TEXT_ARRAY)],
             )
             .await
@@ -120,9 +125,11 @@ pub(super) async fn lock_and_read(
         }
         transaction
             .query_typed(
-                "SELECT o.collection, o.stix_id, o.version, o.date_added FROM objects o \
-                 JOIN unnest($1::text[], $2::text[]) AS named (collection, stix_id) \
-                   ON o.collection = named.collection AND o.stix_id = named.stix_id",
+                "SELECT o.collection, o.stix_id, o.version, o.date_added \
+                 FROM unnest($1::text[], $2::text[]) AS named (collection, stix_id) \
+                 CROSS JOIN LATERAL (SELECT collection, stix_id, version, date_added FROM objects \
+                                     WHERE objects.collection = named.collection \
+                                       AND objects.stix_id = named.stix_id OFFSET 0) AS o",
                 &[
                     (&names.object_collections, Type::TEXT_ARRAY),
                     (&names.object_ids, Type::TEXT_ARRAY),
