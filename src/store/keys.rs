@@ -58,11 +58,11 @@
 //! ## Earlier layouts
 //!
 //! Layout 3 had one key per text: `A` collection `0x00` date_added:u64 per object version and `N` seq:u64 per
-//! envelope version, their values the entries above with fixed-width positions in the key. Such a directory is
-//! carried over when opened (`sled_store/migrate.rs`): batches of its oldest keys become group records, and the
-//! format becomes 4 in the last batch, so that a migration cut short is taken up again on the next open. Layout 2
-//! had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a directory is refused with
-//! the way to move it (`backup` with the earlier binary, `restore` with this one).
+//! envelope version, their values the entries above without the position (it was in the key). Such a directory
+//! is carried over when opened (`sled_store/migrate.rs`): each atomic batch turns its oldest keys left into group
+//! records, and the format becomes 4 once none is left, so that a migration cut short is taken up again on the
+//! next open. Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a
+//! directory is refused with the way to move it (`backup` with the earlier binary, `restore` with this one).
 //!
 //! A backup (`src/backup/`) carries the envelope and object versions (and so `C`, which a restore makes again),
 //! `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.

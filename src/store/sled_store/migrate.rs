@@ -3,7 +3,7 @@
 //! keys are rewritten. A layout 3 value holds the fields of a layout 4 entry that follow its position.
 //!
 //! Crash rules: each batch writes group records and removes the layout 3 keys they replace, atomically, taking the
-//! oldest keys left; the format becomes 4 only in the last batch, once no layout 3 key is left. A migration that
+//! oldest keys left; the format becomes 4 only after the last batch, once no layout 3 key is left. A migration that
 //! stopped halfway is taken up again on the next open, from the keys left: they are all later than the group
 //! records written so far, so the records stay in order.
 
