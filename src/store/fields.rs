@@ -56,8 +56,26 @@ impl<'a> Fields<'a> {
         std::str::from_utf8(self.take(count)?).map_err(|_| StoreError::Malformed(what.to_owned()))
     }
 
+    /// An unsigned LEB128 number: seven bits a byte, low bits first, the high bit set on all bytes but the last.
+    pub fn varint(&mut self) -> StoreResult<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(StoreError::Malformed(self.what.to_owned()))
+    }
+
     pub fn place(&mut self) -> StoreResult<Place> {
         self.array().map(Place::decode)
+    }
+
+    /// How many bytes are not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Everything not read yet.
@@ -66,9 +84,34 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Writes `value` as [`Fields::varint`] reads it.
+pub fn push_varint(into: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        into.push(u8::try_from(value & 0x7f).expect("seven bits") | 0x80);
+        value >>= 7;
+    }
+    into.push(u8::try_from(value).expect("below 0x80"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn varints_round_trip(values: Vec<u64>) {
+            let mut bytes = Vec::new();
+            for &value in &values {
+                push_varint(&mut bytes, value);
+            }
+            let mut fields = Fields::new(&bytes, "varints");
+            for &value in &values {
+                prop_assert_eq!(fields.varint().unwrap(), value);
+            }
+            prop_assert_eq!(fields.remaining(), 0);
+        }
+    }
 
     #[test]
     fn reads_in_order_and_refuses_short_values() {

@@ -1,4 +1,4 @@
-//! The key layout of the sled store (layout 3).
+//! The key layout of the sled store (layout 4).
 //!
 //! Everything lives in one tree, each keyspace behind a one-byte tag, so that one atomic `Batch` can write a
 //! record together with what it moves. Integers are big-endian so that byte order is numeric order. Strings
@@ -7,46 +7,68 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `N` seq:u64 | envelope record: received:u64, version:u32, collection length:u16, collection, id length:u16, id, place of the exact text |
-//! | `A` collection `0x00` date_added:u64 | object record: version:i64, id length:u16, STIX id, version text length:u8, version text, place of the exact object text |
+//! | `G` collection `0x00` first date_added:u64 | object group record: the object versions one writer group added to the collection (see below) |
+//! | `R` first seq:u64 | envelope group record: the envelope versions one writer group stored (see below) |
 //! | `S` status-id | status record: stored at:u64, status resource JSON |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata: `format` (u32, this layout is 3), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `cursor-secret` |
+//! | `M` name | metadata: `format` (u32, this layout is 4), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `cursor-secret` |
 //! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
 //!
-//! ## One key per stored text
+//! ## One key per written group
 //!
-//! sled's cost is per key, and keys inserted in random order make its memory grow with the data, so a stored text
-//! costs one key, and both text keys grow in the order of writing: an object version is one `A` key (its
-//! collection's order of addition, so that a page is one range scan), an envelope version one `N` key (the order
-//! envelopes were stored in, which feeds and exports walk). The exact texts are not in sled but in the text log
-//! (`super::text_log`), written in the same order, so that reading a page's texts is sequential IO; a place is
-//! segment:u32, offset:u32, length:u32.
+//! sled's cost is per key, and its memory grows with the keys it holds, so the texts one writer group adds cost
+//! one key per collection, not one per text: a group record lists the group's entries in order, and its key holds
+//! the position of its first entry. A group of more than `GROUP_ENTRIES` (512, `sled_store/groups.rs`) entries is
+//! written as several records, so that a lookup decodes, and a delete rewrites, a bounded value. Records of one
+//! keyspace never overlap: every entry of a later group comes after every entry of an earlier one.
 //!
-//! What earlier layouts kept as more keys per text is in memory (`sled_store/index.rs`), built from `A` and `N`
-//! on first use: ids to versions (layout 2's `O` and `L` keys), envelope ids to versions (`E`), and per-type
-//! counts instead of a type index (`T`: `match[type]` filters the `A` scan by the id's type). An object's type is
-//! the prefix of its STIX id.
+//! - An object entry: date_added (as a LEB128 varint, its distance from the entry before, the first's from the
+//!   key's date_added), version:i64, id length:u16, STIX id, version text length:u8, version text, place of the
+//!   exact object text.
+//! - An envelope entry: seq (a varint distance, likewise), received:u64, version:u32, collection length:u16,
+//!   collection, id length:u16, id, place of the exact text.
+//!
+//! A place is segment:u32, offset:u32, length:u32 in the text log (`super::text_log`), which holds the exact texts
+//! in the order they were written, so that reading a page's texts is sequential IO.
+//!
+//! The entry at a position is in the record with the greatest key not after it (one reverse range lookup), found
+//! by walking that record. A page from a position starts at that record and walks on through the keyspace; a
+//! backward walk of envelopes (`envelopes_before`) walks records and entries in reverse.
+//!
+//! Which versions an object or an envelope id has, and per-type counts instead of a type index (`match[type]`
+//! filters the entries by the id's type; an object's type is the prefix of its STIX id), are in memory
+//! (`sled_store/index.rs`), built from the group records on first use: an id gives positions, a position its
+//! entry, which is checked to be of that id.
+//!
+//! A delete rewrites the one record that holds the version (the writer is the only writer, so it reads and
+//! rewrites the record inside its batch), or removes the record when it was the last entry; the key stays as it
+//! was, still not after any entry the record holds.
 //!
 //! ## Crash rules
 //!
 //! - A group's texts are written and fsynced to the text log before its batch is applied (the rules of
-//!   `super::text_log`); the batch is atomic, so a record and the counts and log end it moves are durable together
-//!   or not at all.
-//! - The in-memory indexes are derived from `A` and `N` alone: a crash loses nothing they hold that is not made
+//!   `super::text_log`); the batch is atomic, so a group's records, the records its deletes rewrote, and the counts
+//!   and log end it moves are durable together or not at all.
+//! - The in-memory indexes are derived from `G` and `R` alone: a crash loses nothing they hold that is not made
 //!   again on the next open.
 //!
-//! Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2; such a directory is refused with the way to
-//! move it (`backup` with the earlier binary, `restore` with this one).
+//! ## Earlier layouts
 //!
-//! A backup (`src/backup/`) carries `N`, `A` (and so `C`, which a restore makes again), `S`, `K` and the `M`
-//! cursor secret; never `V`, which its owner makes again.
+//! Layout 3 had one key per text: `A` collection `0x00` date_added:u64 per object version and `N` seq:u64 per
+//! envelope version, their values the entries above without the position (it was in the key). Such a directory
+//! is carried over when opened (`sled_store/migrate.rs`): each atomic batch turns its oldest keys left into group
+//! records, and the format becomes 4 once none is left, so that a migration cut short is taken up again on the
+//! next open. Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a
+//! directory is refused with the way to move it (`backup` with the earlier binary, `restore` with this one).
+//!
+//! A backup (`src/backup/`) carries the envelope and object versions (and so `C`, which a restore makes again),
+//! `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
 
-pub const ENVELOPE_ORDER: u8 = b'N';
-pub const ADDED: u8 = b'A';
+pub const ENVELOPE_GROUP: u8 = b'R';
+pub const OBJECT_GROUP: u8 = b'G';
 pub const STATUS: u8 = b'S';
 pub const NOTE: u8 = b'K';
 pub const VIEW: u8 = b'V';
@@ -54,31 +76,37 @@ pub const COUNTS: u8 = b'C';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_LOG_END: &[u8] = b"Mlog-end";
+/// Layout 3's keys, read only to migrate them: an `A` key per object version (collection `0x00` date_added:u64)
+/// and an `N` key per envelope version (seq:u64).
+pub const LAYOUT_3_ADDED: u8 = b'A';
+pub const LAYOUT_3_ENVELOPE_ORDER: u8 = b'N';
 
-pub fn envelope_order(seq: u64) -> Vec<u8> {
-    let mut key = vec![ENVELOPE_ORDER];
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-/// The seq of an `N` key.
-pub fn parse_envelope_order(key: &[u8]) -> Option<u64> {
-    let seq = key.strip_prefix(&[ENVELOPE_ORDER])?;
-    Some(u64::from_be_bytes(seq.try_into().ok()?))
-}
-
-/// The prefix of a collection's objects in order of addition.
-pub fn added_prefix(collection: &str) -> Vec<u8> {
-    let mut key = vec![ADDED];
+/// The prefix of a collection's object group records.
+pub fn object_groups(collection: &str) -> Vec<u8> {
+    let mut key = vec![OBJECT_GROUP];
     key.extend_from_slice(collection.as_bytes());
     key.push(0);
     key
 }
 
-pub fn added(collection: &str, date_added: u64) -> Vec<u8> {
-    let mut key = added_prefix(collection);
-    key.extend_from_slice(&date_added.to_be_bytes());
+/// The prefix of the envelope group records.
+pub fn envelope_groups() -> Vec<u8> {
+    vec![ENVELOPE_GROUP]
+}
+
+/// The key of the group record of the keyspace `prefix` whose first entry is at `first`.
+pub fn group(prefix: &[u8], first: u64) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&first.to_be_bytes());
     key
+}
+
+/// The first key after every key that starts with `prefix` (whose last byte is below `0xff`: a tag or `0x00`).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    let last = end.last_mut().expect("prefixes are not empty");
+    *last += 1;
+    end
 }
 
 pub fn counts(collection: &str) -> Vec<u8> {
@@ -105,19 +133,16 @@ pub fn status(id: &str) -> Vec<u8> {
     key
 }
 
-/// Splits an `A` key into collection and date_added.
-pub fn parse_any_added(key: &[u8]) -> Option<(&str, u64)> {
-    let rest = key.strip_prefix(&[ADDED])?;
-    let (collection, date_added) = rest.split_at_checked(rest.len().checked_sub(9)?)?;
-    let date_added = date_added.strip_prefix(&[0])?;
+/// Splits a key of `tag`, collection `0x00` position:u64 (a `G` key, or layout 3's `A`) into collection and
+/// position.
+pub fn parse_collection_key(tag: u8, key: &[u8]) -> Option<(&str, u64)> {
+    let rest = key.strip_prefix(&[tag])?;
+    let (collection, position) = rest.split_at_checked(rest.len().checked_sub(9)?)?;
+    let position = position.strip_prefix(&[0])?;
     Some((
         std::str::from_utf8(collection).ok()?,
-        u64::from_be_bytes(date_added.try_into().ok()?),
+        u64::from_be_bytes(position.try_into().ok()?),
     ))
-}
-
-pub fn parse_added(prefix_len: usize, key: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(key.get(prefix_len..)?.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -127,21 +152,25 @@ mod tests {
 
     proptest! {
         #[test]
-        fn added_keys_round_trip(collection in "[^\\x00]{1,40}", date_added: u64) {
-            let key = added(&collection, date_added);
-            prop_assert_eq!(parse_any_added(&key), Some((collection.as_str(), date_added)));
-            prop_assert_eq!(parse_added(added_prefix(&collection).len(), &key), Some(date_added));
+        fn object_group_keys_round_trip(collection in "[^\\x00]{1,40}", date_added: u64) {
+            let key = group(&object_groups(&collection), date_added);
+            prop_assert_eq!(
+                parse_collection_key(OBJECT_GROUP, &key),
+                Some((collection.as_str(), date_added))
+            );
+            prop_assert!(key < prefix_end(&object_groups(&collection)));
         }
 
         #[test]
-        fn envelope_order_keys_round_trip_in_numeric_order(a: u64, b: u64) {
-            prop_assert_eq!(parse_envelope_order(&envelope_order(a)), Some(a));
-            prop_assert_eq!(a.cmp(&b), envelope_order(a).cmp(&envelope_order(b)));
+        fn envelope_group_keys_sort_in_numeric_order(a: u64, b: u64) {
+            let prefix = envelope_groups();
+            prop_assert_eq!(a.cmp(&b), group(&prefix, a).cmp(&group(&prefix, b)));
+            prop_assert!(group(&prefix, a) < prefix_end(&prefix));
         }
     }
 
     #[test]
     fn one_collection_is_not_a_prefix_of_another() {
-        assert!(!added("ab", 0).starts_with(&added_prefix("a")));
+        assert!(!group(&object_groups("ab"), 0).starts_with(&object_groups("a")));
     }
 }

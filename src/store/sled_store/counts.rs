@@ -3,8 +3,9 @@
 
 use sled::Batch;
 
+use super::pending::Pending;
 use super::records::Counts;
-use super::{Pending, SledStore, io_error};
+use super::{SledStore, io_error};
 use crate::store::StoreResult;
 use crate::store::keys;
 

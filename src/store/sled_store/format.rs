@@ -4,18 +4,20 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::{io_error, open_error};
+use super::{io_error, migrate, open_error};
 use crate::store::keys;
 use crate::store::{StoreError, StoreResult};
 
 /// The layout this engine reads and writes (`M format`, see `keys.rs`). Data directories without it hold layout 1,
-/// with the texts inside sled; layout 2 had several keys per text.
-const FORMAT: u32 = 3;
+/// with the texts inside sled; layout 2 had several keys per text, layout 3 one key per text.
+const FORMAT: u32 = 4;
 
-/// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout.
+/// Accepts a store of this engine's layout, marks a new one with it, carries layout 3 over (`migrate.rs`), and
+/// refuses an earlier layout.
 pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
     match tree.get(keys::META_FORMAT).map_err(io_error)? {
         Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
+        Some(value) if *value == 3u32.to_be_bytes() => migrate::from_layout_3(db, tree, FORMAT),
         Some(value) if earlier(&value) => Err(StoreError::EarlierLayout(path.to_owned())),
         Some(value) => Err(StoreError::Corrupt {
             path: path.to_owned(),

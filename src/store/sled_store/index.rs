@@ -1,12 +1,12 @@
-//! The in-memory indexes of layout 3: sled holds one key per stored text (`A` per object version, `N` per
-//! envelope version), and everything else a lookup needs is built here from those records, once per process.
+//! The in-memory indexes: sled holds group records (`G` for object versions, `R` for envelope versions, see
+//! `keys.rs`), and everything else a lookup needs is built here from those records, once per process.
 //!
 //! sled's cost is per key, and keys inserted in random order (an id index) make its memory grow with the data; a
 //! map in memory costs 16 bytes a text. The maps hold 64-bit hashes of ids, never the ids: a lookup reads the
 //! records a hash names and keeps those whose id is the one asked for, so two ids whose hashes collide share a
 //! slot and are told apart by their records.
 //!
-//! A collection's index is built by one scan of its `A` records on first use, the envelopes' by one scan of `N`;
+//! A collection's index is built by one scan of its `G` records on first use, the envelopes' by one scan of `R`;
 //! the writer keeps them up to date as it writes. They are derived data: nothing durable depends on them, and when
 //! a write fails they are dropped and built again from what sled holds.
 
@@ -15,8 +15,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use sled::Tree;
 
-use super::records::{EnvelopeRecord, ObjectRecord};
-use super::{io_error, malformed};
+use super::groups::{self, EntryKind, Envelopes, Objects};
+use super::io_error;
 use crate::store::StoreResult;
 use crate::store::keys;
 use crate::store::type_of;
@@ -62,7 +62,7 @@ impl Hasher for Prehashed {
 
 type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
 
-/// Values (`date_added`s or `N` seqs) by id hash, in the order they were added. Nearly every hash has one value,
+/// Values (`date_added`s or envelope seqs) by id hash, in the order they were added. Nearly every hash has one value,
 /// kept in a 16-byte slot; the few with more (versions, collisions) have a list of their own.
 #[derive(Default)]
 pub(super) struct HashIndex {
@@ -106,7 +106,7 @@ impl HashIndex {
     }
 }
 
-/// What the writer and readers need of one collection beyond its `A` records.
+/// What the writer and readers need of one collection beyond its `G` records.
 #[derive(Default)]
 pub(super) struct CollectionIndex {
     /// Id hash to the `date_added` of each version.
@@ -146,10 +146,10 @@ impl CollectionIndex {
 
 pub(super) struct Indexes {
     pub hasher: IdHasher,
-    /// The `N` seq the next envelope version takes.
+    /// The seq the next envelope version takes.
     pub next_seq: u64,
     collections: HashMap<String, CollectionIndex>,
-    /// Envelope id hash to the `N` seq of each version; `None` until first used.
+    /// Envelope id hash to the seq of each version; `None` until first used.
     envelopes: Option<HashIndex>,
 }
 
@@ -177,7 +177,7 @@ impl Indexes {
         self.envelopes.as_ref()
     }
 
-    /// A collection's index, built from its `A` records if this is its first use.
+    /// A collection's index, built from its `G` records if this is its first use.
     pub(super) fn collection(
         &mut self,
         tree: &Tree,
@@ -185,14 +185,9 @@ impl Indexes {
     ) -> StoreResult<&mut CollectionIndex> {
         if !self.collections.contains_key(collection) {
             let mut index = CollectionIndex::default();
-            let prefix = keys::added_prefix(collection);
-            for entry in tree.scan_prefix(&prefix) {
-                let (key, value) = entry.map_err(io_error)?;
-                let date_added =
-                    keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))?;
-                let id = ObjectRecord::decode(&value)?.id;
-                index.add(self.hasher.hash(id), id, date_added);
-            }
+            scan_entries::<Objects>(tree, &keys::object_groups(collection), |entry| {
+                index.add(self.hasher.hash(entry.id), entry.id, entry.date_added);
+            })?;
             self.collections.insert(collection.to_owned(), index);
         }
         Ok(self
@@ -201,21 +196,32 @@ impl Indexes {
             .expect("inserted above"))
     }
 
-    /// The envelopes' index, built from the `N` records if this is its first use.
+    /// The envelopes' index, built from the `R` records if this is its first use.
     pub(super) fn envelopes(&mut self, tree: &Tree) -> StoreResult<&mut HashIndex> {
         if self.envelopes.is_none() {
             let mut index = HashIndex::default();
-            for entry in tree.scan_prefix([keys::ENVELOPE_ORDER]) {
-                let (key, value) = entry.map_err(io_error)?;
-                let seq = keys::parse_envelope_order(&key)
-                    .ok_or_else(|| malformed("envelope order key"))?;
-                let record = EnvelopeRecord::decode(&value)?;
-                index.insert(self.hasher.hash(record.id), seq);
-            }
+            scan_entries::<Envelopes>(tree, &keys::envelope_groups(), |entry| {
+                index.insert(self.hasher.hash(entry.id), entry.seq);
+            })?;
             self.envelopes = Some(index);
         }
         Ok(self.envelopes.as_mut().expect("built above"))
     }
+}
+
+/// Gives `take` every entry of the records of the keyspace `prefix`, in order.
+fn scan_entries<K: EntryKind>(
+    tree: &Tree,
+    prefix: &[u8],
+    mut take: impl FnMut(K::Entry<'_>),
+) -> StoreResult<()> {
+    for record in tree.scan_prefix(prefix) {
+        let (key, value) = record.map_err(io_error)?;
+        for entry in groups::entries::<K>(groups::key_position(&key)?, &value) {
+            take(entry?);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

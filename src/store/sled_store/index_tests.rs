@@ -1,4 +1,4 @@
-//! The in-memory indexes of layout 3 are built again from the records when a store is reopened, and ids whose
+//! The in-memory indexes are built again from the records when a store is reopened, and ids whose
 //! hashes collide are told apart by their records.
 
 use std::path::Path;

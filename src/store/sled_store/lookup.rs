@@ -1,17 +1,14 @@
-//! Reading through the in-memory indexes: a lookup by id takes the records its hash names from the tree and
-//! keeps those of that id.
+//! Reading through the in-memory indexes: a lookup by id takes the entries its hash names (by position) from the
+//! group records that hold them and keeps those of that id.
 
 use std::sync::{PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
-use sled::IVec;
-
+use super::SledStore;
+use super::groups::{self, Envelopes, ObjectEntry, Objects};
 use super::index::{CollectionIndex, HashIndex, IdHasher, Indexes};
-use super::records::{EnvelopeRecord, ObjectRecord};
-use super::{SledStore, io_error, malformed};
 use crate::store::keys;
 use crate::store::text_log::Window;
-use crate::store::type_of;
-use crate::store::{StoreResult, StoredEnvelope, StoredObject};
+use crate::store::{StoreResult, StoredEnvelope};
 
 impl SledStore {
     /// The indexes for the writer. A writer that panicked left them half done: they are built again.
@@ -52,7 +49,7 @@ impl SledStore {
         Ok(read(&indexes.hasher, index))
     }
 
-    /// The `N` seqs that may hold versions of the envelope `id`, built first if this is the index's first use.
+    /// The seqs that may hold versions of the envelope `id`, built first if this is the index's first use.
     pub(super) fn envelope_seqs(&self, id: &str) -> StoreResult<Vec<u64>> {
         let seqs =
             |indexes: &Indexes, index: &HashIndex| index.get(indexes.hasher.hash(id)).to_vec();
@@ -68,74 +65,62 @@ impl SledStore {
         Ok(seqs(&indexes, index))
     }
 
-    /// The newest of the `N` records at `seqs` that is a version of `id` (`version` when given), with its seq.
-    /// A seq whose record is not in the tree (another id, or a write that failed) is passed over.
+    /// The newest envelope version among the `seqs` that is a version of `id` (`version` when given). A seq with
+    /// no entry (another id's, or a write that failed) is passed over.
     pub(super) fn newest_envelope(
         &self,
         seqs: &[u64],
         id: &str,
         version: Option<u32>,
-    ) -> StoreResult<Option<(u64, IVec)>> {
+    ) -> StoreResult<Option<StoredEnvelope>> {
+        let prefix = keys::envelope_groups();
         for &seq in seqs.iter().rev() {
-            if let Some(value) = self.tree.get(keys::envelope_order(seq)).map_err(io_error)? {
-                let record = EnvelopeRecord::decode(&value)?;
-                if record.id == id && version.is_none_or(|v| v == record.version) {
-                    return Ok(Some((seq, value)));
+            let found = groups::find::<Envelopes, _>(&self.tree, &prefix, seq, |entry| {
+                if entry.id != id || version.is_some_and(|v| v != entry.version) {
+                    return Ok(None);
                 }
+                let text = self.text(entry.place, &mut Window::default())?;
+                Ok(Some(entry.into_stored(text)))
+            })?;
+            if let Some(Some(envelope)) = found {
+                return Ok(Some(envelope));
             }
         }
         Ok(None)
     }
 
-    /// The stored versions of object `id` in a collection, as `date_added` and `A` record, in order of addition.
-    pub(super) fn stored_versions(
+    /// What `read` gives of each stored version of object `id` in a collection, in order of addition.
+    pub(super) fn stored_versions<T>(
         &self,
         collection: &str,
         id: &str,
-    ) -> StoreResult<Vec<(u64, IVec)>> {
+        mut read: impl FnMut(ObjectEntry<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
         let dates = self.with_collection(collection, |hasher, index| {
             index.ids.get(hasher.hash(id)).to_vec()
         })?;
+        self.versions_at(collection, id, &dates, &mut read)
+    }
+
+    /// What `read` gives of the versions of object `id` at `dates` in the tree (a date of another id, or of none,
+    /// is passed over).
+    pub(super) fn versions_at<T>(
+        &self,
+        collection: &str,
+        id: &str,
+        dates: &[u64],
+        read: &mut impl FnMut(ObjectEntry<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let prefix = keys::object_groups(collection);
         let mut versions = Vec::with_capacity(dates.len());
-        for date_added in dates {
-            let key = keys::added(collection, date_added);
-            if let Some(record) = self.tree.get(key).map_err(io_error)? {
-                if ObjectRecord::decode(&record)?.id == id {
-                    versions.push((date_added, record));
-                }
+        for &date_added in dates {
+            let found = groups::find::<Objects, _>(&self.tree, &prefix, date_added, |entry| {
+                (entry.id == id).then(|| read(entry)).transpose()
+            })?;
+            if let Some(Some(version)) = found {
+                versions.push(version);
             }
         }
         Ok(versions)
-    }
-
-    /// The envelope of an `N` entry.
-    pub(super) fn ordered_envelope(
-        &self,
-        entry: sled::Result<(IVec, IVec)>,
-        window: &mut Window,
-    ) -> StoreResult<StoredEnvelope> {
-        let (key, value) = entry.map_err(io_error)?;
-        let seq = keys::parse_envelope_order(&key).ok_or_else(|| malformed("order key"))?;
-        self.stored_envelope(seq, &value, window)
-    }
-
-    /// The object of an `A` entry, if it is of `object_type` (any when `None`); the type is read from the record
-    /// before the text.
-    pub(super) fn added_object(
-        &self,
-        prefix_len: usize,
-        entry: sled::Result<(IVec, IVec)>,
-        object_type: Option<&str>,
-        window: &mut Window,
-    ) -> StoreResult<Option<StoredObject>> {
-        let (key, value) = entry.map_err(io_error)?;
-        let date_added =
-            keys::parse_added(prefix_len, &key).ok_or_else(|| malformed("added key"))?;
-        let record = ObjectRecord::decode(&value)?;
-        if object_type.is_some_and(|t| type_of(record.id) != t) {
-            return Ok(None);
-        }
-        let text = self.text(record.place, window)?;
-        Ok(Some(record.into_stored(date_added, text)))
     }
 }

@@ -1,28 +1,31 @@
 //! The sled engine. See [`super::keys`] for the layout and [`super::text_log`] for the texts: this file opens the
-//! store and reads it, `write.rs` applies writes, `records.rs` encodes the values, `texts.rs` reads texts through
-//! them, `format.rs` checks the layout version, `index.rs` keeps the in-memory indexes built from the records and
-//! `lookup.rs` reads through them.
+//! store and reads it, `write.rs` applies writes, `groups.rs` encodes and walks the group records, `records.rs`
+//! the other values, `texts.rs` reads texts, `format.rs` checks the layout version and `migrate.rs` carries layout
+//! 3 over, `index.rs` keeps the in-memory indexes built from the records and `lookup.rs` reads through them.
 
 mod counts;
 mod format;
+mod groups;
 mod index;
 mod lookup;
+mod migrate;
+mod pending;
 mod records;
 mod texts;
 mod write;
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use sled::{IVec, Tree};
+use sled::Tree;
 
+use self::groups::{Bound, Envelopes, Objects, Scan};
 use self::index::{IdHasher, Indexes};
-use self::records::{Counts, ObjectRecord};
 use super::fields::Fields;
 use super::keys;
-use super::text_log::{Staged, TextLog, Window};
+use super::text_log::{TextLog, Window};
+use super::type_of;
 use super::{
     CollectionSummary, Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject,
     StoredStatus, WriteOp, WriteOutcome,
@@ -40,24 +43,6 @@ pub struct SledStore {
     /// Only the writer changes them, holding the write lock for a whole `apply`, so that readers never see
     /// half a group; readers build a missing part under the write lock too.
     indexes: RwLock<Indexes>,
-}
-
-/// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
-struct Pending {
-    texts: Staged,
-    /// The newest version of each envelope id the group wrote, with its text.
-    envelopes: HashMap<String, (u32, Vec<u8>)>,
-    /// The object versions the group wrote, by collection and `date_added`: the index names them already, the
-    /// tree not yet.
-    objects: HashMap<String, HashMap<u64, PendingObject>>,
-    /// The `C` counts of the collections the group writes to, as its writes move them.
-    counts: HashMap<String, Counts>,
-}
-
-struct PendingObject {
-    id: String,
-    version: i64,
-    text: Vec<u8>,
 }
 
 impl SledStore {
@@ -82,10 +67,8 @@ impl SledStore {
         let tree = (*db).clone();
         format::check(path, &db, &tree)?;
         let log = texts::open_log(path, &tree)?;
-        let next_seq = match last_entry(&tree, &[keys::ENVELOPE_ORDER])? {
-            Some((key, _)) => Fields::new(&key[1..], "order key").u64()? + 1,
-            None => 0,
-        };
+        let next_seq = groups::last_position::<Envelopes>(&tree, &keys::envelope_groups())?
+            .map_or(0, |seq| seq + 1);
         Ok(Self {
             path: path.to_owned(),
             db,
@@ -126,55 +109,29 @@ impl Store for SledStore {
 
     fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         let seqs = self.envelope_seqs(id)?;
-        self.newest_envelope(&seqs, id, None)?
-            .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
-            .transpose()
+        self.newest_envelope(&seqs, id, None)
     }
 
     fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
         let seqs = self.envelope_seqs(id)?;
-        self.newest_envelope(&seqs, id, Some(version))?
-            .map(|(seq, value)| self.stored_envelope(seq, &value, &mut Window::default()))
-            .transpose()
+        self.newest_envelope(&seqs, id, Some(version))
     }
 
     fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
-        let start = keys::envelope_order(after.map_or(0, |a| a.saturating_add(1)));
-        let end = [keys::ENVELOPE_ORDER + 1];
-        let mut window = Window::default();
-        Box::new(
-            self.tree
-                .range(start..end[..].to_vec())
-                .map(move |entry| self.ordered_envelope(entry, &mut window)),
-        )
+        self.envelope_scan(Bound::From(after.map_or(0, |a| a.saturating_add(1))))
     }
 
     fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
-        let end = match before {
-            Some(before) => keys::envelope_order(before),
-            None => vec![keys::ENVELOPE_ORDER + 1],
-        };
-        let mut window = Window::default();
-        Box::new(
-            self.tree
-                .range(vec![keys::ENVELOPE_ORDER]..end)
-                .rev()
-                .map(move |entry| self.ordered_envelope(entry, &mut window)),
-        )
+        self.envelope_scan(Bound::Before(before.unwrap_or(u64::MAX)))
     }
 
     fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary> {
         let counts = self.stored_counts(collection)?;
-        let prefix = keys::added_prefix(collection);
-        let newest_added = last_entry(&self.tree, &prefix)?
-            .map(|(key, _)| {
-                keys::parse_added(prefix.len(), &key).ok_or_else(|| malformed("added key"))
-            })
-            .transpose()?;
+        let prefix = keys::object_groups(collection);
         Ok(CollectionSummary {
             objects: counts.objects,
             envelopes: counts.envelopes,
-            newest_added,
+            newest_added: groups::last_position::<Objects>(&self.tree, &prefix)?,
         })
     }
 
@@ -191,16 +148,25 @@ impl Store for SledStore {
                 Err(error) => return Box::new(std::iter::once(Err(error))),
             }
         }
-        let prefix = keys::added_prefix(collection);
-        let start = keys::added(collection, after.map_or(0, |a| a.saturating_add(1)));
-        let mut end = prefix.clone();
-        end.push(0xff);
         let object_type = object_type.map(str::to_owned);
         let mut window = Window::default();
-        Box::new(self.tree.range(start..end).filter_map(move |entry| {
-            self.added_object(prefix.len(), entry, object_type.as_deref(), &mut window)
-                .transpose()
-        }))
+        let bound = Bound::From(after.map_or(0, |a| a.saturating_add(1)));
+        let scan = Scan::<Objects, _>::new(
+            &self.tree,
+            &keys::object_groups(collection),
+            bound,
+            move |_: &[u8], entry: groups::ObjectEntry<'_>| {
+                if object_type
+                    .as_deref()
+                    .is_some_and(|t| type_of(entry.id) != t)
+                {
+                    return Ok(None);
+                }
+                let text = self.text(entry.place, &mut window)?;
+                Ok(Some(entry.into_stored(text)))
+            },
+        );
+        boxed(scan)
     }
 
     fn object(
@@ -209,47 +175,47 @@ impl Store for SledStore {
         id: &str,
         version: i64,
     ) -> StoreResult<Option<StoredObject>> {
-        for (date_added, record) in self.stored_versions(collection, id)? {
-            if ObjectRecord::decode(&record)?.version == version {
-                return self
-                    .stored_object(&record, date_added, &mut Window::default())
-                    .map(Some);
+        let mut versions = self.stored_versions(collection, id, |entry| {
+            if entry.version != version {
+                return Ok(None);
             }
-        }
-        Ok(None)
+            let text = self.text(entry.place, &mut Window::default())?;
+            Ok(Some(entry.into_stored(text)))
+        })?;
+        Ok(versions.iter_mut().find_map(Option::take))
     }
 
     fn object_versions(&self, collection: &str, id: &str) -> StoreResult<Vec<StoredObject>> {
         let mut window = Window::default();
-        let mut versions = self
-            .stored_versions(collection, id)?
-            .into_iter()
-            .map(|(date_added, record)| self.stored_object(&record, date_added, &mut window))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut versions = self.stored_versions(collection, id, |entry| {
+            let text = self.text(entry.place, &mut window)?;
+            Ok(entry.into_stored(text))
+        })?;
         versions.sort_unstable_by_key(|object| object.version);
         Ok(versions)
     }
 
     fn all_objects(&self) -> StoreIter<'_, (String, StoredObject)> {
         let mut window = Window::default();
-        Box::new(self.tree.scan_prefix([keys::ADDED]).map(move |entry| {
-            let (key, value) = entry.map_err(io_error)?;
-            let (collection, date_added) =
-                keys::parse_any_added(&key).ok_or_else(|| malformed("added key"))?;
-            let object = self.stored_object(&value, date_added, &mut window)?;
-            Ok((collection.to_owned(), object))
-        }))
+        let scan = Scan::<Objects, _>::new(
+            &self.tree,
+            &[keys::OBJECT_GROUP],
+            Bound::From(0),
+            move |key: &[u8], entry: groups::ObjectEntry<'_>| {
+                let (collection, _) = keys::parse_collection_key(keys::OBJECT_GROUP, key)
+                    .ok_or_else(|| malformed("object group key"))?;
+                let collection = collection.to_owned();
+                let text = self.text(entry.place, &mut window)?;
+                Ok(Some((collection, entry.into_stored(text))))
+            },
+        );
+        boxed(scan)
     }
 
     fn version_bounds(&self, collection: &str, id: &str) -> StoreResult<Option<(i64, i64)>> {
-        let mut bounds: Option<(i64, i64)> = None;
-        for (_, record) in self.stored_versions(collection, id)? {
-            let version = ObjectRecord::decode(&record)?.version;
-            bounds = Some(bounds.map_or((version, version), |(first, last)| {
-                (first.min(version), last.max(version))
-            }));
-        }
-        Ok(bounds)
+        let versions = self.stored_versions(collection, id, |entry| Ok(entry.version))?;
+        let first = versions.iter().min().copied();
+        Ok(first.zip(versions.iter().max().copied()))
     }
 
     /// True too, though rarely, when two ids of the collection share a hash (see `index.rs`): listings then look
@@ -363,12 +329,30 @@ impl Store for SledStore {
     }
 }
 
-/// The type part of a STIX id (`indicator` of `indicator--…`).
-fn last_entry(tree: &Tree, prefix: &[u8]) -> StoreResult<Option<(IVec, IVec)>> {
-    tree.scan_prefix(prefix)
-        .next_back()
-        .transpose()
-        .map_err(io_error)
+impl SledStore {
+    fn envelope_scan(&self, bound: Bound) -> StoreIter<'_, StoredEnvelope> {
+        let mut window = Window::default();
+        let scan = Scan::<Envelopes, _>::new(
+            &self.tree,
+            &keys::envelope_groups(),
+            bound,
+            move |_: &[u8], entry: groups::EnvelopeEntry<'_>| {
+                let text = self.text(entry.place, &mut window)?;
+                Ok(Some(entry.into_stored(text)))
+            },
+        );
+        boxed(scan)
+    }
+}
+
+/// A scan as a store iterator, or its one error.
+fn boxed<'a, T: Send + 'a>(
+    scan: StoreResult<impl Iterator<Item = StoreResult<T>> + Send + 'a>,
+) -> StoreIter<'a, T> {
+    match scan {
+        Ok(scan) => Box::new(scan),
+        Err(error) => Box::new(std::iter::once(Err(error))),
+    }
 }
 
 pub(crate) fn now_micros() -> u64 {
@@ -401,6 +385,8 @@ fn malformed(what: &str) -> StoreError {
     StoreError::Malformed(what.to_owned())
 }
 
+#[cfg(test)]
+mod groups_tests;
 #[cfg(test)]
 mod index_tests;
 #[cfg(test)]

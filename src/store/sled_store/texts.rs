@@ -5,11 +5,10 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::records::{EnvelopeRecord, ObjectRecord};
 use super::{SledStore, io_error, malformed};
 use crate::store::keys;
 use crate::store::text_log::{Checkpoint, Place, TextLog, Window};
-use crate::store::{StoreError, StoreResult, StoredEnvelope, StoredObject};
+use crate::store::{StoreError, StoreResult};
 
 impl SledStore {
     /// A text from the log, read through `window`.
@@ -19,30 +18,6 @@ impl SledStore {
 
     pub(super) fn log_error(&self, error: io::Error) -> StoreError {
         log_error(&self.path, error)
-    }
-
-    /// An object version from its `A` record.
-    pub(super) fn stored_object(
-        &self,
-        record: &[u8],
-        date_added: u64,
-        window: &mut Window,
-    ) -> StoreResult<StoredObject> {
-        let record = ObjectRecord::decode(record)?;
-        let text = self.text(record.place, window)?;
-        Ok(record.into_stored(date_added, text))
-    }
-
-    /// An envelope version from its `N` record.
-    pub(super) fn stored_envelope(
-        &self,
-        seq: u64,
-        value: &[u8],
-        window: &mut Window,
-    ) -> StoreResult<StoredEnvelope> {
-        let record = EnvelopeRecord::decode(value)?;
-        let text = self.text(record.place, window)?;
-        Ok(record.into_stored(seq, text))
     }
 }
 

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use sled::Batch;
 
+use super::groups::{self, Objects};
 use super::index::Indexes;
-use super::records::{EnvelopeRecord, ObjectRecord, encode_status};
-use super::{Pending, PendingObject, SledStore, io_error, now_micros};
+use super::pending::{Pending, PendingEnvelope, PendingObject, pending_object, write_groups};
+use super::records::encode_status;
+use super::{SledStore, io_error, now_micros};
 use crate::envelope::Envelope;
 use crate::store::fields::Fields;
 use crate::store::keys;
@@ -36,7 +38,9 @@ impl SledStore {
         let mut pending = Pending {
             texts: self.log.stage(),
             envelopes: HashMap::new(),
+            envelope_entries: Vec::new(),
             objects: HashMap::new(),
+            rewritten: HashMap::new(),
             counts: HashMap::new(),
         };
         let now = now_micros();
@@ -130,6 +134,7 @@ impl SledStore {
             };
             outcomes.push(outcome);
         }
+        write_groups(&mut batch, &pending);
         // The texts are durable before anything can name them (the crash rules of `text_log`).
         if !pending.texts.is_empty() {
             batch.insert(keys::META_LOG_END, &pending.texts.end().encode()[..]);
@@ -155,30 +160,26 @@ impl SledStore {
         let index = indexes.collection(&self.tree, collection)?;
         let written = pending.objects.get(collection);
         let mut found = Vec::new();
+        let mut in_tree = Vec::new();
         for &date_added in index.ids.get(hash) {
-            if let Some(object) = written.and_then(|w| w.get(&date_added)) {
-                if object.id == id {
-                    found.push(Found {
-                        date_added,
-                        version: object.version,
-                        place: None,
-                    });
-                }
-            } else if let Some(value) = self
-                .tree
-                .get(keys::added(collection, date_added))
-                .map_err(io_error)?
-            {
-                let record = ObjectRecord::decode(&value)?;
-                if record.id == id {
-                    found.push(Found {
-                        date_added,
-                        version: record.version,
-                        place: Some(record.place),
-                    });
-                }
+            match written.and_then(|w| pending_object(w, date_added)) {
+                Some(object) if object.id == id => found.push(Found {
+                    date_added,
+                    version: object.version,
+                    place: None,
+                }),
+                Some(_) => {}
+                None => in_tree.push(date_added),
             }
         }
+        let stored = self.versions_at(collection, id, &in_tree, &mut |entry| {
+            Ok(Found {
+                date_added: entry.date_added,
+                version: entry.version,
+                place: Some(entry.place),
+            })
+        })?;
+        found.extend(stored);
         Ok(found)
     }
 
@@ -197,7 +198,7 @@ impl SledStore {
             None => Ok(pending
                 .objects
                 .get(collection)
-                .and_then(|written| written.get(&found.date_added))
+                .and_then(|written| pending_object(written, found.date_added))
                 .is_some_and(|object| same(&object.text))),
         }
     }
@@ -217,14 +218,8 @@ impl SledStore {
         if seqs.is_empty() {
             return Ok(None);
         }
-        match self.newest_envelope(seqs, id, None)? {
-            None => Ok(None),
-            Some((_, value)) => {
-                let record = EnvelopeRecord::decode(&value)?;
-                let text = self.text(record.place, &mut Window::default())?;
-                Ok(Some((record.version, text)))
-            }
-        }
+        let newest = self.newest_envelope(seqs, id, None)?;
+        Ok(newest.map(|envelope| (envelope.version, envelope.text)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -255,7 +250,7 @@ impl SledStore {
             text: envelope.into_text(),
         };
         self.count(batch, pending, collection, (0, 1))?;
-        self.insert_envelope(batch, pending, indexes, stored)
+        self.insert_envelope(pending, indexes, stored)
     }
 
     fn restore_envelope(
@@ -276,24 +271,23 @@ impl SledStore {
             return Ok(WriteOutcome::Conflict);
         }
         self.count(batch, pending, &envelope.collection, (0, 1))?;
-        self.insert_envelope(batch, pending, indexes, envelope)
+        self.insert_envelope(pending, indexes, envelope)
     }
 
     fn insert_envelope(
         &self,
-        batch: &mut Batch,
         pending: &mut Pending,
         indexes: &mut Indexes,
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
-        let record = EnvelopeRecord {
-            id: &envelope.id,
+        pending.envelope_entries.push(PendingEnvelope {
+            seq: envelope.position,
+            id: envelope.id.clone(),
             version: envelope.version,
             received: envelope.received,
-            collection: &envelope.collection,
+            collection: envelope.collection,
             place: pending.texts.push(&envelope.text),
-        };
-        batch.insert(keys::envelope_order(envelope.position), record.encode());
+        });
         indexes.next_seq = envelope.position + 1;
         let hash = indexes.hasher.hash(&envelope.id);
         indexes
@@ -377,25 +371,18 @@ impl SledStore {
         indexes
             .collection(&self.tree, collection)?
             .add(hash, &object.id, date_added);
-        let record = ObjectRecord {
-            id: &object.id,
-            version: object.version,
-            version_text: &object.version_text,
-            place: pending.texts.push(&object.text),
-        };
-        batch.insert(keys::added(collection, date_added), record.encode());
         let written = PendingObject {
+            date_added,
+            place: pending.texts.push(&object.text),
             id: object.id,
             version: object.version,
+            version_text: object.version_text,
             text: object.text,
         };
         match pending.objects.get_mut(collection) {
-            Some(objects) => {
-                objects.insert(date_added, written);
-            }
+            Some(objects) => objects.push(written),
             None => {
-                let objects = HashMap::from([(date_added, written)]);
-                pending.objects.insert(collection.to_owned(), objects);
+                pending.objects.insert(collection.to_owned(), vec![written]);
             }
         }
         Ok(())
@@ -421,12 +408,42 @@ impl SledStore {
                 "delete of an object written in the same group".into(),
             ));
         }
-        batch.remove(keys::added(collection, found.date_added));
+        self.remove_entry(pending, collection, found.date_added)?;
         indexes
             .collection(&self.tree, collection)?
             .remove(hash, id, found.date_added);
         self.count(batch, pending, collection, (-1, 0))?;
         Ok(WriteOutcome::Removed)
+    }
+
+    /// Rewrites the group record that holds the object version at `date_added` without it.
+    fn remove_entry(
+        &self,
+        pending: &mut Pending,
+        collection: &str,
+        date_added: u64,
+    ) -> StoreResult<()> {
+        let prefix = keys::object_groups(collection);
+        let Some((key, stored)) = groups::holding(&self.tree, &prefix, date_added)? else {
+            return Err(StoreError::Malformed(
+                "an indexed object has no record".into(),
+            ));
+        };
+        let value = match pending.rewritten.get(&key[..]) {
+            Some(rewritten) => rewritten.as_deref().unwrap_or_default(),
+            None => &stored[..],
+        };
+        let first = groups::key_position(&key)?;
+        let mut kept = Vec::new();
+        for entry in groups::entries::<Objects>(first, value) {
+            let entry = entry?;
+            if entry.date_added != date_added {
+                kept.push(entry);
+            }
+        }
+        let rewritten = (!kept.is_empty()).then(|| groups::encode::<Objects>(first, &kept));
+        pending.rewritten.insert(key.to_vec(), rewritten);
+        Ok(())
     }
 
     fn prune_statuses(&self, batch: &mut Batch, before: u64) -> StoreResult<WriteOutcome> {
