@@ -22,7 +22,7 @@ use crate::stix::{ObjectError, ObjectHeader};
 
 pub use postgres::{PostgresOptions, PostgresStore, SslMode};
 pub use sled_store::SledStore;
-pub use writer::Writer;
+pub use writer::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject, Writer};
 
 /// Which engine keeps the data, as `[store]` configures it.
 #[derive(Debug, Clone, Deserialize)]
