@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::changes::{Changes, decode, malformed};
@@ -234,7 +235,7 @@ fn step(
         if stored.collection != feed.definition.collection {
             continue;
         }
-        let Some(envelope) = intelmq_event(stored.text)? else {
+        let Some((envelope, payload)) = intelmq_event(stored.text)? else {
             continue;
         };
         let id = envelope.id().to_string();
@@ -248,7 +249,6 @@ fn step(
                 touched.entry(event).or_default();
             }
         }
-        let payload = envelope.payload();
         if !feed.definition.admits(&payload) {
             continue;
         }
@@ -315,12 +315,13 @@ fn step(
     Ok(Some((ops, read)))
 }
 
-/// The envelope, if it is an IntelMQ event: what the feeds take in.
-fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<Envelope>> {
-    let envelope = Envelope::reparse(text).map_err(|e| malformed(&e.to_string()))?;
+/// The envelope and its payload, if it is an IntelMQ event: what the feeds take in.
+fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<(Envelope, Map<String, Value>)>> {
+    let (envelope, payload) =
+        Envelope::reparse_with_payload(text).map_err(|e| malformed(&e.to_string()))?;
     let is_intelmq_event =
         envelope.format().is_none_or(|f| f == intelmq::FORMAT) && envelope.kind() != Some("report");
-    Ok(is_intelmq_event.then_some(envelope))
+    Ok(is_intelmq_event.then_some((envelope, payload)))
 }
 
 /// Where the feed holds a version of the envelope `id` older than `below`, as event and position: the newest
@@ -341,10 +342,9 @@ fn placed_version(
             continue;
         }
         let (position, received) = (older.position, older.received);
-        let Some(envelope) = intelmq_event(older.text)? else {
+        let Some((_, payload)) = intelmq_event(older.text)? else {
             continue;
         };
-        let payload = envelope.payload();
         return Ok(definition
             .admits(&payload)
             .then(|| (definition.group(&payload, received).event, position)));
