@@ -283,16 +283,19 @@ async fn commit(
             _ => None,
         })
         .collect();
-    let additions: Vec<Addition> = group
-        .iter_mut()
-        .flat_map(|write| {
-            let mut made = std::mem::take(&mut write.made).into_iter();
-            write
-                .ops
-                .iter()
-                .map(move |op| Addition::of(op, made.next()))
-        })
-        .collect();
+    // Only while someone takes posted objects: otherwise nothing is handed on.
+    let additions: Option<Vec<Addition>> = posted.wanted().then(|| {
+        group
+            .iter_mut()
+            .flat_map(|write| {
+                let mut made = std::mem::take(&mut write.made).into_iter();
+                write
+                    .ops
+                    .iter()
+                    .map(move |op| Addition::of(op, made.next()))
+            })
+            .collect()
+    });
     for write in group {
         ops.extend(write.ops);
         follow_ups.push(write.follow_up);
@@ -337,12 +340,12 @@ async fn commit(
                 .filter_map(|(collection, _)| collection)
                 .collect();
             added.bump(&stored_in);
-            let groups = posted::groups(additions, &outcomes);
+            let groups = additions.map(|additions| posted::groups(additions, &outcomes));
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
             }
-            for group in groups {
+            for group in groups.into_iter().flatten() {
                 posted.hand_over(group);
             }
         }

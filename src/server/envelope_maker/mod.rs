@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use crate::envelope::Envelope;
 use crate::store::{
-    DuplicatePolicy, MadeEnvelope, PostedGroup, PostedGroups, Store, StoreError, StoreResult,
-    WriteOp, Writer,
+    DuplicatePolicy, MadeEnvelope, PostedGroup, Store, StoreError, StoreResult, WriteOp, Writer,
 };
 use from_store::{batch, checkpoint, checkpoint_op, envelopes};
 
@@ -40,8 +39,6 @@ pub struct EnvelopeMaker {
     writer: Writer,
     collections: Vec<String>,
     policy: DuplicatePolicy,
-    /// What the writer hands on; [`EnvelopeMaker::maintain`] takes it.
-    posted: tokio::sync::Mutex<PostedGroups>,
 }
 
 impl EnvelopeMaker {
@@ -52,7 +49,6 @@ impl EnvelopeMaker {
         policy: DuplicatePolicy,
     ) -> Self {
         Self {
-            posted: tokio::sync::Mutex::new(writer.posted_objects()),
             store,
             writer,
             collections,
@@ -60,10 +56,11 @@ impl EnvelopeMaker {
         }
     }
 
-    /// Makes envelopes until the task is aborted or the writer stops.
+    /// Makes envelopes until the task is aborted or the writer stops. The writer hands posted objects on only
+    /// while this runs: a node that does not run it holds none.
     pub async fn maintain(self: Arc<Self>) {
+        let mut posted = self.writer.posted_objects();
         tokio::time::sleep(test_delay()).await;
-        let mut posted = self.posted.lock().await;
         loop {
             for collection in &self.collections {
                 if let Err(error) = self.catch_up(collection, None).await {

@@ -84,9 +84,9 @@ impl PostedTaker {
         self.0.lock().expect("not poisoned").is_some()
     }
 
-    /// Passes `group` on, or drops it when the taker holds too much already.
+    /// Passes `group` on, or drops it when the taker holds too much already or has gone.
     pub(super) fn hand_over(&self, group: PostedGroup) {
-        let taker = self.0.lock().expect("not poisoned");
+        let mut taker = self.0.lock().expect("not poisoned");
         let Some((groups, held)) = taker.as_ref() else {
             return;
         };
@@ -96,7 +96,9 @@ impl PostedTaker {
             return;
         }
         held.fetch_add(count, Ordering::Relaxed);
-        let _ = groups.send(group);
+        if groups.send(group).is_err() {
+            *taker = None;
+        }
     }
 }
 
