@@ -56,7 +56,7 @@ impl Envelope {
             return Err(RecordError::NotAnObject);
         };
         if top.contains_key("meta") || top.contains_key("payload") {
-            Self::from_envelope(top, record.to_vec())
+            Self::from_envelope(&top, record.to_vec())
         } else if let Some(stix) = stix_content(&top) {
             Err(RecordError::Stix(stix))
         } else {
@@ -69,10 +69,22 @@ impl Envelope {
         let Value::Object(top) = strict_json::parse(&text)? else {
             return Err(RecordError::NotAnObject);
         };
-        Self::from_envelope(top, text)
+        Self::from_envelope(&top, text)
     }
 
-    fn from_envelope(top: Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
+    /// [`Envelope::reparse`] and [`Envelope::payload`] in one parse, for readers of many stored envelopes.
+    pub fn reparse_with_payload(text: Vec<u8>) -> Result<(Self, Map<String, Value>), RecordError> {
+        let Value::Object(mut top) = strict_json::parse(&text)? else {
+            return Err(RecordError::NotAnObject);
+        };
+        let envelope = Self::from_envelope(&top, text)?;
+        let Some(Value::Object(payload)) = top.remove("payload") else {
+            unreachable!("a valid envelope has an object payload");
+        };
+        Ok((envelope, payload))
+    }
+
+    fn from_envelope(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
         let meta = match top.get("meta") {
             Some(Value::Object(meta)) => meta,
             Some(_) => return Err(wrong_type("meta", "an object")),
@@ -91,7 +103,7 @@ impl Envelope {
             }
             Some(Value::String(_)) => {
                 let id = required_id(meta.get("uuid"), "meta.uuid")?;
-                (Shape::Decided, id, None, &top)
+                (Shape::Decided, id, None, top)
             }
             Some(_) => {
                 return Err(wrong_type(

@@ -100,7 +100,7 @@ impl FeedDefinition {
     /// another definition and is made again.
     pub fn fingerprint(&self, tables: &Tables) -> String {
         // Bump when the records or the rendering change meaning.
-        const FORMAT: u32 = 1;
+        const FORMAT: u32 = 2;
         let digest = Sha256::digest(format!("{FORMAT}\0{self:?}\0{tables:?}").as_bytes());
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }

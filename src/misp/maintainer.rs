@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::changes::{Changes, decode, malformed};
 use super::definition::FeedDefinition;
 use super::render::{FeedEnvelope, member};
-use super::view::{Keys, Member, Meta, Summary};
+use super::view::{HashChunk, Keys, Member, MemberChunk, Meta, Summary};
 use crate::config::Settings;
 use crate::envelope::{Envelope, intelmq};
 use crate::mapping::Tables;
@@ -160,13 +161,15 @@ impl MispFeeds {
     }
 
     pub fn members(&self, feed: &Feed, event: Uuid) -> StoreResult<Vec<Member>> {
-        self.store
-            .view_range(&feed.keys.members(event), None)
-            .map(|entry| decode(&entry?.1))
-            .collect()
+        let mut members = Vec::new();
+        for entry in self.store.view_range(&feed.keys.members(event), None) {
+            let chunk: MemberChunk = decode(&entry?.1)?;
+            members.extend(chunk.into_iter().map(|(_, member)| member));
+        }
+        Ok(members)
     }
 
-    /// Up to `lines` records of `hashes.csv` after the record `after`, and the key to go on from.
+    /// The `hashes.csv` lines of up to `records` chunks after the chunk `after`, and the key to go on from.
     pub fn hashes(
         &self,
         feed: &Feed,
@@ -181,7 +184,10 @@ impl MispFeeds {
             .take(records)
         {
             let (key, value) = entry?;
-            text.extend_from_slice(&value);
+            let chunk: HashChunk = decode(&value)?;
+            for (_, lines) in chunk {
+                text.extend_from_slice(lines.as_bytes());
+            }
             last = Some(key);
         }
         Ok((text, last))
@@ -200,8 +206,8 @@ fn step(
     tables: &Tables,
 ) -> StoreResult<Option<(Vec<WriteOp>, usize)>> {
     let keys = &feed.keys;
-    let mut changes = Changes::new(store);
-    let stored: Option<Meta> = changes.get(&keys.meta())?;
+    let mut changes = Changes::new(store, keys);
+    let stored: Option<Meta> = store.view(&keys.meta())?.map(|b| decode(&b)).transpose()?;
     let rebuild = stored
         .as_ref()
         .is_none_or(|meta| meta.fingerprint != feed.fingerprint);
@@ -229,7 +235,7 @@ fn step(
         if stored.collection != feed.definition.collection {
             continue;
         }
-        let Some(envelope) = intelmq_event(stored.text)? else {
+        let Some((envelope, payload)) = intelmq_event(stored.text)? else {
             continue;
         };
         let id = envelope.id().to_string();
@@ -239,11 +245,10 @@ fn step(
         if stored.version > 0 {
             let old = placed_version(store, &feed.definition, &id, stored.version, u64::MAX)?;
             if let Some((event, position)) = old {
-                changes.remove_member(keys, event, position)?;
+                changes.remove_member(event, position)?;
                 touched.entry(event).or_default();
             }
         }
-        let payload = envelope.payload();
         if !feed.definition.admits(&payload) {
             continue;
         }
@@ -255,24 +260,27 @@ fn step(
             payload: &payload,
         };
         let (member, hashes) = member(&joining, group.event, tables);
-        let summary_key = keys.summary(group.event);
-        let mut summary = changes.get::<Summary>(&summary_key)?.unwrap_or(Summary {
-            date: group.date,
-            info: group.info,
-            timestamp: 0,
-            members: 0,
-            tags: BTreeMap::new(),
-        });
+        let summary = match changes.summary(group.event)? {
+            Some(summary) => summary,
+            None => {
+                changes.set_summary(
+                    group.event,
+                    Some(Summary {
+                        date: group.date,
+                        info: group.info,
+                        timestamp: 0,
+                        members: 0,
+                        tags: BTreeMap::new(),
+                    }),
+                );
+                changes.summary(group.event)?.expect("just set")
+            }
+        };
         summary.members += 1;
         for tag in &member.tags {
             *summary.tags.entry(tag.clone()).or_default() += 1;
         }
-        changes.put(summary_key, &summary)?;
-        changes.put(keys.member(group.event, stored.position), &member)?;
-        changes.put_raw(
-            keys.hashes(group.event, stored.position),
-            hashes.into_bytes(),
-        );
+        changes.join(group.event, stored.position, member, hashes);
         let newest = touched.entry(group.event).or_default();
         *newest = (*newest).max(stored.received / 1_000_000);
     }
@@ -280,12 +288,11 @@ fn step(
         return Ok(None);
     }
     for (event, newest) in &touched {
-        let key = keys.summary(*event);
-        let Some(mut summary) = changes.get::<Summary>(&key)? else {
+        let Some(summary) = changes.summary(*event)? else {
             continue;
         };
         if summary.members == 0 {
-            changes.delete(key);
+            changes.set_summary(*event, None);
             continue;
         }
         // Strictly later than before, or MISP, which compares seconds, would keep its old copy.
@@ -296,102 +303,25 @@ fn step(
         };
         summary.timestamp = (*newest).max(after_previous).max(meta.floor);
         meta.modified = meta.modified.max(summary.timestamp);
-        changes.put(key, &summary)?;
     }
     if !touched.is_empty() {
         meta.generation += 1;
     }
-    changes.put(keys.meta(), &meta)?;
-    Ok(Some((changes.into_ops(keys), read)))
+    let mut ops = changes.into_ops()?;
+    ops.push(WriteOp::PutView {
+        key: keys.meta(),
+        value: serde_json::to_vec(&meta).map_err(|e| malformed(&e.to_string()))?,
+    });
+    Ok(Some((ops, read)))
 }
 
-/// A batch's writes, read back before they are written.
-struct Changes<'a> {
-    store: &'a dyn Store,
-    /// The feed's stored state is dropped first (its definition changed).
-    cleared: bool,
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-}
-
-impl<'a> Changes<'a> {
-    fn new(store: &'a dyn Store) -> Self {
-        Self {
-            store,
-            cleared: false,
-            pending: BTreeMap::new(),
-        }
-    }
-
-    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
-        let bytes = match self.pending.get(key) {
-            Some(pending) => pending.clone(),
-            None if self.cleared => None,
-            None => self.store.view(key)?,
-        };
-        bytes.map(|b| decode(&b)).transpose()
-    }
-
-    fn put<T: Serialize>(&mut self, key: Vec<u8>, record: &T) -> StoreResult<()> {
-        let bytes = serde_json::to_vec(record).map_err(|e| malformed(&e.to_string()))?;
-        self.put_raw(key, bytes);
-        Ok(())
-    }
-
-    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.pending.insert(key, Some(value));
-    }
-
-    fn delete(&mut self, key: Vec<u8>) {
-        self.pending.insert(key, None);
-    }
-
-    fn clear(&mut self) {
-        self.cleared = true;
-        self.pending.clear();
-    }
-
-    /// Takes a member out of its event: its records, and its share of the event's tags.
-    fn remove_member(&mut self, keys: &Keys, event: Uuid, position: u64) -> StoreResult<()> {
-        let member_key = keys.member(event, position);
-        let summary_key = keys.summary(event);
-        if let (Some(member), Some(mut summary)) = (
-            self.get::<Member>(&member_key)?,
-            self.get::<Summary>(&summary_key)?,
-        ) {
-            summary.members = summary.members.saturating_sub(1);
-            for tag in &member.tags {
-                if let Some(count) = summary.tags.get_mut(tag) {
-                    *count -= 1;
-                    if *count == 0 {
-                        summary.tags.remove(tag);
-                    }
-                }
-            }
-            self.put(summary_key, &summary)?;
-        }
-        self.delete(member_key);
-        self.delete(keys.hashes(event, position));
-        Ok(())
-    }
-
-    fn into_ops(self, keys: &Keys) -> Vec<WriteOp> {
-        let clear = self.cleared.then(|| WriteOp::ClearView {
-            prefix: keys.all().to_vec(),
-        });
-        let writes = self.pending.into_iter().map(|(key, value)| match value {
-            Some(value) => WriteOp::PutView { key, value },
-            None => WriteOp::DeleteView { key },
-        });
-        clear.into_iter().chain(writes).collect()
-    }
-}
-
-/// The envelope, if it is an IntelMQ event: what the feeds take in.
-fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<Envelope>> {
-    let envelope = Envelope::reparse(text).map_err(|e| malformed(&e.to_string()))?;
+/// The envelope and its payload, if it is an IntelMQ event: what the feeds take in.
+fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<(Envelope, Map<String, Value>)>> {
+    let (envelope, payload) =
+        Envelope::reparse_with_payload(text).map_err(|e| malformed(&e.to_string()))?;
     let is_intelmq_event =
         envelope.format().is_none_or(|f| f == intelmq::FORMAT) && envelope.kind() != Some("report");
-    Ok(is_intelmq_event.then_some(envelope))
+    Ok(is_intelmq_event.then_some((envelope, payload)))
 }
 
 /// Where the feed holds a version of the envelope `id` older than `below`, as event and position: the newest
@@ -412,21 +342,12 @@ fn placed_version(
             continue;
         }
         let (position, received) = (older.position, older.received);
-        let Some(envelope) = intelmq_event(older.text)? else {
+        let Some((_, payload)) = intelmq_event(older.text)? else {
             continue;
         };
-        let payload = envelope.payload();
         return Ok(definition
             .admits(&payload)
             .then(|| (definition.group(&payload, received).event, position)));
     }
     Ok(None)
-}
-
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| malformed(&e.to_string()))
-}
-
-fn malformed(detail: &str) -> StoreError {
-    StoreError::Malformed(format!("MISP feed record: {detail}"))
 }

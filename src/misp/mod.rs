@@ -7,6 +7,7 @@
 //! ([`MispFeeds`]), so serving a file reads only that file's records.
 
 pub mod attributes;
+mod changes;
 mod definition;
 mod maintainer;
 mod render;
@@ -17,4 +18,4 @@ pub use attributes::attributes;
 pub use definition::{EVENT_NAMESPACE, FeedDefinition};
 pub use maintainer::{Feed, MispFeeds};
 pub use render::{event_file, manifest_entry};
-pub use view::{Meta, Summary};
+pub use view::{CHUNK, Meta, Summary};

@@ -6,12 +6,16 @@
 //! |---|---|
 //! | `M` | [`Meta`]: the definition it was made by, how far it has read the envelopes, its generation |
 //! | `e` event-uuid:16 | [`Summary`] of one event: what `manifest.json` lists |
-//! | `m` event-uuid:16 position:u64 | [`Member`]: one envelope's attributes and objects, as feed JSON |
-//! | `h` event-uuid:16 position:u64 | that envelope's `hashes.csv` lines |
+//! | `m` event-uuid:16 position:u64 | [`MemberChunk`]: members of the event that one batch took in |
+//! | `h` event-uuid:16 position:u64 | [`HashChunk`]: those members' `hashes.csv` lines |
 //!
-//! `position` is the envelope version's place in the store's order of storage. Records are JSON. Where an
-//! envelope's version stands in the feed is not recorded per envelope id: it follows from the version's payload
-//! and time, which the store keeps, so a newer version finds the one it replaces there.
+//! `position` is an envelope version's place in the store's order of storage. A batch of the maintainer writes
+//! its new members of an event as chunks of at most [`CHUNK`] members, each keyed by the position of its last
+//! member, not a record per member: the store's cost is per key. Chunks of an event so hold disjoint ranges of
+//! positions, in key order, and the member at a position is in the first chunk whose key is not below it (a
+//! member taken out leaves its chunk's key as it was). Records are JSON. Where an envelope's version stands in
+//! the feed is not recorded per envelope id: it follows from the version's payload and time, which the store
+//! keeps, so a newer version finds the one it replaces there.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +61,16 @@ pub struct Member {
     pub objects: Vec<Value>,
 }
 
+/// Members an event's chunk holds at most: enough to keep the keys few, few enough that taking one member out
+/// (when a newer version replaces it) rewrites little.
+pub const CHUNK: usize = 256;
+
+/// Members of one event, with their positions, in order: an `m` record.
+pub type MemberChunk = Vec<(u64, Member)>;
+
+/// The `hashes.csv` lines of a [`MemberChunk`]'s members, with their positions: an `h` record.
+pub type HashChunk = Vec<(u64, String)>;
+
 /// The keys of one feed's records.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -93,10 +107,17 @@ impl Keys {
         self.tagged(b'm', event.as_bytes())
     }
 
-    pub fn member(&self, event: Uuid, position: u64) -> Vec<u8> {
+    /// The key of the event's member chunk that ends at `position`.
+    pub fn member_chunk(&self, event: Uuid, position: u64) -> Vec<u8> {
         let mut key = self.members(event);
         key.extend_from_slice(&position.to_be_bytes());
         key
+    }
+
+    /// The position a member chunk's key ends with.
+    pub fn chunk_position(&self, key: &[u8]) -> Option<u64> {
+        let bytes = key.get(key.len().checked_sub(8)?..)?;
+        Some(u64::from_be_bytes(bytes.try_into().ok()?))
     }
 
     /// The prefix of every `hashes.csv` line of the feed.
@@ -104,7 +125,8 @@ impl Keys {
         self.tagged(b'h', &[])
     }
 
-    pub fn hashes(&self, event: Uuid, position: u64) -> Vec<u8> {
+    /// The key of the hash chunk that goes with [`Keys::member_chunk`].
+    pub fn hash_chunk(&self, event: Uuid, position: u64) -> Vec<u8> {
         let mut key = self.tagged(b'h', event.as_bytes());
         key.extend_from_slice(&position.to_be_bytes());
         key
@@ -134,7 +156,8 @@ mod tests {
         assert!(!b.meta().starts_with(a.all()));
         let event = Uuid::from_u128(7);
         assert_eq!(a.event_of_summary(&a.summary(event)), Some(event));
-        assert!(!a.member(event, 1).starts_with(&a.summaries()));
-        assert!(a.hashes(event, 1).starts_with(&a.all_hashes()));
+        assert!(!a.member_chunk(event, 1).starts_with(&a.summaries()));
+        assert!(a.hash_chunk(event, 1).starts_with(&a.all_hashes()));
+        assert_eq!(a.chunk_position(&a.member_chunk(event, 7)), Some(7));
     }
 }

@@ -20,8 +20,9 @@ use crate::misp::{Feed, event_file, manifest_entry};
 
 const JSON: &str = "application/json";
 const CSV: &str = "text/csv; charset=utf-8";
-/// `hashes.csv` is sent in chunks of this many envelopes' lines.
-const HASH_RECORDS_PER_CHUNK: usize = 5_000;
+/// `hashes.csv` is sent in chunks of this many records' lines (each the lines of up to
+/// [`crate::misp::CHUNK`] envelopes).
+const HASH_RECORDS_PER_CHUNK: usize = 20;
 
 /// One file of a feed: `manifest.json`, `hashes.csv` or `<event-uuid>.json`.
 pub async fn file(

@@ -56,8 +56,6 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     pub peers: Arc<peers::Peers>,
     pub misp: Arc<MispFeeds>,
-    /// Makes the envelopes of posted foreign objects, with `taxii.envelopes_from_posts = "all"`.
-    pub envelope_maker: Option<Arc<EnvelopeMaker>>,
     /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
     pub stopping: watch::Receiver<bool>,
     /// This node among those that share the store: which background jobs it runs.
@@ -269,7 +267,6 @@ impl Application {
             metrics: metrics::Metrics::default(),
             peers: Arc::new(peers::Peers::new(&settings.peer)),
             misp: Arc::clone(&misp),
-            envelope_maker: envelope_maker.clone(),
             intake,
             settings: Arc::new(settings),
             store: Arc::clone(&store),

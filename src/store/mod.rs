@@ -26,7 +26,7 @@ use lease::Unshared;
 pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
 pub use sled_store::SledStore;
-pub use writer::Writer;
+pub use writer::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject, Writer};
 
 /// Which engine keeps the data, as `[store]` configures it.
 #[derive(Debug, Clone, Deserialize)]

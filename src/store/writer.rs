@@ -10,6 +10,12 @@
 //! After a group that stored objects is durable, the writer bumps a counter per collection that stored them,
 //! which anyone may watch ([`Writer::objects_added`]): a reader waiting for new objects of a collection wakes
 //! once per such group instead of polling, and writes to other collections do not wake it.
+//!
+//! A request that posts objects may hand, with each, the envelope it made of it while checking it
+//! ([`Writer::write_posted`]). After the group is durable the writer passes those on, per collection and in the
+//! order the objects were stored, to whoever takes them ([`Writer::posted_objects`]: the envelope maker), so
+//! that nobody reads the objects back to make them again. It never waits for the taker: when too much is held
+//! it drops the group, and the taker finds the gap in the store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -18,6 +24,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{OthersAdded, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
+use posted::{Addition, PostedTaker};
+
+pub use posted::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject};
+
+mod posted;
 
 /// Enough to amortise a flush, small enough to keep one group's latency low.
 const MAX_GROUP_OPS: usize = 20_000;
@@ -31,6 +42,8 @@ pub type FollowUp = Box<dyn FnOnce(&[WriteOutcome]) -> Vec<WriteOp> + Send>;
 
 struct Write {
     ops: Vec<WriteOp>,
+    /// What the request made of its first `made.len()` ops, which are [`WriteOp::PutObject`]s.
+    made: Vec<MadeEnvelope>,
     follow_up: Option<FollowUp>,
     reply: Reply,
 }
@@ -49,6 +62,7 @@ enum Request {
 pub struct Writer {
     requests: mpsc::Sender<Request>,
     added: Arc<AddedCounters>,
+    posted: Arc<PostedTaker>,
 }
 
 /// The counters of [`Writer::objects_added`], one per collection, made when first watched: collections that
@@ -89,8 +103,22 @@ impl Writer {
     pub fn start(store: Arc<dyn Store>) -> (Self, JoinHandle<()>) {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
         let added = Arc::new(AddedCounters::default());
-        let task = tokio::spawn(run(store, queue, Arc::clone(&added)));
-        (Self { requests, added }, task)
+        let posted = Arc::new(PostedTaker::default());
+        let task = tokio::spawn(run(store, queue, Arc::clone(&added), Arc::clone(&posted)));
+        (
+            Self {
+                requests,
+                added,
+                posted,
+            },
+            task,
+        )
+    }
+
+    /// The objects posted with [`Writer::write_posted`], group by group once durable. One taker: a later call
+    /// replaces the earlier one.
+    pub fn posted_objects(&self) -> PostedGroups {
+        self.posted.take()
     }
 
     /// A counter that changes after every durable group that stored an object in `collection` (an id). A
@@ -111,7 +139,7 @@ impl Writer {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.send(ops, None).await
+        self.send(ops, Vec::new(), None).await
     }
 
     /// Like [`Writer::write`], and then the writes `follow_up` makes of the outcomes, durable in the same
@@ -121,17 +149,36 @@ impl Writer {
         ops: Vec<WriteOp>,
         follow_up: impl FnOnce(&[WriteOutcome]) -> Vec<WriteOp> + Send + 'static,
     ) -> StoreResult<Vec<WriteOutcome>> {
-        self.send(ops, Some(Box::new(follow_up))).await
+        self.send(ops, Vec::new(), Some(Box::new(follow_up))).await
+    }
+
+    /// Like [`Writer::write_then`], where the first `made.len()` ops are [`WriteOp::PutObject`]s of posted
+    /// objects and `made` what their request made of them: handed on once stored (see
+    /// [`Writer::posted_objects`]).
+    pub async fn write_posted(
+        &self,
+        ops: Vec<WriteOp>,
+        made: Vec<MadeEnvelope>,
+        follow_up: impl FnOnce(&[WriteOutcome]) -> Vec<WriteOp> + Send + 'static,
+    ) -> StoreResult<Vec<WriteOutcome>> {
+        let made = if self.posted.wanted() {
+            made
+        } else {
+            Vec::new()
+        };
+        self.send(ops, made, Some(Box::new(follow_up))).await
     }
 
     async fn send(
         &self,
         ops: Vec<WriteOp>,
+        made: Vec<MadeEnvelope>,
         follow_up: Option<FollowUp>,
     ) -> StoreResult<Vec<WriteOutcome>> {
         let (reply, answer) = oneshot::channel();
         let write = Write {
             ops,
+            made,
             follow_up,
             reply,
         };
@@ -169,7 +216,12 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: Arc<AddedCounters>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Request>,
+    added: Arc<AddedCounters>,
+    posted: Arc<PostedTaker>,
+) {
     let mut stopped = None;
     while stopped.is_none() {
         let Some(first) = queue.recv().await else {
@@ -199,7 +251,7 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: A
             }
         }
         if !group.is_empty() {
-            commit(&store, group, &added).await;
+            commit(&store, group, &added, &posted).await;
         }
         if let Some(read) = exclusive {
             let store = Arc::clone(&store);
@@ -209,6 +261,7 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: A
         }
     }
     added.close();
+    posted.close();
     if let Some(done) = stopped {
         let _ = done.send(());
     }
@@ -216,7 +269,12 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Request>, added: A
 
 /// Applies and flushes a group, wakes the watchers of the collections it stored objects in, then answers its
 /// requests: whoever sees a write acknowledged can count on its watchers having been woken.
-async fn commit(store: &Arc<dyn Store>, group: Vec<Write>, added: &AddedCounters) {
+async fn commit(
+    store: &Arc<dyn Store>,
+    mut group: Vec<Write>,
+    added: &AddedCounters,
+    posted: &PostedTaker,
+) {
     let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
     let mut ops = Vec::new();
     let mut follow_ups = Vec::new();
@@ -232,6 +290,19 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>, added: &AddedCounters
             _ => None,
         })
         .collect();
+    // Only while someone takes posted objects: otherwise nothing is handed on.
+    let additions: Option<Vec<Addition>> = posted.wanted().then(|| {
+        group
+            .iter_mut()
+            .flat_map(|write| {
+                let mut made = std::mem::take(&mut write.made).into_iter();
+                write
+                    .ops
+                    .iter()
+                    .map(move |op| Addition::of(op, made.next()))
+            })
+            .collect()
+    });
     for write in group {
         ops.extend(write.ops);
         follow_ups.push(write.follow_up);
@@ -276,9 +347,13 @@ async fn commit(store: &Arc<dyn Store>, group: Vec<Write>, added: &AddedCounters
                 .filter_map(|(collection, _)| collection)
                 .collect();
             added.bump(&stored_in);
+            let groups = additions.map(|additions| posted::groups(additions, &outcomes));
             let mut outcomes = outcomes.into_iter();
             for (size, reply) in sizes.into_iter().zip(replies) {
                 let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
+            }
+            for group in groups.into_iter().flatten() {
+                posted.hand_over(group);
             }
         }
         Err(error) => {

@@ -208,3 +208,58 @@ async fn a_new_version_of_an_envelope_replaces_the_old_one_in_its_event() {
     );
     app.stop().await;
 }
+
+/// An IntelMQ event of feed `chunks` on one day, with one address.
+fn addressed(n: usize, address: &str) -> String {
+    json!({"meta": {"uuid": {"current": format!("chunked-{n}")}},
+        "payload": {"feed.name": "chunks", "time.source": "2024-02-03T04:05:06+00:00", "source.ip": address}})
+    .to_string()
+}
+
+fn newer_address(n: usize) -> String {
+    format!("192.0.2.{}", n % 250)
+}
+
+#[tokio::test]
+async fn an_event_of_many_envelopes_keeps_their_order_when_newer_versions_replace_some() {
+    let app = spawn_app_with(|s| {
+        s.intake.duplicate_policy = stixgate::store::DuplicatePolicy::NewVersion;
+    })
+    .await;
+    let address = |n: usize| format!("10.0.{}.{}", n / 250, n % 250);
+    let first: Vec<String> = (0..600).map(|n| addressed(n, &address(n))).collect();
+    let (status, answer) = app.post_envelopes("", first.join("\n").into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    manifest_timestamps(&app).await;
+    // Members of the first and of the second chunk the feed wrote.
+    let replaced = [10, 300];
+    let newer: Vec<String> = replaced
+        .iter()
+        .map(|n| addressed(*n, &newer_address(*n)))
+        .collect();
+    let (status, answer) = app.post_envelopes("", newer.join("\n").into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let events = manifest_timestamps(&app).await;
+    assert_eq!(events.len(), 1, "one feed on one day");
+    let uuid = events.keys().next().expect("one event");
+    let event = get_json(&app, &format!("{uuid}.json")).await;
+    let values: Vec<&str> = event["Event"]["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| a["value"].as_str().expect("text"))
+        .collect();
+    let mut expected: Vec<String> = (0..600)
+        .filter(|n| !replaced.contains(n))
+        .map(address)
+        .collect();
+    expected.extend(replaced.iter().map(|n| newer_address(*n)));
+    assert_eq!(
+        values, expected,
+        "in order of storage, the newest versions only"
+    );
+    let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
+    assert_eq!(hashes.lines().count(), 600, "one line per attribute");
+    app.stop().await;
+}

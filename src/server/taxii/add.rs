@@ -1,7 +1,8 @@
 //! Add Objects (§5.5): every object is checked on its own; the valid ones are stored, the others reported
 //! as failures, and the status is answered once everything is durable. The envelopes that foreign objects
-//! give (`taxii.envelopes_from_posts = "all"`) are checked here but made after the answer, by the envelope
-//! maker (`super::super::envelope_maker`): the POST waits only for what it stores itself.
+//! give (`taxii.envelopes_from_posts = "all"`) are made here, to check them, but stored after the answer: the
+//! writer hands them to the envelope maker (`super::super::envelope_maker`) with their objects once those are
+//! durable. The POST waits only for what it stores itself.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +20,7 @@ use super::{RootIndex, root, taxii};
 use crate::config::PostedEnvelopes;
 use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
 use crate::stix::Timestamp;
-use crate::store::{DuplicatePolicy, NewObject, WriteOp, WriteOutcome};
+use crate::store::{DuplicatePolicy, MadeEnvelope, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
 
 /// Only `objects` is read; `more` and `next` mean nothing in a request.
@@ -63,7 +64,7 @@ pub async fn add(
             })
         })
         .collect();
-    let envelopes = envelopes_of(
+    let (envelopes, made) = envelopes_of(
         &mut checked,
         &collection.id,
         state.intake.policy,
@@ -101,7 +102,7 @@ pub async fn add(
     let answer_slot = Arc::clone(&answer);
     let outcomes = state
         .writer
-        .write_then(ops, move |outcomes| {
+        .write_posted(ops, made, move |outcomes| {
             let stored = report(status, checked, outcomes);
             let text = serde_json::to_vec(&stored).expect("statuses serialize");
             let op = WriteOp::PutStatus {
@@ -126,11 +127,6 @@ pub async fn add(
     state
         .metrics
         .count_stored(&state.metrics.objects_stored, newly_stored);
-    if newly_stored > 0
-        && let Some(maker) = &state.envelope_maker
-    {
-        maker.wake();
-    }
     Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
 }
 
@@ -172,37 +168,43 @@ fn report(
     status
 }
 
-/// The envelopes of the posted carriers, each the exact envelope it holds. With `which` all, the envelope a
-/// foreign indicator or observed-data gives (keyed by its STIX id) is only checked: the envelope maker makes
-/// it once the object is stored. An object that gives no valid envelope is refused whole.
+/// The envelopes of the posted carriers, each the exact envelope it holds; with `which` all, also what each
+/// object that stays valid gives, in their order, for the envelope maker to store once the object is stored.
+/// An observed-data's envelope is only checked: the maker makes it again with the observables stored before
+/// it. An object that gives no valid envelope is refused whole.
 fn envelopes_of(
     checked: &mut [Result<NewObject, StatusDetail>],
     collection: &str,
     policy: DuplicatePolicy,
     which: PostedEnvelopes,
-) -> Vec<WriteOp> {
+) -> (Vec<WriteOp>, Vec<MadeEnvelope>) {
+    let mut made = Vec::new();
     if which == PostedEnvelopes::None {
-        return Vec::new();
+        return (Vec::new(), made);
     }
     let context = reference_context(checked.iter().flatten().map(|o| o.text.as_slice()));
     let mut ops = Vec::new();
     for entry in checked.iter_mut() {
         let Ok(object) = entry else { continue };
-        let is_carrier = object
-            .id
-            .split_once("--")
-            .is_some_and(|(t, _)| t == CARRIER_TYPE);
-        if which == PostedEnvelopes::Carriers && !is_carrier {
+        let object_type = object.id.split_once("--").map(|(t, _)| t);
+        if which == PostedEnvelopes::Carriers && object_type != Some(CARRIER_TYPE) {
             continue;
         }
         match unmap(&object.text, &context) {
-            Ok(Unmapped::Carrier(envelope)) => ops.push(WriteOp::PutEnvelope {
-                envelope,
-                collection: collection.to_owned(),
-                policy,
-                objects: Vec::new(),
-            }),
-            Ok(Unmapped::Foreign(_) | Unmapped::Skipped) => {}
+            Ok(Unmapped::Carrier(envelope)) => {
+                ops.push(WriteOp::PutEnvelope {
+                    envelope,
+                    collection: collection.to_owned(),
+                    policy,
+                    objects: Vec::new(),
+                });
+                made.push(MadeEnvelope::None);
+            }
+            Ok(Unmapped::Foreign(_)) if object_type == Some("observed-data") => {
+                made.push(MadeEnvelope::FromStore);
+            }
+            Ok(Unmapped::Foreign(envelope)) => made.push(MadeEnvelope::Made(envelope)),
+            Ok(Unmapped::Skipped) => made.push(MadeEnvelope::None),
             Err(error) => {
                 *entry = Err(StatusDetail {
                     id: object.id.clone(),
@@ -212,5 +214,8 @@ fn envelopes_of(
             }
         }
     }
-    ops
+    if which != PostedEnvelopes::All {
+        made.clear();
+    }
+    (ops, made)
 }
