@@ -263,6 +263,17 @@ impl ServerProcess {
     }
 }
 
+/// A test that ends, or fails, without stopping its server still stops it: a child process outlives its
+/// `Child` otherwise, and every server left behind keeps a port, a lease keeper and its timers running.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs the `stixgate` binary to completion with `stdin` as its input.
 pub fn run_cli(args: &[&str], data: &Path, stdin: &[u8]) -> Output {
     run_cli_with_env(args, data, stdin, &[])
