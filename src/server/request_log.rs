@@ -1,6 +1,8 @@
 //! One log line per request, with who asked and from where, and the request metrics.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -11,6 +13,17 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use super::AppState;
 use super::rights::Grant;
 use crate::config::{AddressBlock, Principal, client_address};
+
+/// Whom the rights decision authenticated, set by it before it decides: a refusal comes back as an error,
+/// without the request and its grant, and its log line should still name who was refused.
+#[derive(Clone, Default)]
+pub(super) struct AuthenticatedCaller(Rc<RefCell<Option<Principal>>>);
+
+impl AuthenticatedCaller {
+    pub(super) fn set(&self, caller: &Principal) {
+        *self.0.borrow_mut() = Some(caller.clone());
+    }
+}
 
 /// One log line per request, and its metrics.
 pub(super) async fn log_request(
@@ -29,11 +42,16 @@ pub(super) async fn log_request(
     let client = state
         .as_ref()
         .and_then(|state| client(request.request(), &state.settings.trusted_proxies));
+    let authenticated = AuthenticatedCaller::default();
+    request.extensions_mut().insert(authenticated.clone());
     let outcome = next.call(request).await;
     let elapsed = started.elapsed();
     let (status, user) = match &outcome {
         Ok(response) => (response.status(), user(response.request())),
-        Err(error) => (error.as_response_error().status_code(), "-".to_owned()),
+        Err(error) => (
+            error.as_response_error().status_code(),
+            name(authenticated.0.borrow().as_ref()),
+        ),
     };
     let status = status.as_u16();
     if let Some(state) = state {
@@ -55,11 +73,16 @@ pub(super) async fn log_request(
 /// The user the rights decision settled on, never what the caller sent as credentials; "-" for anonymous
 /// callers.
 fn user(request: &HttpRequest) -> String {
-    match request
-        .extensions()
-        .get::<Grant>()
-        .map(|grant| &grant.caller)
-    {
+    name(
+        request
+            .extensions()
+            .get::<Grant>()
+            .map(|grant| &grant.caller),
+    )
+}
+
+fn name(caller: Option<&Principal>) -> String {
+    match caller {
         Some(Principal::User(name)) => name.clone(),
         Some(Principal::Operator) => OPERATOR.to_owned(),
         Some(Principal::Anonymous) | None => "-".to_owned(),

@@ -26,6 +26,7 @@ use futures_util::future::{Ready, ready};
 use super::AppState;
 use super::auth::Authenticator;
 use super::error::{ApiError, shown};
+use super::request_log::AuthenticatedCaller;
 use crate::config::{CollectionSettings, Principal};
 
 /// What a route needs from its caller.
@@ -135,6 +136,9 @@ pub async fn enforce(
             .authenticator
             .authenticate(authorization.as_deref())
             .await?;
+        if let Some(authenticated) = request.extensions().get::<AuthenticatedCaller>() {
+            authenticated.set(&caller);
+        }
         let grant = decide(&state, &rules, rule, caller, request.request())?;
         request.extensions_mut().insert(grant);
     }

@@ -107,8 +107,16 @@ async fn json_request_lines_name_the_client_the_user_and_the_route_and_no_creden
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let lines = request_lines(&server, 4);
-    assert_eq!(lines.len(), 4, "{lines:#?}");
+    // Known, but not an admin: the refusal names who was refused.
+    let refused = direct
+        .get(format!("http://127.0.0.1:{port}/peers"))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let lines = request_lines(&server, 5);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
     let expected = [
         ("127.0.0.1", "alice", "GET", "/taxii2/", 200),
         (
@@ -126,6 +134,7 @@ async fn json_request_lines_name_the_client_the_user_and_the_route_and_no_creden
             "/api/collections/{collection}/objects/",
             401,
         ),
+        ("127.0.0.1", "alice", "GET", "/peers", 403),
     ];
     for (line, (client, user, method, route, status)) in lines.iter().zip(expected) {
         assert_eq!(line["level"], "INFO", "{line}");
