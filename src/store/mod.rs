@@ -283,6 +283,13 @@ pub struct StoredObject {
     pub text: Vec<u8>,
 }
 
+impl StoredObject {
+    /// Its STIX type, the prefix of its id.
+    pub fn object_type(&self) -> &str {
+        type_of(&self.id)
+    }
+}
+
 /// What a collection holds, from counts an engine keeps as it writes: as cheap for a million objects as for
 /// ten.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

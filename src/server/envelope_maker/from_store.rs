@@ -70,7 +70,7 @@ pub(super) fn envelopes(
     let mut ops = Vec::new();
     for object in objects {
         // A carrier's envelope is the data itself: it was stored with the carrier.
-        if type_of(&object.id) == CARRIER_TYPE {
+        if object.object_type() == CARRIER_TYPE {
             continue;
         }
         match unmap(&object.text, &context) {
@@ -97,7 +97,9 @@ fn context_of(
     objects: &[StoredObject],
 ) -> StoreResult<Vec<Value>> {
     let mut context = reference_context(objects.iter().map(|o| o.text.as_slice()));
-    let observed = objects.iter().filter(|o| type_of(&o.id) == "observed-data");
+    let observed = objects
+        .iter()
+        .filter(|o| o.object_type() == "observed-data");
     let mut wanted: Vec<String> = observed
         .filter_map(|o| serde_json::from_slice::<Value>(&o.text).ok())
         .flat_map(|o| strings(&o["object_refs"]))
@@ -131,8 +133,4 @@ fn strings(value: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect()
-}
-
-fn type_of(id: &str) -> &str {
-    id.split_once("--").map_or(id, |(t, _)| t)
 }
