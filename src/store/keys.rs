@@ -1,4 +1,4 @@
-//! The key layout of the sled store (layout 4).
+//! The key layout of the sled store (layout 5).
 //!
 //! Everything lives in one tree, each keyspace behind a one-byte tag, so that one atomic `Batch` can write a
 //! record together with what it moves. Integers are big-endian so that byte order is numeric order. Strings
@@ -9,11 +9,11 @@
 //! |---|---|
 //! | `G` collection `0x00` first date_added:u64 | object group record: the object versions one writer group added to the collection (see below) |
 //! | `R` first seq:u64 | envelope group record: the envelope versions one writer group stored (see below) |
-//! | `S` status-id | status record: stored at:u64, status resource JSON |
+//! | `S` status-id | status record: stored at:u64, status resource JSON packed (`sled_store/packed.rs`: zstd) |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata: `format` (u32, this layout is 4), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `cursor-secret` |
-//! | `V` view key | a derived view's record: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
+//! | `M` name | metadata: `format` (u32, this layout is 5), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `cursor-secret` |
+//! | `V` view key | a derived view's record, packed: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
 //!
@@ -32,7 +32,9 @@
 //!   collection, id length:u16, id, place of the exact text.
 //!
 //! A place is segment:u32, offset:u32, length:u32 in the text log (`super::text_log`), which holds the exact texts
-//! in the order they were written, so that reading a page's texts is sequential IO.
+//! in the order they were written, so that reading a page's texts is sequential IO. An envelope text that embeds
+//! an object text of its collection (base64, as the maker's envelopes do) is a spliced record there, naming the
+//! object text's place (`sled_store/splice.rs`).
 //!
 //! The entry at a position is in the record with the greatest key not after it (one reverse range lookup), found
 //! by walking that record. A page from a position starts at that record and walks on through the keyspace; a
@@ -57,6 +59,10 @@
 //!
 //! ## Earlier layouts
 //!
+//! Layout 4 was this layout with statuses and views stored plain and every text whole. Such a directory is
+//! carried over when opened (`sled_store/migrate.rs`): its statuses and views are packed, a batch at a time; its
+//! texts are read as they are.
+//!
 //! Layout 3 had one key per text: `A` collection `0x00` date_added:u64 per object version and `N` seq:u64 per
 //! envelope version, their values the entries above without the position (it was in the key). Such a directory
 //! is carried over when opened (`sled_store/migrate.rs`): each atomic batch turns its oldest keys left into group
@@ -76,6 +82,8 @@ pub const COUNTS: u8 = b'C';
 pub const META_CURSOR_SECRET: &[u8] = b"Mcursor-secret";
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_LOG_END: &[u8] = b"Mlog-end";
+/// While a layout 4 directory is carried over to layout 5: the last status or view key packed so far.
+pub const META_PACKED_THROUGH: &[u8] = b"Mlayout-5-packed-through";
 /// Layout 3's keys, read only to migrate them: an `A` key per object version (collection `0x00` date_added:u64)
 /// and an `N` key per envelope version (seq:u64).
 pub const LAYOUT_3_ADDED: u8 = b'A';

@@ -13,8 +13,24 @@
 //! | checksum | u32, big-endian | CRC-32 (IEEE) of the text |
 //! | text | length bytes | the exact text |
 //!
-//! A [`Place`] is segment:u32, offset of the record:u32, length:u32, all big-endian. A record never starts at or
-//! after [`SEGMENT_BYTES`]: the writer starts the next segment instead, so offsets fit in 32 bits.
+//! The high bit of the length field (never set by a text's length: texts are far below 2 GiB) marks a
+//! **spliced** record (layout 5, `sled_store/format.rs`): an envelope text that embeds, as standard base64 with
+//! padding, the exact text of an object stored earlier (the IntelMQ envelope the maker makes of a posted object
+//! carries it in `payload.raw`). Its bytes, in place of the text, are:
+//!
+//! | field | size | |
+//! |---|---|---|
+//! | inner place | 12 bytes | the [`Place`] of the embedded text, a plain record written before this one |
+//! | before length | u32, big-endian | |
+//! | before | before length bytes | the text's bytes before the base64 |
+//! | after | the rest | the text's bytes after it |
+//!
+//! The text is before, the base64 of the inner text, after; the checksum is the CRC-32 of the record's own bytes
+//! (the inner text has its own). Only a plain record can be embedded, so a read takes at most two records.
+//!
+//! A [`Place`] is segment:u32, offset of the record:u32, length:u32 (of the record's bytes after the header, the
+//! length field without its high bit), all big-endian. A record never starts at or after [`SEGMENT_BYTES`]: the
+//! writer starts the next segment instead, so offsets fit in 32 bits.
 //!
 //! ## Crash rules
 //!
@@ -25,8 +41,11 @@
 //!   torn or garbage tail (a crash during a write) is thus removed. Whole records after the checkpoint were
 //!   written for a batch that never became durable; nothing names them, and they stay as dead bytes.
 //! - Only the last segment can have such a tail: a segment is fsynced before the next one is started.
+//! - A spliced record names only a record before it in the log (of an earlier batch, or earlier in its own), so
+//!   a tail cut back never keeps a spliced record without its inner text.
 //!
-//! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes.
+//! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes, and must: a
+//! spliced envelope text may still name one.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -34,9 +53,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use base64::Engine;
+
 /// Where the writer starts a new segment.
 pub const SEGMENT_BYTES: u32 = 1 << 30;
 const HEADER: usize = 8;
+/// The high bit of a record's length field: the record is spliced.
+const SPLICED: u32 = 1 << 31;
 /// A read of a text reads this much ahead at least, so that walking texts written together is sequential IO.
 const READ_AHEAD: usize = 256 * 1024;
 
@@ -101,7 +124,24 @@ pub struct Staged {
 impl Staged {
     /// Places `text` after everything staged so far.
     pub fn push(&mut self, text: &[u8]) -> Place {
-        let length = u32::try_from(text.len()).expect("texts are far below 4 GiB");
+        self.push_record(text, 0)
+    }
+
+    /// Places a spliced record of `splice` after everything staged so far; its text is [`Splice::text`].
+    pub fn push_spliced(&mut self, splice: &Splice<'_>) -> Place {
+        let before = u32::try_from(splice.before.len()).expect("texts are far below 4 GiB");
+        let mut bytes = Vec::with_capacity(16 + splice.before.len() + splice.after.len());
+        splice.inner.encode(&mut bytes);
+        bytes.extend_from_slice(&before.to_be_bytes());
+        bytes.extend_from_slice(splice.before);
+        bytes.extend_from_slice(splice.after);
+        self.push_record(&bytes, SPLICED)
+    }
+
+    /// Places a record of `bytes` whose length field carries `flag`.
+    fn push_record(&mut self, text: &[u8], flag: u32) -> Place {
+        let length = u32::try_from(text.len()).expect("texts are far below 2 GiB");
+        assert!(length < SPLICED, "texts are far below 2 GiB");
         if self.end.end >= SEGMENT_BYTES || self.chunks.is_empty() {
             if self.end.end >= SEGMENT_BYTES {
                 self.end = Checkpoint {
@@ -117,7 +157,7 @@ impl Staged {
             length,
         };
         let (_, bytes) = self.chunks.last_mut().expect("a chunk was pushed");
-        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(&(length | flag).to_be_bytes());
         bytes.extend_from_slice(&crc32fast::hash(text).to_be_bytes());
         bytes.extend_from_slice(text);
         self.end.end += u32::try_from(HEADER).expect("small") + length;
@@ -142,12 +182,47 @@ pub struct TextLog {
     segments: RwLock<Vec<Arc<File>>>,
 }
 
-/// Bytes read ahead by one reader, for the texts that follow.
+/// Bytes read ahead by one reader, for the texts that follow: one span for the records read, one for the texts
+/// that spliced records embed (written earlier, in the same order).
 #[derive(Default)]
 pub struct Window {
+    records: Span,
+    embedded: Span,
+}
+
+#[derive(Default)]
+struct Span {
     segment: u32,
     start: u64,
     bytes: Vec<u8>,
+}
+
+/// An envelope text as a spliced record holds it: `before`, the base64 of the text at `inner`, `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice<'a> {
+    pub before: &'a [u8],
+    pub inner: Place,
+    pub after: &'a [u8],
+}
+
+impl Splice<'_> {
+    /// The text, given the inner text.
+    pub fn text(&self, inner: &[u8]) -> Vec<u8> {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
+        [self.before, encoded.as_bytes(), self.after].concat()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Splice<'_>> {
+        let (inner, rest) = bytes.split_at_checked(Place::ENCODED)?;
+        let (before, rest) = rest.split_at_checked(4)?;
+        let before = u32::from_be_bytes(before.try_into().ok()?) as usize;
+        let (before, after) = rest.split_at_checked(before)?;
+        Some(Splice {
+            before,
+            inner: Place::decode(inner.try_into().ok()?),
+            after,
+        })
+    }
 }
 
 impl TextLog {
@@ -264,33 +339,47 @@ impl TextLog {
 
     /// The text at `place`, read through `window`. Errors of kind `InvalidData` mean a damaged record.
     pub fn read(&self, place: Place, window: &mut Window) -> io::Result<Vec<u8>> {
+        let (spliced, bytes) = self.record(place, &mut window.records)?;
+        if !spliced {
+            return Ok(bytes.to_vec());
+        }
+        let splice =
+            Splice::decode(bytes).ok_or_else(|| invalid(format!("a bad splice at {place:?}")))?;
+        match self.record(splice.inner, &mut window.embedded)? {
+            (false, inner) => Ok(splice.text(inner)),
+            (true, _) => Err(invalid(format!("the splice at {place:?} names a splice"))),
+        }
+    }
+
+    /// The bytes of the record at `place`, read through `span`, and whether it is spliced.
+    fn record<'w>(&self, place: Place, span: &'w mut Span) -> io::Result<(bool, &'w [u8])> {
         let start = u64::from(place.offset);
         let size = HEADER + place.length as usize;
-        let inside = window.segment == place.segment
-            && start >= window.start
-            && start + size as u64 <= window.start + window.bytes.len() as u64;
+        let inside = span.segment == place.segment
+            && start >= span.start
+            && start + size as u64 <= span.start + span.bytes.len() as u64;
         if !inside {
             let file = self
                 .file(place.segment)
                 .ok_or_else(|| invalid(format!("no text segment {}", place.segment)))?;
-            window.segment = place.segment;
-            window.start = start;
-            window.bytes.resize(size.max(READ_AHEAD), 0);
-            let read = read_up_to(&file, &mut window.bytes, start)?;
-            window.bytes.truncate(read);
+            span.segment = place.segment;
+            span.start = start;
+            span.bytes.resize(size.max(READ_AHEAD), 0);
+            let read = read_up_to(&file, &mut span.bytes, start)?;
+            span.bytes.truncate(read);
         }
-        let from = usize::try_from(start - window.start).expect("inside the window");
-        let record = window
+        let from = usize::try_from(start - span.start).expect("inside the window");
+        let record = span
             .bytes
             .get(from..from + size)
             .ok_or_else(|| invalid(format!("the text at {place:?} is cut short")))?;
-        let (header, text) = record.split_at(HEADER);
+        let (header, bytes) = record.split_at(HEADER);
         let length = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
         let checksum = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
-        if length != place.length || crc32fast::hash(text) != checksum {
+        if length & !SPLICED != place.length || crc32fast::hash(bytes) != checksum {
             return Err(invalid(format!("the text at {place:?} fails its checksum")));
         }
-        Ok(text.to_vec())
+        Ok((length & SPLICED != 0, bytes))
     }
 
     /// Bytes the log takes on disk.
@@ -320,7 +409,8 @@ fn recover_tail(file: &File, from: u32) -> io::Result<u32> {
     read_up_to(file, &mut tail, u64::from(from))?;
     let mut good = 0;
     while let Some(header) = tail.get(good..good + HEADER) {
-        let size = u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let size =
+            (u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) & !SPLICED) as usize;
         let checksum = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
         match tail.get(good + HEADER..good + HEADER + size) {
             Some(text) if crc32fast::hash(text) == checksum => good += HEADER + size,

@@ -115,3 +115,42 @@ fn a_log_shorter_than_its_checkpoint_is_refused() {
     let error = TextLog::open(dir.path(), Some(missing)).err().unwrap();
     assert_eq!(error.kind(), io::ErrorKind::InvalidData);
 }
+
+#[test]
+fn spliced_records_give_back_their_text_and_survive_tail_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = TextLog::open(dir.path(), None).unwrap();
+    let inner = write(&log, &[b"{\"id\":\"x\"}"])[0];
+    let splice = Splice {
+        before: b"{\"raw\":\"",
+        inner,
+        after: b"\"}",
+    };
+    let mut staged = log.stage();
+    let same_batch = staged.push(b"plain");
+    let spliced = staged.push_spliced(&splice);
+    let nested = staged.push_spliced(&Splice {
+        inner: spliced,
+        ..splice
+    });
+    let inner_of_same_batch = staged.push_spliced(&Splice {
+        inner: same_batch,
+        ..splice
+    });
+    log.commit(staged).unwrap();
+    let text = br#"{"raw":"eyJpZCI6IngifQ=="}"#;
+    assert_eq!(read(&log, spliced), text);
+    assert_eq!(read(&log, inner_of_same_batch), br#"{"raw":"cGxhaW4="}"#);
+    let error = log.read(nested, &mut Window::default()).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    // Recovery walks spliced records as whole records.
+    let end = log.stage().end();
+    drop(log);
+    let log = TextLog::open(dir.path(), Some(Checkpoint { segment: 0, end: 0 })).unwrap();
+    assert_eq!(log.stage().end(), end);
+    let mut window = Window::default();
+    for _ in 0..2 {
+        assert_eq!(log.read(spliced, &mut window).unwrap(), text);
+        assert_eq!(log.read(inner, &mut window).unwrap(), b"{\"id\":\"x\"}");
+    }
+}

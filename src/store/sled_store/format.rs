@@ -9,19 +9,25 @@ use crate::store::keys;
 use crate::store::{StoreError, StoreResult};
 
 /// The layout this engine reads and writes (`M format`, see `keys.rs`). Data directories without it hold layout 1,
-/// with the texts inside sled; layout 2 had several keys per text, layout 3 one key per text.
-const FORMAT: u32 = 4;
+/// with the texts inside sled; layout 2 had several keys per text, layout 3 one key per text, layout 4 plain
+/// statuses and views and no spliced texts. A binary of layout 4 refuses a directory of layout 5 (an unknown
+/// format), which it would misread.
+const FORMAT: u32 = 5;
 
-/// Accepts a store of this engine's layout, marks a new one with it, carries layout 3 over (`migrate.rs`), and
-/// refuses an earlier layout.
+/// Accepts a store of this engine's layout, marks a new one with it, carries layouts 3 and 4 over (`migrate.rs`),
+/// and refuses an earlier layout.
 pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
     match tree.get(keys::META_FORMAT).map_err(io_error)? {
         Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
-        Some(value) if *value == 3u32.to_be_bytes() => migrate::from_layout_3(db, tree, FORMAT),
+        Some(value) if *value == 4u32.to_be_bytes() => migrate::from_layout_4(db, tree, FORMAT),
+        Some(value) if *value == 3u32.to_be_bytes() => {
+            migrate::from_layout_3(db, tree, 4)?;
+            migrate::from_layout_4(db, tree, FORMAT)
+        }
         Some(value) if earlier(&value) => Err(StoreError::EarlierLayout(path.to_owned())),
         Some(value) => Err(StoreError::Corrupt {
             path: path.to_owned(),
-            detail: format!("unknown store format {value:?}"),
+            detail: format!("unknown store format {value:?}, perhaps of a later stixgate"),
         }),
         None if tree.is_empty() => {
             tree.insert(keys::META_FORMAT, &FORMAT.to_be_bytes())

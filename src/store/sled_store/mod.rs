@@ -9,8 +9,10 @@ mod groups;
 mod index;
 mod lookup;
 mod migrate;
+mod packed;
 mod pending;
 mod records;
+mod splice;
 mod texts;
 mod write;
 
@@ -22,7 +24,6 @@ use sled::Tree;
 
 use self::groups::{Bound, Envelopes, Objects, Scan};
 use self::index::{IdHasher, Indexes};
-use super::fields::Fields;
 use super::keys;
 use super::text_log::{TextLog, Window};
 use super::type_of;
@@ -227,11 +228,7 @@ impl Store for SledStore {
     fn status(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
         let value = self.tree.get(keys::status(id)).map_err(io_error)?;
         value
-            .map(|v| {
-                v.get(8..)
-                    .map(<[u8]>::to_vec)
-                    .ok_or_else(|| malformed("status"))
-            })
+            .map(|v| packed::unpack_status(&v).map(|(_, text)| text))
             .transpose()
     }
 
@@ -239,11 +236,11 @@ impl Store for SledStore {
         Box::new(self.tree.scan_prefix([keys::STATUS]).map(|entry| {
             let (key, value) = entry.map_err(io_error)?;
             let id = std::str::from_utf8(&key[1..]).map_err(|_| malformed("status key"))?;
-            let mut fields = Fields::new(&value, "status");
+            let (stored_at, text) = packed::unpack_status(&value)?;
             Ok(StoredStatus {
                 id: id.to_owned(),
-                stored_at: fields.u64()?,
-                text: fields.rest().to_vec(),
+                stored_at,
+                text,
             })
         }))
     }
@@ -265,11 +262,8 @@ impl Store for SledStore {
     }
 
     fn view(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        Ok(self
-            .tree
-            .get(keys::view(key))
-            .map_err(io_error)?
-            .map(|v| v.to_vec()))
+        let value = self.tree.get(keys::view(key)).map_err(io_error)?;
+        value.map(|v| packed::unpack(&v, "view")).transpose()
     }
 
     fn view_range(&self, prefix: &[u8], after: Option<&[u8]>) -> StoreIter<'_, (Vec<u8>, Vec<u8>)> {
@@ -293,7 +287,7 @@ impl Store for SledStore {
                 })
                 .map(|entry| {
                     let (key, value) = entry.map_err(io_error)?;
-                    Ok((key[1..].to_vec(), value.to_vec()))
+                    Ok((key[1..].to_vec(), packed::unpack(&value, "view")?))
                 }),
         )
     }

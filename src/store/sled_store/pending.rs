@@ -7,11 +7,13 @@ use sled::Batch;
 use super::groups::{self, EnvelopeEntry, Envelopes, ObjectEntry, Objects};
 use super::records::Counts;
 use crate::store::keys;
-use crate::store::text_log::{Place, Staged};
+use crate::store::text_log::{Place, Staged, Window};
 
 /// The writes of one `apply` that later ops of the same group must see, and the texts it places in the log.
 pub(super) struct Pending {
     pub texts: Staged,
+    /// The writer's reads of stored texts in this group.
+    pub window: Window,
     /// The newest version of each envelope id the group wrote, with its text.
     pub envelopes: HashMap<String, (u32, Vec<u8>)>,
     /// The envelope versions the group wrote, in order: its `R` records once the group is done.

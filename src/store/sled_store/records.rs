@@ -1,4 +1,5 @@
-//! How the small values are laid out: big-endian fields. Group records are in `groups.rs`.
+//! How the small values are laid out: big-endian fields. Group records are in `groups.rs`, statuses and views
+//! in `packed.rs`.
 
 use crate::store::StoreResult;
 use crate::store::fields::Fields;
@@ -22,10 +23,4 @@ impl Counts {
             envelopes: fields.u64()?,
         })
     }
-}
-
-pub(super) fn encode_status(stored_at: u64, text: &[u8]) -> Vec<u8> {
-    let mut value = stored_at.to_be_bytes().to_vec();
-    value.extend_from_slice(text);
-    value
 }

@@ -6,8 +6,8 @@ use sled::Batch;
 
 use super::groups::{self, Objects};
 use super::index::Indexes;
+use super::packed::{pack, pack_status};
 use super::pending::{Pending, PendingEnvelope, PendingObject, pending_object, write_groups};
-use super::records::encode_status;
 use super::{SledStore, io_error, now_micros};
 use crate::envelope::Envelope;
 use crate::store::fields::Fields;
@@ -20,11 +20,11 @@ use crate::store::{
 };
 
 /// A version of one object as the current group sees it.
-struct Found {
-    date_added: u64,
-    version: i64,
+pub(super) struct Found {
+    pub date_added: u64,
+    pub version: i64,
     /// Where its text is; `None` for a version this group wrote.
-    place: Option<Place>,
+    pub place: Option<Place>,
 }
 
 impl SledStore {
@@ -37,6 +37,7 @@ impl SledStore {
         let mut batch = Batch::default();
         let mut pending = Pending {
             texts: self.log.stage(),
+            window: Window::default(),
             envelopes: HashMap::new(),
             envelope_entries: Vec::new(),
             objects: HashMap::new(),
@@ -92,7 +93,7 @@ impl SledStore {
                     version,
                 )?,
                 WriteOp::PutStatus { id, text } => {
-                    batch.insert(keys::status(&id), encode_status(now, &text));
+                    batch.insert(keys::status(&id), pack_status(now, &text));
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::PruneStatuses { before } => self.prune_statuses(&mut batch, before)?,
@@ -101,7 +102,7 @@ impl SledStore {
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::PutView { key, value } => {
-                    batch.insert(keys::view(&key), value);
+                    batch.insert(keys::view(&key), pack(&value));
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::DeleteView { key } => {
@@ -123,7 +124,7 @@ impl SledStore {
                 WriteOp::RestoreStatus(status) => {
                     batch.insert(
                         keys::status(&status.id),
-                        encode_status(status.stored_at, &status.text),
+                        pack_status(status.stored_at, &status.text),
                     );
                     WriteOutcome::Stored { version: 0 }
                 }
@@ -149,7 +150,7 @@ impl SledStore {
     }
 
     /// The versions of one object (`hash` is its id's) as the current group sees them.
-    fn versions_now(
+    pub(super) fn versions_now(
         &self,
         pending: &Pending,
         indexes: &mut Indexes,
@@ -280,13 +281,15 @@ impl SledStore {
         indexes: &mut Indexes,
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
+        let place =
+            self.place_envelope_text(pending, indexes, &envelope.collection, &envelope.text)?;
         pending.envelope_entries.push(PendingEnvelope {
             seq: envelope.position,
             id: envelope.id.clone(),
             version: envelope.version,
             received: envelope.received,
             collection: envelope.collection,
-            place: pending.texts.push(&envelope.text),
+            place,
         });
         indexes.next_seq = envelope.position + 1;
         let hash = indexes.hasher.hash(&envelope.id);
