@@ -72,6 +72,12 @@ impl Envelope {
         Self::from_envelope(&top, text)
     }
 
+    /// An envelope made here as `top` and written as `text` (`top` serialized): checked as [`Envelope::reparse`]
+    /// would check `text`, without parsing it again (a map holds no duplicate keys).
+    pub fn from_made(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
+        Self::from_envelope(top, text)
+    }
+
     /// [`Envelope::reparse`] and [`Envelope::payload`] in one parse, for readers of many stored envelopes.
     pub fn reparse_with_payload(text: Vec<u8>) -> Result<(Self, Map<String, Value>), RecordError> {
         let Value::Object(mut top) = strict_json::parse(&text)? else {

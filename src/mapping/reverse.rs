@@ -65,12 +65,14 @@ pub fn unmap(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
         "raw".into(),
         json!(base64::engine::general_purpose::STANDARD.encode(text)),
     );
-    let envelope = json!({
-        "meta": {"version": 1, "uuid": {"current": id}, "type": "event", "format": "intelmq"},
-        "payload": payload,
-    });
-    Envelope::reparse(serde_json::to_vec(&envelope).expect("JSON values serialize"))
-        .map(Unmapped::Foreign)
+    let mut envelope = Map::new();
+    envelope.insert(
+        "meta".into(),
+        json!({"version": 1, "uuid": {"current": id}, "type": "event", "format": "intelmq"}),
+    );
+    envelope.insert("payload".into(), Value::Object(payload));
+    let text = serde_json::to_vec(&envelope).expect("JSON values serialize");
+    Envelope::from_made(&envelope, text).map(Unmapped::Foreign)
 }
 
 /// `[type:property = 'value']` patterns of one comparison, which is what IntelMQ can hold.

@@ -1,8 +1,9 @@
 //! The single writer: group commit over any [`Store`].
 //!
-//! Requests queue on a channel. The writer takes whatever has queued up (up to [`MAX_GROUP_OPS`]), applies it
-//! as one atomic group, flushes once, and only then answers every request of the group. Under load, many
-//! requests share one fsync; alone, a request pays one.
+//! Requests queue on a channel. The writer takes whatever has queued up (up to [`MAX_GROUP_OPS`]) and applies it
+//! as one atomic group; its second stage (`flusher.rs`) flushes, and only then answers every request of the
+//! group. The writer applies the next group while the previous one is flushed, and the groups that wait for a
+//! flush share it. Under load, many requests share one fsync; alone, a request pays one.
 //!
 //! A read that must see one consistent state (a backup) runs on the writer's side between two groups, through
 //! [`Writer::exclusive`]: writes queue meanwhile and are applied after it.
@@ -19,15 +20,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{OthersAdded, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
+use flusher::{Applied, Stage};
 use posted::{Addition, PostedTaker};
 
 pub use posted::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject};
 
+mod flusher;
 mod posted;
 
 /// Enough to amortise a flush, small enough to keep one group's latency low.
@@ -222,6 +226,13 @@ async fn run(
     added: Arc<AddedCounters>,
     posted: Arc<PostedTaker>,
 ) {
+    let (to_flusher, stages) = mpsc::channel(flusher::DEPTH);
+    let flushing = tokio::spawn(flusher::run(
+        Arc::clone(&store),
+        stages,
+        Arc::clone(&added),
+        Arc::clone(&posted),
+    ));
     let mut stopped = None;
     while stopped.is_none() {
         let Some(first) = queue.recv().await else {
@@ -251,14 +262,24 @@ async fn run(
             }
         }
         if !group.is_empty() {
-            commit(&store, group, &added, &posted).await;
+            let applied = apply(&store, group, &posted).await;
+            if to_flusher.send(Stage::Applied(applied)).await.is_err() {
+                tracing::error!("the writer's flusher stopped");
+                break;
+            }
         }
         if let Some(read) = exclusive {
+            // What the read sees is durable.
+            flusher::drain(&to_flusher).await;
             let store = Arc::clone(&store);
             if let Err(panic) = tokio::task::spawn_blocking(move || read(&*store)).await {
                 tracing::error!(%panic, "an exclusive read failed");
             }
         }
+    }
+    drop(to_flusher);
+    if let Err(panic) = flushing.await {
+        tracing::error!(%panic, "the writer's flusher failed");
     }
     added.close();
     posted.close();
@@ -267,14 +288,10 @@ async fn run(
     }
 }
 
-/// Applies and flushes a group, wakes the watchers of the collections it stored objects in, then answers its
-/// requests: whoever sees a write acknowledged can count on its watchers having been woken.
-async fn commit(
-    store: &Arc<dyn Store>,
-    mut group: Vec<Write>,
-    added: &AddedCounters,
-    posted: &PostedTaker,
-) {
+/// Applies a group, with the writes its requests' follow-ups make of the outcomes, for the flusher to make
+/// durable and answer (see `flusher`).
+async fn apply(store: &Arc<dyn Store>, mut group: Vec<Write>, posted: &PostedTaker) -> Applied {
+    let started = Instant::now();
     let sizes: Vec<usize> = group.iter().map(|w| w.ops.len()).collect();
     let mut ops = Vec::new();
     let mut follow_ups = Vec::new();
@@ -311,10 +328,8 @@ async fn commit(
     let store = Arc::clone(store);
     let sizes_for_apply = sizes.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
         let count = ops.len();
         let outcomes = store.apply(ops)?;
-        let applied = started.elapsed();
         let mut more = Vec::new();
         let mut start = 0;
         for (size, follow_up) in sizes_for_apply.iter().zip(follow_ups) {
@@ -326,42 +341,21 @@ async fn commit(
         if !more.is_empty() {
             store.apply(more)?;
         }
-        store.flush()?;
         tracing::debug!(
             ops = count,
-            apply_us = applied.as_micros() as u64,
-            total_us = started.elapsed().as_micros() as u64,
-            "group committed"
+            apply_us = started.elapsed().as_micros() as u64,
+            "group applied"
         );
         Ok::<_, StoreError>(outcomes)
     })
     .await
     .unwrap_or_else(|panic| Err(StoreError::Io(panic.to_string().into())));
-    match result {
-        Ok(outcomes) => {
-            // An envelope's objects are stored with it, so a stored envelope may have added objects too.
-            let stored_in: HashSet<String> = adds
-                .into_iter()
-                .zip(&outcomes)
-                .filter(|(_, outcome)| matches!(outcome, WriteOutcome::Stored { .. }))
-                .filter_map(|(collection, _)| collection)
-                .collect();
-            added.bump(&stored_in);
-            let groups = additions.map(|additions| posted::groups(additions, &outcomes));
-            let mut outcomes = outcomes.into_iter();
-            for (size, reply) in sizes.into_iter().zip(replies) {
-                let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
-            }
-            for group in groups.into_iter().flatten() {
-                posted.hand_over(group);
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, "a write group failed; nothing of it was acknowledged");
-            let message = error.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Io(message.clone().into())));
-            }
-        }
+    Applied {
+        result,
+        sizes,
+        replies,
+        adds,
+        additions,
+        started,
     }
 }

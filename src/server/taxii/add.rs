@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::super::AppState;
@@ -40,17 +41,7 @@ pub async fn add(
     let collection = grant.collection();
     let body = read_limited(&request, payload, state.settings.max_content_length).await?;
     let request_timestamp = Timestamp::now();
-    let envelope: Envelope = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Err(e) => return Err(ApiError::BadRequest(format!("the body is not JSON: {e}"))),
-        Ok(serde_json::Value::Object(_)) => serde_json::from_slice(&body).map_err(|e| {
-            ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}"))
-        })?,
-        Ok(_) => {
-            return Err(ApiError::Unprocessable(
-                "the body is not a TAXII envelope (a JSON object)".into(),
-            ));
-        }
-    };
+    let envelope = read_envelope(&body)?;
 
     let mut checked: Vec<Result<NewObject, StatusDetail>> = envelope
         .objects
@@ -128,6 +119,77 @@ pub async fn add(
         .metrics
         .count_stored(&state.metrics.objects_stored, newly_stored);
     Ok(taxii(StatusCode::ACCEPTED).json(stored.resource))
+}
+
+/// The body as a TAXII envelope, parsed once: the body is only parsed again, without keeping anything, to tell
+/// what is not JSON (400) from what is not an envelope (422) when it is refused.
+fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
+    let not_json = |body: &[u8]| {
+        serde_json::from_slice::<JsonSyntax>(body)
+            .err()
+            .map(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
+    };
+    if let Some(refused) = not_json(body) {
+        return Err(refused);
+    }
+    // A struct is also read from a JSON array: only an object is an envelope.
+    let is_object = body
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|&byte| byte == b'{');
+    if !is_object {
+        return Err(ApiError::Unprocessable(
+            "the body is not a TAXII envelope (a JSON object)".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}")))
+}
+
+/// Any JSON value, checked as strictly as parsing it into a `serde_json::Value` would (strings decoded, so a
+/// lone surrogate escape is refused, which `RawValue` lets through), with nothing kept.
+struct JsonSyntax;
+
+impl<'de> Deserialize<'de> for JsonSyntax {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonSyntax)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonSyntax {
+    type Value = JsonSyntax;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<JsonSyntax>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<JsonSyntax>()?.is_some() {
+            map.next_value::<JsonSyntax>()?;
+        }
+        Ok(self)
+    }
 }
 
 /// The status of a request: successes and failures in the order the objects came in.
