@@ -57,6 +57,11 @@ impl Place {
         into.extend_from_slice(&self.length.to_be_bytes());
     }
 
+    /// The offset after its record.
+    pub fn end(&self) -> u64 {
+        u64::from(self.offset) + HEADER as u64 + u64::from(self.length)
+    }
+
     pub fn decode(bytes: [u8; Self::ENCODED]) -> Self {
         let word = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
         Self {
@@ -142,12 +147,40 @@ pub struct TextLog {
     segments: RwLock<Vec<Arc<File>>>,
 }
 
-/// Bytes read ahead by one reader, for the texts that follow.
-#[derive(Default)]
+/// Bytes read ahead by one reader, for the texts that follow: `bytes[..filled]` holds the segment's bytes from
+/// `start`. Its buffer comes from the thread's spare one and goes back to it when the window drops, so that a
+/// page allocates (and zeroes) none; the bytes in it never outlive the window.
 pub struct Window {
     segment: u32,
     start: u64,
+    filled: usize,
     bytes: Vec<u8>,
+}
+
+/// A window's buffer kept between reads of a thread up to this size.
+const SPARE_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            segment: 0,
+            start: 0,
+            filled: 0,
+            bytes: SPARE.take(),
+        }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        if self.bytes.len() <= SPARE_BYTES {
+            SPARE.set(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 impl TextLog {
@@ -264,24 +297,37 @@ impl TextLog {
 
     /// The text at `place`, read through `window`. Errors of kind `InvalidData` mean a damaged record.
     pub fn read(&self, place: Place, window: &mut Window) -> io::Result<Vec<u8>> {
+        self.read_in(place, window, READ_AHEAD).map(<[u8]>::to_vec)
+    }
+
+    /// The text at `place`, in `window`: when the window lacks it, the window is read anew from its record on,
+    /// `ahead` bytes at least (the reader knows best where the texts it reads next end). Errors of kind
+    /// `InvalidData` mean a damaged record.
+    pub fn read_in<'w>(
+        &self,
+        place: Place,
+        window: &'w mut Window,
+        ahead: usize,
+    ) -> io::Result<&'w [u8]> {
         let start = u64::from(place.offset);
         let size = HEADER + place.length as usize;
         let inside = window.segment == place.segment
             && start >= window.start
-            && start + size as u64 <= window.start + window.bytes.len() as u64;
+            && start + size as u64 <= window.start + window.filled as u64;
         if !inside {
             let file = self
                 .file(place.segment)
                 .ok_or_else(|| invalid(format!("no text segment {}", place.segment)))?;
+            let wanted = size.max(ahead);
+            if window.bytes.len() < wanted {
+                window.bytes.resize(wanted, 0);
+            }
             window.segment = place.segment;
             window.start = start;
-            window.bytes.resize(size.max(READ_AHEAD), 0);
-            let read = read_up_to(&file, &mut window.bytes, start)?;
-            window.bytes.truncate(read);
+            window.filled = read_up_to(&file, &mut window.bytes[..wanted], start)?;
         }
         let from = usize::try_from(start - window.start).expect("inside the window");
-        let record = window
-            .bytes
+        let record = window.bytes[..window.filled]
             .get(from..from + size)
             .ok_or_else(|| invalid(format!("the text at {place:?} is cut short")))?;
         let (header, text) = record.split_at(HEADER);
@@ -290,7 +336,7 @@ impl TextLog {
         if length != place.length || crc32fast::hash(text) != checksum {
             return Err(invalid(format!("the text at {place:?} fails its checksum")));
         }
-        Ok(text.to_vec())
+        Ok(text)
     }
 
     /// Bytes the log takes on disk.
