@@ -14,6 +14,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -288,6 +289,39 @@ impl StoredObject {
     pub fn object_type(&self) -> &str {
         type_of(&self.id)
     }
+
+    pub fn borrowed(&self) -> ObjectRef<'_> {
+        ObjectRef {
+            id: &self.id,
+            version: self.version,
+            version_text: &self.version_text,
+            date_added: self.date_added,
+            text: &self.text,
+        }
+    }
+}
+
+/// A [`StoredObject`] borrowed from where the store read it, for a reader that copies out only what it keeps (a
+/// page writes the texts straight into its response): see [`Store::visit_added_after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    pub id: &'a str,
+    pub version: i64,
+    pub version_text: &'a str,
+    pub date_added: u64,
+    pub text: &'a [u8],
+}
+
+impl ObjectRef<'_> {
+    pub fn to_stored(&self) -> StoredObject {
+        StoredObject {
+            id: self.id.to_owned(),
+            version: self.version,
+            version_text: self.version_text.to_owned(),
+            date_added: self.date_added,
+            text: self.text.to_vec(),
+        }
+    }
 }
 
 /// What a collection holds, from counts an engine keeps as it writes: as cheap for a million objects as for
@@ -423,6 +457,25 @@ pub trait Store: Send + Sync {
     ) -> StoreIter<'_, StoredObject> {
         let _ = expected;
         self.added_after(collection, object_type, after)
+    }
+
+    /// Gives `visit` the object versions [`Store::added_after_expecting`] would give, borrowed, until it breaks: an
+    /// engine that reads texts into a buffer of its own lends them from there, so that a page copies each text once,
+    /// into its response, and allocates nothing per object.
+    fn visit_added_after(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+        expected: usize,
+        visit: &mut dyn FnMut(ObjectRef<'_>) -> ControlFlow<()>,
+    ) -> StoreResult<()> {
+        for object in self.added_after_expecting(collection, object_type, after, expected) {
+            if visit(object?.borrowed()).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The collection's counts and newest `date_added`, without reading its objects.

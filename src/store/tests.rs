@@ -124,6 +124,7 @@ on_every_engine!(
     statuses_are_kept_until_pruned_and_the_cursor_secret_is_stable,
     an_object_sent_again_reformatted_is_a_duplicate_and_its_first_bytes_stay,
     restored_records_keep_their_positions_and_dates_and_later_writes_follow_them,
+    a_visit_lends_what_added_after_gives_and_stops_when_told,
 );
 
 mod each_engine_async {
@@ -227,6 +228,56 @@ fn date_added_is_unique_and_increasing_within_a_group_and_after_reopening(engine
         .map(|o| o.unwrap().date_added)
         .collect();
     assert_eq!(after_fifty, added[50..]);
+}
+
+fn a_visit_lends_what_added_after_gives_and_stops_when_told(engine: &dyn Engine) {
+    let store = engine.open();
+    // Two groups, the first larger than a group record holds (`GROUP_ENTRIES`), texts of several lengths.
+    for group in [0..700, 700..760] {
+        let ops = group
+            .map(|i| {
+                let kind = if i % 3 == 0 { "malware" } else { "indicator" };
+                object(&format!("{kind}--{i}"), i, &"x".repeat(i as usize % 50))
+            })
+            .collect();
+        store.apply(ops).unwrap();
+    }
+    let all: Vec<StoredObject> = store
+        .added_after("c1", None, None)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(all.len(), 760);
+    let visited = |object_type, after, stop_after| {
+        let mut lent = Vec::new();
+        let mut visit = |object: ObjectRef<'_>| {
+            lent.push(object.to_stored());
+            if lent.len() == stop_after {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        store
+            .visit_added_after("c1", object_type, after, 10, &mut visit)
+            .unwrap();
+        lent
+    };
+    for object_type in [None, Some("malware"), Some("indicator"), Some("tool")] {
+        for after in [
+            None,
+            Some(all[0].date_added),
+            Some(all[600].date_added),
+            Some(u64::MAX),
+        ] {
+            let expected: Vec<StoredObject> = store
+                .added_after("c1", object_type, after)
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(visited(object_type, after, usize::MAX), expected);
+            let first_ten = &expected[..expected.len().min(10)];
+            assert_eq!(visited(object_type, after, 10), first_ten);
+        }
+    }
 }
 
 fn object_versions_are_kept_and_exact_duplicates_add_nothing(engine: &dyn Engine) {

@@ -47,6 +47,7 @@
 //! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes, and must: a
 //! spliced envelope text may still name one.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -78,6 +79,11 @@ impl Place {
         into.extend_from_slice(&self.segment.to_be_bytes());
         into.extend_from_slice(&self.offset.to_be_bytes());
         into.extend_from_slice(&self.length.to_be_bytes());
+    }
+
+    /// The offset after its record.
+    pub fn end(&self) -> u64 {
+        u64::from(self.offset) + HEADER as u64 + u64::from(self.length)
     }
 
     pub fn decode(bytes: [u8; Self::ENCODED]) -> Self {
@@ -190,11 +196,30 @@ pub struct Window {
     embedded: Span,
 }
 
+/// Bytes of one segment: `bytes[..filled]` holds the segment's bytes from `start`. Its buffer comes from the
+/// thread's spare one on its first read and goes back to it when the span drops, so that a page allocates (and
+/// zeroes) none; the bytes in it never outlive the span.
 #[derive(Default)]
 struct Span {
     segment: u32,
     start: u64,
+    filled: usize,
     bytes: Vec<u8>,
+}
+
+/// A span's buffer kept between reads of a thread up to this size.
+const SPARE_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if self.bytes.capacity() != 0 && self.bytes.len() <= SPARE_BYTES {
+            SPARE.set(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 /// An envelope text as a spliced record holds it: `before`, the base64 of the text at `inner`, `after`.
@@ -339,38 +364,62 @@ impl TextLog {
 
     /// The text at `place`, read through `window`. Errors of kind `InvalidData` mean a damaged record.
     pub fn read(&self, place: Place, window: &mut Window) -> io::Result<Vec<u8>> {
-        let (spliced, bytes) = self.record(place, &mut window.records)?;
+        Ok(self.read_in(place, window, READ_AHEAD)?.into_owned())
+    }
+
+    /// The text at `place`, in `window`: when the window lacks its record, the window is read anew from the
+    /// record on, `ahead` bytes at least (the reader knows best where the texts it reads next end). A plain
+    /// record's text is lent from the window; a spliced record's is made. Errors of kind `InvalidData` mean a
+    /// damaged record.
+    pub fn read_in<'w>(
+        &self,
+        place: Place,
+        window: &'w mut Window,
+        ahead: usize,
+    ) -> io::Result<Cow<'w, [u8]>> {
+        let Window { records, embedded } = window;
+        let (spliced, bytes) = self.record(place, records, ahead)?;
         if !spliced {
-            return Ok(bytes.to_vec());
+            return Ok(Cow::Borrowed(bytes));
         }
         let splice =
             Splice::decode(bytes).ok_or_else(|| invalid(format!("a bad splice at {place:?}")))?;
-        match self.record(splice.inner, &mut window.embedded)? {
-            (false, inner) => Ok(splice.text(inner)),
+        match self.record(splice.inner, embedded, READ_AHEAD)? {
+            (false, inner) => Ok(Cow::Owned(splice.text(inner))),
             (true, _) => Err(invalid(format!("the splice at {place:?} names a splice"))),
         }
     }
 
-    /// The bytes of the record at `place`, read through `span`, and whether it is spliced.
-    fn record<'w>(&self, place: Place, span: &'w mut Span) -> io::Result<(bool, &'w [u8])> {
+    /// The bytes of the record at `place`, read through `span` (anew, `ahead` bytes at least, when it lacks
+    /// them), and whether it is spliced.
+    fn record<'w>(
+        &self,
+        place: Place,
+        span: &'w mut Span,
+        ahead: usize,
+    ) -> io::Result<(bool, &'w [u8])> {
         let start = u64::from(place.offset);
         let size = HEADER + place.length as usize;
         let inside = span.segment == place.segment
             && start >= span.start
-            && start + size as u64 <= span.start + span.bytes.len() as u64;
+            && start + size as u64 <= span.start + span.filled as u64;
         if !inside {
             let file = self
                 .file(place.segment)
                 .ok_or_else(|| invalid(format!("no text segment {}", place.segment)))?;
+            let wanted = size.max(ahead);
+            if span.bytes.capacity() == 0 {
+                span.bytes = SPARE.take();
+            }
+            if span.bytes.len() < wanted {
+                span.bytes.resize(wanted, 0);
+            }
             span.segment = place.segment;
             span.start = start;
-            span.bytes.resize(size.max(READ_AHEAD), 0);
-            let read = read_up_to(&file, &mut span.bytes, start)?;
-            span.bytes.truncate(read);
+            span.filled = read_up_to(&file, &mut span.bytes[..wanted], start)?;
         }
         let from = usize::try_from(start - span.start).expect("inside the window");
-        let record = span
-            .bytes
+        let record = span.bytes[..span.filled]
             .get(from..from + size)
             .ok_or_else(|| invalid(format!("the text at {place:?} is cut short")))?;
         let (header, bytes) = record.split_at(HEADER);

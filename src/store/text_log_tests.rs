@@ -154,3 +154,44 @@ fn spliced_records_give_back_their_text_and_survive_tail_recovery() {
         assert_eq!(log.read(inner, &mut window).unwrap(), b"{\"id\":\"x\"}");
     }
 }
+
+#[test]
+fn texts_read_ahead_together_are_lent_from_one_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = TextLog::open(dir.path(), None).unwrap();
+    let places = write(&log, &[b"one", b"two", b"three"]);
+    let span = usize::try_from(places[2].end() - u64::from(places[0].offset)).unwrap();
+    let mut window = Window::default();
+    assert_eq!(*log.read_in(places[0], &mut window, span).unwrap(), b"one"[..]);
+    // Gone from the file, the others still come from what the first read took in.
+    std::fs::File::options()
+        .write(true)
+        .open(segment_path(dir.path(), 0))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    assert_eq!(*log.read_in(places[2], &mut window, 0).unwrap(), b"three"[..]);
+    assert_eq!(*log.read_in(places[1], &mut window, 0).unwrap(), b"two"[..]);
+    drop(window);
+    // A new window (with the spare buffer of the one dropped) reads the file again.
+    assert!(
+        log.read_in(places[1], &mut Window::default(), span)
+            .is_err()
+    );
+}
+
+#[test]
+fn a_window_never_serves_the_bytes_an_earlier_window_read() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (log_a, log_b) = (
+        TextLog::open(a.path(), None).unwrap(),
+        TextLog::open(b.path(), None).unwrap(),
+    );
+    // The same places in two logs.
+    let place = write(&log_a, &[b"in a"])[0];
+    assert_eq!(write(&log_b, &[b"in b"])[0], place);
+    for _ in 0..2 {
+        assert_eq!(read(&log_a, place), b"in a");
+        assert_eq!(read(&log_b, place), b"in b");
+    }
+}

@@ -63,6 +63,10 @@ struct Args {
     /// Objects to load (the collection is expected to be empty before).
     #[arg(long, default_value_t = 100_000)]
     objects: usize,
+    /// The collection holds --objects objects already: skip the load phase and page what is there (to measure
+    /// paging again, or with a profiler, on a server that is quiet after its load).
+    #[arg(long)]
+    skip_load: bool,
     /// Objects per POST at most; fewer when the envelope would exceed the API root's max_content_length.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -146,8 +150,10 @@ async fn run_phases(
     report: &Report,
     packing: Packing,
 ) -> Result<bool> {
-    let loaded = load(taxii, args.objects, packing, args.posts_in_flight).await?;
-    report.load(&loaded, packing, args.posts_in_flight, taxii.len());
+    if !args.skip_load {
+        let loaded = load(taxii, args.objects, packing, args.posts_in_flight).await?;
+        report.load(&loaded, packing, args.posts_in_flight, taxii.len());
+    }
 
     let walk = page_through(taxii, args.objects).await?;
     let walk_ok = report.page(&walk, args.objects);

@@ -3,15 +3,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use bytes::Bytes;
 
 use super::super::AppState;
 use super::super::error::{ApiError, shown};
 use super::super::rights::Grant;
 use super::live;
-use super::query::{self, Page};
+use super::query::{self, Collect, Page};
 use super::taxii;
 use crate::stix::{StixId, Timestamp};
-use crate::store::{StoredObject, WriteOp};
+use crate::store::{ObjectRef, StoredObject, WriteOp};
 use crate::taxii::filter::{Endpoint, Filters, VersionFilter};
 use crate::taxii::media::STIX_21;
 use crate::taxii::resources::{self, non_empty};
@@ -25,51 +26,91 @@ pub struct ObjectPath {
     object: String,
 }
 
-fn date_added(object: &StoredObject) -> String {
-    Timestamp::from_micros(object.date_added as i64).to_taxii()
+fn date_added(micros: u64) -> String {
+    Timestamp::from_micros(micros as i64).to_taxii()
 }
 
 /// The version as the object writes it; objects without one use their date_added (§5.3.1).
 fn version_of(object: &StoredObject) -> String {
     if object.version_text.is_empty() {
-        date_added(object)
+        date_added(object.date_added)
     } else {
         object.version_text.clone()
     }
 }
 
 /// 200 with the X-TAXII-Date-Added headers of a page (omitted when it is empty: there is no date to give).
-fn page_response(objects: &[StoredObject]) -> HttpResponseBuilder {
+fn page_response<C>(page: &Page<C>) -> HttpResponseBuilder {
     let mut response = taxii(StatusCode::OK);
-    if let (Some(first), Some(last)) = (objects.first(), objects.last()) {
+    if let Some((first, last)) = page.added {
         response.insert_header((FIRST, date_added(first)));
         response.insert_header((LAST, date_added(last)));
     }
     response
 }
 
-/// The envelope (§3.7), written around the stored texts without parsing them again.
-fn envelope_body(page: &Page) -> Vec<u8> {
-    let size: usize = page.objects.iter().map(|o| o.text.len() + 1).sum();
-    let mut body = Vec::with_capacity(size + 128);
-    body.extend_from_slice(if page.more {
-        b"{\"more\":true"
-    } else {
-        b"{\"more\":false"
-    });
-    if let Some(next) = &page.next {
-        body.extend_from_slice(b",\"next\":");
-        body.extend_from_slice(&serde_json::to_vec(next).expect("strings serialize"));
+/// The envelope (§3.7), written around the stored texts as the store lends them, without parsing them again:
+/// the texts go after room kept for its start, `{"more":…,"next":…`, which is known only once the page is full.
+struct EnvelopeBody {
+    bytes: Vec<u8>,
+    /// Objects the page asks for at most, to size the body by its first text.
+    limit: usize,
+}
+
+/// Room for `{"more":false,"next":"…"` before the objects: a cursor is 32 characters.
+const HEAD_ROOM: usize = 96;
+/// A body sized by its first text takes this at most; a page of larger texts grows it as it goes.
+const SIZED_BYTES: usize = 4 << 20;
+
+impl EnvelopeBody {
+    fn new(limit: usize) -> Self {
+        Self {
+            bytes: vec![0; HEAD_ROOM],
+            limit,
+        }
     }
-    for (i, object) in page.objects.iter().enumerate() {
-        body.extend_from_slice(if i == 0 { b",\"objects\":[" } else { b"," });
-        body.extend_from_slice(&object.text);
+
+    /// The envelope of `page`, whose objects this body holds.
+    fn finish(page: Page<Self>) -> Bytes {
+        let mut bytes = page.objects.bytes;
+        let mut head = Vec::with_capacity(HEAD_ROOM);
+        head.extend_from_slice(if page.more {
+            b"{\"more\":true"
+        } else {
+            b"{\"more\":false"
+        });
+        if let Some(next) = &page.next {
+            head.extend_from_slice(b",\"next\":");
+            head.extend_from_slice(&serde_json::to_vec(next).expect("strings serialize"));
+        }
+        if page.count > 0 {
+            bytes.push(b']');
+        }
+        bytes.push(b'}');
+        match HEAD_ROOM.checked_sub(head.len()) {
+            Some(at) => {
+                bytes[at..HEAD_ROOM].copy_from_slice(&head);
+                Bytes::from(bytes).slice(at..)
+            }
+            None => {
+                head.extend_from_slice(&bytes[HEAD_ROOM..]);
+                Bytes::from(head)
+            }
+        }
     }
-    if !page.objects.is_empty() {
-        body.push(b']');
+}
+
+impl Collect for EnvelopeBody {
+    fn take(&mut self, object: ObjectRef<'_>) {
+        if self.bytes.len() == HEAD_ROOM {
+            let sized = self.limit.saturating_mul(object.text.len() + 1);
+            self.bytes.reserve(sized.min(SIZED_BYTES) + 16);
+            self.bytes.extend_from_slice(b",\"objects\":[");
+        } else {
+            self.bytes.push(b',');
+        }
+        self.bytes.extend_from_slice(object.text);
     }
-    body.push(b'}');
-    body
 }
 
 fn page_size(state: &AppState, filters: &Filters) -> usize {
@@ -80,11 +121,28 @@ fn page_size(state: &AppState, filters: &Filters) -> usize {
         .min(taxii.max_page_size)
 }
 
-async fn read_page(
+/// What a page keeps of its objects, made for the page's size.
+trait Kept: Collect + Send + 'static {
+    fn for_page(limit: usize) -> Self;
+}
+
+impl Kept for Vec<StoredObject> {
+    fn for_page(limit: usize) -> Self {
+        Vec::with_capacity(limit.min(1024))
+    }
+}
+
+impl Kept for EnvelopeBody {
+    fn for_page(limit: usize) -> Self {
+        Self::new(limit)
+    }
+}
+
+async fn read_page<C: Kept>(
     state: &web::Data<AppState>,
     collection_id: String,
     filters: Filters,
-) -> Result<Page, ApiError> {
+) -> Result<Page<C>, ApiError> {
     let state = state.clone();
     web::block(move || {
         let limit = page_size(&state, &filters);
@@ -94,19 +152,20 @@ async fn read_page(
             &filters,
             limit,
             &state.cursor_key,
+            C::for_page(limit),
         )
     })
     .await?
 }
 
 /// The page a read request asks for: filters parsed, and the object known when the path names one.
-async fn requested_page(
+async fn requested_page<C: Kept>(
     state: &web::Data<AppState>,
     grant: &Grant,
     object: Option<&str>,
     request: &HttpRequest,
     endpoint: Endpoint,
-) -> Result<Page, ApiError> {
+) -> Result<Page<C>, ApiError> {
     let collection = grant.collection();
     let mut filters = Filters::parse(request.query_string(), endpoint)?;
     if let Some(object) = object {
@@ -130,19 +189,21 @@ pub async fn objects(
     // Watched from before the first read, so that objects added between that read and the wait wake it.
     let mut added = state.writer.objects_added(&grant.collection().id);
     added.borrow_and_update();
-    let mut page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
+    let listing =
+        || requested_page::<EnvelopeBody>(&state, &grant, None, &request, Endpoint::Listing);
+    let mut page = listing().await?;
     if let Some(wait) = wait {
         let deadline = tokio::time::Instant::now() + wait;
         let mut stopping = state.stopping.clone();
         // Objects filtered out wake it too: it reads again and waits on.
-        while page.objects.is_empty()
+        while page.count == 0
             && !page.more
             && live::objects_added(&mut added, &mut stopping, deadline).await
         {
-            page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
+            page = listing().await?;
         }
     }
-    let mut response = page_response(&page.objects);
+    let mut response = page_response(&page);
     if wait.is_some() && *state.stopping.borrow() {
         // A follower would send its next wait on this kept-alive connection, which the drain still serves,
         // and be answered at once, again and again until the drain ends. Closed, it has to connect anew,
@@ -151,7 +212,7 @@ pub async fn objects(
     }
     Ok(response
         .insert_header((live::HEADER, "1"))
-        .body(envelope_body(&page)))
+        .body(EnvelopeBody::finish(page)))
 }
 
 pub async fn manifest(
@@ -159,18 +220,19 @@ pub async fn manifest(
     request: HttpRequest,
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let page = requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
+    let page: Page<Vec<StoredObject>> =
+        requested_page(&state, &grant, None, &request, Endpoint::Listing).await?;
     let records = page
         .objects
         .iter()
         .map(|object| resources::ManifestRecord {
             id: object.id.clone(),
-            date_added: date_added(object),
+            date_added: date_added(object.date_added),
             version: version_of(object),
             media_type: Some(STIX_21.to_owned()),
         })
         .collect();
-    Ok(page_response(&page.objects).json(resources::Manifest {
+    Ok(page_response(&page).json(resources::Manifest {
         more: Some(page.more),
         next: page.next.clone(),
         objects: non_empty(records),
@@ -202,8 +264,9 @@ pub async fn object(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let object = Some(path.object.as_str());
-    let page = requested_page(&state, &grant, object, &request, Endpoint::Object).await?;
-    Ok(page_response(&page.objects).body(envelope_body(&page)))
+    let page: Page<EnvelopeBody> =
+        requested_page(&state, &grant, object, &request, Endpoint::Object).await?;
+    Ok(page_response(&page).body(EnvelopeBody::finish(page)))
 }
 
 pub async fn versions(
@@ -213,9 +276,10 @@ pub async fn versions(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let object = Some(path.object.as_str());
-    let page = requested_page(&state, &grant, object, &request, Endpoint::Versions).await?;
+    let page: Page<Vec<StoredObject>> =
+        requested_page(&state, &grant, object, &request, Endpoint::Versions).await?;
     let versions = page.objects.iter().map(version_of).collect();
-    Ok(page_response(&page.objects).json(resources::Versions {
+    Ok(page_response(&page).json(resources::Versions {
         more: Some(page.more),
         next: page.next.clone(),
         versions: non_empty(versions),

@@ -5,16 +5,32 @@
 
 use std::collections::HashMap;
 use std::iter::Peekable;
+use std::ops::ControlFlow;
 
-use crate::store::{Store, StoreIter, StoreResult, StoredObject};
+use crate::store::{ObjectRef, Store, StoreIter, StoreResult, StoredObject};
 use crate::taxii::cursor::CursorKey;
 use crate::taxii::filter::{Filters, VersionFilter};
 
 use super::super::error::ApiError;
 
-/// One page of object versions, oldest addition first.
-pub struct Page {
-    pub objects: Vec<StoredObject>,
+/// What a page keeps of each object version it gives.
+pub trait Collect {
+    fn take(&mut self, object: ObjectRef<'_>);
+}
+
+impl Collect for Vec<StoredObject> {
+    fn take(&mut self, object: ObjectRef<'_>) {
+        self.push(object.to_stored());
+    }
+}
+
+/// One page of object versions, oldest addition first: what `C` kept of them.
+pub struct Page<C> {
+    pub objects: C,
+    /// How many it holds.
+    pub count: usize,
+    /// The date_added of its first and of its last object.
+    pub added: Option<(u64, u64)>,
     pub more: bool,
     pub next: Option<String>,
 }
@@ -36,63 +52,116 @@ pub fn start(
     Ok(after.max(cursor))
 }
 
-/// The page of `collection` that `filters` ask for, at most `limit` objects.
-pub fn page(
+/// The page of `collection` that `filters` ask for, at most `limit` objects, kept in `objects`.
+pub fn page<C: Collect>(
     store: &dyn Store,
     collection: &str,
     filters: &Filters,
     limit: usize,
     cursor_key: &CursorKey,
-) -> Result<Page, ApiError> {
+    objects: C,
+) -> Result<Page<C>, ApiError> {
     let after = start(filters, collection, cursor_key)?;
-    if !filters.wants_stix_21() {
-        return Ok(Page {
-            objects: Vec::new(),
+    let versions = filters.versions.clone().unwrap_or_else(VersionFilter::last);
+    let mut page = Filling {
+        page: Page {
+            objects,
+            count: 0,
+            added: None,
             more: false,
             next: None,
-        });
+        },
+        limit,
+        versions: &versions,
+        single_versions_only: false,
+    };
+    if !filters.wants_stix_21() {
+        return Ok(page.page);
     }
-    let versions = filters.versions.clone().unwrap_or_else(VersionFilter::last);
-    let single_versions_only = !store.has_multiple_versions(collection)?;
-    let mut objects = Vec::with_capacity(limit.min(1024));
-    let mut more = false;
+    page.single_versions_only = !store.has_multiple_versions(collection)?;
     // The page and one more, which tells whether there is more.
-    let mut candidates = candidates(store, collection, filters, after, limit + 1)?;
-    // In batches of what the page still lacks, so that the versions' bounds are looked up once per batch.
-    'page: loop {
-        let batch = candidates
-            .by_ref()
-            .take(limit + 1 - objects.len())
-            .collect::<StoreResult<Vec<StoredObject>>>()?;
-        if batch.is_empty() {
-            break;
+    let expected = limit + 1;
+    let one_type = match filters.types.as_deref() {
+        None => Some(None),
+        Some([one]) => Some(Some(one.as_str())),
+        Some(_) => None,
+    };
+    match one_type {
+        // The common listing: the objects are lent by the store and given to the page as they are read.
+        Some(object_type) if filters.ids.is_none() && !page.needs_bounds() => {
+            let mut offer = |object: ObjectRef<'_>| page.offer(object, &HashMap::new());
+            store.visit_added_after(collection, object_type, after, expected, &mut offer)?;
         }
-        let bounds = if needs_bounds(&versions, single_versions_only) {
-            let ids: Vec<&str> = batch.iter().map(|o| o.id.as_str()).collect();
-            store.version_bounds_of(collection, &ids)?
-        } else {
-            HashMap::new()
-        };
-        for candidate in batch {
-            if !wanted(&candidate, &versions, single_versions_only, &bounds) {
-                continue;
+        _ => {
+            let mut candidates = candidates(store, collection, filters, after, expected)?;
+            // In batches of what the page still lacks, so that the versions' bounds are looked up once per batch.
+            loop {
+                let batch = candidates
+                    .by_ref()
+                    .take(expected - page.page.count)
+                    .collect::<StoreResult<Vec<StoredObject>>>()?;
+                if batch.is_empty() {
+                    break;
+                }
+                let bounds = if page.needs_bounds() {
+                    let ids: Vec<&str> = batch.iter().map(|o| o.id.as_str()).collect();
+                    store.version_bounds_of(collection, &ids)?
+                } else {
+                    HashMap::new()
+                };
+                let stopped = batch
+                    .iter()
+                    .try_for_each(|candidate| page.offer(candidate.borrowed(), &bounds));
+                if stopped.is_break() {
+                    break;
+                }
             }
-            if objects.len() == limit {
-                more = true;
-                break 'page;
-            }
-            objects.push(candidate);
         }
     }
-    let next = objects
-        .last()
-        .filter(|_| more)
-        .map(|last: &StoredObject| cursor_key.seal(collection, last.date_added));
-    Ok(Page {
-        objects,
-        more,
-        next,
-    })
+    let mut page = page.page;
+    page.next = page
+        .added
+        .filter(|_| page.more)
+        .map(|(_, last)| cursor_key.seal(collection, last));
+    Ok(page)
+}
+
+/// A page being filled.
+struct Filling<'v, C> {
+    page: Page<C>,
+    limit: usize,
+    versions: &'v VersionFilter,
+    single_versions_only: bool,
+}
+
+impl<C: Collect> Filling<'_, C> {
+    /// Whether `match[version]` needs the first and last version of each candidate's object.
+    fn needs_bounds(&self) -> bool {
+        (self.versions.first || self.versions.last) && !self.single_versions_only
+    }
+
+    /// Takes `candidate` if it passes `match[version]` (`bounds` holds the first and last version of its object
+    /// when [`Filling::needs_bounds`]); breaks once the page is full and one more passed, which tells that there
+    /// is more.
+    fn offer(
+        &mut self,
+        candidate: ObjectRef<'_>,
+        bounds: &HashMap<String, (i64, i64)>,
+    ) -> ControlFlow<()> {
+        if !wanted(&candidate, self.versions, self.single_versions_only, bounds) {
+            return ControlFlow::Continue(());
+        }
+        let page = &mut self.page;
+        if page.count == self.limit {
+            page.more = true;
+            return ControlFlow::Break(());
+        }
+        page.count += 1;
+        let first = page.added.map_or(candidate.date_added, |(first, _)| first);
+        page.added = Some((first, candidate.date_added));
+        page.objects.take(candidate);
+        ControlFlow::Continue(())
+    }
 }
 
 /// The object versions to consider, in date_added order.
@@ -139,15 +208,10 @@ fn candidates<'a>(
     }
 }
 
-/// Whether `match[version]` needs the first and last version of each entry's object.
-fn needs_bounds(versions: &VersionFilter, single_versions_only: bool) -> bool {
-    (versions.first || versions.last) && !single_versions_only
-}
-
 /// Whether an entry passes `match[version]`; `bounds` holds the first and last version of its object when
-/// [`needs_bounds`].
+/// [`Filling::needs_bounds`].
 fn wanted(
-    entry: &StoredObject,
+    entry: &ObjectRef<'_>,
     versions: &VersionFilter,
     single_versions_only: bool,
     bounds: &HashMap<String, (i64, i64)>,
@@ -161,7 +225,7 @@ fn wanted(
     if single_versions_only {
         return true;
     }
-    let Some((first, last)) = bounds.get(&entry.id) else {
+    let Some((first, last)) = bounds.get(entry.id) else {
         return false;
     };
     (versions.first && entry.version == *first) || (versions.last && entry.version == *last)

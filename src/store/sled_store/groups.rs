@@ -11,7 +11,7 @@ use super::{io_error, malformed};
 use crate::store::fields::{Fields, push_varint};
 use crate::store::keys;
 use crate::store::text_log::Place;
-use crate::store::{StoreResult, StoredEnvelope, StoredObject};
+use crate::store::{ObjectRef, StoreResult, StoredEnvelope, StoredObject};
 
 /// Entries a group record holds at most: a larger group is written as several records, so that a lookup decodes
 /// and a delete rewrites a bounded value.
@@ -44,7 +44,20 @@ pub(super) struct ObjectEntry<'a> {
     pub place: Place,
 }
 
-impl ObjectEntry<'_> {
+impl<'a> ObjectEntry<'a> {
+    pub(super) fn borrowed<'t>(&self, text: &'t [u8]) -> ObjectRef<'t>
+    where
+        'a: 't,
+    {
+        ObjectRef {
+            id: self.id,
+            version: self.version,
+            version_text: self.version_text,
+            date_added: self.date_added,
+            text,
+        }
+    }
+
     pub(super) fn into_stored(self, text: Vec<u8>) -> StoredObject {
         StoredObject {
             id: self.id.to_owned(),

@@ -1,6 +1,6 @@
 //! The sled engine. See [`super::keys`] for the layout and [`super::text_log`] for the texts: this file opens the
 //! store and reads it, `write.rs` applies writes, `groups.rs` encodes and walks the group records, `records.rs`
-//! the other values, `texts.rs` reads texts, `format.rs` checks the layout version and `migrate.rs` carries layout
+//! the other values, `texts.rs` reads texts, `pages.rs` lends pages of objects with their texts, `format.rs` checks the layout version and `migrate.rs` carries layout
 //! 3 over, `index.rs` keeps the in-memory indexes built from the records and `lookup.rs` reads through them.
 
 mod counts;
@@ -10,6 +10,7 @@ mod index;
 mod lookup;
 mod migrate;
 mod packed;
+mod pages;
 mod pending;
 mod records;
 mod splice;
@@ -17,6 +18,7 @@ mod texts;
 mod write;
 
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -28,8 +30,8 @@ use super::keys;
 use super::text_log::{TextLog, Window};
 use super::type_of;
 use super::{
-    CollectionSummary, Store, StoreError, StoreIter, StoreResult, StoredEnvelope, StoredObject,
-    StoredStatus, WriteOp, WriteOutcome,
+    CollectionSummary, ObjectRef, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
+    StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 
 /// sled's page cache when the configuration does not set one (`[store] cache_mb`); sled's own default is 1 GiB.
@@ -168,6 +170,23 @@ impl Store for SledStore {
             },
         );
         boxed(scan)
+    }
+
+    fn visit_added_after(
+        &self,
+        collection: &str,
+        object_type: Option<&str>,
+        after: Option<u64>,
+        expected: usize,
+        visit: &mut dyn FnMut(ObjectRef<'_>) -> ControlFlow<()>,
+    ) -> StoreResult<()> {
+        if let Some(object_type) = object_type {
+            if !self.with_collection(collection, |_, index| index.has_type(object_type))? {
+                return Ok(());
+            }
+        }
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        self.visit_objects(collection, object_type, from, expected, visit)
     }
 
     fn object(
