@@ -232,3 +232,86 @@ fn md5_hex(value: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON an attribute had when it was built as a `Value` (fields in insertion order): the stored records
+    /// and the event files must keep these bytes.
+    fn value_attribute(
+        uuid: Uuid,
+        attribute: &Attribute,
+        tags: &[String],
+        relation: Option<&str>,
+    ) -> Value {
+        let mut json = json!({
+            "uuid": uuid,
+            "type": attribute.kind,
+            "category": attribute.category,
+            "value": attribute.value,
+            "to_ids": attribute.to_ids,
+            "comment": "envelope e-1",
+            "timestamp": "1700000000",
+            "distribution": DISTRIBUTION_INHERIT_EVENT,
+            "disable_correlation": false,
+            "Tag": tag_list(tags.iter()),
+        });
+        if let Some(relation) = relation {
+            json["object_relation"] = json!(relation);
+        }
+        json
+    }
+
+    #[test]
+    fn attributes_and_objects_are_written_as_their_value_trees_were() {
+        let tables = Tables::embedded();
+        let payload = json!({"source.ip": "192.0.2.1", "source.port": 443, "destination.ip": "198.51.100.2",
+            "classification.type": "c2-server", "tlp": "AMBER", "feed.name": "n6"});
+        let payload = payload.as_object().expect("an object");
+        let joining = FeedEnvelope {
+            id: "e-1",
+            version: 0,
+            received: 1_700_000_000_000_000,
+            payload,
+        };
+        let event = Uuid::from_u128(1);
+        let (member, _) = member(&joining, event, &tables);
+        let found = attributes(payload, &tables);
+        let name = |scope: Uuid, a: &Attribute| {
+            Uuid::new_v5(
+                &EVENT_NAMESPACE,
+                format!("{scope}\0e-1\0{}\0{}", a.kind, a.value).as_bytes(),
+            )
+        };
+        let loose: Vec<String> = found
+            .attributes
+            .iter()
+            .map(|a| value_attribute(name(event, a), a, &member.tags, None).to_string())
+            .collect();
+        let written: Vec<&str> = member.attributes.iter().map(|a| a.get()).collect();
+        assert_eq!(written, loose);
+        assert_eq!(found.objects.len(), 1, "the source side has a port");
+        let object = &found.objects[0];
+        let uuid = Uuid::new_v5(
+            &EVENT_NAMESPACE,
+            format!("{event}\0e-1\0ip-port\0source").as_bytes(),
+        );
+        let expected = json!({
+            "name": "ip-port",
+            "meta-category": "network",
+            "description": "An IP address (or domain or hostname) and a port seen as a tuple (or as a triple) in a specific time frame.",
+            "template_uuid": IP_PORT_TEMPLATE.0,
+            "template_version": IP_PORT_TEMPLATE.1.to_string(),
+            "uuid": uuid,
+            "timestamp": "1700000000",
+            "distribution": DISTRIBUTION_INHERIT_EVENT,
+            "comment": "source of envelope e-1",
+            "Attribute": object.attributes.iter()
+                .map(|(relation, a)| value_attribute(name(uuid, a), a, &member.tags, Some(relation)))
+                .collect::<Vec<_>>(),
+        });
+        assert_eq!(member.objects.len(), 1);
+        assert_eq!(member.objects[0].get(), expected.to_string());
+    }
+}
