@@ -78,12 +78,16 @@ impl Envelope {
         Self::from_envelope(top, text)
     }
 
-    /// [`Envelope::reparse`] and [`Envelope::payload`] in one parse, for readers of many stored envelopes.
-    pub fn reparse_with_payload(text: Vec<u8>) -> Result<(Self, Map<String, Value>), RecordError> {
-        let Value::Object(mut top) = strict_json::parse(&text)? else {
+    /// An envelope that the store holds and its payload, in one parse, for readers of many stored envelopes.
+    /// The store took it only once it was validated, so this reads its header and checks nothing more: no
+    /// second pass for duplicate keys, no payload check (the `raw` base64 decode).
+    pub fn stored_with_payload(text: Vec<u8>) -> Result<(Self, Map<String, Value>), RecordError> {
+        let Value::Object(mut top) =
+            serde_json::from_slice(&text).map_err(|e| RecordError::InvalidJson(e.to_string()))?
+        else {
             return Err(RecordError::NotAnObject);
         };
-        let envelope = Self::from_envelope(&top, text)?;
+        let envelope = Self::from_header(&top, text)?;
         let Some(Value::Object(payload)) = top.remove("payload") else {
             unreachable!("a valid envelope has an object payload");
         };
@@ -91,16 +95,28 @@ impl Envelope {
     }
 
     fn from_envelope(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
+        let envelope = Self::from_header(top, text)?;
+        // IEP04 is IntelMQ's proposal: an envelope that names no format carries an IntelMQ payload.
+        if envelope.format().is_none_or(|f| f == intelmq::FORMAT)
+            && let Some(Value::Object(payload)) = top.get("payload")
+        {
+            intelmq::check_payload(payload)?;
+        }
+        Ok(envelope)
+    }
+
+    /// The envelope its header describes, with an object payload (which is not checked here).
+    fn from_header(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
         let meta = match top.get("meta") {
             Some(Value::Object(meta)) => meta,
             Some(_) => return Err(wrong_type("meta", "an object")),
             None => return Err(RecordError::Missing("meta")),
         };
-        let payload = match top.get("payload") {
-            Some(Value::Object(payload)) => payload,
+        match top.get("payload") {
+            Some(Value::Object(_)) => {}
             Some(_) => return Err(wrong_type("payload", "a JSON object")),
             None => return Err(RecordError::Missing("payload")),
-        };
+        }
         let (shape, id, parent, header) = match meta.get("uuid") {
             Some(Value::Object(uuid)) => {
                 let id = required_id(uuid.get("current"), "meta.uuid.current")?;
@@ -121,10 +137,6 @@ impl Envelope {
         };
         let format = optional_string(header.get("format"), format_field(shape))?;
         let kind = optional_string(header.get("type"), type_field(shape))?;
-        // IEP04 is IntelMQ's proposal: an envelope that names no format carries an IntelMQ payload.
-        if format.as_deref().is_none_or(|f| f == intelmq::FORMAT) {
-            intelmq::check_payload(payload)?;
-        }
         Ok(Self {
             id,
             parent,

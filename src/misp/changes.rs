@@ -1,6 +1,10 @@
 //! One batch's changes to a feed's state, held in memory and read back before they are written: the events'
 //! summaries it touched, the stored chunks it took members out of, and the members that join, which become new
 //! chunks (see [`super::view`]).
+//!
+//! The maintainer makes a batch while the one before is still being written, so a batch must not read what that
+//! write may change: summaries come from what the batches before left ([`Changes::new`]'s `known`), and a batch
+//! that would read a stored member chunk then says it needs the store settled ([`Changes::unsettled`]).
 
 use std::collections::BTreeMap;
 
@@ -11,9 +15,18 @@ use uuid::Uuid;
 use super::view::{CHUNK, HashChunk, Keys, Member, MemberChunk, Summary};
 use crate::store::{Store, StoreError, StoreResult, WriteOp};
 
+/// Summaries by event as the batches so far left them; `None` for an event they emptied.
+pub type KnownSummaries = BTreeMap<Uuid, Option<Summary>>;
+
 pub struct Changes<'a> {
     store: &'a dyn Store,
     keys: &'a Keys,
+    /// Summaries that earlier batches wrote or read: the store may not hold them yet.
+    known: KnownSummaries,
+    /// No write of the feed's records is under way, so the store holds everything the batches before wrote.
+    settled: bool,
+    /// The batch needed a stored record while the store was not settled.
+    unsettled: bool,
     /// The feed's stored state is dropped first (its definition changed).
     cleared: bool,
     /// Summaries as the batch leaves them; `None` for an event it emptied.
@@ -25,10 +38,13 @@ pub struct Changes<'a> {
 }
 
 impl<'a> Changes<'a> {
-    pub fn new(store: &'a dyn Store, keys: &'a Keys) -> Self {
+    pub fn new(store: &'a dyn Store, keys: &'a Keys, known: KnownSummaries, settled: bool) -> Self {
         Self {
             store,
             keys,
+            known,
+            settled,
+            unsettled: false,
             cleared: false,
             summaries: BTreeMap::new(),
             chunks: BTreeMap::new(),
@@ -39,6 +55,7 @@ impl<'a> Changes<'a> {
     /// Drops the feed's stored state, and what the batch changed so far.
     pub fn clear(&mut self) {
         self.cleared = true;
+        self.known.clear();
         self.summaries.clear();
         self.chunks.clear();
         self.joining.clear();
@@ -47,8 +64,11 @@ impl<'a> Changes<'a> {
     /// The event's summary as the batch has it, if the event has one.
     pub fn summary(&mut self, event: Uuid) -> StoreResult<Option<&mut Summary>> {
         if !self.summaries.contains_key(&event) {
-            let stored = self.stored(&self.keys.summary(event))?;
-            self.summaries.insert(event, stored);
+            let summary = match self.known.get(&event) {
+                Some(known) => known.clone(),
+                None => self.stored(&self.keys.summary(event))?,
+            };
+            self.summaries.insert(event, summary);
         }
         Ok(self.summaries.get_mut(&event).and_then(Option::as_mut))
     }
@@ -93,6 +113,10 @@ impl<'a> Changes<'a> {
         if self.cleared {
             return Ok(None);
         }
+        if !self.settled {
+            self.unsettled = true;
+            return Ok(None);
+        }
         // The first chunk whose key is not below the position holds it, if any does.
         let after = position
             .checked_sub(1)
@@ -124,8 +148,16 @@ impl<'a> Changes<'a> {
         Ok(Some(members.remove(at).1))
     }
 
-    pub fn into_ops(self) -> StoreResult<Vec<WriteOp>> {
+    /// Whether the batch needed a stored member chunk while a write was under way: it must be made again once
+    /// the write is done.
+    pub fn unsettled(&self) -> bool {
+        self.unsettled
+    }
+
+    /// The writes of the batch, and the summaries as it leaves them (with those the batches before left).
+    pub fn into_ops(self) -> StoreResult<(Vec<WriteOp>, KnownSummaries)> {
         let keys = self.keys;
+        let mut known = self.known;
         let mut ops: Vec<WriteOp> = Vec::new();
         if self.cleared {
             ops.push(WriteOp::ClearView {
@@ -133,12 +165,13 @@ impl<'a> Changes<'a> {
             });
         }
         for (event, summary) in self.summaries {
-            ops.push(match summary {
-                Some(summary) => put(keys.summary(event), &summary)?,
+            ops.push(match &summary {
+                Some(summary) => put(keys.summary(event), summary)?,
                 None => WriteOp::DeleteView {
                     key: keys.summary(event),
                 },
             });
+            known.insert(event, summary);
         }
         for ((event, end), (members, hashes)) in self.chunks {
             if members.is_empty() {
@@ -163,7 +196,7 @@ impl<'a> Changes<'a> {
                 ops.push(put(keys.hash_chunk(event, end), &hashes)?);
             }
         }
-        Ok(ops)
+        Ok((ops, known))
     }
 
     fn stored<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {

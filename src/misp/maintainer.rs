@@ -1,16 +1,24 @@
 //! Keeps every feed's state (see [`super::view`]) up to date with the store: a background task reads the
 //! envelopes stored since each feed's checkpoint, in batches, and writes their part of the feed together with
 //! the new checkpoint; a request first takes in at most one batch more, so that it sees what was just stored.
+//!
+//! A batch is made while the one before it is written: the feed's meta and the summaries as the batches left
+//! them are kept in memory ([`Known`]), so the next batch need not read them back; a batch that must read a stored
+//! member chunk (a newer version replacing an older one) waits for the write and is made again. Writes still go
+//! in order, one at a time, each with its checkpoint, so a crash loses no more than before: the batches not
+//! written yet are made again from the checkpoint the store holds.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::changes::{Changes, decode, malformed};
+use super::changes::{Changes, KnownSummaries, decode, malformed};
 use super::definition::FeedDefinition;
 use super::render::{FeedEnvelope, member};
 use super::view::{HashChunk, Keys, Member, MemberChunk, Meta, Summary};
@@ -28,8 +36,35 @@ pub struct Feed {
     pub definition: FeedDefinition,
     pub keys: Keys,
     pub fingerprint: String,
-    /// One batch at a time: a batch reads what the previous one wrote.
-    lock: tokio::sync::Mutex<()>,
+    /// One batch at a time: a batch builds on what the previous one wrote.
+    state: tokio::sync::Mutex<FeedState>,
+}
+
+/// What the batches made so far left, and the write of the last one while it runs.
+#[derive(Default)]
+struct FeedState {
+    /// `None` until read from the store, and after a failure.
+    known: Option<Known>,
+    /// The last batch's write, with how many envelopes it took in.
+    writing: Option<(JoinHandle<StoreResult<()>>, usize)>,
+}
+
+/// The feed's state as the batches made so far leave it, written or not.
+struct Known {
+    meta: Meta,
+    summaries: KnownSummaries,
+}
+
+/// What [`step`] made.
+enum Step {
+    UpToDate(Known),
+    Batch {
+        ops: Vec<WriteOp>,
+        envelopes: usize,
+        known: Option<Known>,
+    },
+    /// It needs to read what the write under way may change: make it again once that is done.
+    Unsettled,
 }
 
 /// Every MISP feed, with what keeps them up to date.
@@ -54,7 +89,7 @@ impl MispFeeds {
                     keys: Keys::new(&definition.view_id),
                     fingerprint: definition.fingerprint(&tables),
                     definition,
-                    lock: tokio::sync::Mutex::new(()),
+                    state: tokio::sync::Mutex::default(),
                 })
             })
             .collect();
@@ -79,28 +114,55 @@ impl MispFeeds {
     }
 
     /// Takes in what was stored since the feed's checkpoint, at most `limit` envelopes (rounded up to a batch).
+    /// Returns once what it took in is written.
     pub async fn catch_up(&self, feed: &Arc<Feed>, limit: usize) -> StoreResult<()> {
         let mut read = 0;
+        // Another node sharing the store may have taken envelopes in since the last call: what is kept in
+        // memory is checked against the stored meta first.
+        let mut verify = true;
         while read < limit {
-            let _turn = feed.lock.lock().await;
+            let mut state = feed.state.lock().await;
+            if state.known.is_none() {
+                // What the store holds is all there is to build on.
+                settle(feed, &mut state).await?;
+            }
             let (store, tables, batch_feed) = (
                 Arc::clone(&self.store),
                 Arc::clone(&self.tables),
                 Arc::clone(feed),
             );
-            let step =
-                tokio::task::spawn_blocking(move || step(store.as_ref(), &batch_feed, &tables))
-                    .await
-                    .map_err(|e| StoreError::Io(Box::new(e)))??;
-            let Some((ops, envelopes)) = step else {
-                break;
-            };
-            self.writer.write(ops).await?;
-            let name = feed.definition.view_id.replace('\0', ":");
-            tracing::debug!(feed = %name, envelopes, "MISP feed took in envelopes");
-            read += envelopes.max(1);
+            let (known, settled) = (state.known.take(), state.writing.is_none());
+            let step = tokio::task::spawn_blocking(move || {
+                let known = known
+                    .map(|known| verified(store.as_ref(), &batch_feed, known, verify))
+                    .transpose()?
+                    .flatten();
+                step(store.as_ref(), &batch_feed, &tables, known, settled)
+            })
+            .await
+            .map_err(|e| StoreError::Io(Box::new(e)))??;
+            verify = false;
+            match step {
+                Step::UpToDate(known) => {
+                    state.known = Some(known);
+                    break;
+                }
+                Step::Unsettled => settle(feed, &mut state).await?,
+                Step::Batch {
+                    ops,
+                    envelopes,
+                    known,
+                } => {
+                    settle(feed, &mut state).await?;
+                    let writer = self.writer.clone();
+                    let write = tokio::spawn(async move { writer.write(ops).await.map(drop) });
+                    state.writing = Some((write, envelopes));
+                    state.known = known;
+                    read += envelopes.max(1);
+                }
+            }
         }
-        Ok(())
+        settle(feed, &mut *feed.state.lock().await).await
     }
 
     /// Keeps every feed up to date until the task is aborted.
@@ -198,16 +260,61 @@ impl MispFeeds {
     }
 }
 
-/// The writes that take the next batch of envelopes into the feed, and how many envelopes it read; `None`
-/// when the feed is up to date.
+/// Waits for the feed's write under way, if any; after a failure, what the batches left is read again from
+/// the store.
+async fn settle(feed: &Feed, state: &mut FeedState) -> StoreResult<()> {
+    let Some((write, envelopes)) = state.writing.take() else {
+        return Ok(());
+    };
+    let written = write
+        .await
+        .map_err(|e| StoreError::Io(Box::new(e)))
+        .and_then(|written| written);
+    match written {
+        Ok(()) => {
+            let name = feed.definition.view_id.replace('\0', ":");
+            tracing::debug!(feed = %name, envelopes, "MISP feed took in envelopes");
+        }
+        Err(_) => state.known = None,
+    }
+    written
+}
+
+/// `known` if it is what the store holds (checked when `verify`, which needs no write under way).
+fn verified(
+    store: &dyn Store,
+    feed: &Feed,
+    known: Known,
+    verify: bool,
+) -> StoreResult<Option<Known>> {
+    if !verify {
+        return Ok(Some(known));
+    }
+    let stored: Option<Meta> = store
+        .view(&feed.keys.meta())?
+        .map(|b| decode(&b))
+        .transpose()?;
+    Ok((stored.as_ref() == Some(&known.meta)).then_some(known))
+}
+
+/// The writes that take the next batch of envelopes into the feed, after what `known` says the batches before
+/// left (read from the store when `None`, which must then be `settled`).
 fn step(
     store: &dyn Store,
     feed: &Feed,
     tables: &Tables,
-) -> StoreResult<Option<(Vec<WriteOp>, usize)>> {
+    known: Option<Known>,
+    settled: bool,
+) -> StoreResult<Step> {
     let keys = &feed.keys;
-    let mut changes = Changes::new(store, keys);
-    let stored: Option<Meta> = store.view(&keys.meta())?.map(|b| decode(&b)).transpose()?;
+    let (stored, summaries) = match known {
+        Some(known) => (Some(known.meta), known.summaries),
+        None => (
+            store.view(&keys.meta())?.map(|b| decode(&b)).transpose()?,
+            KnownSummaries::new(),
+        ),
+    };
+    let mut changes = Changes::new(store, keys, summaries, settled);
     let rebuild = stored
         .as_ref()
         .is_none_or(|meta| meta.fingerprint != feed.fingerprint);
@@ -246,6 +353,9 @@ fn step(
             let old = placed_version(store, &feed.definition, &id, stored.version, u64::MAX)?;
             if let Some((event, position)) = old {
                 changes.remove_member(event, position)?;
+                if changes.unsettled() {
+                    return Ok(Step::Unsettled);
+                }
                 touched.entry(event).or_default();
             }
         }
@@ -285,7 +395,8 @@ fn step(
         *newest = (*newest).max(stored.received / 1_000_000);
     }
     if read == 0 && !rebuild {
-        return Ok(None);
+        let (_, summaries) = changes.into_ops()?;
+        return Ok(Step::UpToDate(Known { meta, summaries }));
     }
     for (event, newest) in &touched {
         let Some(summary) = changes.summary(*event)? else {
@@ -307,18 +418,23 @@ fn step(
     if !touched.is_empty() {
         meta.generation += 1;
     }
-    let mut ops = changes.into_ops()?;
+    let (mut ops, summaries) = changes.into_ops()?;
     ops.push(WriteOp::PutView {
         key: keys.meta(),
         value: serde_json::to_vec(&meta).map_err(|e| malformed(&e.to_string()))?,
     });
-    Ok(Some((ops, read)))
+    Ok(Step::Batch {
+        ops,
+        envelopes: read,
+        // After a rebuild the store holds the old state until the write clears it: the next batch waits for it.
+        known: (!rebuild).then_some(Known { meta, summaries }),
+    })
 }
 
 /// The envelope and its payload, if it is an IntelMQ event: what the feeds take in.
 fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<(Envelope, Map<String, Value>)>> {
     let (envelope, payload) =
-        Envelope::reparse_with_payload(text).map_err(|e| malformed(&e.to_string()))?;
+        Envelope::stored_with_payload(text).map_err(|e| malformed(&e.to_string()))?;
     let is_intelmq_event =
         envelope.format().is_none_or(|f| f == intelmq::FORMAT) && envelope.kind() != Some("report");
     Ok(is_intelmq_event.then_some((envelope, payload)))

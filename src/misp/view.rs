@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// How far a feed's state goes, and by which definition it was made.
@@ -51,14 +51,15 @@ pub struct Summary {
 }
 
 /// One envelope's part of an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Member {
     pub envelope: String,
     pub version: u32,
     pub tags: Vec<String>,
-    /// Feed JSON of its attributes and objects.
-    pub attributes: Vec<Value>,
-    pub objects: Vec<Value>,
+    /// Feed JSON of its attributes and objects, as the event file writes them: written once when the envelope
+    /// joins, then copied as they are (no JSON tree per attribute when a chunk is written or read).
+    pub attributes: Vec<Box<RawValue>>,
+    pub objects: Vec<Box<RawValue>>,
 }
 
 /// Members an event's chunk holds at most: enough to keep the keys few, few enough that taking one member out

@@ -263,3 +263,41 @@ async fn an_event_of_many_envelopes_keeps_their_order_when_newer_versions_replac
     assert_eq!(hashes.lines().count(), 600, "one line per attribute");
     app.stop().await;
 }
+
+/// A newer version a whole batch (2,000 envelopes) after the older one replaces it too: the maintainer makes the
+/// batch while the one before is being written, and reads the older one's chunk only once that write is done.
+#[tokio::test]
+async fn a_newer_version_a_batch_after_the_older_one_replaces_it() {
+    let app = spawn_app_with(|s| {
+        s.intake.duplicate_policy = stixgate::store::DuplicatePolicy::NewVersion;
+    })
+    .await;
+    let address = |n: usize| format!("10.{}.{}.{}", n / 62_500, n / 250 % 250, n % 250);
+    let mut records: Vec<String> = (0..2_000).map(|n| addressed(n, &address(n))).collect();
+    records.push(addressed(5, &newer_address(5)));
+    let (status, answer) = app
+        .post_envelopes("", records.join("\n").into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Time for the background maintainer (every second) to take both batches in one go.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    let events = manifest_timestamps(&app).await;
+    let uuid = events.keys().next().expect("one event");
+    let event = get_json(&app, &format!("{uuid}.json")).await;
+    let values: Vec<&str> = event["Event"]["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| a["value"].as_str().expect("text"))
+        .collect();
+    let mut expected: Vec<String> = (0..2_000).filter(|n| *n != 5).map(address).collect();
+    expected.push(newer_address(5));
+    assert_eq!(
+        values, expected,
+        "the newest version only, in order of storage"
+    );
+    let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
+    assert_eq!(hashes.lines().count(), 2_000, "one line per attribute");
+    app.stop().await;
+}
