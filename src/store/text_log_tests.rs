@@ -162,7 +162,10 @@ fn texts_read_ahead_together_are_lent_from_one_read() {
     let places = write(&log, &[b"one", b"two", b"three"]);
     let span = usize::try_from(places[2].end() - u64::from(places[0].offset)).unwrap();
     let mut window = Window::default();
-    assert_eq!(*log.read_in(places[0], &mut window, span).unwrap(), b"one"[..]);
+    assert_eq!(
+        *log.read_in(places[0], &mut window, span).unwrap(),
+        b"one"[..]
+    );
     // Gone from the file, the others still come from what the first read took in.
     std::fs::File::options()
         .write(true)
@@ -170,7 +173,10 @@ fn texts_read_ahead_together_are_lent_from_one_read() {
         .unwrap()
         .set_len(0)
         .unwrap();
-    assert_eq!(*log.read_in(places[2], &mut window, 0).unwrap(), b"three"[..]);
+    assert_eq!(
+        *log.read_in(places[2], &mut window, 0).unwrap(),
+        b"three"[..]
+    );
     assert_eq!(*log.read_in(places[1], &mut window, 0).unwrap(), b"two"[..]);
     drop(window);
     // A new window (with the spare buffer of the one dropped) reads the file again.

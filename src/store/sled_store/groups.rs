@@ -26,6 +26,9 @@ pub(super) trait EntryKind {
     /// Writes the entry's fields that follow its position.
     fn encode(entry: &Self::Entry<'_>, into: &mut Vec<u8>);
     fn decode<'a>(position: u64, fields: &mut Fields<'a>) -> StoreResult<Self::Entry<'a>>;
+    /// Passes over the entry's fields that follow its position, checking their lengths only: a lookup walks
+    /// past hundreds of entries to the one it wants, and decoding (UTF-8 checks) each was most of its cost.
+    fn skip(fields: &mut Fields<'_>) -> StoreResult<()>;
 }
 
 /// Records of object versions, keyed by collection and the first `date_added`.
@@ -123,6 +126,15 @@ impl EntryKind for Objects {
             place: fields.place()?,
         })
     }
+
+    fn skip(fields: &mut Fields<'_>) -> StoreResult<()> {
+        fields.take(8)?;
+        let id_length = fields.u16()?;
+        fields.take(usize::from(id_length))?;
+        let version_length = fields.u8()?;
+        fields.take(usize::from(version_length) + Place::ENCODED)?;
+        Ok(())
+    }
 }
 
 impl EntryKind for Envelopes {
@@ -155,6 +167,15 @@ impl EntryKind for Envelopes {
             collection,
             place: fields.place()?,
         })
+    }
+
+    fn skip(fields: &mut Fields<'_>) -> StoreResult<()> {
+        fields.take(8 + 4)?;
+        let collection_length = fields.u16()?;
+        fields.take(usize::from(collection_length))?;
+        let id_length = fields.u16()?;
+        fields.take(usize::from(id_length) + Place::ENCODED)?;
+        Ok(())
     }
 }
 
@@ -265,11 +286,15 @@ pub(super) fn find<K: EntryKind, T>(
     let Some((key, value)) = holding(tree, prefix, position)? else {
         return Ok(None);
     };
-    for entry in entries::<K>(key_position(&key)?, &value) {
-        let entry = entry?;
-        match K::position(&entry).cmp(&position) {
-            std::cmp::Ordering::Less => {}
-            std::cmp::Ordering::Equal => return read(entry).map(Some),
+    let mut fields = Fields::new(&value, K::WHAT);
+    let mut at = key_position(&key)?;
+    while fields.remaining() != 0 {
+        at = at
+            .checked_add(fields.varint()?)
+            .ok_or_else(|| malformed(K::WHAT))?;
+        match at.cmp(&position) {
+            std::cmp::Ordering::Less => K::skip(&mut fields)?,
+            std::cmp::Ordering::Equal => return read(K::decode(at, &mut fields)?).map(Some),
             std::cmp::Ordering::Greater => break,
         }
     }
