@@ -205,7 +205,7 @@ async fn seen(app: &TestApp, built: &Built) -> Seen {
     )
     .await;
     let consumer_again = read_as_consumer(app).await;
-    let misp_manifest = app
+    let mut misp_manifest: Value = app
         .client
         .get(format!("{}/misp/intelmq/manifest.json", app.address))
         .send()
@@ -214,6 +214,12 @@ async fn seen(app: &TestApp, built: &Built) -> Seen {
         .json()
         .await
         .unwrap();
+    // An event's timestamp moves a second per batch of the feed's maintainer that changed it, and how envelopes
+    // fall into batches depends on timing: a restored feed is made again, so its timestamps are not compared.
+    for event in misp_manifest.as_object_mut().unwrap().values_mut() {
+        assert!(event.get("timestamp").is_some(), "{event}");
+        event.as_object_mut().unwrap().remove("timestamp");
+    }
     Seen {
         envelopes,
         pages,
