@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
+use super::tests::{open, open_sled};
 use super::{PACK_BATCH, pack_batch};
 use crate::store::keys;
 use crate::store::sled_store::SledStore;
 use crate::store::sled_store::packed::{unpack, unpack_status};
-use crate::store::{NewObject, Store, StoreError, StoredStatus, WriteOp};
+use crate::store::{NewObject, Store, StoredStatus, WriteOp};
 
 /// More views than one batch packs, so that a migration can stop halfway.
 const VIEWS: usize = PACK_BATCH + 40;
@@ -22,28 +23,6 @@ fn status_text(n: usize) -> Vec<u8> {
 
 fn view_value(n: usize) -> Vec<u8> {
     format!("view {n} ").repeat(n % 50).into_bytes()
-}
-
-fn open(dir: &Path) -> SledStore {
-    for _ in 0..100 {
-        match SledStore::open(dir) {
-            Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(50)),
-            other => return other.unwrap(),
-        }
-    }
-    panic!("the store stayed locked");
-}
-
-fn open_sled(dir: &Path) -> sled::Db {
-    for _ in 0..100 {
-        match sled::open(dir) {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                std::thread::sleep(std::time::Duration::from_millis(50))
-            }
-            other => return other.unwrap(),
-        }
-    }
-    panic!("the store stayed locked");
 }
 
 /// Writes a layout 4 directory: objects and texts as layout 5 writes them (the same records: nothing embeds an

@@ -80,7 +80,7 @@ fn write_layout_3(dir: &Path) {
     db.flush().unwrap();
 }
 
-fn open(dir: &Path) -> SledStore {
+pub(super) fn open(dir: &Path) -> SledStore {
     for _ in 0..100 {
         match SledStore::open(dir) {
             Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(50)),
@@ -91,7 +91,7 @@ fn open(dir: &Path) -> SledStore {
 }
 
 /// The bare sled database, once the previous opener's background threads have let go of its lock.
-fn open_sled(dir: &Path) -> sled::Db {
+pub(super) fn open_sled(dir: &Path) -> sled::Db {
     for _ in 0..100 {
         match sled::open(dir) {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
