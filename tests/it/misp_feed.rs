@@ -240,16 +240,12 @@ async fn an_event_of_many_envelopes_keeps_their_order_when_newer_versions_replac
     let (status, answer) = app.post_envelopes("", newer.join("\n").into_bytes()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 
-    let events = manifest_timestamps(&app).await;
-    assert_eq!(events.len(), 1, "one feed on one day");
-    let uuid = events.keys().next().expect("one event");
-    let event = get_json(&app, &format!("{uuid}.json")).await;
-    let values: Vec<&str> = event["Event"]["Attribute"]
-        .as_array()
-        .expect("attributes")
-        .iter()
-        .map(|a| a["value"].as_str().expect("text"))
-        .collect();
+    assert_eq!(
+        manifest_timestamps(&app).await.len(),
+        1,
+        "one feed on one day"
+    );
+    let values = attribute_values(&app).await;
     let mut expected: Vec<String> = (0..600)
         .filter(|n| !replaced.contains(n))
         .map(address)
@@ -262,6 +258,19 @@ async fn an_event_of_many_envelopes_keeps_their_order_when_newer_versions_replac
     let hashes = get(&app, "hashes.csv").await.text().await.expect("text");
     assert_eq!(hashes.lines().count(), 600, "one line per attribute");
     app.stop().await;
+}
+
+/// The attribute values of the feed's first event, in the event's order.
+async fn attribute_values(app: &TestApp) -> Vec<String> {
+    let events = manifest_timestamps(app).await;
+    let uuid = events.keys().next().expect("one event");
+    let event = get_json(app, &format!("{uuid}.json")).await;
+    event["Event"]["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| a["value"].as_str().expect("text").to_owned())
+        .collect()
 }
 
 /// A newer version a whole batch (2,000 envelopes) after the older one replaces it too: the maintainer makes the
@@ -282,15 +291,7 @@ async fn a_newer_version_a_batch_after_the_older_one_replaces_it() {
     // Time for the background maintainer (every second) to take both batches in one go.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
-    let events = manifest_timestamps(&app).await;
-    let uuid = events.keys().next().expect("one event");
-    let event = get_json(&app, &format!("{uuid}.json")).await;
-    let values: Vec<&str> = event["Event"]["Attribute"]
-        .as_array()
-        .expect("attributes")
-        .iter()
-        .map(|a| a["value"].as_str().expect("text"))
-        .collect();
+    let values = attribute_values(&app).await;
     let mut expected: Vec<String> = (0..2_000).filter(|n| *n != 5).map(address).collect();
     expected.push(newer_address(5));
     assert_eq!(

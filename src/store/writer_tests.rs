@@ -1,0 +1,100 @@
+//! The group-commit writer in front of every engine: each request gets its own outcomes, watchers wake for their
+//! collection only, and an exclusive read holds writes back.
+
+use super::*;
+
+on_every_engine!(async
+    the_writer_answers_each_request_with_its_own_outcomes,
+    writes_wait_while_an_exclusive_read_runs,
+    a_watcher_wakes_for_objects_stored_in_its_own_collection,
+);
+
+async fn the_writer_answers_each_request_with_its_own_outcomes(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let writes = (0..50).map(|i| {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            let id = format!("id-{}", i % 25);
+            writer
+                .write(vec![put(&id, "{}", DuplicatePolicy::KeepFirst)])
+                .await
+                .unwrap()
+        })
+    });
+    let mut stored = 0;
+    for write in writes {
+        if write.await.unwrap() == [WriteOutcome::Stored { version: 0 }] {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 25);
+    writer.stop().await;
+    task.await.unwrap();
+    assert!(
+        writer
+            .write(vec![put("late", "{}", DuplicatePolicy::KeepFirst)])
+            .await
+            .is_err()
+    );
+}
+
+async fn a_watcher_wakes_for_objects_stored_in_its_own_collection(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let (mut c1, mut c2) = (writer.objects_added("c1"), writer.objects_added("c2"));
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(c1.has_changed().unwrap(), "stored in c1");
+    assert!(!c2.has_changed().unwrap(), "nothing stored in c2");
+    c1.borrow_and_update();
+    // The same object again stores nothing, and wakes nobody.
+    writer
+        .write(vec![object("indicator--1", 1, "{}")])
+        .await
+        .unwrap();
+    assert!(!c1.has_changed().unwrap());
+    writer.stop().await;
+    task.await.unwrap();
+    assert!(c2.changed().await.is_err(), "a watch ends with the writer");
+}
+
+async fn writes_wait_while_an_exclusive_read_runs(engine: &dyn Engine) {
+    let store: Arc<dyn Store> = Arc::from(engine.open());
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (started, reading) = tokio::sync::oneshot::channel();
+    let read = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .exclusive(move |store: &dyn Store| {
+                    let _ = started.send(());
+                    released.recv().unwrap();
+                    store.envelopes().count()
+                })
+                .await
+        })
+    };
+    reading.await.unwrap();
+    let write = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .write(vec![put("during", "{}", DuplicatePolicy::KeepFirst)])
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!write.is_finished(), "a write went through during the read");
+    release.send(()).unwrap();
+    assert_eq!(read.await.unwrap().unwrap(), 0);
+    assert_eq!(
+        write.await.unwrap().unwrap(),
+        [WriteOutcome::Stored { version: 0 }]
+    );
+    writer.stop().await;
+    task.await.unwrap();
+}
