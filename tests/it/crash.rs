@@ -1,6 +1,6 @@
 //! A server killed with SIGKILL at a random moment keeps every envelope it acknowledged, and shows nothing
 //! half-written, also while applied groups wait for their flush (the writer's pipeline, `src/store/writer/`). After every kill, the text log also gets the tail that a kill between the text write and the index
-//! flush leaves (see `src/store/text_log.rs`): a whole record no index entry names, then a record cut off.
+//! flush leaves (see `src/store/text_log/mod.rs`): a whole record no index entry names, then a record cut off.
 //! A server killed after acknowledging a TAXII POST, before its envelope maker ran, makes the envelopes of the
 //! posted objects when it starts again.
 
@@ -100,6 +100,16 @@ fn acknowledged_envelopes_survive_sigkills(env: &[(&str, &str)]) {
                 })
             })
             .collect();
+        // The delay counts from the round's first acknowledgement: a busy machine may take a while to start.
+        let acknowledged_before = acknowledged.lock().unwrap().len();
+        let started = std::time::Instant::now();
+        while acknowledged.lock().unwrap().len() == acknowledged_before {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no write acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::thread::sleep(random_delay());
         server.kill();
         append_unindexed_texts(data.path());
