@@ -1,5 +1,6 @@
 //! Background jobs that must run once among all the nodes that share a store: the peers' schedules, the IntelMQ
-//! pushes, the MISP feeds' maintainer, the envelope maker and the pruning of statuses.
+//! pushes, the MISP feeds' maintainer, the envelope maker, the pruning of statuses and the compaction of the
+//! embedded store's texts.
 //!
 //! Each job has a lease in the store, named after it. A node runs a job only while it holds the job's lease:
 //! its [`keeper`] takes the free and expired leases and renews its own every few seconds, all in one call, and
@@ -10,7 +11,10 @@
 //! A job is stopped by dropping its future, as at shutdown: every job keeps its progress in the store
 //! (checkpoints, notes), so the node that takes it over goes on from there.
 
+mod compact;
 mod keeper;
+
+pub use compact::compact_texts;
 
 use std::collections::HashMap;
 use std::future::Future;

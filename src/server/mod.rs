@@ -34,10 +34,10 @@ use tokio::task::JoinHandle;
 use crate::client::Local;
 use crate::config::{PostedEnvelopes, Settings};
 use crate::ingest::Intake;
-use crate::jobs::{Jobs, Node, Running};
+use crate::jobs::{Jobs, Node, Running, compact_texts};
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
-use crate::store::{self, Store, StoreError, Writer};
+use crate::store::{self, Engine, Store, StoreError, Writer};
 use crate::taxii::cursor::CursorKey;
 use envelope_maker::EnvelopeMaker;
 
@@ -285,6 +285,10 @@ impl Application {
         jobs.add("prune-statuses", move || {
             prune_statuses(pruner.clone(), retention)
         });
+        if state.settings.store.engine == Engine::Sled {
+            let compactor = writer.clone();
+            jobs.add("compact-texts", move || compact_texts(compactor.clone()));
+        }
         let mut background = Vec::new();
         let intelmq_tcp = match tcp_intake.zip(state.settings.intelmq.tcp.as_ref()) {
             Some((intake, tcp)) => {

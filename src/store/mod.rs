@@ -8,6 +8,7 @@ mod keys;
 mod lease;
 mod postgres;
 mod same_json;
+mod settings;
 mod sled_store;
 mod text_log;
 mod writer;
@@ -23,115 +24,21 @@ use serde::Deserialize;
 use crate::envelope::Envelope;
 use crate::stix::{ObjectError, ObjectHeader};
 
-use lease::Unshared;
 pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
-pub use sled_store::SledStore;
+pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};
+pub use sled_store::{SledOptions, SledStore};
 pub use writer::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject, Writer};
 
-/// Which engine keeps the data, as `[store]` configures it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSettings {
-    pub engine: Engine,
-    /// sled only: its page cache in MiB, which bounds much of the store's memory.
-    pub cache_mb: u64,
-    /// PostgreSQL only: `postgres://user:password@host:port/database`. Secret: never logged or shown whole.
-    pub url: Option<String>,
-    /// PostgreSQL only: connections this process keeps at most.
-    pub pool_size: usize,
-    pub sslmode: SslMode,
-    /// PostgreSQL only: PEM certificates to trust for `sslmode = "verify-full"`.
-    pub ca: Option<PathBuf>,
-    /// This node's name in the leases of background jobs; by default made at start from the host name, the
-    /// process id and a random part.
-    pub node_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// Embedded, in the data directory: one process at a time.
-    Sled,
-    /// A PostgreSQL database that several stixgate processes share.
-    Postgres,
-}
-
-impl StoreSettings {
-    /// What `serve` would refuse in these settings, found without connecting.
-    pub fn check(&self) -> StoreResult<()> {
-        match self.engine {
-            Engine::Sled => Ok(()),
-            Engine::Postgres => self.postgres().and_then(|options| options.check()),
-        }
-    }
-
-    /// The PostgreSQL options, or why they are incomplete.
-    fn postgres(&self) -> StoreResult<PostgresOptions> {
-        let url = self.url.clone().ok_or_else(|| {
-            StoreError::Settings("store.engine = \"postgres\" needs store.url".into())
-        })?;
-        Ok(PostgresOptions {
-            url,
-            pool_size: self.pool_size,
-            sslmode: self.sslmode,
-            ca: self.ca.clone(),
-        })
-    }
-}
-
-/// Opens the configured engine: sled in `data`, or the PostgreSQL database (then `data` holds only what is
-/// this process's own, such as the admin endpoint's `admin.json`).
-pub fn open(settings: &StoreSettings, data: &Path) -> StoreResult<Arc<dyn Store>> {
-    Ok(match settings.engine {
-        Engine::Sled => Arc::new(SledStore::open_with_cache(data, settings.cache_mb)?),
-        Engine::Postgres => Arc::new(PostgresStore::open(&settings.postgres()?)?),
-    })
-}
-
-/// A store opened to read one moment of it, for a backup, while others may write.
-pub struct Snapshot {
-    store: Arc<dyn Store>,
-    end: Box<dyn FnOnce() -> StoreResult<()> + Send>,
-}
-
-impl Snapshot {
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    /// Ends the snapshot; fails when the reads did not all come from one moment of the store.
-    pub fn end(self) -> StoreResult<()> {
-        (self.end)()
-    }
-}
-
-/// Opens the configured engine for [`Snapshot`] reads: sled as [`open`] does (its lock keeps every writer
-/// out), PostgreSQL inside one REPEATABLE READ transaction.
-pub fn open_snapshot(settings: &StoreSettings, data: &Path) -> StoreResult<Snapshot> {
-    Ok(match settings.engine {
-        Engine::Sled => Snapshot {
-            store: open(settings, data)?,
-            end: Box::new(|| Ok(())),
-        },
-        Engine::Postgres => {
-            let (store, begun) = PostgresStore::open_snapshot(&settings.postgres()?)?;
-            let store = Arc::new(store);
-            let ender = Arc::clone(&store);
-            Snapshot {
-                store,
-                end: Box::new(move || ender.end_snapshot(&begun)),
-            }
-        }
-    })
-}
-
-/// The leases of the background jobs, for a store opened by [`open`] (whose migrations made their table).
-pub fn leases(settings: &StoreSettings) -> StoreResult<Arc<dyn Leases>> {
-    Ok(match settings.engine {
-        Engine::Sled => Arc::new(Unshared),
-        Engine::Postgres => Arc::new(PostgresLeases::open(&settings.postgres()?)?),
-    })
+/// What one [`Store::compact`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compaction {
+    /// The text log segments it retired.
+    pub segments: Vec<u32>,
+    /// The bytes those segments took.
+    pub bytes_freed: u64,
+    /// The records it wrote anew at the log's end (live texts, and the spliced texts naming them).
+    pub texts_moved: u64,
 }
 
 /// The object type of a STIX id, `type--uuid`: what `match[type]` filters on, for every engine.
@@ -539,6 +446,14 @@ pub trait Store: Send + Sync {
 
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> StoreResult<u64>;
+
+    /// Reclaims the space of texts that nothing names any more (deleted objects), where the engine keeps texts
+    /// apart from its index: sled's text log, a segment at a time (`sled_store/compact.rs`). Call it through
+    /// [`Writer::compact`], which keeps every other write out while it runs. An engine that keeps texts in its
+    /// rows has nothing to do here: PostgreSQL reclaims dead rows itself (autovacuum).
+    fn compact(&self) -> StoreResult<Compaction> {
+        Ok(Compaction::default())
+    }
 
     /// From now on, calls `added` within about a second whenever another process that shares this store adds
     /// objects or envelopes to a collection. Engines that only one process opens (sled) never call it.

@@ -25,7 +25,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{OthersAdded, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
+use super::{Compaction, OthersAdded, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
 use flusher::{Applied, Stage};
 use posted::{Addition, PostedTaker};
 
@@ -195,7 +195,7 @@ impl Writer {
 
     /// Runs `read` after the writes queued before this call and before any queued after it: nothing is written
     /// while it runs, so it sees one consistent state of the store (sled has no snapshot reads). Writes wait
-    /// for it, so it should only read.
+    /// for it, so it should only read (compaction excepted, [`Writer::compact`]).
     pub async fn exclusive<T: Send + 'static>(
         &self,
         read: impl FnOnce(&dyn Store) -> T + Send + 'static,
@@ -209,6 +209,11 @@ impl Writer {
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// Compacts the store's texts ([`Store::compact`]) between two groups, with every other write waiting.
+    pub async fn compact(&self) -> StoreResult<Compaction> {
+        self.exclusive(|store| store.compact()).await?
     }
 
     /// Finishes every request queued before this call, then stops the writer.

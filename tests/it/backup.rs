@@ -105,11 +105,11 @@ async fn build(app: &TestApp) -> Built {
     // unless its note is lost; first the envelope maker makes what the POSTs above give.
     settled_backup(app.data.path()).await;
     assert!(!read_as_consumer(app).await.is_empty());
-    let page = get_json(
-        app,
-        &format!("/api/collections/{COLLECTION}/objects/?limit=2&match[version]=all"),
-    )
-    .await;
+    let page = app
+        .taxii_json(&format!(
+            "/api/collections/{COLLECTION}/objects/?limit=2&match[version]=all"
+        ))
+        .await;
     let next = page["next"].as_str().expect("a next cursor").to_owned();
     Built {
         envelope_ids,
@@ -129,12 +129,6 @@ async fn read_as_consumer(app: &TestApp) -> String {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
-}
-
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    let response = app.taxii(Method::GET, path).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.unwrap()
 }
 
 /// Everything a client can see of the store, in a form two servers can be compared by.
@@ -157,7 +151,7 @@ async fn seen(app: &TestApp, built: &Built) -> Seen {
         envelopes.push((status, String::from_utf8(bytes).unwrap()));
     }
     let mut pages = Vec::new();
-    let collections = get_json(app, "/api/collections/").await;
+    let collections = app.taxii_json("/api/collections/").await;
     for collection in collections["collections"].as_array().unwrap() {
         let id = collection["id"].as_str().unwrap();
         for endpoint in ["objects", "manifest"] {
@@ -194,16 +188,14 @@ async fn seen(app: &TestApp, built: &Built) -> Seen {
     }
     let mut statuses = Vec::new();
     for id in &built.status_ids {
-        statuses.push(get_json(app, &format!("/api/status/{id}/")).await);
+        statuses.push(app.taxii_json(&format!("/api/status/{id}/")).await);
     }
-    let after_old_cursor = get_json(
-        app,
-        &format!(
+    let after_old_cursor = app
+        .taxii_json(&format!(
             "/api/collections/{COLLECTION}/objects/?limit=2&match[version]=all&next={}",
             encode_segment(&built.next)
-        ),
-    )
-    .await;
+        ))
+        .await;
     let consumer_again = read_as_consumer(app).await;
     let mut misp_manifest: Value = app
         .client

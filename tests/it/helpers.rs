@@ -320,6 +320,13 @@ impl TestApp {
             .header("Accept", TAXII)
     }
 
+    /// GETs a TAXII resource that must be there, as JSON.
+    pub async fn taxii_json(&self, path: &str) -> Value {
+        let response = self.taxii(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
+    }
+
     /// POSTs an envelope of `objects` to a collection and gives back the status resource.
     pub async fn add_objects(&self, collection: &str, objects: &[Value]) -> Value {
         self.post_objects(collection, None, objects).await

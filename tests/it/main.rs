@@ -5,6 +5,7 @@ mod bad_input;
 mod check_config;
 mod cli;
 mod client;
+mod compaction;
 mod crash;
 mod deploy;
 mod envelopes_api;

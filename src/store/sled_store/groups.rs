@@ -23,6 +23,8 @@ pub(super) trait EntryKind {
     /// What a damaged record is called in errors.
     const WHAT: &'static str;
     fn position(entry: &Self::Entry<'_>) -> u64;
+    /// Where the entry's text is in the text log; compaction moves it.
+    fn place<'e>(entry: &'e mut Self::Entry<'_>) -> &'e mut Place;
     /// Writes the entry's fields that follow its position.
     fn encode(entry: &Self::Entry<'_>, into: &mut Vec<u8>);
     fn decode<'a>(position: u64, fields: &mut Fields<'a>) -> StoreResult<Self::Entry<'a>>;
@@ -104,6 +106,10 @@ impl EntryKind for Objects {
         entry.date_added
     }
 
+    fn place<'e>(entry: &'e mut ObjectEntry<'_>) -> &'e mut Place {
+        &mut entry.place
+    }
+
     fn encode(entry: &ObjectEntry<'_>, into: &mut Vec<u8>) {
         into.extend_from_slice(&entry.version.to_be_bytes());
         push_str16(into, entry.id);
@@ -143,6 +149,10 @@ impl EntryKind for Envelopes {
 
     fn position(entry: &EnvelopeEntry<'_>) -> u64 {
         entry.seq
+    }
+
+    fn place<'e>(entry: &'e mut EnvelopeEntry<'_>) -> &'e mut Place {
+        &mut entry.place
     }
 
     fn encode(entry: &EnvelopeEntry<'_>, into: &mut Vec<u8>) {

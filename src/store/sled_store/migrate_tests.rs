@@ -7,7 +7,7 @@ use super::{BATCH_KEYS, migrate_batch};
 use crate::store::keys;
 use crate::store::sled_store::SledStore;
 use crate::store::sled_store::records::Counts;
-use crate::store::text_log::{Place, TextLog};
+use crate::store::text_log::{DEFAULT_SEGMENT_BYTES, Place, TextLog};
 use crate::store::{NewObject, Store, StoreError, WriteOp, WriteOutcome};
 
 /// Objects in the layout 3 directory: more than one batch of keys, so that a migration can stop halfway.
@@ -46,7 +46,7 @@ fn layout_3_envelope(received: u64, collection: &str, id: &str, place: Place) ->
 /// Writes a layout 3 directory as that layout's writer did: in `c1`, object `indicator--{n}` at
 /// `FIRST_ADDED + n` and envelope `e{n}` at seq n; every tenth object in `c2` too.
 fn write_layout_3(dir: &Path) {
-    let log = TextLog::open(&dir.join("texts"), None).unwrap();
+    let log = TextLog::open(&dir.join("texts"), None, &[], DEFAULT_SEGMENT_BYTES).unwrap();
     let mut texts = log.stage();
     let db = sled::open(dir).unwrap();
     let mut batch = sled::Batch::default();

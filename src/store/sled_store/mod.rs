@@ -3,6 +3,7 @@
 //! the other values, `texts.rs` reads texts, `pages.rs` lends pages of objects with their texts, `format.rs` checks the layout version and `migrate.rs` carries layout
 //! 3 over, `index.rs` keeps the in-memory indexes built from the records and `lookup.rs` reads through them.
 
+mod compact;
 mod counts;
 mod format;
 mod groups;
@@ -27,15 +28,33 @@ use sled::Tree;
 use self::groups::{Bound, Envelopes, Objects, Scan};
 use self::index::{IdHasher, Indexes};
 use super::keys;
-use super::text_log::{TextLog, Window};
+use super::text_log::{DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, TextLog, Window};
 use super::type_of;
 use super::{
-    CollectionSummary, ObjectRef, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
-    StoredObject, StoredStatus, WriteOp, WriteOutcome,
+    CollectionSummary, Compaction, ObjectRef, Store, StoreError, StoreIter, StoreResult,
+    StoredEnvelope, StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 
 /// sled's page cache when the configuration does not set one (`[store] cache_mb`); sled's own default is 1 GiB.
 pub const DEFAULT_CACHE_MB: u64 = 64;
+
+/// What `[store]` sets for this engine.
+#[derive(Debug, Clone, Copy)]
+pub struct SledOptions {
+    /// sled's page cache, in MiB.
+    pub cache_mb: u64,
+    /// Where the text log starts a new segment, in MiB (at most 1024): the unit of compaction.
+    pub segment_mb: u32,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        Self {
+            cache_mb: DEFAULT_CACHE_MB,
+            segment_mb: DEFAULT_SEGMENT_BYTES >> 20,
+        }
+    }
+}
 
 pub struct SledStore {
     /// The data directory, for messages that must say where writing failed.
@@ -52,24 +71,28 @@ impl SledStore {
     /// Opens (or creates) the database in `path` with the default cache. Fails with [`StoreError::Locked`]
     /// while another process has it.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        Self::open_with_cache(path, DEFAULT_CACHE_MB)
+        Self::open_with_options(path, SledOptions::default())
     }
 
-    /// [`SledStore::open`] with a page cache of `cache_mb` MiB.
-    pub fn open_with_cache(path: &Path, cache_mb: u64) -> StoreResult<Self> {
-        Self::open_with(path, cache_mb, IdHasher::random())
+    /// [`SledStore::open`] with `options`.
+    pub fn open_with_options(path: &Path, options: SledOptions) -> StoreResult<Self> {
+        Self::open_with(path, options, IdHasher::random())
     }
 
-    fn open_with(path: &Path, cache_mb: u64, hasher: IdHasher) -> StoreResult<Self> {
+    fn open_with(path: &Path, options: SledOptions, hasher: IdHasher) -> StoreResult<Self> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
+            .cache_capacity(options.cache_mb.saturating_mul(1024 * 1024))
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = (*db).clone();
         format::check(path, &db, &tree)?;
-        let log = texts::open_log(path, &tree)?;
+        let segment_bytes = options
+            .segment_mb
+            .saturating_mul(1 << 20)
+            .clamp(1 << 20, MAX_SEGMENT_BYTES);
+        let log = texts::open_log(path, &tree, segment_bytes)?;
         let next_seq = groups::last_position::<Envelopes>(&tree, &keys::envelope_groups())?
             .map_or(0, |seq| seq + 1);
         Ok(Self {
@@ -84,7 +107,7 @@ impl SledStore {
     /// A store whose ids all have the same hash, to show that collisions are harmless.
     #[cfg(test)]
     fn open_colliding(path: &Path) -> StoreResult<Self> {
-        Self::open_with(path, DEFAULT_CACHE_MB, IdHasher::colliding())
+        Self::open_with(path, SledOptions::default(), IdHasher::colliding())
     }
 
     fn write_error(&self, error: sled::Error) -> StoreError {
@@ -336,6 +359,10 @@ impl Store for SledStore {
             .map_err(|_| malformed("cursor secret"))
     }
 
+    fn compact(&self) -> StoreResult<Compaction> {
+        self.compact_texts()
+    }
+
     fn size_on_disk(&self) -> StoreResult<u64> {
         let texts = self.log.size().map_err(|e| self.log_error(e))?;
         Ok(self.db.size_on_disk().map_err(io_error)? + texts)
@@ -398,6 +425,8 @@ fn malformed(what: &str) -> StoreError {
     StoreError::Malformed(what.to_owned())
 }
 
+#[cfg(test)]
+mod compact_tests;
 #[cfg(test)]
 mod groups_tests;
 #[cfg(test)]

@@ -118,4 +118,4 @@ mod tests {
 
 #[cfg(test)]
 #[path = "splice_tests.rs"]
-mod store_tests;
+pub(super) mod store_tests;

@@ -25,7 +25,7 @@ fn object(collection: &str, version: i64, text: &str) -> WriteOp {
 }
 
 /// An envelope whose `raw` is the base64 of `embedded`, and its exact text.
-fn envelope(id: &str, collection: &str, embedded: &str) -> (WriteOp, Vec<u8>) {
+pub(crate) fn envelope(id: &str, collection: &str, embedded: &str) -> (WriteOp, Vec<u8>) {
     let text = format!(
         r#"{{"meta":{{"uuid":{{"current":"{id}"}}}},"payload":{{"source.ip":"10.0.0.1","raw":"{}","time.source":"2026-01-01T00:00:00+00:00"}}}}"#,
         STANDARD.encode(embedded)

@@ -22,14 +22,30 @@ impl SledStore {
 }
 
 /// Opens the text log of the data directory `path`, checking what follows the end that the index `tree` has seen.
-pub(super) fn open_log(path: &Path, tree: &Tree) -> StoreResult<TextLog> {
+pub(super) fn open_log(path: &Path, tree: &Tree, segment_bytes: u32) -> StoreResult<TextLog> {
     let checkpoint = match tree.get(keys::META_LOG_END).map_err(io_error)? {
         Some(value) => {
             Some(Checkpoint::decode(&value).ok_or_else(|| malformed("text log checkpoint"))?)
         }
         None => None,
     };
-    TextLog::open(&path.join("texts"), checkpoint).map_err(|e| log_error(path, e))
+    let retired = retired_segments(tree)?;
+    TextLog::open(&path.join("texts"), checkpoint, &retired, segment_bytes)
+        .map_err(|e| log_error(path, e))
+}
+
+/// The segments of the text log that compaction retired (`M retired-segments`).
+pub(super) fn retired_segments(tree: &Tree) -> StoreResult<Vec<u32>> {
+    let Some(value) = tree.get(keys::META_RETIRED_SEGMENTS).map_err(io_error)? else {
+        return Ok(Vec::new());
+    };
+    if value.len() % 4 != 0 {
+        return Err(malformed("retired segments"));
+    }
+    Ok(value
+        .chunks_exact(4)
+        .map(|n| u32::from_be_bytes(n.try_into().expect("4 bytes")))
+        .collect())
 }
 
 /// A failure of the text log: damage (`InvalidData`) or a data directory that cannot be read or written.

@@ -29,8 +29,8 @@
 //! (the inner text has its own). Only a plain record can be embedded, so a read takes at most two records.
 //!
 //! A [`Place`] is segment:u32, offset of the record:u32, length:u32 (of the record's bytes after the header, the
-//! length field without its high bit), all big-endian. A record never starts at or after [`SEGMENT_BYTES`]: the
-//! writer starts the next segment instead, so offsets fit in 32 bits.
+//! length field without its high bit), all big-endian. A record never starts at or after the segment size ([`DEFAULT_SEGMENT_BYTES`], at most
+//! [`MAX_SEGMENT_BYTES`]): the writer starts the next segment instead, so offsets fit in 32 bits.
 //!
 //! ## Crash rules
 //!
@@ -44,28 +44,41 @@
 //! - A spliced record names only a record before it in the log (of an earlier batch, or earlier in its own), so
 //!   a tail cut back never keeps a spliced record without its inner text.
 //!
-//! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes, and must: a
-//! spliced envelope text may still name one.
+//! Texts are never rewritten in place. Texts of deleted objects stay in the log as dead bytes (while a spliced
+//! envelope text names one, it is live) until compaction (`sled_store/compact.rs`) copies the live records of a
+//! sealed segment to the log's end and retires the segment: its file is removed once the index durably names
+//! the copies, so segment numbers have gaps, which the index lists (`M retired-segments`). A retired segment's
+//! file found on open (a crash before it was removed) is removed then; any other missing segment is an error.
 
-use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use base64::Engine;
+mod read;
+mod segments;
 
-/// Where the writer starts a new segment.
-pub const SEGMENT_BYTES: u32 = 1 << 30;
+use read::read_up_to;
+pub use read::{Record, Splice, Window};
+use segments::Segments;
+
+/// Where the writer starts a new segment unless told otherwise (`store.segment_mb`): compaction works a segment
+/// at a time, so this bounds what one compaction step copies.
+pub const DEFAULT_SEGMENT_BYTES: u32 = 64 << 20;
+/// The largest segment size: offsets are 32 bits.
+pub const MAX_SEGMENT_BYTES: u32 = 1 << 30;
+/// How long a retired segment's file stays open for readers. Readers read a text right after the record that
+/// names it, or a few hundred records later at most (a scan reads one record ahead), never minutes later.
+pub const RETIRED_OPEN: std::time::Duration = std::time::Duration::from_secs(300);
 const HEADER: usize = 8;
 /// The high bit of a record's length field: the record is spliced.
 const SPLICED: u32 = 1 << 31;
 /// A read of a text reads this much ahead at least, so that walking texts written together is sequential IO.
 const READ_AHEAD: usize = 256 * 1024;
 
-/// Where a text is: its record's segment and offset, and the text's length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a text is: its record's segment and offset, and the text's length. Places order as the log does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Place {
     pub segment: u32,
     pub offset: u32,
@@ -123,6 +136,7 @@ impl Checkpoint {
 /// Texts placed but not written yet: the records of one index batch.
 pub struct Staged {
     end: Checkpoint,
+    segment_bytes: u32,
     /// Records by segment, each with the offset its bytes start at.
     chunks: Vec<(Checkpoint, Vec<u8>)>,
 }
@@ -148,8 +162,8 @@ impl Staged {
     fn push_record(&mut self, text: &[u8], flag: u32) -> Place {
         let length = u32::try_from(text.len()).expect("texts are far below 2 GiB");
         assert!(length < SPLICED, "texts are far below 2 GiB");
-        if self.end.end >= SEGMENT_BYTES || self.chunks.is_empty() {
-            if self.end.end >= SEGMENT_BYTES {
+        if self.end.end >= self.segment_bytes || self.chunks.is_empty() {
+            if self.end.end >= self.segment_bytes {
                 self.end = Checkpoint {
                     segment: self.end.segment + 1,
                     end: 0,
@@ -182,78 +196,23 @@ impl Staged {
 
 pub struct TextLog {
     dir: PathBuf,
+    /// Where the writer starts a new segment.
+    segment_bytes: u32,
     /// The end of the log; only the writer moves it.
     end: Mutex<Checkpoint>,
-    /// Every segment, by number, open for reading (and the last for writing too).
-    segments: RwLock<Vec<Arc<File>>>,
-}
-
-/// Bytes read ahead by one reader, for the texts that follow: one span for the records read, one for the texts
-/// that spliced records embed (written earlier, in the same order).
-#[derive(Default)]
-pub struct Window {
-    records: Span,
-    embedded: Span,
-}
-
-/// Bytes of one segment: `bytes[..filled]` holds the segment's bytes from `start`. Its buffer comes from the
-/// thread's spare one on its first read and goes back to it when the span drops, so that a page allocates (and
-/// zeroes) none; the bytes in it never outlive the span.
-#[derive(Default)]
-struct Span {
-    segment: u32,
-    start: u64,
-    filled: usize,
-    bytes: Vec<u8>,
-}
-
-/// A span's buffer kept between reads of a thread up to this size.
-const SPARE_BYTES: usize = 1 << 20;
-
-thread_local! {
-    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-impl Drop for Span {
-    fn drop(&mut self) {
-        if self.bytes.capacity() != 0 && self.bytes.len() <= SPARE_BYTES {
-            SPARE.set(std::mem::take(&mut self.bytes));
-        }
-    }
-}
-
-/// An envelope text as a spliced record holds it: `before`, the base64 of the text at `inner`, `after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Splice<'a> {
-    pub before: &'a [u8],
-    pub inner: Place,
-    pub after: &'a [u8],
-}
-
-impl Splice<'_> {
-    /// The text, given the inner text.
-    pub fn text(&self, inner: &[u8]) -> Vec<u8> {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
-        [self.before, encoded.as_bytes(), self.after].concat()
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Splice<'_>> {
-        let (inner, rest) = bytes.split_at_checked(Place::ENCODED)?;
-        let (before, rest) = rest.split_at_checked(4)?;
-        let before = u32::from_be_bytes(before.try_into().ok()?) as usize;
-        let (before, after) = rest.split_at_checked(before)?;
-        Some(Splice {
-            before,
-            inner: Place::decode(inner.try_into().ok()?),
-            after,
-        })
-    }
+    segments: RwLock<Segments>,
 }
 
 impl TextLog {
     /// Opens (or creates) the log in `dir`, checking and cutting back what follows `checkpoint` (see the crash
-    /// rules above). Errors of kind `InvalidData` mean the log lacks what the checkpoint says it holds.
-    pub fn open(dir: &Path, checkpoint: Option<Checkpoint>) -> io::Result<Self> {
+    /// rules above). `retired` are the segments compaction emptied: their files are gone, or removed now. Errors
+    /// of kind `InvalidData` mean the log lacks what the checkpoint says it holds.
+    pub fn open(
+        dir: &Path,
+        checkpoint: Option<Checkpoint>,
+        retired: &[u32],
+        segment_bytes: u32,
+    ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let checkpoint = checkpoint.unwrap_or_default();
         let mut numbers = Vec::new();
@@ -267,38 +226,45 @@ impl TextLog {
                 numbers.push(number);
             }
         }
-        numbers.sort_unstable();
-        let last = numbers.last().copied().unwrap_or(0);
-        if last < checkpoint.segment
-            || numbers
-                .iter()
-                .enumerate()
-                .any(|(i, &n)| i as u64 != u64::from(n))
-        {
-            return Err(invalid(format!(
-                "the text log in {} lacks segments (the index names segment {})",
-                dir.display(),
-                checkpoint.segment
-            )));
+        // A crash after the batch that retired a segment and before its file was removed leaves the file.
+        let (leftovers, mut numbers): (Vec<u32>, Vec<u32>) =
+            numbers.into_iter().partition(|n| retired.contains(n));
+        for number in &leftovers {
+            std::fs::remove_file(segment_path(dir, *number))?;
         }
-        let mut segments = Vec::with_capacity(numbers.len().max(1));
+        numbers.sort_unstable();
+        let last = numbers.last().copied().unwrap_or(0).max(checkpoint.segment);
+        if let Some(lacking) = (0..=last).find(|n| !numbers.contains(n) && !retired.contains(n)) {
+            // The last segment alone may be missing: a log that was never written to.
+            if lacking != last || last != 0 {
+                return Err(invalid(format!(
+                    "the text log in {} lacks segment {lacking} (the index names segments up to {})",
+                    dir.display(),
+                    checkpoint.segment
+                )));
+            }
+        }
+        let mut segments = Segments::default();
         for number in 0..=last {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(segment_path(dir, number))?;
-            segments.push(Arc::new(file));
+            if retired.contains(&number) {
+                segments.skip();
+            } else {
+                segments.push(Arc::new(open_segment(dir, number)?));
+            }
         }
         let from = if last == checkpoint.segment {
             checkpoint.end
         } else {
             0
         };
-        let end = recover_tail(&segments[last as usize], from)?;
+        let last_file = segments.get(last).expect("the last segment was opened");
+        let end = recover_tail(&last_file, from)?;
+        if !leftovers.is_empty() {
+            File::open(dir)?.sync_all()?;
+        }
         Ok(Self {
             dir: dir.to_owned(),
+            segment_bytes,
             end: Mutex::new(Checkpoint { segment: last, end }),
             segments: RwLock::new(segments),
         })
@@ -308,6 +274,7 @@ impl TextLog {
     pub fn stage(&self) -> Staged {
         Staged {
             end: *self.end.lock().expect("not poisoned"),
+            segment_bytes: self.segment_bytes,
             chunks: Vec::new(),
         }
     }
@@ -333,19 +300,17 @@ impl TextLog {
         Ok(())
     }
 
+    /// The segment being written: every segment before it is sealed.
+    pub fn current_segment(&self) -> u32 {
+        self.end.lock().expect("not poisoned").segment
+    }
+
     /// The file of segment `number`, created (and its directory entry made durable) if it is the next one.
     fn segment_for_writing(&self, number: u32) -> io::Result<Arc<File>> {
         if let Some(file) = self.file(number) {
             return Ok(file);
         }
-        let file = Arc::new(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(segment_path(&self.dir, number))?,
-        );
+        let file = Arc::new(open_segment(&self.dir, number)?);
         File::open(&self.dir)?.sync_all()?;
         self.segments
             .write()
@@ -354,91 +319,56 @@ impl TextLog {
         Ok(file)
     }
 
-    fn file(&self, number: u32) -> Option<Arc<File>> {
+    /// Retires segment `number`, sealed, once the index durably names nothing in it (compaction moved its live
+    /// texts away): its file is removed now, and closed by the first [`TextLog::release_retired`] at least
+    /// [`RETIRED_OPEN`] later, so that a reader that read a record naming it just before still reads it.
+    pub fn retire(&self, number: u32) -> io::Result<()> {
+        assert!(
+            number < self.current_segment(),
+            "only a sealed segment is retired"
+        );
+        self.segments.write().expect("not poisoned").retire(number);
+        match std::fs::remove_file(segment_path(&self.dir, number)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Closes the files of segments retired at least [`RETIRED_OPEN`] ago, which frees their space.
+    pub fn release_retired(&self) {
         self.segments
-            .read()
+            .write()
             .expect("not poisoned")
-            .get(number as usize)
-            .cloned()
+            .release(RETIRED_OPEN);
     }
 
-    /// The text at `place`, read through `window`. Errors of kind `InvalidData` mean a damaged record.
-    pub fn read(&self, place: Place, window: &mut Window) -> io::Result<Vec<u8>> {
-        Ok(self.read_in(place, window, READ_AHEAD)?.into_owned())
+    fn file(&self, number: u32) -> Option<Arc<File>> {
+        self.segments.read().expect("not poisoned").get(number)
     }
 
-    /// The text at `place`, in `window`: when the window lacks its record, the window is read anew from the
-    /// record on, `ahead` bytes at least (the reader knows best where the texts it reads next end). A plain
-    /// record's text is lent from the window; a spliced record's is made. Errors of kind `InvalidData` mean a
-    /// damaged record.
-    pub fn read_in<'w>(
-        &self,
-        place: Place,
-        window: &'w mut Window,
-        ahead: usize,
-    ) -> io::Result<Cow<'w, [u8]>> {
-        let Window { records, embedded } = window;
-        let (spliced, bytes) = self.record(place, records, ahead)?;
-        if !spliced {
-            return Ok(Cow::Borrowed(bytes));
-        }
-        let splice =
-            Splice::decode(bytes).ok_or_else(|| invalid(format!("a bad splice at {place:?}")))?;
-        match self.record(splice.inner, embedded, READ_AHEAD)? {
-            (false, inner) => Ok(Cow::Owned(splice.text(inner))),
-            (true, _) => Err(invalid(format!("the splice at {place:?} names a splice"))),
-        }
-    }
-
-    /// The bytes of the record at `place`, read through `span` (anew, `ahead` bytes at least, when it lacks
-    /// them), and whether it is spliced.
-    fn record<'w>(
-        &self,
-        place: Place,
-        span: &'w mut Span,
-        ahead: usize,
-    ) -> io::Result<(bool, &'w [u8])> {
-        let start = u64::from(place.offset);
-        let size = HEADER + place.length as usize;
-        let inside = span.segment == place.segment
-            && start >= span.start
-            && start + size as u64 <= span.start + span.filled as u64;
-        if !inside {
-            let file = self
-                .file(place.segment)
-                .ok_or_else(|| invalid(format!("no text segment {}", place.segment)))?;
-            let wanted = size.max(ahead);
-            if span.bytes.capacity() == 0 {
-                span.bytes = SPARE.take();
-            }
-            if span.bytes.len() < wanted {
-                span.bytes.resize(wanted, 0);
-            }
-            span.segment = place.segment;
-            span.start = start;
-            span.filled = read_up_to(&file, &mut span.bytes[..wanted], start)?;
-        }
-        let from = usize::try_from(start - span.start).expect("inside the window");
-        let record = span.bytes[..span.filled]
-            .get(from..from + size)
-            .ok_or_else(|| invalid(format!("the text at {place:?} is cut short")))?;
-        let (header, bytes) = record.split_at(HEADER);
-        let length = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
-        let checksum = u32::from_be_bytes(header[4..].try_into().expect("4 bytes"));
-        if length & !SPLICED != place.length || crc32fast::hash(bytes) != checksum {
-            return Err(invalid(format!("the text at {place:?} fails its checksum")));
-        }
-        Ok((length & SPLICED != 0, bytes))
-    }
-
-    /// Bytes the log takes on disk.
+    /// Bytes the log takes on disk (retired segments still open for readers left out).
     pub fn size(&self) -> io::Result<u64> {
+        Ok(self.segment_sizes()?.iter().map(|(_, size)| size).sum())
+    }
+
+    /// The bytes of each segment on disk, by number.
+    pub fn segment_sizes(&self) -> io::Result<Vec<(u32, u64)>> {
         let segments = self.segments.read().expect("not poisoned");
         segments
-            .iter()
-            .map(|file| file.metadata().map(|m| m.len()))
-            .sum()
+            .live()
+            .map(|(number, file)| Ok((number, file.metadata()?.len())))
+            .collect()
     }
+}
+
+fn open_segment(dir: &Path, number: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(segment_path(dir, number))
 }
 
 fn segment_path(dir: &Path, number: u32) -> PathBuf {
@@ -478,24 +408,9 @@ fn recover_tail(file: &File, from: u32) -> io::Result<u32> {
     Ok(end)
 }
 
-/// Reads into `buffer` from `offset` until it is full or the file ends; returns the bytes read.
-fn read_up_to(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut read = 0;
-    while read < buffer.len() {
-        match file.read_at(&mut buffer[read..], offset + read as u64) {
-            Ok(0) => break,
-            Ok(n) => read += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(read)
-}
-
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 #[cfg(test)]
-#[path = "text_log_tests.rs"]
 mod tests;

@@ -1,5 +1,9 @@
 use super::*;
 
+fn open(dir: &Path, checkpoint: Option<Checkpoint>) -> io::Result<TextLog> {
+    TextLog::open(dir, checkpoint, &[], DEFAULT_SEGMENT_BYTES)
+}
+
 fn write(log: &TextLog, texts: &[&[u8]]) -> Vec<Place> {
     let mut staged = log.stage();
     let places = texts.iter().map(|text| staged.push(text)).collect();
@@ -27,11 +31,11 @@ fn append_raw(dir: &Path, bytes: &[u8]) {
 #[test]
 fn texts_read_back_across_reopens_and_through_one_window() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     let first = write(&log, &[b"one", b"", b"three"]);
     let checkpoint = log.stage().end();
     drop(log);
-    let log = TextLog::open(dir.path(), Some(checkpoint)).unwrap();
+    let log = open(dir.path(), Some(checkpoint)).unwrap();
     let second = write(&log, &[b"four"]);
     let mut window = Window::default();
     let texts: Vec<Vec<u8>> = first
@@ -49,7 +53,7 @@ fn texts_read_back_across_reopens_and_through_one_window() {
 #[test]
 fn a_torn_tail_is_cut_back_to_the_last_whole_record() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     let kept = write(&log, &[b"kept"]);
     let checkpoint = log.stage().end();
     // A crash after the index batch: a whole record nothing names, then a record cut off mid-text.
@@ -57,7 +61,7 @@ fn a_torn_tail_is_cut_back_to_the_last_whole_record() {
     let whole = segment_length(dir.path());
     drop(log);
     append_raw(dir.path(), &[0, 0, 0, 100, 1, 2, 3, 4, b'x', b'y']);
-    let log = TextLog::open(dir.path(), Some(checkpoint)).unwrap();
+    let log = open(dir.path(), Some(checkpoint)).unwrap();
     assert_eq!(segment_length(dir.path()), whole);
     assert_eq!(read(&log, kept[0]), b"kept");
     let next = write(&log, &[b"after"]);
@@ -68,7 +72,7 @@ fn a_torn_tail_is_cut_back_to_the_last_whole_record() {
 #[test]
 fn a_record_whose_checksum_fails_is_cut_with_what_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     write(&log, &[b"kept"]);
     let checkpoint = log.stage().end();
     drop(log);
@@ -79,7 +83,7 @@ fn a_record_whose_checksum_fails_is_cut_with_what_follows() {
     after.extend_from_slice(&crc32fast::hash(b"z").to_be_bytes());
     after.push(b'z');
     append_raw(dir.path(), &[garbage, after].concat());
-    let log = TextLog::open(dir.path(), Some(checkpoint)).unwrap();
+    let log = open(dir.path(), Some(checkpoint)).unwrap();
     assert_eq!(log.stage().end(), checkpoint);
     assert_eq!(segment_length(dir.path()), u64::from(checkpoint.end));
 }
@@ -87,7 +91,7 @@ fn a_record_whose_checksum_fails_is_cut_with_what_follows() {
 #[test]
 fn damage_before_the_checkpoint_is_reported_on_read() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     let place = write(&log, &[b"text"])[0];
     let file = OpenOptions::new()
         .write(true)
@@ -101,7 +105,7 @@ fn damage_before_the_checkpoint_is_reported_on_read() {
 #[test]
 fn a_log_shorter_than_its_checkpoint_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     write(&log, &[b"text"]);
     let checkpoint = log.stage().end();
     drop(log);
@@ -109,17 +113,17 @@ fn a_log_shorter_than_its_checkpoint_is_refused() {
         end: checkpoint.end + 1,
         ..checkpoint
     };
-    let error = TextLog::open(dir.path(), Some(too_far)).err().unwrap();
+    let error = open(dir.path(), Some(too_far)).err().unwrap();
     assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     let missing = Checkpoint { segment: 1, end: 0 };
-    let error = TextLog::open(dir.path(), Some(missing)).err().unwrap();
+    let error = open(dir.path(), Some(missing)).err().unwrap();
     assert_eq!(error.kind(), io::ErrorKind::InvalidData);
 }
 
 #[test]
 fn spliced_records_give_back_their_text_and_survive_tail_recovery() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     let inner = write(&log, &[b"{\"id\":\"x\"}"])[0];
     let splice = Splice {
         before: b"{\"raw\":\"",
@@ -146,7 +150,7 @@ fn spliced_records_give_back_their_text_and_survive_tail_recovery() {
     // Recovery walks spliced records as whole records.
     let end = log.stage().end();
     drop(log);
-    let log = TextLog::open(dir.path(), Some(Checkpoint { segment: 0, end: 0 })).unwrap();
+    let log = open(dir.path(), Some(Checkpoint { segment: 0, end: 0 })).unwrap();
     assert_eq!(log.stage().end(), end);
     let mut window = Window::default();
     for _ in 0..2 {
@@ -158,7 +162,7 @@ fn spliced_records_give_back_their_text_and_survive_tail_recovery() {
 #[test]
 fn texts_read_ahead_together_are_lent_from_one_read() {
     let dir = tempfile::tempdir().unwrap();
-    let log = TextLog::open(dir.path(), None).unwrap();
+    let log = open(dir.path(), None).unwrap();
     let places = write(&log, &[b"one", b"two", b"three"]);
     let span = usize::try_from(places[2].end() - u64::from(places[0].offset)).unwrap();
     let mut window = Window::default();
@@ -189,10 +193,7 @@ fn texts_read_ahead_together_are_lent_from_one_read() {
 #[test]
 fn a_window_never_serves_the_bytes_an_earlier_window_read() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (log_a, log_b) = (
-        TextLog::open(a.path(), None).unwrap(),
-        TextLog::open(b.path(), None).unwrap(),
-    );
+    let (log_a, log_b) = (open(a.path(), None).unwrap(), open(b.path(), None).unwrap());
     // The same places in two logs.
     let place = write(&log_a, &[b"in a"])[0];
     assert_eq!(write(&log_b, &[b"in b"])[0], place);
