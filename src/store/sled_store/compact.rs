@@ -1,6 +1,7 @@
 //! Compaction of the text log: the texts of deleted objects (and the whole records a crashed batch left after
 //! the log's end) are dead bytes; a sealed segment with at least half of its bytes dead has its live records
-//! copied to the log's end, and is then retired.
+//! copied to the log's end, and is then retired. Which segments to look at comes from `M dead-bytes`, which
+//! every delete's batch moves, so that looking costs nothing while nothing is deleted.
 //!
 //! What is live in a segment: the texts the group records name (`G` and `R` entries), and the object texts that
 //! live spliced envelope records name (`text_log`'s format), even when their object was deleted. A spliced record
@@ -36,36 +37,26 @@ const DEAD_PERCENT: u64 = 50;
 type Touched = Vec<(IVec, IVec)>;
 
 impl SledStore {
-    /// Compacts every sealed segment whose bytes are at least [`DEAD_PERCENT`] dead. The caller keeps every
-    /// other write out while it runs.
+    /// Compacts every sealed segment whose bytes are at least [`DEAD_PERCENT`] dead, as `M dead-bytes` counts
+    /// them. The caller keeps every other write out while it runs.
     pub(super) fn compact_texts(&self) -> StoreResult<Compaction> {
         self.log.release_retired();
         let current = self.log.current_segment();
-        let live = self.live_bytes()?;
+        let dead = self.dead_bytes()?;
         let sizes = self.log.segment_sizes().map_err(|e| self.log_error(e))?;
         let mut compaction = Compaction::default();
         for (segment, size) in sizes {
-            let live = live.get(&segment).copied().unwrap_or(0);
-            if segment < current && live * 100 <= size * (100 - DEAD_PERCENT) {
-                compaction.texts_moved += self.compact_segment(segment)?;
+            let dead = dead.0.get(&segment).copied().unwrap_or(0);
+            if segment >= current || dead * 100 < size * DEAD_PERCENT {
+                continue;
+            }
+            if let Some(moved) = self.compact_segment(segment, size)? {
+                compaction.texts_moved += moved;
                 compaction.segments.push(segment);
                 compaction.bytes_freed += size;
             }
         }
         Ok(compaction)
-    }
-
-    /// The bytes of each segment that the group records name. Texts that only a splice names are not counted:
-    /// a segment may thus look a little emptier than it is.
-    fn live_bytes(&self) -> StoreResult<HashMap<u32, u64>> {
-        let mut live = HashMap::new();
-        let mut count = |place: Place| {
-            *live.entry(place.segment).or_default() += place.end() - u64::from(place.offset);
-            false
-        };
-        self.records_naming::<Objects>(&[keys::OBJECT_GROUP], &mut count)?;
-        self.records_naming::<Envelopes>(&keys::envelope_groups(), &mut count)?;
-        Ok(live)
     }
 
     /// The records of the keyspace `prefix` with an entry for whose place `names` says true.
@@ -88,9 +79,10 @@ impl SledStore {
         Ok(touched)
     }
 
-    /// Moves the live records of the sealed `segment` to the log's end and retires it; returns the records
-    /// written anew.
-    fn compact_segment(&self, segment: u32) -> StoreResult<u64> {
+    /// Moves the live records of the sealed `segment`, `size` bytes long, to the log's end and retires it;
+    /// returns the records written anew. When more of it is live than the dead bytes said (splices name
+    /// deleted objects' texts), it is left as it is, its dead bytes counted exactly, and `None` returned.
+    fn compact_segment(&self, segment: u32, size: u64) -> StoreResult<Option<u64>> {
         let bytes = self
             .log
             .read_segment(segment)
@@ -143,6 +135,25 @@ impl SledStore {
             return Err(error);
         }
 
+        let mut dead = self.dead_bytes()?;
+        let live: u64 = plain
+            .iter()
+            .chain(spliced.iter().filter(|place| place.segment == segment))
+            .map(Place::record_size)
+            .sum();
+        if live * 100 > size * (100 - DEAD_PERCENT) {
+            dead.0.insert(segment, size - live);
+            self.tree
+                .insert(keys::META_DEAD_BYTES, dead.encode())
+                .map_err(|e| self.write_error(e))?;
+            return Ok(None);
+        }
+        dead.0.remove(&segment);
+        // The spliced records of later segments written anew die where they were.
+        for place in spliced.iter().filter(|place| place.segment != segment) {
+            dead.add(place.segment, place.record_size());
+        }
+
         let mut staged = self.log.stage();
         let mut moved = HashMap::new();
         for &place in &plain {
@@ -173,6 +184,7 @@ impl SledStore {
         retired.push(segment);
         let retired: Vec<u8> = retired.iter().flat_map(|n| n.to_be_bytes()).collect();
         batch.insert(keys::META_RETIRED_SEGMENTS, retired);
+        batch.insert(keys::META_DEAD_BYTES, dead.encode());
         if !staged.is_empty() {
             batch.insert(keys::META_LOG_END, &staged.end().encode()[..]);
             self.log.commit(staged).map_err(|e| self.log_error(e))?;
@@ -187,7 +199,7 @@ impl SledStore {
             moved = moved.len(),
             "compacted a segment of the text log"
         );
-        Ok(moved.len() as u64)
+        Ok(Some(moved.len() as u64))
     }
 }
 

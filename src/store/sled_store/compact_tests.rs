@@ -194,3 +194,23 @@ fn a_retired_segment_left_by_a_crash_is_removed_on_open_and_a_lost_one_is_refuse
     };
     assert!(error.to_string().contains("lacks segment 1"), "{error}");
 }
+
+#[test]
+fn a_segment_whose_deleted_texts_splices_still_name_is_left_alone_and_counted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    write(&store, (0..1500).map(put).collect());
+    let (ops, envelope_texts): (Vec<_>, Vec<_>) = (0..800).map(envelope).unzip();
+    write(&store, ops);
+    // Deletes count nearly all of segment 0 dead, but the envelopes still name 800 of its texts.
+    write(&store, (0..1000).map(delete).collect());
+    let size = |store: &SledStore| store.log.segment_sizes().unwrap()[0].1;
+    assert!(store.dead_bytes().unwrap().0[&0] * 2 > size(&store));
+    let files = segments(dir.path());
+
+    assert_eq!(store.compact().unwrap(), Default::default());
+
+    assert_eq!(segments(dir.path()), files);
+    assert!(store.dead_bytes().unwrap().0[&0] * 2 < size(&store));
+    assert_eq!(envelopes(&store), envelope_texts);
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sled::Batch;
 
 use super::groups::{self, EnvelopeEntry, Envelopes, ObjectEntry, Objects};
-use super::records::Counts;
+use super::records::{Counts, DeadBytes};
 use crate::store::keys;
 use crate::store::text_log::{Place, Staged, Window};
 
@@ -25,6 +25,8 @@ pub(super) struct Pending {
     pub rewritten: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// The `C` counts of the collections the group writes to, as its writes move them.
     pub counts: HashMap<String, Counts>,
+    /// The bytes of texts the group's deletes stopped naming, by segment (`M dead-bytes`).
+    pub dead: DeadBytes,
 }
 
 pub(super) struct PendingObject {

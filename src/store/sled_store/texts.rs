@@ -5,6 +5,7 @@ use std::path::Path;
 
 use sled::Tree;
 
+use super::records::DeadBytes;
 use super::{SledStore, io_error, malformed};
 use crate::store::keys;
 use crate::store::text_log::{Checkpoint, Place, TextLog, Window};
@@ -18,6 +19,14 @@ impl SledStore {
 
     pub(super) fn log_error(&self, error: io::Error) -> StoreError {
         log_error(&self.path, error)
+    }
+
+    /// The bytes of each segment's texts that deletes stopped naming (`M dead-bytes`).
+    pub(super) fn dead_bytes(&self) -> StoreResult<DeadBytes> {
+        match self.tree.get(keys::META_DEAD_BYTES).map_err(io_error)? {
+            Some(value) => DeadBytes::decode(&value),
+            None => Ok(DeadBytes::default()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use super::groups::{self, Objects};
 use super::index::Indexes;
 use super::packed::{pack, pack_status};
 use super::pending::{Pending, PendingEnvelope, PendingObject, pending_object, write_groups};
+use super::records::DeadBytes;
 use super::{SledStore, io_error, now_micros};
 use crate::envelope::Envelope;
 use crate::store::fields::Fields;
@@ -43,6 +44,7 @@ impl SledStore {
             objects: HashMap::new(),
             rewritten: HashMap::new(),
             counts: HashMap::new(),
+            dead: DeadBytes::default(),
         };
         let now = now_micros();
         let mut outcomes = Vec::with_capacity(ops.len());
@@ -136,6 +138,13 @@ impl SledStore {
             outcomes.push(outcome);
         }
         write_groups(&mut batch, &pending);
+        if !pending.dead.0.is_empty() {
+            let mut dead = self.dead_bytes()?;
+            for (segment, bytes) in &pending.dead.0 {
+                dead.add(*segment, *bytes);
+            }
+            batch.insert(keys::META_DEAD_BYTES, dead.encode());
+        }
         // The texts are durable before anything can name them (the crash rules of `text_log`).
         if !pending.texts.is_empty() {
             batch.insert(keys::META_LOG_END, &pending.texts.end().encode()[..]);
@@ -405,13 +414,14 @@ impl SledStore {
         let Some(found) = versions.into_iter().find(|f| f.version == version) else {
             return Ok(WriteOutcome::Absent);
         };
-        if found.place.is_none() {
+        let Some(place) = found.place else {
             // Groups never delete what they wrote themselves; the tree does not hold it yet.
             return Err(StoreError::Malformed(
                 "delete of an object written in the same group".into(),
             ));
-        }
+        };
         self.remove_entry(pending, collection, found.date_added)?;
+        pending.dead.add(place.segment, place.record_size());
         indexes
             .collection(&self.tree, collection)?
             .remove(hash, id, found.date_added);

@@ -96,7 +96,12 @@ impl Place {
 
     /// The offset after its record.
     pub fn end(&self) -> u64 {
-        u64::from(self.offset) + HEADER as u64 + u64::from(self.length)
+        u64::from(self.offset) + self.record_size()
+    }
+
+    /// The bytes its record takes in the segment, header included.
+    pub fn record_size(&self) -> u64 {
+        HEADER as u64 + u64::from(self.length)
     }
 
     pub fn decode(bytes: [u8; Self::ENCODED]) -> Self {
