@@ -393,7 +393,13 @@ async fn a_sled_server_runs_every_job_itself() {
     let names: Vec<&str> = listed.iter().map(|(job, _)| job.as_str()).collect();
     assert_eq!(
         names,
-        ["misp-feeds", "envelope-maker", "prune-statuses", "peer/hub"]
+        [
+            "misp-feeds",
+            "envelope-maker",
+            "prune-statuses",
+            "compact-texts",
+            "peer/hub"
+        ]
     );
     assert!(listed.iter().all(|(_, runner)| *runner == id), "{listed:?}");
     only_the_holder_runs(
