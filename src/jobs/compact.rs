@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::store::Writer;
+use crate::store::{RETIRED_OPEN, Writer};
 
-/// How often the job looks for segments to compact. Looking walks the group records, so not much more often.
+/// How often the job looks for segments to compact.
 const EVERY: Duration = Duration::from_secs(3600);
 
 /// Compacts the text log's segments that deletes emptied, now and then every [`EVERY`].
@@ -12,17 +12,31 @@ pub async fn compact_texts(writer: Writer) {
     let mut hourly = tokio::time::interval(EVERY);
     loop {
         hourly.tick().await;
-        match writer.compact().await {
-            Ok(done) if done.segments.is_empty() => {}
-            Ok(done) => tracing::info!(
+        if compact(&writer).await {
+            // A retired segment's file stays open for readers a while; the next compaction closes it, which
+            // gives its space back.
+            tokio::time::sleep(RETIRED_OPEN + Duration::from_secs(1)).await;
+            compact(&writer).await;
+        }
+    }
+}
+
+/// Compacts once; true when it retired a segment.
+async fn compact(writer: &Writer) -> bool {
+    match writer.compact().await {
+        Ok(done) if done.segments.is_empty() => false,
+        Ok(done) => {
+            tracing::info!(
                 segments = ?done.segments,
                 bytes_freed = done.bytes_freed,
                 texts_moved = done.texts_moved,
                 "compacted the text log"
-            ),
-            Err(error) => {
-                tracing::warn!(%error, "compacting the text log failed; trying again in an hour");
-            }
+            );
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "compacting the text log failed; trying again in an hour");
+            false
         }
     }
 }

@@ -28,6 +28,7 @@ pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
 pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};
 pub use sled_store::{SledOptions, SledStore};
+pub use text_log::RETIRED_OPEN;
 pub use writer::{MadeEnvelope, PostedGroup, PostedGroups, PostedObject, Writer};
 
 /// What one [`Store::compact`] did.
