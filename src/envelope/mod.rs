@@ -5,6 +5,7 @@
 mod error;
 mod id;
 pub mod intelmq;
+mod json_syntax;
 mod mint;
 mod records;
 pub(crate) mod sorted_json;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub use error::{LocatedError, RecordError, StixContent};
 pub use id::{EnvelopeId, IdError, MAX_ID_CHARS};
+pub use json_syntax::JsonSyntax;
 pub use mint::{HASH_ID_NAMESPACE, Minting};
 pub use records::{RawRecord, split_records};
 
@@ -76,6 +78,49 @@ impl Envelope {
     /// would check `text`, without parsing it again (a map holds no duplicate keys).
     pub fn from_made(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
         Self::from_envelope(top, text)
+    }
+
+    /// A draft-shape IntelMQ event made here from string members, without a map: its text is what `serde_json`
+    /// writes for the same envelope built as a map,
+    /// `{"meta":{"version":1,"uuid":{"current":ID},"type":"event","format":"intelmq"},"payload":{...}}`, and it
+    /// is checked as [`Envelope::from_made`] would check that map, but for `raw`, which the caller encoded
+    /// (it is not decoded again).
+    pub fn made_event(id: &str, payload: &[(&str, &str)]) -> Result<Self, RecordError> {
+        let id = EnvelopeId::parse(id).map_err(|problem| RecordError::BadId {
+            field: "meta.uuid.current",
+            problem,
+        })?;
+        if let Some((bad, _)) = payload.iter().find(|(key, _)| !intelmq::is_valid_key(key)) {
+            return Err(RecordError::BadPayloadKey((*bad).to_owned()));
+        }
+        let length = payload
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>();
+        let mut text = Vec::with_capacity(100 + id.as_str().len() + length);
+        let string = |text: &mut Vec<u8>, s: &str| {
+            serde_json::to_writer(text, s).expect("strings serialize into memory")
+        };
+        text.extend_from_slice(br#"{"meta":{"version":1,"uuid":{"current":"#);
+        string(&mut text, id.as_str());
+        text.extend_from_slice(br#"},"type":"event","format":"intelmq"},"payload":{"#);
+        for (i, (key, value)) in payload.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            string(&mut text, key);
+            text.push(b':');
+            string(&mut text, value);
+        }
+        text.extend_from_slice(b"}}");
+        Ok(Self {
+            id,
+            parent: None,
+            shape: Shape::Draft,
+            format: Some(intelmq::FORMAT.to_owned()),
+            kind: Some("event".to_owned()),
+            text,
+        })
     }
 
     /// An envelope that the store holds and its payload, in one parse, for readers of many stored envelopes.

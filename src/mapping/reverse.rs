@@ -6,6 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::CARRIER_TYPE;
 use crate::envelope::{Envelope, RecordError};
+use members::Members;
+
+mod members;
 
 /// What came back from one STIX object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,35 +25,79 @@ pub enum Unmapped {
 
 /// `objects` are all the objects at hand (a bundle, a page), for resolving `observed-data` references.
 pub fn unmap(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
-    let object: Map<String, Value> = match serde_json::from_slice(text) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return Err(RecordError::NotAnObject),
-        Err(e) => return Err(RecordError::InvalidJson(e.to_string())),
+    let Some(members) = Members::read(text) else {
+        // The errors that a `Value` parse gives, word for word.
+        return Err(match serde_json::from_slice::<Value>(text) {
+            Ok(_) => RecordError::NotAnObject,
+            Err(e) => RecordError::InvalidJson(e.to_string()),
+        });
     };
-    let object_type = object
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if object_type == CARRIER_TYPE {
-        let envelope =
-            object
-                .get("envelope")
-                .and_then(Value::as_str)
-                .ok_or(RecordError::WrongType {
-                    field: "envelope",
-                    expected: "the envelope's text, a string",
-                })?;
-        return Envelope::reparse(envelope.as_bytes().to_vec()).map(Unmapped::Carrier);
+    match members.object_type.as_deref().unwrap_or_default() {
+        CARRIER_TYPE => carrier(text),
+        "indicator" if !members.ours => indicator(&members, text),
+        "observed-data" if !members.ours => observed(text, objects),
+        _ => Ok(Unmapped::Skipped),
     }
-    let ours = object
-        .get("extensions")
-        .and_then(Value::as_object)
-        .is_some_and(|e| e.contains_key(super::CARRIER_EXTENSION_ID));
-    let mut payload = match object_type {
-        "indicator" if !ours => indicator_fields(&object),
-        "observed-data" if !ours => observed_fields(&object, objects),
-        _ => return Ok(Unmapped::Skipped),
+}
+
+/// The envelope a carrier holds.
+fn carrier(text: &[u8]) -> Result<Unmapped, RecordError> {
+    let object: Map<String, Value> =
+        serde_json::from_slice(text).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+    let envelope =
+        object
+            .get("envelope")
+            .and_then(Value::as_str)
+            .ok_or(RecordError::WrongType {
+                field: "envelope",
+                expected: "the envelope's text, a string",
+            })?;
+    Envelope::reparse(envelope.as_bytes().to_vec()).map(Unmapped::Carrier)
+}
+
+/// `[type:property = 'value']` patterns of one comparison, which is what IntelMQ can hold; the envelope is
+/// written straight from the members, in the order a map of them would hold them.
+fn indicator(members: &Members, text: &[u8]) -> Result<Unmapped, RecordError> {
+    let mut payload: Vec<(&str, &str)> = Vec::with_capacity(5);
+    let comparison = members.pattern.as_deref().and_then(simple_pattern);
+    if let Some(comparison) = &comparison {
+        // `ISSUBSET` names a network, whatever its value looks like.
+        let network = comparison.operator == Operator::IsSubset;
+        if let Some(field) = address_field(&comparison.object_type, &comparison.value, "source")
+            .map(|f| if network { "source.network" } else { f })
+            .or_else(|| field_for(&comparison.object_type))
+        {
+            payload.push((field, &comparison.value));
+        }
+    }
+    if let Some(description) = members.description.as_deref() {
+        payload.push(("event_description.text", description));
+    }
+    let Some(id) = members.id.as_deref() else {
+        return Err(RecordError::Missing("id"));
     };
+    let time = [
+        &members.valid_from,
+        &members.first_observed,
+        &members.created,
+    ]
+    .into_iter()
+    .find_map(|time| time.as_deref())
+    .map(intelmq_time);
+    if let Some(time) = &time {
+        payload.push(("time.source", time));
+    }
+    payload.push(("classification.type", "undetermined"));
+    let raw = base64::engine::general_purpose::STANDARD.encode(text);
+    payload.push(("raw", &raw));
+    Envelope::made_event(id, &payload).map(Unmapped::Foreign)
+}
+
+/// An observed-data's envelope: what its observables hold.
+fn observed(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
+    let object: Map<String, Value> =
+        serde_json::from_slice(text).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+    let mut payload = observed_fields(&object, objects);
     let Some(id) = object.get("id").and_then(Value::as_str) else {
         return Err(RecordError::Missing("id"));
     };
@@ -73,29 +120,6 @@ pub fn unmap(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
     envelope.insert("payload".into(), Value::Object(payload));
     let text = serde_json::to_vec(&envelope).expect("JSON values serialize");
     Envelope::from_made(&envelope, text).map(Unmapped::Foreign)
-}
-
-/// `[type:property = 'value']` patterns of one comparison, which is what IntelMQ can hold.
-fn indicator_fields(object: &Map<String, Value>) -> Map<String, Value> {
-    let mut payload = Map::new();
-    if let Some(comparison) = object
-        .get("pattern")
-        .and_then(Value::as_str)
-        .and_then(simple_pattern)
-    {
-        // `ISSUBSET` names a network, whatever its value looks like.
-        let network = comparison.operator == Operator::IsSubset;
-        if let Some(field) = address_field(&comparison.object_type, &comparison.value, "source")
-            .map(|f| if network { "source.network" } else { f })
-            .or_else(|| field_for(&comparison.object_type))
-        {
-            payload.insert(field.into(), json!(comparison.value));
-        }
-    }
-    if let Some(description) = object.get("description").and_then(Value::as_str) {
-        payload.insert("event_description.text".into(), json!(description));
-    }
-    payload
 }
 
 /// The values of the observables an observed-data refers to. A `network-traffic` gives each side its own
@@ -400,3 +424,6 @@ mod tests {
         assert_eq!(raw, text);
     }
 }
+
+#[cfg(test)]
+mod indicator_tests;

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::super::AppState;
@@ -19,6 +18,7 @@ use super::super::rights::{Grant, status_owner};
 use super::status::StoredStatus;
 use super::{RootIndex, root, taxii};
 use crate::config::PostedEnvelopes;
+use crate::envelope::JsonSyntax;
 use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
 use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, MadeEnvelope, NewObject, WriteOp, WriteOutcome};
@@ -144,52 +144,6 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}")))
-}
-
-/// Any JSON value, checked as strictly as parsing it into a `serde_json::Value` would (strings decoded, so a
-/// lone surrogate escape is refused, which `RawValue` lets through), with nothing kept.
-struct JsonSyntax;
-
-impl<'de> Deserialize<'de> for JsonSyntax {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonSyntax)
-    }
-}
-
-impl<'de> Visitor<'de> for JsonSyntax {
-    type Value = JsonSyntax;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<JsonSyntax>()?.is_some() {}
-        Ok(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        while map.next_key::<JsonSyntax>()?.is_some() {
-            map.next_value::<JsonSyntax>()?;
-        }
-        Ok(self)
-    }
 }
 
 /// The status of a request: successes and failures in the order the objects came in.
