@@ -69,6 +69,18 @@ impl<'a> Fields<'a> {
         Err(StoreError::Malformed(self.what.to_owned()))
     }
 
+    /// A text written by [`push_text`].
+    pub fn text(&mut self) -> StoreResult<&'a str> {
+        let length = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        self.str(length)
+    }
+
+    /// A signed number written by [`push_zigzag`].
+    pub fn zigzag(&mut self) -> StoreResult<i64> {
+        let value = self.varint()?;
+        Ok((value >> 1) as i64 ^ -((value & 1) as i64))
+    }
+
     pub fn place(&mut self) -> StoreResult<Place> {
         self.array().map(Place::decode)
     }
@@ -93,6 +105,18 @@ pub fn push_varint(into: &mut Vec<u8>, mut value: u64) {
     into.push(u8::try_from(value).expect("below 0x80"));
 }
 
+/// Writes a text as a varint length and its bytes.
+pub fn push_text(into: &mut Vec<u8>, text: &str) {
+    push_varint(into, text.len() as u64);
+    into.extend_from_slice(text.as_bytes());
+}
+
+/// Writes a signed number as the varint of its zigzag form (0, -1, 1, -2 … as 0, 1, 2, 3 …), so that small
+/// numbers of either sign are short.
+pub fn push_zigzag(into: &mut Vec<u8>, value: i64) {
+    push_varint(into, ((value << 1) ^ (value >> 63)) as u64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +134,28 @@ mod tests {
                 prop_assert_eq!(fields.varint().unwrap(), value);
             }
             prop_assert_eq!(fields.remaining(), 0);
+        }
+
+        #[test]
+        fn zigzags_round_trip(values: Vec<i64>) {
+            let mut bytes = Vec::new();
+            for &value in &values {
+                push_zigzag(&mut bytes, value);
+            }
+            let mut fields = Fields::new(&bytes, "zigzags");
+            for &value in &values {
+                prop_assert_eq!(fields.zigzag().unwrap(), value);
+            }
+            prop_assert_eq!(fields.remaining(), 0);
+        }
+    }
+
+    #[test]
+    fn small_zigzags_of_either_sign_take_one_byte() {
+        for value in [0, -1, 1, -64, 63] {
+            let mut bytes = Vec::new();
+            push_zigzag(&mut bytes, value);
+            assert_eq!(bytes.len(), 1, "{value}");
         }
     }
 

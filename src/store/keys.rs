@@ -1,4 +1,4 @@
-//! The key layout of the sled store (layout 5).
+//! The key layout of the sled store (layout 6).
 //!
 //! Everything lives in one tree, each keyspace behind a one-byte tag, so that one atomic `Batch` can write a
 //! record together with what it moves. Integers are big-endian so that byte order is numeric order. Strings
@@ -12,7 +12,7 @@
 //! | `S` status-id | status record: stored at:u64, status resource JSON packed (`sled_store/packed.rs`: zstd) |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata: `format` (u32, this layout is 5), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret` |
+//! | `M` name | metadata: `format` (u32, this layout is 6), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret` |
 //! | `V` view key | a derived view's record, packed: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
@@ -25,11 +25,28 @@
 //! written as several records, so that a lookup decodes, and a delete rewrites, a bounded value. Records of one
 //! keyspace never overlap: every entry of a later group comes after every entry of an earlier one.
 //!
-//! - An object entry: date_added (as a LEB128 varint, its distance from the entry before, the first's from the
-//!   key's date_added), version:i64, id length:u16, STIX id, version text length:u8, version text, place of the
-//!   exact object text.
-//! - An envelope entry: seq (a varint distance, likewise), received:u64, version:u32, collection length:u16,
-//!   collection, id length:u16, id, place of the exact text.
+//! A record's value is a header, then its entries. Numbers in them are LEB128 varints (seven bits a byte, low bits
+//! first), signed ones zigzag varints (0, -1, 1, -2 … as 0, 1, 2, 3 …); a text is a varint length and its bytes.
+//!
+//! - The header: the number of texts, the texts the entries name by number (the prefixes of their ids, the
+//!   envelopes' collections), then the first entry's time (an object's version as u64, an envelope's received)
+//!   and the segment and offset of its place.
+//! - Each entry: its position (date_added or seq) as its distance from the entry before (the first's from the
+//!   key's), the length of its fields, its fields. The length lets a lookup pass over an entry reading two
+//!   varints.
+//! - An object entry's fields: id; version (signed: its distance from the header's time, wrapping); version text
+//!   flag: below 10 the text is the version written as STIX does (`YYYY-MM-DDTHH:MM:SS`, a point and that many
+//!   fraction digits unless 0, `Z`), 10 the text is empty, 11 the text follows; place.
+//! - An envelope entry's fields: received (signed: its distance from the header's time, wrapping), version, the
+//!   number of its collection in the header, id, place.
+//! - An id: a number `n`; if even, the id is the header's text `n / 2` followed by a UUID in lower case with
+//!   hyphens, whose 16 bytes follow; if odd, the id is the `n / 2` bytes that follow.
+//! - A place of the exact text: its length, then its segment's and its offset's distances (signed) from the
+//!   header's.
+//!
+//! Every short form is taken only when it gives back the text byte for byte (`sled_store/entry_texts.rs`): an
+//! upper-case UUID, an id without one, or a timestamp with more digits than its version keeps is written whole.
+//! An entry of a STIX id and a STIX timestamp takes about 30 bytes.
 //!
 //! A place is segment:u32, offset:u32, length:u32 in the text log (`super::text_log`), which holds the exact texts
 //! in the order they were written, so that reading a page's texts is sequential IO. An envelope text that embeds
@@ -59,15 +76,20 @@
 //!
 //! ## Earlier layouts
 //!
-//! Layout 4 was this layout with statuses and views stored plain and every text whole. Such a directory is
-//! carried over when opened (`sled_store/migrate.rs`): its statuses and views are packed, a batch at a time; its
-//! texts are read as they are.
+//! Layout 5 was this layout with group records of whole ids and fixed-width fields, and no header
+//! (`sled_store/groups_5.rs`). Such a directory is carried over when opened (`sled_store/migrate.rs`): its group
+//! records are written again, a batch at a time in key order, each batch recording the last key it wrote in `M
+//! layout-6-regrouped-through`, and the format becomes 6 with the last batch.
+//!
+//! Layout 4 was layout 5 with statuses and views stored plain and every text whole. Such a directory is carried
+//! over when opened (`sled_store/migrate.rs`): its statuses and views are packed, a batch at a time; its texts are
+//! read as they are; then it goes on to layout 6.
 //!
 //! Layout 3 had one key per text: `A` collection `0x00` date_added:u64 per object version and `N` seq:u64 per
 //! envelope version, their values the entries above without the position (it was in the key). Such a directory
 //! is carried over when opened (`sled_store/migrate.rs`): each atomic batch turns its oldest keys left into group
-//! records, and the format becomes 4 once none is left, so that a migration cut short is taken up again on the
-//! next open. Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a
+//! records (of layout 5's form), and the format becomes 4 once none is left, so that a migration cut short is taken
+//! up again on the next open. Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a
 //! directory is refused with the way to move it (`backup` with the earlier binary, `restore` with this one).
 //!
 //! A backup (`src/backup/`) carries the envelope and object versions (and so `C`, which a restore makes again),
@@ -86,6 +108,8 @@ pub const META_RETIRED_SEGMENTS: &[u8] = b"Mretired-segments";
 pub const META_DEAD_BYTES: &[u8] = b"Mdead-bytes";
 /// While a layout 4 directory is carried over to layout 5: the last status or view key packed so far.
 pub const META_PACKED_THROUGH: &[u8] = b"Mlayout-5-packed-through";
+/// While a layout 5 directory is carried over to layout 6: the last group record key written again so far.
+pub const META_REGROUPED_THROUGH: &[u8] = b"Mlayout-6-regrouped-through";
 /// Layout 3's keys, read only to migrate them: an `A` key per object version (collection `0x00` date_added:u64)
 /// and an `N` key per envelope version (seq:u64).
 pub const LAYOUT_3_ADDED: u8 = b'A';

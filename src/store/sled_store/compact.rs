@@ -70,7 +70,7 @@ impl SledStore {
             let (key, value) = record.map_err(io_error)?;
             let mut named = false;
             for entry in groups::entries::<K>(groups::key_position(&key)?, &value) {
-                named |= names(*K::place(&mut entry?));
+                named |= names(K::place(&entry?));
             }
             if named {
                 touched.push((key, value));
@@ -220,9 +220,8 @@ fn rewrite<K: EntryKind>(
         let first = groups::key_position(key)?;
         let mut entries = groups::entries::<K>(first, value).collect::<StoreResult<Vec<_>>>()?;
         for entry in &mut entries {
-            let place = K::place(entry);
-            if let Some(to) = moved.get(place) {
-                *place = *to;
+            if let Some(&to) = moved.get(&K::place(entry)) {
+                K::set_place(entry, to);
             }
         }
         batch.insert(key.clone(), groups::encode::<K>(first, &entries));

@@ -10,19 +10,24 @@ use crate::store::{StoreError, StoreResult};
 
 /// The layout this engine reads and writes (`M format`, see `keys.rs`). Data directories without it hold layout 1,
 /// with the texts inside sled; layout 2 had several keys per text, layout 3 one key per text, layout 4 plain
-/// statuses and views and no spliced texts. A binary of layout 4 refuses a directory of layout 5 (an unknown
-/// format), which it would misread.
-const FORMAT: u32 = 5;
+/// statuses and views and no spliced texts, layout 5 group records of whole ids and fixed-width fields. A binary of
+/// an earlier layout refuses a directory of a later one (an unknown format), which it would misread.
+const FORMAT: u32 = 6;
 
-/// Accepts a store of this engine's layout, marks a new one with it, carries layouts 3 and 4 over (`migrate.rs`),
+/// Accepts a store of this engine's layout, marks a new one with it, carries layouts 3 to 5 over (`migrate.rs`),
 /// and refuses an earlier layout.
 pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
     match tree.get(keys::META_FORMAT).map_err(io_error)? {
         Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
-        Some(value) if *value == 4u32.to_be_bytes() => migrate::from_layout_4(db, tree, FORMAT),
+        Some(value) if *value == 5u32.to_be_bytes() => migrate::from_layout_5(db, tree, FORMAT),
+        Some(value) if *value == 4u32.to_be_bytes() => {
+            migrate::from_layout_4(db, tree, 5)?;
+            migrate::from_layout_5(db, tree, FORMAT)
+        }
         Some(value) if *value == 3u32.to_be_bytes() => {
             migrate::from_layout_3(db, tree, 4)?;
-            migrate::from_layout_4(db, tree, FORMAT)
+            migrate::from_layout_4(db, tree, 5)?;
+            migrate::from_layout_5(db, tree, FORMAT)
         }
         Some(value) if earlier(&value) => Err(StoreError::EarlierLayout(path.to_owned())),
         Some(value) => Err(StoreError::Corrupt {

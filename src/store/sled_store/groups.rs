@@ -1,208 +1,178 @@
-//! Group records (layout 4, see `keys.rs`): the object versions one writer group added to a collection, or the
-//! envelope versions it stored, kept as one sled value of entries in order. An entry's position (`date_added`,
-//! or the envelope's seq) is written as its distance from the one before; the first entry's from the position in
-//! the record's key.
-
-use std::marker::PhantomData;
+//! Group records (layout 6, see `keys.rs`): the object versions one writer group added to a collection, or the
+//! envelope versions it stored, kept as one sled value: a header, then the entries in order, each written against
+//! the header (`group_entries.rs`). An entry's position (`date_added`, or the envelope's seq) is written as its
+//! distance from the one before, the first entry's from the position in the record's key, and its length follows,
+//! so that a walk to one entry reads two varints for each entry it passes.
 
 use sled::{Batch, IVec, Tree};
 
+pub(super) use super::group_entries::{EnvelopeEntry, Envelopes, ObjectEntry, Objects};
 use super::{io_error, malformed};
-use crate::store::fields::{Fields, push_varint};
+use crate::store::StoreResult;
+use crate::store::fields::{Fields, push_text, push_varint, push_zigzag};
 use crate::store::keys;
 use crate::store::text_log::Place;
-use crate::store::{ObjectRef, StoreResult, StoredEnvelope, StoredObject};
 
-/// Entries a group record holds at most: a larger group is written as several records, so that a lookup decodes
+/// Entries a group record holds at most: a larger group is written as several records, so that a lookup walks
 /// and a delete rewrites a bounded value.
 pub(super) const GROUP_ENTRIES: usize = 512;
 
 /// What one kind of group record holds.
 pub(super) trait EntryKind {
-    type Entry<'a>;
+    type Entry;
     /// What a damaged record is called in errors.
     const WHAT: &'static str;
-    fn position(entry: &Self::Entry<'_>) -> u64;
-    /// Where the entry's text is in the text log; compaction moves it.
-    fn place<'e>(entry: &'e mut Self::Entry<'_>) -> &'e mut Place;
-    /// Writes the entry's fields that follow its position.
-    fn encode(entry: &Self::Entry<'_>, into: &mut Vec<u8>);
-    fn decode<'a>(position: u64, fields: &mut Fields<'a>) -> StoreResult<Self::Entry<'a>>;
-    /// Passes over the entry's fields that follow its position, checking their lengths only: a lookup walks
-    /// past hundreds of entries to the one it wants, and decoding (UTF-8 checks) each was most of its cost.
-    fn skip(fields: &mut Fields<'_>) -> StoreResult<()>;
+    fn position(entry: &Self::Entry) -> u64;
+    /// The entry's time (an object's version, an envelope's received), written as its distance from the first
+    /// entry's.
+    fn time(entry: &Self::Entry) -> u64;
+    fn place(entry: &Self::Entry) -> Place;
+    /// Moves the entry's text: compaction copies texts to the log's end.
+    fn set_place(entry: &mut Self::Entry, place: Place);
+    /// The texts of the entry that the header lists, for the entry to name them by number.
+    fn texts(entry: &Self::Entry) -> impl Iterator<Item = &str>;
+    /// Writes the entry's fields that follow its position and length.
+    fn encode(entry: &Self::Entry, header: &Header<'_>, into: &mut Vec<u8>);
+    fn decode(
+        position: u64,
+        header: &Header<'_>,
+        fields: &mut Fields<'_>,
+    ) -> StoreResult<Self::Entry>;
 }
 
-/// Records of object versions, keyed by collection and the first `date_added`.
-pub(super) struct Objects;
-
-/// Records of envelope versions, keyed by the first seq.
-pub(super) struct Envelopes;
-
-/// An object version: its id, version, version text as written, and where the exact object text is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ObjectEntry<'a> {
-    pub date_added: u64,
-    pub id: &'a str,
-    pub version: i64,
-    pub version_text: &'a str,
-    pub place: Place,
+/// The start of a record's value, which its entries are written against: the texts they name by number (ids'
+/// prefixes, envelopes' collections) and the time and place of the first entry, from which each entry's are
+/// distances. Written as: the number of texts (varint), each text (varint length, bytes), time (varint), segment
+/// (varint), offset (varint).
+pub(super) struct Header<'a> {
+    what: &'static str,
+    texts: Vec<&'a str>,
+    time: u64,
+    place: Place,
 }
 
-impl<'a> ObjectEntry<'a> {
-    pub(super) fn borrowed<'t>(&self, text: &'t [u8]) -> ObjectRef<'t>
-    where
-        'a: 't,
-    {
-        ObjectRef {
-            id: self.id,
-            version: self.version,
-            version_text: self.version_text,
-            date_added: self.date_added,
-            text,
+impl<'a> Header<'a> {
+    fn of<K: EntryKind>(entries: &'a [K::Entry]) -> Self {
+        let mut texts = Vec::new();
+        for text in entries.iter().flat_map(K::texts) {
+            if !texts.contains(&text) {
+                texts.push(text);
+            }
+        }
+        let first = entries.first();
+        Self {
+            what: K::WHAT,
+            texts,
+            time: first.map_or(0, K::time),
+            place: first.map_or(
+                Place {
+                    segment: 0,
+                    offset: 0,
+                    length: 0,
+                },
+                K::place,
+            ),
         }
     }
 
-    pub(super) fn into_stored(self, text: Vec<u8>) -> StoredObject {
-        StoredObject {
-            id: self.id.to_owned(),
-            version: self.version,
-            version_text: self.version_text.to_owned(),
-            date_added: self.date_added,
-            text,
+    fn encode(&self, into: &mut Vec<u8>) {
+        push_varint(into, self.texts.len() as u64);
+        for text in &self.texts {
+            push_text(into, text);
         }
+        push_varint(into, self.time);
+        push_varint(into, self.place.segment.into());
+        push_varint(into, self.place.offset.into());
     }
-}
 
-/// An envelope version, with where its exact text is; its position is its seq.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct EnvelopeEntry<'a> {
-    pub seq: u64,
-    pub id: &'a str,
-    pub version: u32,
-    pub received: u64,
-    pub collection: &'a str,
-    pub place: Place,
-}
-
-impl EnvelopeEntry<'_> {
-    pub(super) fn into_stored(self, text: Vec<u8>) -> StoredEnvelope {
-        StoredEnvelope {
-            id: self.id.to_owned(),
-            version: self.version,
-            position: self.seq,
-            collection: self.collection.to_owned(),
-            received: self.received,
-            text,
+    fn decode(fields: &mut Fields<'a>, what: &'static str) -> StoreResult<Self> {
+        let count = fields.varint()?;
+        // Each text takes a byte at least: a count beyond the value's length is damage, not an allocation to try.
+        if count > fields.remaining() as u64 {
+            return Err(malformed(what));
         }
-    }
-}
-
-impl EntryKind for Objects {
-    type Entry<'a> = ObjectEntry<'a>;
-    const WHAT: &'static str = "object group record";
-
-    fn position(entry: &ObjectEntry<'_>) -> u64 {
-        entry.date_added
-    }
-
-    fn place<'e>(entry: &'e mut ObjectEntry<'_>) -> &'e mut Place {
-        &mut entry.place
-    }
-
-    fn encode(entry: &ObjectEntry<'_>, into: &mut Vec<u8>) {
-        into.extend_from_slice(&entry.version.to_be_bytes());
-        push_str16(into, entry.id);
-        let version_length = u8::try_from(entry.version_text.len()).expect("timestamps are short");
-        into.push(version_length);
-        into.extend_from_slice(entry.version_text.as_bytes());
-        entry.place.encode(into);
-    }
-
-    fn decode<'a>(date_added: u64, fields: &mut Fields<'a>) -> StoreResult<ObjectEntry<'a>> {
-        let version = fields.i64()?;
-        let id_length = fields.u16()?;
-        let id = fields.str(usize::from(id_length))?;
-        let version_length = fields.u8()?;
-        Ok(ObjectEntry {
-            date_added,
-            id,
-            version,
-            version_text: fields.str(usize::from(version_length))?,
-            place: fields.place()?,
+        let texts = (0..count)
+            .map(|_| fields.text())
+            .collect::<StoreResult<_>>()?;
+        let time = fields.varint()?;
+        let u32_field = |value: u64| u32::try_from(value).map_err(|_| malformed(what));
+        let segment = u32_field(fields.varint()?)?;
+        let offset = u32_field(fields.varint()?)?;
+        Ok(Self {
+            what,
+            texts,
+            time,
+            place: Place {
+                segment,
+                offset,
+                length: 0,
+            },
         })
     }
 
-    fn skip(fields: &mut Fields<'_>) -> StoreResult<()> {
-        fields.take(8)?;
-        let id_length = fields.u16()?;
-        fields.take(usize::from(id_length))?;
-        let version_length = fields.u8()?;
-        fields.take(usize::from(version_length) + Place::ENCODED)?;
-        Ok(())
-    }
-}
-
-impl EntryKind for Envelopes {
-    type Entry<'a> = EnvelopeEntry<'a>;
-    const WHAT: &'static str = "envelope group record";
-
-    fn position(entry: &EnvelopeEntry<'_>) -> u64 {
-        entry.seq
+    pub(super) fn what(&self) -> &'static str {
+        self.what
     }
 
-    fn place<'e>(entry: &'e mut EnvelopeEntry<'_>) -> &'e mut Place {
-        &mut entry.place
+    /// The number of a text of the record's entries.
+    pub(super) fn index(&self, text: &str) -> u64 {
+        let index = self.texts.iter().position(|t| *t == text);
+        index.expect("the header lists the texts of its entries") as u64
     }
 
-    fn encode(entry: &EnvelopeEntry<'_>, into: &mut Vec<u8>) {
-        into.extend_from_slice(&entry.received.to_be_bytes());
-        into.extend_from_slice(&entry.version.to_be_bytes());
-        push_str16(into, entry.collection);
-        push_str16(into, entry.id);
-        entry.place.encode(into);
+    pub(super) fn text(&self, index: u64) -> StoreResult<&'a str> {
+        let text = usize::try_from(index).ok().and_then(|i| self.texts.get(i));
+        text.copied().ok_or_else(|| malformed(self.what))
     }
 
-    fn decode<'a>(seq: u64, fields: &mut Fields<'a>) -> StoreResult<EnvelopeEntry<'a>> {
-        let received = fields.u64()?;
-        let version = fields.u32()?;
-        let collection_length = fields.u16()?;
-        let collection = fields.str(usize::from(collection_length))?;
-        let id_length = fields.u16()?;
-        Ok(EnvelopeEntry {
-            seq,
-            id: fields.str(usize::from(id_length))?,
-            version,
-            received,
-            collection,
-            place: fields.place()?,
+    /// `time` as a distance from the first entry's, as [`Header::time_at`] takes it back (wrapping, so that any
+    /// two times have one).
+    pub(super) fn time_distance(&self, time: u64) -> i64 {
+        time.wrapping_sub(self.time) as i64
+    }
+
+    pub(super) fn time_at(&self, distance: i64) -> u64 {
+        self.time.wrapping_add(distance as u64)
+    }
+
+    /// Writes a place as its length (varint), then its segment's and its offset's distances from the first
+    /// entry's (zigzag varints): a group's texts are near each other in the log.
+    pub(super) fn push_place(&self, into: &mut Vec<u8>, place: Place) {
+        push_varint(into, place.length.into());
+        push_zigzag(
+            into,
+            i64::from(place.segment) - i64::from(self.place.segment),
+        );
+        push_zigzag(into, i64::from(place.offset) - i64::from(self.place.offset));
+    }
+
+    pub(super) fn read_place(&self, fields: &mut Fields<'_>) -> StoreResult<Place> {
+        let u32_field = |value: i64| u32::try_from(value).map_err(|_| malformed(self.what));
+        let length = u32::try_from(fields.varint()?).map_err(|_| malformed(self.what))?;
+        let segment = u32_field(i64::from(self.place.segment) + fields.zigzag()?)?;
+        let offset = u32_field(i64::from(self.place.offset) + fields.zigzag()?)?;
+        Ok(Place {
+            segment,
+            offset,
+            length,
         })
     }
-
-    fn skip(fields: &mut Fields<'_>) -> StoreResult<()> {
-        fields.take(8 + 4)?;
-        let collection_length = fields.u16()?;
-        fields.take(usize::from(collection_length))?;
-        let id_length = fields.u16()?;
-        fields.take(usize::from(id_length) + Place::ENCODED)?;
-        Ok(())
-    }
-}
-
-fn push_str16(into: &mut Vec<u8>, text: &str) {
-    let length = u16::try_from(text.len()).expect("ids and collection ids are short");
-    into.extend_from_slice(&length.to_be_bytes());
-    into.extend_from_slice(text.as_bytes());
 }
 
 /// The value of a group record whose key holds `first`; `entries` are in order, the first at `first` or later.
-pub(super) fn encode<K: EntryKind>(first: u64, entries: &[K::Entry<'_>]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(entries.len() * 64);
+pub(super) fn encode<K: EntryKind>(first: u64, entries: &[K::Entry]) -> Vec<u8> {
+    let header = Header::of::<K>(entries);
+    let mut value = Vec::with_capacity(64 + entries.len() * 40);
+    header.encode(&mut value);
+    let mut fields = Vec::new();
     let mut last = first;
     for entry in entries {
         let position = K::position(entry);
         push_varint(&mut value, position - last);
-        K::encode(entry, &mut value);
+        fields.clear();
+        K::encode(entry, &header, &mut fields);
+        push_varint(&mut value, fields.len() as u64);
+        value.extend_from_slice(&fields);
         last = position;
     }
     value
@@ -210,58 +180,116 @@ pub(super) fn encode<K: EntryKind>(first: u64, entries: &[K::Entry<'_>]) -> Vec<
 
 /// Puts `entries` (in order) in `batch` as group records of the keyspace `prefix`, [`GROUP_ENTRIES`] at most
 /// each, keyed by their first entry's position.
-pub(super) fn put<K: EntryKind>(batch: &mut Batch, prefix: &[u8], entries: &[K::Entry<'_>]) {
+pub(super) fn put<K: EntryKind>(batch: &mut Batch, prefix: &[u8], entries: &[K::Entry]) {
     for chunk in entries.chunks(GROUP_ENTRIES) {
         let first = K::position(&chunk[0]);
         batch.insert(keys::group(prefix, first), encode::<K>(first, chunk));
     }
 }
 
+/// Steps through a record's entries by their lengths, reading only their positions until asked for an entry.
+struct Walk<'a> {
+    header: Header<'a>,
+    fields: Fields<'a>,
+    last: u64,
+}
+
+impl<'a> Walk<'a> {
+    fn new<K: EntryKind>(first: u64, value: &'a [u8]) -> StoreResult<Self> {
+        let mut fields = Fields::new(value, K::WHAT);
+        Ok(Self {
+            header: Header::decode(&mut fields, K::WHAT)?,
+            fields,
+            last: first,
+        })
+    }
+
+    /// The next entry's position and its fields, `None` after the last.
+    fn next(&mut self) -> StoreResult<Option<(u64, Fields<'a>)>> {
+        if self.fields.remaining() == 0 {
+            return Ok(None);
+        }
+        let what = self.header.what;
+        self.last = self
+            .last
+            .checked_add(self.fields.varint()?)
+            .ok_or_else(|| malformed(what))?;
+        let length = usize::try_from(self.fields.varint()?).unwrap_or(usize::MAX);
+        Ok(Some((
+            self.last,
+            Fields::new(self.fields.take(length)?, what),
+        )))
+    }
+
+    fn decode<K: EntryKind>(&self, position: u64, mut fields: Fields<'_>) -> StoreResult<K::Entry> {
+        let entry = K::decode(position, &self.header, &mut fields)?;
+        if fields.remaining() != 0 {
+            return Err(malformed(K::WHAT));
+        }
+        Ok(entry)
+    }
+}
+
 /// The entries of the record with `value` whose key holds `first`, in order.
 pub(super) fn entries<K: EntryKind>(first: u64, value: &[u8]) -> Entries<'_, K> {
     Entries {
-        fields: Fields::new(value, K::WHAT),
-        last: first,
-        kind: PhantomData,
+        walk: Some(Walk::new::<K>(first, value)),
+        kind: std::marker::PhantomData,
     }
 }
 
 pub(super) struct Entries<'a, K> {
-    fields: Fields<'a>,
-    last: u64,
-    kind: PhantomData<K>,
+    /// `None` once done: after the last entry, or after an error (the rest cannot be read without the length it
+    /// lost).
+    walk: Option<StoreResult<Walk<'a>>>,
+    kind: std::marker::PhantomData<K>,
 }
 
-impl<'a, K: EntryKind> Entries<'a, K> {
-    /// Where the next entry starts in the value, and the position it is counted from.
-    fn next_start(&self, value_length: usize) -> (usize, u64) {
-        (value_length - self.fields.remaining(), self.last)
-    }
-}
-
-impl<'a, K: EntryKind> Iterator for Entries<'a, K> {
-    type Item = StoreResult<K::Entry<'a>>;
+impl<K: EntryKind> Iterator for Entries<'_, K> {
+    type Item = StoreResult<K::Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.fields.remaining() == 0 {
-            return None;
+        let mut walk = match self.walk.take()? {
+            Ok(walk) => walk,
+            Err(error) => return Some(Err(error)),
+        };
+        let next = walk.next().and_then(|next| {
+            next.map(|(position, fields)| walk.decode::<K>(position, fields))
+                .transpose()
+        });
+        match next {
+            Ok(Some(entry)) => {
+                self.walk = Some(Ok(walk));
+                Some(Ok(entry))
+            }
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
         }
-        let entry = decode_next::<K>(&mut self.fields, self.last);
-        if let Ok(entry) = &entry {
-            self.last = K::position(entry);
-        } else {
-            // One error, then nothing: the rest cannot be read without this entry's length.
-            self.fields = Fields::new(&[], K::WHAT);
-        }
-        Some(entry)
     }
 }
 
-fn decode_next<'a, K: EntryKind>(fields: &mut Fields<'a>, last: u64) -> StoreResult<K::Entry<'a>> {
-    let position = last
-        .checked_add(fields.varint()?)
-        .ok_or_else(|| malformed(K::WHAT))?;
-    K::decode(position, fields)
+/// The entries within `bound` of the record with `value` whose key holds `first`, in the order `bound` walks
+/// them; the others are passed over undecoded.
+pub(super) fn wanted<K: EntryKind>(
+    first: u64,
+    value: &[u8],
+    bound: Bound,
+) -> StoreResult<Vec<K::Entry>> {
+    let mut walk = Walk::new::<K>(first, value)?;
+    let mut wanted = Vec::new();
+    while let Some((position, fields)) = walk.next()? {
+        let within = match bound {
+            Bound::From(from) => position >= from,
+            Bound::Before(before) => position < before,
+        };
+        if within {
+            wanted.push(walk.decode::<K>(position, fields)?);
+        }
+    }
+    if let Bound::Before(_) = bound {
+        wanted.reverse();
+    }
+    Ok(wanted)
 }
 
 /// The position of the first entry of a record whose key is `key`: its last eight bytes.
@@ -291,20 +319,16 @@ pub(super) fn find<K: EntryKind, T>(
     tree: &Tree,
     prefix: &[u8],
     position: u64,
-    read: impl FnOnce(K::Entry<'_>) -> StoreResult<T>,
+    read: impl FnOnce(K::Entry) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     let Some((key, value)) = holding(tree, prefix, position)? else {
         return Ok(None);
     };
-    let mut fields = Fields::new(&value, K::WHAT);
-    let mut at = key_position(&key)?;
-    while fields.remaining() != 0 {
-        at = at
-            .checked_add(fields.varint()?)
-            .ok_or_else(|| malformed(K::WHAT))?;
+    let mut walk = Walk::new::<K>(key_position(&key)?, &value)?;
+    while let Some((at, fields)) = walk.next()? {
         match at.cmp(&position) {
-            std::cmp::Ordering::Less => K::skip(&mut fields)?,
-            std::cmp::Ordering::Equal => return read(K::decode(at, &mut fields)?).map(Some),
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return read(walk.decode::<K>(at, fields)?).map(Some),
             std::cmp::Ordering::Greater => break,
         }
     }
@@ -321,9 +345,10 @@ pub(super) fn last_position<K: EntryKind>(tree: &Tree, prefix: &[u8]) -> StoreRe
     else {
         return Ok(None);
     };
+    let mut walk = Walk::new::<K>(key_position(&key)?, &value)?;
     let mut last = None;
-    for entry in entries::<K>(key_position(&key)?, &value) {
-        last = Some(K::position(&entry?));
+    while let Some((position, _)) = walk.next()? {
+        last = Some(position);
     }
     Ok(last)
 }
@@ -339,20 +364,12 @@ pub(super) enum Bound {
 
 /// Walks the entries of a keyspace in order (or in reverse), reading each with a function of the record's key and
 /// the entry that gives `None` to pass it over.
-pub(super) struct Scan<K, F> {
+pub(super) struct Scan<K: EntryKind, F> {
     records: sled::Iter,
     bound: Bound,
-    record: Option<Record>,
+    /// The key of the record being walked, and its entries still to read.
+    record: Option<(IVec, std::vec::IntoIter<K::Entry>)>,
     read: F,
-    kind: PhantomData<K>,
-}
-
-/// The record being walked: where its entries to yield start, in the order they are yielded.
-struct Record {
-    key: IVec,
-    value: IVec,
-    starts: Vec<(usize, u64)>,
-    next: usize,
 }
 
 impl<K: EntryKind, F> Scan<K, F> {
@@ -374,39 +391,17 @@ impl<K: EntryKind, F> Scan<K, F> {
             bound,
             record: None,
             read,
-            kind: PhantomData,
         })
     }
 
-    fn next_record(&mut self) -> Option<StoreResult<Record>> {
+    fn next_record(&mut self) -> Option<StoreResult<(IVec, std::vec::IntoIter<K::Entry>)>> {
         let record = match self.bound {
             Bound::From(_) => self.records.next(),
             Bound::Before(_) => self.records.next_back(),
         }?;
         Some(record.map_err(io_error).and_then(|(key, value)| {
-            let mut entries = entries::<K>(key_position(&key)?, &value);
-            let mut starts = Vec::new();
-            loop {
-                let start = entries.next_start(value.len());
-                let Some(entry) = entries.next() else { break };
-                let position = K::position(&entry?);
-                let wanted = match self.bound {
-                    Bound::From(from) => position >= from,
-                    Bound::Before(before) => position < before,
-                };
-                if wanted {
-                    starts.push(start);
-                }
-            }
-            if let Bound::Before(_) = self.bound {
-                starts.reverse();
-            }
-            Ok(Record {
-                key,
-                value,
-                starts,
-                next: 0,
-            })
+            let entries = wanted::<K>(key_position(&key)?, &value, self.bound)?;
+            Ok((key, entries.into_iter()))
         }))
     }
 }
@@ -414,19 +409,15 @@ impl<K: EntryKind, F> Scan<K, F> {
 impl<K, F, T> Iterator for Scan<K, F>
 where
     K: EntryKind,
-    F: FnMut(&[u8], K::Entry<'_>) -> StoreResult<Option<T>>,
+    F: FnMut(&[u8], K::Entry) -> StoreResult<Option<T>>,
 {
     type Item = StoreResult<T>;
 
     fn next(&mut self) -> Option<StoreResult<T>> {
         loop {
-            if let Some(record) = &mut self.record {
-                if let Some(&(offset, last)) = record.starts.get(record.next) {
-                    record.next += 1;
-                    let mut fields = Fields::new(&record.value[offset..], K::WHAT);
-                    let read = decode_next::<K>(&mut fields, last)
-                        .and_then(|entry| (self.read)(&record.key, entry));
-                    match read {
+            if let Some((key, entries)) = &mut self.record {
+                if let Some(entry) = entries.next() {
+                    match (self.read)(key, entry) {
                         Ok(None) => continue,
                         Ok(Some(item)) => return Some(Ok(item)),
                         Err(error) => return Some(Err(error)),
@@ -438,62 +429,5 @@ where
                 Err(error) => return Some(Err(error)),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn place(n: u32) -> Place {
-        Place {
-            segment: 0,
-            offset: n * 100,
-            length: n,
-        }
-    }
-
-    #[test]
-    fn object_entries_round_trip_with_their_positions_counted_from_the_key() {
-        let written = [
-            ObjectEntry {
-                date_added: 1_000,
-                id: "indicator--a",
-                version: -5,
-                version_text: "2020-01-01T00:00:00Z",
-                place: place(1),
-            },
-            ObjectEntry {
-                date_added: 1_000 + (1 << 40),
-                id: "malware--b",
-                version: 7,
-                version_text: "",
-                place: place(2),
-            },
-        ];
-        let value = encode::<Objects>(900, &written);
-        let decoded: Vec<_> = entries::<Objects>(900, &value)
-            .collect::<StoreResult<_>>()
-            .unwrap();
-        assert_eq!(decoded, written);
-        let cut = entries::<Objects>(900, &value[..value.len() - 1]).collect::<Vec<_>>();
-        assert!(cut[0].is_ok() && cut[1].is_err() && cut.len() == 2);
-    }
-
-    #[test]
-    fn envelope_entries_round_trip() {
-        let written = [EnvelopeEntry {
-            seq: 3,
-            id: "e",
-            version: 2,
-            received: 99,
-            collection: "c1",
-            place: place(3),
-        }];
-        let value = encode::<Envelopes>(3, &written);
-        let decoded: Vec<_> = entries::<Envelopes>(3, &value)
-            .collect::<StoreResult<_>>()
-            .unwrap();
-        assert_eq!(decoded, written);
     }
 }

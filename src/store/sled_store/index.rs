@@ -186,7 +186,7 @@ impl Indexes {
         if !self.collections.contains_key(collection) {
             let mut index = CollectionIndex::default();
             scan_entries::<Objects>(tree, &keys::object_groups(collection), |entry| {
-                index.add(self.hasher.hash(entry.id), entry.id, entry.date_added);
+                index.add(self.hasher.hash(&entry.id), &entry.id, entry.date_added);
             })?;
             self.collections.insert(collection.to_owned(), index);
         }
@@ -201,7 +201,7 @@ impl Indexes {
         if self.envelopes.is_none() {
             let mut index = HashIndex::default();
             scan_entries::<Envelopes>(tree, &keys::envelope_groups(), |entry| {
-                index.insert(self.hasher.hash(entry.id), entry.seq);
+                index.insert(self.hasher.hash(&entry.id), entry.seq);
             })?;
             self.envelopes = Some(index);
         }
@@ -213,7 +213,7 @@ impl Indexes {
 fn scan_entries<K: EntryKind>(
     tree: &Tree,
     prefix: &[u8],
-    mut take: impl FnMut(K::Entry<'_>),
+    mut take: impl FnMut(K::Entry),
 ) -> StoreResult<()> {
     for record in tree.scan_prefix(prefix) {
         let (key, value) = record.map_err(io_error)?;

@@ -94,7 +94,7 @@ impl SledStore {
         &self,
         collection: &str,
         id: &str,
-        mut read: impl FnMut(ObjectEntry<'_>) -> StoreResult<T>,
+        mut read: impl FnMut(ObjectEntry) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
         let dates = self.with_collection(collection, |hasher, index| {
             index.ids.get(hasher.hash(id)).to_vec()
@@ -109,7 +109,7 @@ impl SledStore {
         collection: &str,
         id: &str,
         dates: &[u64],
-        read: &mut impl FnMut(ObjectEntry<'_>) -> StoreResult<T>,
+        read: &mut impl FnMut(ObjectEntry) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
         let prefix = keys::object_groups(collection);
         let mut versions = Vec::with_capacity(dates.len());

@@ -1,10 +1,11 @@
-//! A data directory of layout 4 (statuses and views stored plain) is carried over to layout 5 when opened, also
-//! after a migration that stopped halfway, and serves the same bytes.
+//! A data directory of layout 4 (statuses and views stored plain) is carried over to layout 5 (and on to 6) when
+//! opened, also after a migration that stopped halfway, and serves the same bytes.
 
 use std::path::Path;
 
+use super::layout_5_tests::back_to_layout_5;
 use super::tests::{open, open_sled};
-use super::{PACK_BATCH, pack_batch};
+use super::{PACK_BATCH, PACKING};
 use crate::store::keys;
 use crate::store::sled_store::SledStore;
 use crate::store::sled_store::packed::{unpack, unpack_status};
@@ -25,7 +26,7 @@ fn view_value(n: usize) -> Vec<u8> {
     format!("view {n} ").repeat(n % 50).into_bytes()
 }
 
-/// Writes a layout 4 directory: objects and texts as layout 5 writes them (the same records: nothing embeds an
+/// Writes a layout 4 directory: objects and texts as layout 5 wrote them (the same records: nothing embeds an
 /// object text here), statuses and views plain, as layout 4 wrote them.
 fn write_layout_4(dir: &Path) {
     {
@@ -56,6 +57,7 @@ fn write_layout_4(dir: &Path) {
         store.flush().unwrap();
     }
     let db = open_sled(dir);
+    back_to_layout_5(&db);
     let mut batch = sled::Batch::default();
     for entry in db.scan_prefix([keys::STATUS]) {
         let (key, value) = entry.unwrap();
@@ -74,7 +76,7 @@ fn write_layout_4(dir: &Path) {
 fn assert_carried_over(store: &SledStore) {
     assert_eq!(
         store.tree.get(keys::META_FORMAT).unwrap().unwrap(),
-        5u32.to_be_bytes()
+        6u32.to_be_bytes()
     );
     assert!(store.tree.get(keys::META_PACKED_THROUGH).unwrap().is_none());
     let statuses: Vec<_> = store.statuses().map(|s| s.unwrap()).collect();
@@ -115,7 +117,7 @@ fn a_layout_4_migration_that_stopped_halfway_is_taken_up_again() {
     write_layout_4(dir.path());
     {
         let db = open_sled(dir.path());
-        let through = pack_batch(&db, None).unwrap().unwrap();
+        let through = PACKING.batch(&db, None).unwrap().unwrap();
         db.flush().unwrap();
         assert_eq!(db.get(keys::META_PACKED_THROUGH).unwrap().unwrap(), through);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! A data directory of layout 3 is carried over to layout 4 (and on to 5) when opened, also after a migration that stopped
+//! A data directory of layout 3 is carried over to layout 4 (and on to 6) when opened, also after a migration that stopped
 //! halfway, and reads and writes as before.
 
 use std::path::Path;
@@ -113,7 +113,7 @@ fn assert_carried_over(store: &SledStore) {
     }
     assert_eq!(
         store.tree.get(keys::META_FORMAT).unwrap().unwrap(),
-        5u32.to_be_bytes()
+        6u32.to_be_bytes()
     );
     let objects: Vec<_> = store
         .added_after("c1", None, None)

@@ -5,9 +5,13 @@
 
 mod compact;
 mod counts;
+mod entry_texts;
 mod format;
+mod group_entries;
 mod groups;
+mod groups_5;
 mod index;
+mod inline_str;
 mod lookup;
 mod migrate;
 mod packed;
@@ -181,10 +185,10 @@ impl Store for SledStore {
             &self.tree,
             &keys::object_groups(collection),
             bound,
-            move |_: &[u8], entry: groups::ObjectEntry<'_>| {
+            move |_: &[u8], entry: groups::ObjectEntry| {
                 if object_type
                     .as_deref()
-                    .is_some_and(|t| type_of(entry.id) != t)
+                    .is_some_and(|t| type_of(&entry.id) != t)
                 {
                     return Ok(None);
                 }
@@ -244,7 +248,7 @@ impl Store for SledStore {
             &self.tree,
             &[keys::OBJECT_GROUP],
             Bound::From(0),
-            move |key: &[u8], entry: groups::ObjectEntry<'_>| {
+            move |key: &[u8], entry: groups::ObjectEntry| {
                 let (collection, _) = keys::parse_collection_key(keys::OBJECT_GROUP, key)
                     .ok_or_else(|| malformed("object group key"))?;
                 let collection = collection.to_owned();
@@ -376,7 +380,7 @@ impl SledStore {
             &self.tree,
             &keys::envelope_groups(),
             bound,
-            move |_: &[u8], entry: groups::EnvelopeEntry<'_>| {
+            move |_: &[u8], entry: groups::EnvelopeEntry| {
                 let text = self.text(entry.place, &mut window)?;
                 Ok(Some(entry.into_stored(text)))
             },

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use super::groups::{self, ObjectEntry, Objects};
+use super::groups::{self, Bound, ObjectEntry, Objects};
 use super::{SledStore, io_error};
 use crate::store::keys;
 use crate::store::text_log::Window;
@@ -33,13 +33,9 @@ impl SledStore {
         let mut left = expected;
         for record in self.tree.range(start..keys::prefix_end(&prefix)) {
             let (key, value) = record.map_err(io_error)?;
-            let mut wanted = Vec::new();
-            for entry in groups::entries::<Objects>(groups::key_position(&key)?, &value) {
-                let entry = entry?;
-                if entry.date_added >= from && object_type.is_none_or(|t| type_of(entry.id) == t) {
-                    wanted.push(entry);
-                }
-            }
+            let first = groups::key_position(&key)?;
+            let mut wanted = groups::wanted::<Objects>(first, &value, Bound::From(from))?;
+            wanted.retain(|entry| object_type.is_none_or(|t| type_of(&entry.id) == t));
             for (i, entry) in wanted.iter().enumerate() {
                 // The texts still expected, or the rest of the record once as many as expected were given.
                 let coming = if left == 0 { wanted.len() } else { i + left };
@@ -60,7 +56,7 @@ impl SledStore {
 
 /// Bytes from the first entry's record to the end of the last one's, when they are in one segment in that order
 /// (as the texts of one group are), at most [`MAX_AHEAD`]; else none beyond the first's.
-fn span(entries: &[ObjectEntry<'_>]) -> usize {
+fn span(entries: &[ObjectEntry]) -> usize {
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return 0;
     };

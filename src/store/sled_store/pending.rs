@@ -70,9 +70,9 @@ pub(super) fn write_groups(batch: &mut Batch, pending: &Pending) {
             .iter()
             .map(|object| ObjectEntry {
                 date_added: object.date_added,
-                id: &object.id,
+                id: object.id.as_str().into(),
                 version: object.version,
-                version_text: &object.version_text,
+                version_text: object.version_text.as_str().into(),
                 place: object.place,
             })
             .collect();
@@ -83,10 +83,10 @@ pub(super) fn write_groups(batch: &mut Batch, pending: &Pending) {
         .iter()
         .map(|envelope| EnvelopeEntry {
             seq: envelope.seq,
-            id: &envelope.id,
+            id: envelope.id.as_str().into(),
             version: envelope.version,
             received: envelope.received,
-            collection: &envelope.collection,
+            collection: envelope.collection.as_str().into(),
             place: envelope.place,
         })
         .collect();

@@ -77,6 +77,23 @@ fn a_data_directory_of_an_earlier_layout_is_refused_with_the_way_to_move_it() {
     }
 }
 
+/// As a binary of layout 5 refuses a directory of layout 6.
+#[test]
+fn a_data_directory_of_a_later_layout_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"Mformat", &7u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let error = open(dir.path()).err().unwrap();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(
+        error.to_string().contains("perhaps of a later stixgate"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_new_store_is_marked_with_its_layout_and_opens_again() {
     let dir = tempfile::tempdir().unwrap();
