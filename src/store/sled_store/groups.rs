@@ -15,7 +15,14 @@ use crate::store::{ObjectRef, StoreResult, StoredEnvelope, StoredObject};
 
 /// Entries a group record holds at most: a larger group is written as several records, so that a lookup decodes
 /// and a delete rewrites a bounded value.
-pub(super) const GROUP_ENTRIES: usize = 512;
+pub(super) const GROUP_ENTRIES: usize = 64;
+
+/// Bytes after which a group record takes no further entry (so a value is at most this plus one entry), whatever
+/// [`GROUP_ENTRIES`] allows. sled keeps a tree node (up to 17 keys) whose encoding passes a quarter of its
+/// 512 KiB segment as a blob, and counts a blob node as a few bytes against its cache: such nodes are never evicted,
+/// so records of 48 KB (512 entries) kept every record written or read in memory, past `store.cache_mb`. Seventeen
+/// records of this size and their keys stay under a quarter segment.
+pub(super) const GROUP_BYTES: usize = 6 * 1024;
 
 /// What one kind of group record holds.
 pub(super) trait EntryKind {
@@ -187,23 +194,42 @@ fn push_str16(into: &mut Vec<u8>, text: &str) {
 
 /// The value of a group record whose key holds `first`; `entries` are in order, the first at `first` or later.
 pub(super) fn encode<K: EntryKind>(first: u64, entries: &[K::Entry<'_>]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(entries.len() * 64);
+    encode_up_to::<K>(first, entries, usize::MAX).0
+}
+
+/// The value of a record of `entries`' first entries, taken while the value is below `bytes`, and how many it
+/// took (at least one, if any).
+fn encode_up_to<K: EntryKind>(
+    first: u64,
+    entries: &[K::Entry<'_>],
+    bytes: usize,
+) -> (Vec<u8>, usize) {
+    let mut value = Vec::with_capacity(entries.len().min(GROUP_ENTRIES) * 64);
     let mut last = first;
+    let mut taken = 0;
     for entry in entries {
+        if value.len() >= bytes {
+            break;
+        }
         let position = K::position(entry);
         push_varint(&mut value, position - last);
         K::encode(entry, &mut value);
         last = position;
+        taken += 1;
     }
-    value
+    (value, taken)
 }
 
-/// Puts `entries` (in order) in `batch` as group records of the keyspace `prefix`, [`GROUP_ENTRIES`] at most
-/// each, keyed by their first entry's position.
+/// Puts `entries` (in order) in `batch` as group records of the keyspace `prefix`, each of at most
+/// [`GROUP_ENTRIES`] entries and about [`GROUP_BYTES`] bytes, keyed by their first entry's position.
 pub(super) fn put<K: EntryKind>(batch: &mut Batch, prefix: &[u8], entries: &[K::Entry<'_>]) {
-    for chunk in entries.chunks(GROUP_ENTRIES) {
-        let first = K::position(&chunk[0]);
-        batch.insert(keys::group(prefix, first), encode::<K>(first, chunk));
+    let mut rest = entries;
+    while let Some(entry) = rest.first() {
+        let first = K::position(entry);
+        let within = &rest[..rest.len().min(GROUP_ENTRIES)];
+        let (value, taken) = encode_up_to::<K>(first, within, GROUP_BYTES);
+        batch.insert(keys::group(prefix, first), value);
+        rest = &rest[taken..];
     }
 }
 
@@ -468,6 +494,41 @@ mod tests {
         assert_eq!(decoded, written);
         let cut = entries::<Objects>(900, &value[..value.len() - 1]).collect::<Vec<_>>();
         assert!(cut[0].is_ok() && cut[1].is_err() && cut.len() == 2);
+    }
+
+    #[test]
+    fn a_group_of_long_entries_is_put_as_records_of_about_group_bytes() {
+        let ids: Vec<String> = (0..40)
+            .map(|i| format!("x-{i}-{}", "a".repeat(250)))
+            .collect();
+        let written: Vec<ObjectEntry<'_>> = (0..40)
+            .map(|i| ObjectEntry {
+                date_added: 10 + i,
+                id: &ids[i as usize],
+                version: 1,
+                version_text: "v",
+                place: place(1),
+            })
+            .collect();
+        let tree = sled::Config::new().temporary(true).open().unwrap();
+        let mut batch = Batch::default();
+        put::<Objects>(&mut batch, b"G", &written);
+        tree.apply_batch(batch).unwrap();
+        let mut read = Vec::new();
+        for record in tree.iter() {
+            let (key, value) = record.unwrap();
+            assert!(value.len() < GROUP_BYTES + 300, "{} bytes", value.len());
+            for entry in entries::<Objects>(key_position(&key).unwrap(), &value) {
+                let entry = entry.unwrap();
+                read.push((entry.date_added, entry.id.to_owned()));
+            }
+        }
+        assert!(tree.len() > 1 && written.len() < GROUP_ENTRIES);
+        let written: Vec<_> = written
+            .iter()
+            .map(|e| (e.date_added, e.id.to_owned()))
+            .collect();
+        assert_eq!(read, written);
     }
 
     #[test]
