@@ -63,8 +63,10 @@ pub struct Member {
 }
 
 /// Members an event's chunk holds at most: enough to keep the keys few, few enough that taking one member out
-/// (when a newer version replaces it) rewrites little.
-pub const CHUNK: usize = 256;
+/// (when a newer version replaces it) rewrites little, and that a packed chunk (about 4 KB of indicators' members)
+/// keeps sled's tree nodes under the size it stores as blobs, which it never evicts from its cache (see
+/// `GROUP_BYTES` in `store/sled_store/groups.rs`); 256 made chunks of 17 KB.
+pub const CHUNK: usize = 64;
 
 /// Members of one event, with their positions, in order: an `m` record.
 pub type MemberChunk = Vec<(u64, Member)>;

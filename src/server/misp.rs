@@ -22,7 +22,7 @@ const JSON: &str = "application/json";
 const CSV: &str = "text/csv; charset=utf-8";
 /// `hashes.csv` is sent in chunks of this many records' lines (each the lines of up to
 /// [`crate::misp::CHUNK`] envelopes).
-const HASH_RECORDS_PER_CHUNK: usize = 20;
+const HASH_RECORDS_PER_CHUNK: usize = 80;
 
 /// One file of a feed: `manifest.json`, `hashes.csv` or `<event-uuid>.json`.
 pub async fn file(

@@ -21,8 +21,10 @@
 //!
 //! sled's cost is per key, and its memory grows with the keys it holds, so the texts one writer group adds cost
 //! one key per collection, not one per text: a group record lists the group's entries in order, and its key holds
-//! the position of its first entry. A group of more than `GROUP_ENTRIES` (512, `sled_store/groups.rs`) entries is
-//! written as several records, so that a lookup decodes, and a delete rewrites, a bounded value. Records of one
+//! the position of its first entry. A group is written as records of at most `GROUP_ENTRIES` (64) entries and
+//! `GROUP_BYTES` (6 KiB, unless one entry alone is more; both in `sled_store/groups.rs`), so that a lookup decodes, and a
+//! delete rewrites, a bounded value, and so that sled never keeps a node of them as an unevicted blob. Readers
+//! take records of any size (layout 5 as first written had up to 512 entries). Records of one
 //! keyspace never overlap: every entry of a later group comes after every entry of an earlier one.
 //!
 //! A record's value is a header, then its entries. Numbers in them are LEB128 varints (seven bits a byte, low bits

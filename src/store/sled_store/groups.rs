@@ -15,7 +15,14 @@ use crate::store::text_log::Place;
 
 /// Entries a group record holds at most: a larger group is written as several records, so that a lookup walks
 /// and a delete rewrites a bounded value.
-pub(super) const GROUP_ENTRIES: usize = 512;
+pub(super) const GROUP_ENTRIES: usize = 64;
+
+/// Bytes after which a group record takes no further entry (so a value is at most this plus one entry), whatever
+/// [`GROUP_ENTRIES`] allows. sled keeps a tree node (up to 17 keys) whose encoding passes a quarter of its
+/// 512 KiB segment as a blob, and counts a blob node as a few bytes against its cache: such nodes are never evicted,
+/// so records of 48 KB (512 entries) kept every record written or read in memory, past `store.cache_mb`. Seventeen
+/// records of this size and their keys stay under a quarter segment.
+pub(super) const GROUP_BYTES: usize = 6 * 1024;
 
 /// What one kind of group record holds.
 pub(super) trait EntryKind {
@@ -178,12 +185,21 @@ pub(super) fn encode<K: EntryKind>(first: u64, entries: &[K::Entry]) -> Vec<u8> 
     value
 }
 
-/// Puts `entries` (in order) in `batch` as group records of the keyspace `prefix`, [`GROUP_ENTRIES`] at most
-/// each, keyed by their first entry's position.
+/// Puts `entries` (in order) in `batch` as group records of the keyspace `prefix`, keyed by their first entry's
+/// position, each of at most [`GROUP_ENTRIES`] entries and [`GROUP_BYTES`] bytes (unless one entry alone is more).
 pub(super) fn put<K: EntryKind>(batch: &mut Batch, prefix: &[u8], entries: &[K::Entry]) {
-    for chunk in entries.chunks(GROUP_ENTRIES) {
-        let first = K::position(&chunk[0]);
-        batch.insert(keys::group(prefix, first), encode::<K>(first, chunk));
+    let mut rest = entries;
+    while let Some(entry) = rest.first() {
+        let first = K::position(entry);
+        let mut taken = rest.len().min(GROUP_ENTRIES);
+        let mut value = encode::<K>(first, &rest[..taken]);
+        // Compact entries are about 30 bytes, so this is rare: ids that are not UUIDs, kept whole.
+        while value.len() > GROUP_BYTES && taken > 1 {
+            taken = taken.div_ceil(2);
+            value = encode::<K>(first, &rest[..taken]);
+        }
+        batch.insert(keys::group(prefix, first), value);
+        rest = &rest[taken..];
     }
 }
 
@@ -431,3 +447,7 @@ where
         }
     }
 }
+
+#[cfg(test)]
+#[path = "groups_records_tests.rs"]
+mod tests;

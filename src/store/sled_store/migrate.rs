@@ -21,7 +21,7 @@ use crate::store::fields::Fields;
 use crate::store::keys;
 
 /// Layout 3 keys a batch takes at most.
-const BATCH_KEYS: usize = 8 * GROUP_ENTRIES;
+const BATCH_KEYS: usize = 64 * GROUP_ENTRIES;
 /// Status and view records a batch packs at most (tens of kilobytes each).
 const PACK_BATCH: usize = 256;
 /// Group records a batch writes again at most (up to 60 kilobytes each in layout 5).
