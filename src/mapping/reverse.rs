@@ -97,7 +97,18 @@ fn indicator(members: &Members, text: &[u8]) -> Result<Unmapped, RecordError> {
 fn observed(text: &[u8], objects: &[Value]) -> Result<Unmapped, RecordError> {
     let object: Map<String, Value> =
         serde_json::from_slice(text).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
-    let mut payload = observed_fields(&object, objects);
+    let payload = observed_fields(&object, objects);
+    envelope_of(&object, payload, text)
+}
+
+/// The IntelMQ envelope of a foreign object whose fields gave `payload`: the object's id, its time, and its exact
+/// `text` as `raw`, as `Value` maps. (An indicator's is written from its members instead, `Members`, to the
+/// same bytes.)
+fn envelope_of(
+    object: &Map<String, Value>,
+    mut payload: Map<String, Value>,
+    text: &[u8],
+) -> Result<Unmapped, RecordError> {
     let Some(id) = object.get("id").and_then(Value::as_str) else {
         return Err(RecordError::Missing("id"));
     };

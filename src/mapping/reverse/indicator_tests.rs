@@ -1,11 +1,10 @@
 //! The envelope of an indicator, written from its members, against the same envelope built as maps the way
 //! the mapping was first written: the bytes must be the same, since stored envelopes are compared by them.
 
-use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::{Operator, Unmapped, address_field, field_for, intelmq_time, simple_pattern, unmap};
+use super::{Operator, Unmapped, address_field, envelope_of, field_for, simple_pattern, unmap};
 use crate::envelope::{Envelope, RecordError};
 use crate::mapping::CARRIER_EXTENSION_ID;
 
@@ -40,28 +39,7 @@ fn by_maps(text: &[u8]) -> Result<Unmapped, RecordError> {
     if let Some(description) = object.get("description").and_then(Value::as_str) {
         payload.insert("event_description.text".into(), json!(description));
     }
-    let Some(id) = object.get("id").and_then(Value::as_str) else {
-        return Err(RecordError::Missing("id"));
-    };
-    if let Some(time) = ["valid_from", "first_observed", "created"]
-        .iter()
-        .find_map(|k| object.get(*k)?.as_str())
-    {
-        payload.insert("time.source".into(), json!(intelmq_time(time)));
-    }
-    payload.insert("classification.type".into(), json!("undetermined"));
-    payload.insert(
-        "raw".into(),
-        json!(base64::engine::general_purpose::STANDARD.encode(text)),
-    );
-    let mut envelope = Map::new();
-    envelope.insert(
-        "meta".into(),
-        json!({"version": 1, "uuid": {"current": id}, "type": "event", "format": "intelmq"}),
-    );
-    envelope.insert("payload".into(), Value::Object(payload));
-    let text = serde_json::to_vec(&envelope).expect("JSON values serialize");
-    Envelope::from_made(&envelope, text).map(Unmapped::Foreign)
+    envelope_of(&object, payload, text)
 }
 
 fn same_as_maps(text: &str) {
