@@ -1,8 +1,9 @@
 //! The backup format and how it is written: everything a store holds that cannot be made again, as NDJSON.
 //!
 //! The first line names the format and its version: `{"format":"stixgate-backup","version":1,...}`. Then one
-//! record per line, each with a `kind`: the `cursor-secret`, every `envelope` version in the order they were
-//! stored, every `object` version of every collection in order of addition, every TAXII `status` and every
+//! record per line, each with a `kind`: the `cursor-secret`, every `object` version of every collection in order
+//! of addition, every `envelope` version in the order they were stored (a backup of an earlier version has the
+//! envelopes first, and restores as well), every TAXII `status` and every
 //! `note` (client checkpoints, provenance). The last line is `{"kind":"end","records":N}`, so that a backup
 //! that broke off is never taken for a whole one. Stored texts travel as JSON strings, exactly, so that every
 //! line is one line of valid JSON whatever the text holds. Derived views (the MISP feeds) are left out: the
@@ -163,26 +164,8 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> Result<Tally, BackupErro
         secret: BASE64.encode(store.cursor_secret()?),
     };
     line(out, &secret)?;
-    for envelope in store.envelopes() {
-        let mut envelope = envelope?;
-        let text = std::mem::take(&mut envelope.text);
-        let text = utf8(text, || {
-            format!("envelope {:?} version {}", envelope.id, envelope.version)
-        })?;
-        line(
-            out,
-            &EnvelopeLine {
-                kind: Kind::Envelope,
-                id: envelope.id,
-                version: envelope.version,
-                position: envelope.position,
-                collection: envelope.collection,
-                received: envelope.received,
-                text,
-            },
-        )?;
-        tally.envelopes += 1;
-    }
+    // Objects before envelopes, so that a restore finds the object text an envelope embeds and stores the
+    // envelope spliced onto it, as the server did (`text_log`).
     for object in store.all_objects() {
         let (collection, mut object) = object?;
         let text = std::mem::take(&mut object.text);
@@ -202,6 +185,26 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> Result<Tally, BackupErro
             },
         )?;
         tally.objects += 1;
+    }
+    for envelope in store.envelopes() {
+        let mut envelope = envelope?;
+        let text = std::mem::take(&mut envelope.text);
+        let text = utf8(text, || {
+            format!("envelope {:?} version {}", envelope.id, envelope.version)
+        })?;
+        line(
+            out,
+            &EnvelopeLine {
+                kind: Kind::Envelope,
+                id: envelope.id,
+                version: envelope.version,
+                position: envelope.position,
+                collection: envelope.collection,
+                received: envelope.received,
+                text,
+            },
+        )?;
+        tally.envelopes += 1;
     }
     for status in store.statuses() {
         let status = status?;
