@@ -199,11 +199,10 @@ fn observed_fields(object: &Map<String, Value>, objects: &[Value]) -> Map<String
                 payload.entry(field).or_insert(value.clone());
             }
         }
-        if object_type == "autonomous-system" {
-            if let Some(number) = sco.get("number") {
+        if object_type == "autonomous-system"
+            && let Some(number) = sco.get("number") {
                 payload.entry("source.asn").or_insert(number.clone());
             }
-        }
     }
     payload
 }

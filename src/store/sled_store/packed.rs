@@ -18,9 +18,9 @@ const COMPRESS_FROM: usize = 128;
 const LEVEL: i32 = 3;
 
 pub(super) fn pack(value: &[u8]) -> Vec<u8> {
-    if value.len() >= COMPRESS_FROM {
-        if let Ok(frame) = zstd::bulk::compress(value, LEVEL) {
-            if frame.len() + 4 < value.len() {
+    if value.len() >= COMPRESS_FROM
+        && let Ok(frame) = zstd::bulk::compress(value, LEVEL)
+            && frame.len() + 4 < value.len() {
                 let length = u32::try_from(value.len()).expect("values are far below 4 GiB");
                 let mut packed = Vec::with_capacity(5 + frame.len());
                 packed.push(ZSTD);
@@ -28,8 +28,6 @@ pub(super) fn pack(value: &[u8]) -> Vec<u8> {
                 packed.extend_from_slice(&frame);
                 return packed;
             }
-        }
-    }
     let mut packed = Vec::with_capacity(1 + value.len());
     packed.push(PLAIN);
     packed.extend_from_slice(value);
