@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod ingest;
 pub mod intelmq;
 pub mod jobs;
+pub mod logging;
 pub mod mapping;
 pub mod misp;
 pub mod secret;

@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -5,11 +6,15 @@ use stixgate::cli::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
+    let code = match run(Cli::parse()).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("stixgate: {error:#}");
+            stixgate::logging::flush();
+            // Not `eprintln!`, which panics when standard error cannot be written.
+            let _ = writeln!(std::io::stderr(), "stixgate: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    stixgate::logging::flush();
+    code
 }

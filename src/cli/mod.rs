@@ -10,7 +10,7 @@ mod mapping;
 mod secrets;
 mod serve;
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,8 +18,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{LogFormat, Settings};
+use crate::config::Settings;
 use crate::envelope::{RawRecord, split_records};
+use crate::logging::init as init_logging;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, Parser)]
@@ -124,22 +125,4 @@ fn split_or_report<'a>(file: &Path, input: &'a [u8]) -> Option<Vec<RawRecord<'a>
     split_records(input)
         .map_err(|error| eprintln!("{}:{error}", file.display()))
         .ok()
-}
-
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logger = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr);
-    let _ = match format {
-        LogFormat::Text => logger.with_ansi(io::stderr().is_terminal()).try_init(),
-        // Each field a top-level key, so that a log shipper can index it without unpacking.
-        LogFormat::Json => logger
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
-    };
 }

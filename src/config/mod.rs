@@ -41,6 +41,8 @@ pub struct Settings {
     pub max_content_length: usize,
     pub log: String,
     pub log_format: LogFormat,
+    /// Seconds that requests in flight get to finish after SIGTERM (long polls and streams end at once).
+    pub shutdown_timeout: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client; it is ignored from anyone else.
     pub trusted_proxies: Vec<AddressBlock>,
     pub tls: Option<TlsSettings>,
@@ -220,6 +222,9 @@ impl Settings {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.max_content_length == 0 {
             return invalid("max_content_length must be greater than 0".into());
+        }
+        if !(1..=3600).contains(&self.shutdown_timeout) {
+            return invalid("shutdown_timeout must be between 1 and 3600 seconds".into());
         }
         if let Err(error) = self.store.check() {
             return invalid(error.to_string());

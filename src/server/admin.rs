@@ -72,6 +72,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
     let (token, digest) = secret::new_token();
     let file = data.join(ADMIN_FILE);
     write_private(&file, &serde_json::to_vec(&AdminFile { url, token })?)?;
+    let shutdown_timeout = state.settings.shutdown_timeout;
     let authenticator =
         Arc::new(Authenticator::new(&state.settings.users).with_operator_token(&digest));
     let server = HttpServer::new(move || {
@@ -82,6 +83,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
             .wrap(from_fn(super::request_log::log_request))
     })
     .workers(1)
+    .shutdown_timeout(shutdown_timeout)
     .disable_signals()
     .listen(listener)?
     .run();

@@ -92,20 +92,25 @@ impl Metrics {
                 let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", histogram.count);
             }
         }
-        for (name, help, counter) in [
+        for (name, help, count) in [
             (
                 "stixgate_objects_stored_total",
                 "STIX object versions stored through TAXII POST.",
-                &self.objects_stored,
+                self.objects_stored.load(Ordering::Relaxed),
             ),
             (
                 "stixgate_envelopes_stored_total",
                 "Envelopes stored (duplicates not counted).",
-                &self.envelopes_stored,
+                self.envelopes_stored.load(Ordering::Relaxed),
+            ),
+            (
+                "stixgate_log_lines_dropped_total",
+                "Log lines dropped because the log could not take them (full disk, closed or full pipe).",
+                crate::logging::lines_dropped(),
             ),
         ] {
             header(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+            let _ = writeln!(out, "{name} {count}");
         }
         if let Some(bytes) = store_bytes {
             header(

@@ -15,6 +15,7 @@ mod peers;
 mod request_log;
 pub mod rights;
 pub mod routes;
+mod shutdown;
 mod taxii;
 mod tls;
 pub mod ui;
@@ -44,6 +45,7 @@ use envelope_maker::EnvelopeMaker;
 pub use error::ApiError;
 use rights::{Named, Right, Rule};
 use routes::Endpoint;
+use shutdown::Shutdown;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -184,6 +186,8 @@ pub struct Application {
     intelmq_tcp: Option<std::net::SocketAddr>,
     stopping: watch::Sender<bool>,
     admin: admin::Admin,
+    /// How long requests in flight get once the server is asked to stop (`shutdown_timeout`).
+    drain: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +326,7 @@ impl Application {
                 .wrap(from_fn(routes::refuse_long_urls))
                 .wrap(from_fn(request_log::log_request))
         })
+        .shutdown_timeout(shared_settings.shutdown_timeout)
         .disable_signals();
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, tls),
@@ -354,6 +359,7 @@ impl Application {
             intelmq_tcp,
             stopping,
             admin,
+            drain: Duration::from_secs(shared_settings.shutdown_timeout),
         })
     }
 
@@ -366,7 +372,8 @@ impl Application {
         self.intelmq_tcp
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests, finishes pending writes and flushes.
+    /// Serves until `shutdown` completes, then drains in-flight requests, finishes pending writes and flushes,
+    /// each within its bound (see [`shutdown::Shutdown`]).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()>,
@@ -375,59 +382,68 @@ impl Application {
         let mut server = tokio::spawn(self.server);
         let admin_handle = self.admin.server.handle();
         let admin_server = tokio::spawn(self.admin.server);
-        tokio::select! {
+        let stages = tokio::select! {
             result = &mut server => {
                 result.map_err(|e| StoreError::Io(Box::new(e)))?.map_err(|e| StoreError::Io(Box::new(e)))?;
+                Shutdown::begin(self.drain)
             }
             () = shutdown => {
                 tracing::info!("shutting down: draining in-flight requests");
-                // Open streams would otherwise hold up the drain until its timeout.
+                let stages = Shutdown::begin(self.drain);
+                // Long polls and streams end at once instead of holding up the drain.
                 self.stopping.send_replace(true);
-                bounded("the HTTP server", async {
+                stages.drain("the HTTP server", async {
                     handle.stop(true).await;
                     let _ = server.await;
                 })
                 .await;
+                stages
             }
-        }
+        };
         // Jobs handed over by the command line finish (or time out) before the writer stops.
-        bounded("the admin server", async {
-            admin_handle.stop(true).await;
-            let _ = admin_server.await;
-        })
-        .await;
+        stages
+            .drain("the admin endpoint", async {
+                admin_handle.stop(true).await;
+                let _ = admin_server.await;
+            })
+            .await;
         if let Err(error) = std::fs::remove_file(&self.admin.file) {
             tracing::warn!(%error, file = %self.admin.file.display(), "the admin file stays behind");
         }
         // A run cut short here resumes from its checkpoint at the next start (here or on another node), and an
         // IntelMQ event whose `Ok` was not sent is sent again by its bot.
-        self.jobs.stop().await;
+        stages
+            .stage("stopping background jobs", self.jobs.stop())
+            .await;
         for task in &self.background {
             task.abort();
         }
-        self.writer.stop().await;
-        let _ = self.writer_task.await;
+        let writer = self.writer;
+        let writer_task = self.writer_task;
+        let writer_done = stages
+            .stage("finishing pending writes", async move {
+                writer.stop().await;
+                let _ = writer_task.await;
+            })
+            .await;
         let store = self.store;
-        tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(|e| StoreError::Io(Box::new(e)))??;
-        tracing::info!("stopped; everything acknowledged is on disk");
+        let mut flushed = Ok(());
+        let flush = async {
+            flushed = match tokio::task::spawn_blocking(move || store.flush()).await {
+                Ok(result) => result,
+                Err(error) => Err(StoreError::Io(Box::new(error))),
+            };
+        };
+        let flush_done = stages.stage("flushing the store", flush).await;
+        flushed?;
+        if writer_done && flush_done {
+            tracing::info!("stopped; everything acknowledged is on disk");
+        } else {
+            tracing::warn!("stopped with a stage cut short; everything acknowledged is on disk");
+        }
         Ok(())
     }
 }
-
-/// Waits for a part of the server to stop, but not for ever: whatever happens to it, the writer must still
-/// get to finish and flush what was acknowledged.
-async fn bounded(what: &str, stop: impl Future<Output = ()>) {
-    if tokio::time::timeout(STOP_PATIENCE, stop).await.is_err() {
-        tracing::warn!(
-            "{what} did not stop within {STOP_PATIENCE:?}; finishing the shutdown without it"
-        );
-    }
-}
-
-/// Longer than actix's 30 s graceful drain, so that a drain that ends on its own is never cut short.
-const STOP_PATIENCE: Duration = Duration::from_secs(40);
 
 /// Removes status resources older than `retention`, hourly.
 async fn prune_statuses(writer: Writer, retention: Duration) {

@@ -27,6 +27,7 @@ mod scale_out;
 mod scale_out_backup;
 mod scale_out_jobs;
 mod secrets;
+mod shutdown;
 mod start_failures;
 mod taxii_auth;
 mod taxii_endpoints;
