@@ -18,6 +18,8 @@ pub struct Metrics {
     latencies: Mutex<BTreeMap<String, Histogram>>,
     pub objects_stored: AtomicU64,
     pub envelopes_stored: AtomicU64,
+    /// Stored envelopes left out of IntelMQ feeds because their flat event would pass `max_content_length`.
+    pub feed_events_skipped: AtomicU64,
 }
 
 #[derive(Default)]
@@ -102,6 +104,11 @@ impl Metrics {
                 "stixgate_envelopes_stored_total",
                 "Envelopes stored (duplicates not counted).",
                 &self.envelopes_stored,
+            ),
+            (
+                "stixgate_intelmq_events_skipped_total",
+                "Stored envelopes left out of IntelMQ feeds, streams and pushes: their flat event would be larger than max_content_length.",
+                &self.feed_events_skipped,
             ),
         ] {
             header(&mut out, name, "counter", help);
