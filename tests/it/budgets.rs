@@ -25,24 +25,23 @@ fn amplifying_envelope(id: &str) -> Value {
     json!({"meta": {"uuid": {"current": id}}, "payload": amplifying_payload()})
 }
 
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", app.address);
+    app.client.get(url).send().await.unwrap()
+}
+
+async fn post(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    let url = format!("{}{path}", app.address);
+    app.client.post(url).body(body).send().await.unwrap()
+}
+
 async fn feed(app: &TestApp) -> (StatusCode, String) {
-    let response = app
-        .client
-        .get(format!("{}/intelmq/feed", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = get(app, "/intelmq/feed").await;
     (response.status(), response.text().await.unwrap())
 }
 
 async fn metrics(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    response.text().await.unwrap()
+    get(app, "/metrics").await.text().await.unwrap()
 }
 
 /// The status, media type and JSON of an answer, and its length.
@@ -63,14 +62,7 @@ async fn a_hierarchical_event_that_flattens_past_its_budget_is_refused_and_nothi
     let app = spawn_app().await;
     let body = serde_json::to_vec(&amplifying_payload()).unwrap();
     assert!(body.len() < 40_000, "the body is small: {}", body.len());
-    let response = app
-        .client
-        .post(format!("{}/intelmq/events", app.address))
-        .header("Content-Type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post(&app, "/intelmq/events", body.clone()).await;
     let (status, media_type, error, length) = answer(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert!(
@@ -90,13 +82,7 @@ async fn a_hierarchical_event_that_flattens_past_its_budget_is_refused_and_nothi
     // IntelMQ's own hierarchical output still flattens, and what is served stays within its budget.
     let hierarchical = json!({"source": {"ip": "192.0.2.1", "geolocation": {"cc": "AT"}}, "classification": {"type": "scanner"}, "feed": {"name": "x"}});
     let body = serde_json::to_vec(&hierarchical).unwrap();
-    let response = app
-        .client
-        .post(format!("{}/intelmq/events", app.address))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post(&app, "/intelmq/events", body.clone()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (status, lines) = feed(&app).await;
     assert_eq!(status, StatusCode::OK);
@@ -150,19 +136,13 @@ async fn a_stored_envelope_past_its_budget_is_left_out_of_feeds_and_streams_and_
     let path = data.path().to_owned();
     let app = spawn_app_with(|s| s.data = path).await;
     let event = br#"{"source.ip": "192.0.2.9", "classification.type": "scanner"}"#;
-    let response = app
-        .client
-        .post(format!("{}/intelmq/events", app.address))
-        .body(&event[..])
-        .send()
-        .await
-        .unwrap();
+    let response = post(&app, "/intelmq/events", &event[..]).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let (status, lines) = feed(&app).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(lines.lines().count(), 1, "{lines}");
-    assert!(lines.contains("192.0.2.9"), "{lines}");
+    assert_eq!(lines.lines().count(), 1, "{} bytes", lines.len());
+    assert!(lines.contains("192.0.2.9"));
     assert!(lines.len() < 1000, "{} bytes", lines.len());
     assert!(
         metrics(&app)
@@ -170,17 +150,12 @@ async fn a_stored_envelope_past_its_budget_is_left_out_of_feeds_and_streams_and_
             .contains("stixgate_intelmq_events_skipped_total 1")
     );
 
-    let mut stream = app
-        .client
-        .get(format!("{}/intelmq/stream", app.address))
-        .send()
-        .await
-        .unwrap();
+    let mut stream = get(&app, "/intelmq/stream").await;
     assert_eq!(stream.status(), StatusCode::OK);
     let first = stream.chunk().await.unwrap().unwrap();
     let first = String::from_utf8_lossy(&first);
-    assert_eq!(first.lines().count(), 1, "{first}");
-    assert!(first.contains("192.0.2.9"), "{first}");
+    assert_eq!(first.lines().count(), 1, "{} bytes", first.len());
+    assert!(first.contains("192.0.2.9"));
     drop(stream);
     assert!(
         metrics(&app)
@@ -194,13 +169,7 @@ async fn a_stored_envelope_past_its_budget_is_left_out_of_feeds_and_streams_and_
 async fn many_bad_lines_get_counts_not_an_answer_many_times_the_body() {
     let app = spawn_app().await;
     let body = "x\n".repeat(256 * 1024);
-    let response = app
-        .client
-        .post(format!("{}/envelopes", app.address))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post(&app, "/envelopes", body.clone()).await;
     let (status, _, answer, length) = answer(response).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["errors"], 256 * 1024);
@@ -323,12 +292,12 @@ async fn a_small_gzip_body_that_inflates_far_past_the_preview_limit_is_refused_w
         .unwrap();
     let (status, media_type, error, _) = answer(response).await;
     let grown = peak_kib(server.child.id()).saturating_sub(before);
+    assert!(grown < 32 * 1024, "the peak memory grew by {grown} KiB");
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(
         media_type.starts_with("application/taxii+json"),
         "{media_type}"
     );
     assert_eq!(error["error_code"], "too-large", "{error}");
-    assert!(grown < 32 * 1024, "the peak memory grew by {grown} KiB");
     server.terminate();
 }
