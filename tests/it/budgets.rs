@@ -13,7 +13,7 @@ use crate::helpers::{COLLECTION, ServerProcess, TAXII, TestApp, spawn_app, spawn
 
 /// The payload of issue 22's finding 1: a 16 KiB key over 1,500 sub-keys, about 30 KB, which flattens to
 /// about 24.6 MB (the key is copied into each sub-key).
-fn amplifying_payload() -> Map<String, Value> {
+pub(crate) fn amplifying_payload() -> Map<String, Value> {
     let inner: Map<String, Value> = (0..1500).map(|i| (format!("a{i}"), json!(0))).collect();
     let mut event = Map::new();
     event.insert("feed.name".into(), json!("x"));
@@ -109,14 +109,37 @@ async fn an_envelope_whose_payload_would_flatten_past_its_budget_is_refused_at_i
     app.stop().await;
 }
 
-/// Stores `envelope` in the default collection of the store in `data`, as an older version stored it
-/// (nothing checks its flat size on this way in).
-fn store_directly(data: &std::path::Path, envelope: &Value) {
+#[tokio::test]
+async fn a_carrier_whose_envelope_would_flatten_past_its_budget_gives_no_envelope() {
+    let app = spawn_app().await;
+    let envelope = parse(&amplifying_envelope("carried-nested-1"));
+    let tables = stixgate::mapping::Tables::embedded();
+    let carrier = stixgate::mapping::map_envelope(&envelope, &tables, None).carrier;
+    let status = app.add_objects(COLLECTION, &[carrier]).await;
+    assert_eq!(status["failure_count"], 1, "{status}");
+    let message = status["failures"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no valid envelope") && message.contains("flattened"),
+        "{message}"
+    );
+    let (code, _) = app.get_envelope("carried-nested-1").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// An envelope parsed as the store takes it, with no look at its flat size.
+fn parse(envelope: &Value) -> Envelope {
     let rules = IntakeRules {
         minting: Minting::Uuid4,
         bare_shape: Shape::Draft,
     };
-    let envelope = Envelope::parse(envelope.to_string().as_bytes(), &rules).unwrap();
+    Envelope::parse(envelope.to_string().as_bytes(), &rules).unwrap()
+}
+
+/// Stores `envelope` in the default collection of the store in `data`, as an older version stored it
+/// (nothing checks its flat size on this way in).
+fn store_directly(data: &std::path::Path, envelope: &Value) {
+    let envelope = parse(envelope);
     let store = SledStore::open(data).unwrap();
     store
         .apply(vec![WriteOp::PutEnvelope {
