@@ -86,15 +86,6 @@ pub struct Checked {
 }
 
 impl Intake {
-    /// Splits `input` into records and stores them; see [`Intake::store_records`].
-    pub async fn store_input(
-        &self,
-        input: &[u8],
-        writer: &Writer,
-    ) -> StoreResult<Vec<RecordReport>> {
-        self.check_input(input).store(writer).await
-    }
-
     /// Validates every record and stores the valid ones in one durable write. The reports follow the records'
     /// order.
     pub async fn store_records(
