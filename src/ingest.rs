@@ -69,6 +69,11 @@ impl Tally {
     }
 }
 
+/// The most refused records of a request reported one by one: the others are only counted
+/// ([`Checked::unlisted_errors`]), so that a body of many short bad lines gets no reports (and no answer)
+/// many times its size.
+pub const LISTED_ERRORS: usize = 100;
+
 /// Records validated and ready to store: nothing is written until [`Checked::store`].
 #[derive(Debug)]
 pub struct Checked {
@@ -76,18 +81,11 @@ pub struct Checked {
     ops: Vec<WriteOp>,
     /// The first record that is STIX or TAXII content: a request holding one was sent to the wrong place.
     pub stix: Option<StixContent>,
+    /// Refused records beyond the [`LISTED_ERRORS`] that have a report.
+    pub unlisted_errors: usize,
 }
 
 impl Intake {
-    /// Splits `input` into records and stores them; see [`Intake::store_records`].
-    pub async fn store_input(
-        &self,
-        input: &[u8],
-        writer: &Writer,
-    ) -> StoreResult<Vec<RecordReport>> {
-        self.check_input(input).store(writer).await
-    }
-
     /// Validates every record and stores the valid ones in one durable write. The reports follow the records'
     /// order.
     pub async fn store_records(
@@ -98,25 +96,34 @@ impl Intake {
         self.check_records(records).store(writer).await
     }
 
-    /// Splits `input` into records and validates them, storing nothing.
+    /// Splits `input` (a request's body) into records and validates them, storing nothing; only the first
+    /// [`LISTED_ERRORS`] refused records get a report.
     pub fn check_input(&self, input: &[u8]) -> Checked {
         match split_records(input) {
-            Ok(records) => self.check_records(&records),
+            Ok(records) => self.check_listing(&records, LISTED_ERRORS),
             Err(LocatedError { line, error }) => Checked {
                 reports: vec![RecordReport::error(line, error.to_string())],
                 ops: Vec::new(),
                 stix: None,
+                unlisted_errors: 0,
             },
         }
     }
 
-    /// Validates every record, storing nothing.
+    /// Validates every record, storing nothing; every record gets a report.
     pub fn check_records(&self, records: &[RawRecord<'_>]) -> Checked {
+        self.check_listing(records, usize::MAX)
+    }
+
+    /// Validates every record, storing nothing; refused records past the first `listed` are only counted.
+    fn check_listing(&self, records: &[RawRecord<'_>], listed: usize) -> Checked {
         let mut checked = Checked {
-            reports: Vec::with_capacity(records.len()),
+            reports: Vec::new(),
             ops: Vec::new(),
             stix: None,
+            unlisted_errors: 0,
         };
+        let mut errors = 0;
         for record in records {
             let parsed = Envelope::parse(record.bytes, &self.rules).inspect_err(|e| {
                 if let RecordError::Stix(content) = e {
@@ -142,9 +149,13 @@ impl Intake {
                         objects,
                     });
                 }
-                Err(message) => checked
-                    .reports
-                    .push(RecordReport::error(record.line, message)),
+                Err(_) if errors >= listed => checked.unlisted_errors += 1,
+                Err(message) => {
+                    errors += 1;
+                    checked
+                        .reports
+                        .push(RecordReport::error(record.line, message));
+                }
             }
         }
         checked
@@ -189,14 +200,15 @@ impl Intake {
         })
     }
 
-    /// In strict mode, an IntelMQ payload must hold values IntelMQ stores as they are.
+    /// An IntelMQ payload must flatten within its budget ([`Envelope::check_flat_payload`]); in strict mode,
+    /// it must also hold values IntelMQ stores as they are.
     fn check(&self, envelope: Envelope) -> Result<Envelope, String> {
-        let intelmq = envelope
-            .format()
-            .is_none_or(|f| f == crate::envelope::intelmq::FORMAT);
-        if self.strict_intelmq_values && intelmq {
+        if self.strict_intelmq_values && envelope.is_intelmq() {
+            let flat = envelope.flat_payload().map_err(|e| e.to_string())?;
             let report = envelope.kind() == Some("report");
-            check_payload(&envelope.payload(), FieldList::shared_35(), report)?;
+            check_payload(&flat, FieldList::shared_35(), report)?;
+        } else {
+            envelope.check_flat_payload().map_err(|e| e.to_string())?;
         }
         Ok(envelope)
     }

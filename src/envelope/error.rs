@@ -37,6 +37,8 @@ pub enum RecordError {
         "the record has no IntelMQ field: {0}; a bare event needs at least one IntelMQ 3.5 field such as \"source.ip\" or an \"extra.\" key"
     )]
     NoIntelmqField(String),
+    #[error("{0}")]
+    FlatTooLarge(#[from] crate::intelmq::TooLarge),
 }
 
 /// STIX or TAXII content, which the TAXII endpoints take and the envelope routes do not.

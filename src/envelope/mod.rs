@@ -141,8 +141,7 @@ impl Envelope {
 
     fn from_envelope(top: &Map<String, Value>, text: Vec<u8>) -> Result<Self, RecordError> {
         let envelope = Self::from_header(top, text)?;
-        // IEP04 is IntelMQ's proposal: an envelope that names no format carries an IntelMQ payload.
-        if envelope.format().is_none_or(|f| f == intelmq::FORMAT)
+        if envelope.is_intelmq()
             && let Some(Value::Object(payload)) = top.get("payload")
         {
             intelmq::check_payload(payload)?;
@@ -252,6 +251,31 @@ impl Envelope {
 
     pub fn into_text(self) -> Vec<u8> {
         self.text
+    }
+
+    /// Whether the payload is an IntelMQ event or report: IEP04 is IntelMQ's proposal, so an envelope that
+    /// names no format carries one.
+    pub fn is_intelmq(&self) -> bool {
+        self.format().is_none_or(|f| f == intelmq::FORMAT)
+    }
+
+    /// The payload flattened, as IntelMQ feeds deliver it, within the flat budget of the envelope's text
+    /// ([`crate::intelmq::flat_budget`]).
+    pub fn flat_payload(&self) -> Result<Map<String, Value>, crate::intelmq::TooLarge> {
+        crate::intelmq::flatten_within(
+            &self.payload(),
+            crate::intelmq::flat_budget(self.text.len()),
+        )
+    }
+
+    /// Whether an IntelMQ payload flattens within the flat budget of the envelope's text, copying nothing:
+    /// every way in checks it, so that no feed line of a stored envelope passes it.
+    pub fn check_flat_payload(&self) -> Result<(), RecordError> {
+        if self.is_intelmq() {
+            let budget = crate::intelmq::flat_budget(self.text.len());
+            crate::intelmq::flat_size_within(&self.payload(), budget)?;
+        }
+        Ok(())
     }
 
     /// The payload object, parsed from the envelope text.

@@ -8,5 +8,7 @@ mod validate;
 
 pub use deliver::{Delivered, deliverable};
 pub use fields::{FieldList, FieldsError};
-pub use hierarchy::flatten;
+pub use hierarchy::{
+    FLAT_GROWTH, FLAT_SLACK, TooLarge, flat_budget, flat_size_within, flatten_within,
+};
 pub use validate::{check_payload, sanitize};

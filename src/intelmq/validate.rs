@@ -103,22 +103,23 @@ const LEGACY_TYPES: [(&str, &str); 20] = [
 const REGISTRIES: [&str; 5] = ["AFRINIC", "APNIC", "ARIN", "LACNIC", "RIPE"];
 const TLPS: [&str; 4] = ["WHITE", "GREEN", "AMBER", "RED"];
 
-/// Why a payload is not what IntelMQ stores as it is: the first value it would refuse or rewrite, with the
-/// field named. Keys it does not know are not values to check (delivery moves them under `extra.`).
+/// Why a payload, flattened (see [`super::flatten_within`]), is not what IntelMQ stores as it is: the first
+/// value it would refuse or rewrite, with the field named. Keys it does not know are not values to check
+/// (delivery moves them under `extra.`).
 pub fn check_payload(
-    payload: &serde_json::Map<String, Value>,
+    flat: &serde_json::Map<String, Value>,
     fields: &super::FieldList,
     report: bool,
 ) -> Result<(), String> {
-    for (key, value) in super::flatten(payload) {
+    for (key, value) in flat {
         let spec = if report {
-            fields.report.get(&key)
+            fields.report.get(key)
         } else {
-            fields.event.get(&key)
+            fields.event.get(key)
         };
         let Some(spec) = spec else { continue };
-        match sanitize(spec, &value) {
-            Ok(stored) if stored == value => {}
+        match sanitize(spec, value) {
+            Ok(stored) if stored == *value => {}
             Ok(stored) => {
                 return Err(format!(
                     "field `{key}` = {value} is not in IntelMQ's form: IntelMQ would store {stored}"

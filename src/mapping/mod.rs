@@ -13,7 +13,7 @@ mod values;
 
 use serde_json::Value;
 
-use crate::envelope::{Envelope, intelmq};
+use crate::envelope::Envelope;
 use crate::stix::Timestamp;
 
 pub use carrier::{
@@ -53,7 +53,7 @@ pub fn map_envelope(envelope: &Envelope, tables: &Tables, modified: Option<Times
     let modified = modified
         .filter(|m| *m > created)
         .map(Timestamp::to_stix_millis);
-    let is_intelmq = envelope.format().is_none_or(|f| f == intelmq::FORMAT);
+    let is_intelmq = envelope.is_intelmq();
     let mut warnings = Vec::new();
     let marking = match payload.get("tlp").and_then(Value::as_str) {
         Some(tlp) if is_intelmq => {

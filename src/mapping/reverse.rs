@@ -52,7 +52,9 @@ fn carrier(text: &[u8]) -> Result<Unmapped, RecordError> {
                 field: "envelope",
                 expected: "the envelope's text, a string",
             })?;
-    Envelope::reparse(envelope.as_bytes().to_vec()).map(Unmapped::Carrier)
+    let envelope = Envelope::reparse(envelope.as_bytes().to_vec())?;
+    envelope.check_flat_payload()?;
+    Ok(Unmapped::Carrier(envelope))
 }
 
 /// `[type:property = 'value']` patterns of one comparison, which is what IntelMQ can hold; the envelope is

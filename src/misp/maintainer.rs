@@ -23,7 +23,7 @@ use super::definition::FeedDefinition;
 use super::render::{FeedEnvelope, member};
 use super::view::{HashChunk, Keys, Member, MemberChunk, Meta, Summary};
 use crate::config::Settings;
-use crate::envelope::{Envelope, intelmq};
+use crate::envelope::Envelope;
 use crate::mapping::Tables;
 use crate::store::{Store, StoreError, StoreResult, WriteOp, Writer};
 
@@ -435,8 +435,7 @@ fn step(
 fn intelmq_event(text: Vec<u8>) -> StoreResult<Option<(Envelope, Map<String, Value>)>> {
     let (envelope, payload) =
         Envelope::stored_with_payload(text).map_err(|e| malformed(&e.to_string()))?;
-    let is_intelmq_event =
-        envelope.format().is_none_or(|f| f == intelmq::FORMAT) && envelope.kind() != Some("report");
+    let is_intelmq_event = envelope.is_intelmq() && envelope.kind() != Some("report");
     Ok(is_intelmq_event.then_some((envelope, payload)))
 }
 

@@ -25,9 +25,17 @@ struct PostAnswer<'a> {
     #[serde(flatten)]
     tally: Tally,
     records: &'a [RecordReport],
+    /// Refused records without a report of their own (see [`crate::ingest::LISTED_ERRORS`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    errors_not_listed: usize,
 }
 
-/// Stores one JSON envelope, a JSON array or NDJSON; answers per record once the good ones are durable.
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
+/// Stores one JSON envelope, a JSON array or NDJSON; answers per record once the good ones are durable,
+/// with a report for each record stored or duplicate and for the first refused ones (all are counted).
 /// 200 when at least one record was stored or was a duplicate, 400 when every record was refused.
 pub async fn post(
     state: web::Data<AppState>,
@@ -47,13 +55,15 @@ pub async fn post(
     if let Some(content) = checked.stix {
         return Err(misdirected(&state.settings, &intake.collection, content));
     }
+    let errors_not_listed = checked.unlisted_errors;
     let reports = checked.store(&state.writer).await?;
     let mut tally = Tally::default();
     tally.add(&reports);
+    tally.errors += errors_not_listed;
     state
         .metrics
         .count_stored(&state.metrics.envelopes_stored, tally.stored);
-    let status = if tally.errors == reports.len() {
+    let status = if tally.stored + tally.duplicates == 0 {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -61,6 +71,7 @@ pub async fn post(
     Ok(HttpResponse::build(status).json(PostAnswer {
         tally,
         records: &reports,
+        errors_not_listed,
     }))
 }
 

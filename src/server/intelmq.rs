@@ -21,7 +21,7 @@ use super::error::ApiError;
 use super::rights::Grant;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
 use crate::ingest::{Intake, RecordReport, RecordStatus};
-use crate::intelmq::{FieldList, deliverable, flatten};
+use crate::intelmq::{FieldList, deliverable, flat_budget, flatten_within};
 use crate::store::WriteOp;
 
 const CURSOR_HEADER: &str = "X-Stixgate-Cursor";
@@ -98,6 +98,7 @@ pub(super) async fn store_event(
 
 /// The event as flat JSON text: the body itself when it is flat JSON, else flattened from its hierarchical
 /// form, or made from form fields (the bot labels those JSON too, so the body is sniffed, not the header).
+/// Flattening copies each parent key into every key below it: it stops at the body's flat budget.
 fn event_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let trimmed = body.trim_ascii();
     let object: Map<String, Value> = if trimmed.starts_with(b"{") {
@@ -118,7 +119,8 @@ fn event_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
             .map(|(k, v)| (k, Value::String(v)))
             .collect()
     };
-    let flat = flatten(&object);
+    let flat = flatten_within(&object, flat_budget(body.len()))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if flat == object && trimmed.starts_with(b"{") {
         return Ok(trimmed.to_vec());
     }
@@ -351,14 +353,22 @@ pub(super) fn feed_page(
         }
         let envelope =
             Envelope::reparse(stored.text).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-        if envelope
-            .format()
-            .is_some_and(|f| f != intelmq_format::FORMAT)
-        {
+        if !envelope.is_intelmq() {
             continue;
         }
+        let flat = match envelope.flat_payload() {
+            Ok(flat) => flat,
+            Err(error) => {
+                // Stored before intake held payloads to their flat budget.
+                tracing::warn!(envelope = %envelope.id(), %error, "an envelope is left out of an IntelMQ feed");
+                state
+                    .metrics
+                    .count_stored(&state.metrics.feed_events_skipped, 1);
+                continue;
+            }
+        };
         let report = envelope.kind() == Some("report");
-        let delivered = deliverable(&flatten(&envelope.payload()), &format.fields, report);
+        let delivered = deliverable(&flat, &format.fields, report);
         moved += delivered.moved.len();
         dropped += delivered.dropped.len();
         let mut event = delivered.event;

@@ -18,6 +18,8 @@ pub struct Metrics {
     latencies: Mutex<BTreeMap<String, Histogram>>,
     pub objects_stored: AtomicU64,
     pub envelopes_stored: AtomicU64,
+    /// Stored envelopes left out of IntelMQ feeds because their flat event would pass `max_content_length`.
+    pub feed_events_skipped: AtomicU64,
 }
 
 #[derive(Default)]
@@ -107,6 +109,11 @@ impl Metrics {
                 "stixgate_log_lines_dropped_total",
                 "Log lines dropped because the log could not take them (full disk, closed or full pipe).",
                 crate::logging::lines_dropped(),
+            ),
+            (
+                "stixgate_intelmq_events_skipped_total",
+                "Stored envelopes left out of IntelMQ feeds, streams and pushes: their flat event would be past its budget.",
+                self.feed_events_skipped.load(Ordering::Relaxed),
             ),
         ] {
             header(&mut out, name, "counter", help);

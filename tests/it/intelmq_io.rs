@@ -120,6 +120,19 @@ async fn tcp_frames_are_answered_ok_once_stored_and_a_resent_frame_is_a_duplicat
 }
 
 #[tokio::test]
+async fn a_tcp_event_that_flattens_past_its_budget_is_refused_and_nothing_stored() {
+    let (app, address) = app_with_tcp().await;
+    let mut connection = TcpStream::connect(&address).await.unwrap();
+    let amplifying = serde_json::to_vec(&crate::budgets::amplifying_payload()).unwrap();
+    assert_ne!(&send_frame(&mut connection, &amplifying).await, b"Ok");
+    let good = serde_json::to_vec(&event("192.0.2.3")).unwrap();
+    assert_eq!(&send_frame(&mut connection, &good).await, b"Ok");
+    assert_eq!(feed_lines(&app).await, [event("192.0.2.3")]);
+    drop(connection);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn tcp_text_ending_in_the_separator_is_stored_without_answers() {
     let (app, address) = app_with_tcp().await;
     let mut connection = TcpStream::connect(&address).await.unwrap();

@@ -2,6 +2,7 @@
 
 mod backup;
 mod bad_input;
+mod budgets;
 mod check_config;
 mod cli;
 mod client;

@@ -24,6 +24,10 @@ use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, MadeEnvelope, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
 
+/// The most failures a status lists (with `failure_count` exact): a body of many small bad objects would
+/// otherwise get, and store, a status many times its size.
+pub const LISTED_FAILURES: usize = 100;
+
 /// Only `objects` is read; `more` and `next` mean nothing in a request.
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -43,18 +47,24 @@ pub async fn add(
     let request_timestamp = Timestamp::now();
     let envelope = read_envelope(&body)?;
 
-    let mut checked: Vec<Result<NewObject, StatusDetail>> = envelope
-        .objects
-        .unwrap_or_default()
-        .into_iter()
-        .map(|raw| {
-            NewObject::from_text(raw.get().as_bytes().to_vec()).map_err(|error| StatusDetail {
-                id: error.id.unwrap_or_default(),
-                version: String::new(),
-                message: Some(error.message),
-            })
-        })
-        .collect();
+    // Failures past those the status lists are only counted, so that many small bad objects do not make
+    // a status (nor the memory to build it) many times the size of the body.
+    let (mut listed_failures, mut unlisted_failures) = (0, 0);
+    let mut checked: Vec<Result<NewObject, StatusDetail>> = Vec::new();
+    for raw in envelope.objects.unwrap_or_default() {
+        match NewObject::from_text(raw.get().as_bytes().to_vec()) {
+            Ok(object) => checked.push(Ok(object)),
+            Err(_) if listed_failures >= LISTED_FAILURES => unlisted_failures += 1,
+            Err(error) => {
+                listed_failures += 1;
+                checked.push(Err(StatusDetail {
+                    id: error.id.unwrap_or_default(),
+                    version: String::new(),
+                    message: Some(error.message),
+                }));
+            }
+        }
+    }
     let (envelopes, made) = envelopes_of(
         &mut checked,
         &collection.id,
@@ -80,7 +90,7 @@ pub async fn add(
             id: uuid::Uuid::new_v4().to_string(),
             status: "complete".into(),
             request_timestamp: Some(request_timestamp.to_taxii()),
-            total_count: checked.len() as u64,
+            total_count: (checked.len() + unlisted_failures) as u64,
             success_count: 0,
             successes: None,
             failure_count: 0,
@@ -94,7 +104,7 @@ pub async fn add(
     let outcomes = state
         .writer
         .write_posted(ops, made, move |outcomes| {
-            let stored = report(status, checked, outcomes);
+            let stored = report(status, checked, unlisted_failures, outcomes);
             let text = serde_json::to_vec(&stored).expect("statuses serialize");
             let op = WriteOp::PutStatus {
                 id: stored.resource.id.clone(),
@@ -146,10 +156,12 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
         .map_err(|e| ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}")))
 }
 
-/// The status of a request: successes and failures in the order the objects came in.
+/// The status of a request: successes and failures in the order the objects came in; of the failures, only
+/// the first [`LISTED_FAILURES`] (`failure_count` counts them all, with the `unlisted` ones left out before).
 fn report(
     mut status: StoredStatus,
     checked: Vec<Result<NewObject, StatusDetail>>,
+    unlisted: usize,
     outcomes: &[WriteOutcome],
 ) -> StoredStatus {
     let mut outcomes = outcomes.iter();
@@ -178,7 +190,8 @@ fn report(
     }
     let resource = &mut status.resource;
     resource.success_count = successes.len() as u64;
-    resource.failure_count = failures.len() as u64;
+    resource.failure_count = (failures.len() + unlisted) as u64;
+    failures.truncate(LISTED_FAILURES);
     resource.successes = non_empty(successes);
     resource.failures = non_empty(failures);
     status

@@ -4,8 +4,7 @@
 
 use std::fmt::Write;
 
-use actix_web::{HttpResponse, web};
-use bytes::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,6 +13,7 @@ use crate::envelope::Envelope;
 use crate::mapping::map_envelope;
 use crate::misp::attributes;
 use crate::server::AppState;
+use crate::server::body::read_limited;
 use crate::server::error::ApiError;
 use crate::server::rights::Grant;
 
@@ -41,13 +41,19 @@ pub async fn form(
     page(&state.settings, &grant, "Mapping preview", &body)
 }
 
+/// The most bytes of a preview form, decoded: one event or envelope pasted by hand.
+const PREVIEW_LIMIT: usize = 256 * 1024;
+
 /// The form again, with what its input becomes.
 pub async fn preview(
     state: web::Data<AppState>,
+    request: HttpRequest,
     _query: web::Query<PreviewQuery>,
     grant: Grant,
-    body: Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Read as every other body is, so that a compressed body is inflated only up to the limit.
+    let body = read_limited(&request, payload, PREVIEW_LIMIT).await?;
     let form: PreviewForm = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::BadRequest(format!("the form has no field input: {e}")))?;
     let mut html = form_html(&grant, &form.input);
