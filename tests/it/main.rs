@@ -2,6 +2,7 @@
 
 mod backup;
 mod bad_input;
+mod browsers;
 mod check_config;
 mod cli;
 mod client;
