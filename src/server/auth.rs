@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::Output;
@@ -29,7 +29,6 @@ pub struct Authenticator {
     /// user's wrong password costs: a PHC string with the parameters of the first user's hash and a hash
     /// that no password gives. `None` when no user has a password.
     unknown_user: Option<String>,
-    checks: PasswordChecks,
     /// SHA-256 of a token to whose it is.
     tokens: HashMap<[u8; 32], Principal>,
     /// SHA-256 of a whole `Authorization` value that passed argon2, to its user.
@@ -54,7 +53,6 @@ impl Authenticator {
         Self {
             passwords,
             unknown_user,
-            checks: PasswordChecks::start(checks_at_once()),
             tokens,
             verified: Mutex::default(),
         }
@@ -119,8 +117,7 @@ impl Authenticator {
             None => (self.unknown_user.clone().ok_or_else(refused)?, false),
         };
         // argon2 takes tens of milliseconds on purpose: off the event loop.
-        let valid = self
-            .checks
+        let valid = password_checks()
             .submit(hash, password.to_owned())?
             .await
             .unwrap_or(false);
@@ -165,9 +162,14 @@ fn unknown_user_hash(hash: &str) -> Option<String> {
     Some(parsed.to_string())
 }
 
-/// The cap on argon2 checks: a few threads of their own run them, one at a time each, so that memory for
-/// checks is bounded (each thread's allocator keeps and reuses the memory of its last check, where checks
-/// spread over the blocking pool's threads left one check's memory behind in each), and a flood of wrong
+/// The process's one [`PasswordChecks`]: the API's authenticator and the admin endpoint's share the cap.
+fn password_checks() -> &'static PasswordChecks {
+    static CHECKS: OnceLock<PasswordChecks> = OnceLock::new();
+    CHECKS.get_or_init(|| PasswordChecks::start(checks_at_once()))
+}
+
+/// The cap on argon2 checks: a few threads of their own run them, one at a time each and each with one
+/// working memory that it reuses (see [`verify`]), so that memory for checks is bounded, and a flood of wrong
 /// passwords queues behind them (and past [`CHECKS_WAITING`], is refused) instead of taking the server's
 /// memory and threads. Other callers (tokens, remembered passwords, anonymous requests) never wait here.
 struct PasswordChecks {
@@ -187,7 +189,7 @@ impl PasswordChecks {
         (Self { waiting: sender }, queue)
     }
 
-    /// `threads` threads that run the checks of `queue`; they end when the queue's sender is dropped.
+    /// The queue, and `threads` threads that run its checks for as long as it exists.
     fn start(threads: usize) -> Self {
         let (checks, queue) = Self::new(CHECKS_WAITING);
         let queue = Arc::new(Mutex::new(queue));
