@@ -1,13 +1,15 @@
 //! Who is asking: HTTP Basic (argon2 password hashes) or a bearer token, else anonymous.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use argon2::password_hash::Output;
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 
 use super::error::ApiError;
 use crate::config::{Principal, UserSettings};
@@ -16,9 +18,17 @@ use crate::config::{Principal, UserSettings};
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 10_000;
 
+/// Password checks that wait for their turn beyond this many are refused at once (429): waiting costs little
+/// memory, but a caller kept waiting for seconds is better told to come back.
+const CHECKS_WAITING: usize = 64;
+
 pub struct Authenticator {
     /// User name to argon2 PHC string.
     passwords: HashMap<String, String>,
+    /// What the password of an unknown user is checked against, so that its refusal costs what a known
+    /// user's wrong password costs: a PHC string with the parameters of the first user's hash and a hash
+    /// that no password gives. `None` when no user has a password.
+    unknown_user: Option<String>,
     /// SHA-256 of a token to whose it is.
     tokens: HashMap<[u8; 32], Principal>,
     /// SHA-256 of a whole `Authorization` value that passed argon2, to its user.
@@ -36,8 +46,13 @@ impl Authenticator {
             .flat_map(|u| u.tokens.iter().map(move |t| (t, &u.name)))
             .filter_map(|(token, name)| Some((decode_hex(token)?, Principal::User(name.clone()))))
             .collect();
+        let unknown_user = users
+            .iter()
+            .find_map(|u| u.password.as_deref())
+            .and_then(unknown_user_hash);
         Self {
             passwords,
+            unknown_user,
             tokens,
             verified: Mutex::default(),
         }
@@ -95,19 +110,18 @@ impl Authenticator {
             .split_once(':')
             .ok_or_else(|| ApiError::Unauthorized("the Basic credentials have no `:`".into()))?;
         let refused = || ApiError::Unauthorized("the user name or password is wrong".into());
-        let hash = self.passwords.get(name).cloned().ok_or_else(refused)?;
-        let password = password.to_owned();
+        // An unknown user's password is checked too, against a hash with the same parameters: a refusal
+        // that came quicker would tell which user names exist.
+        let (hash, known) = match self.passwords.get(name) {
+            Some(hash) => (hash.clone(), true),
+            None => (self.unknown_user.clone().ok_or_else(refused)?, false),
+        };
         // argon2 takes tens of milliseconds on purpose: off the event loop.
-        let valid = web::block(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false);
-        if !valid {
+        let valid = password_checks()
+            .submit(hash, password.to_owned())?
+            .await
+            .unwrap_or(false);
+        if !(valid && known) {
             return Err(refused());
         }
         self.remember(key, name);
@@ -133,6 +147,114 @@ impl Authenticator {
     }
 }
 
+/// How many argon2 checks run at once: one per core, at least 2 and at most 4. Each holds the memory its hash's
+/// parameters ask for (19 MiB with `stixgate hash-password`), so checks hold at most 4 × that (76 MiB).
+fn checks_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().clamp(2, 4))
+}
+
+/// `hash` with its output replaced by zeros: the same algorithm, parameters and salt, and so the same cost to
+/// verify, but no password verifies against it.
+fn unknown_user_hash(hash: &str) -> Option<String> {
+    let mut parsed = PasswordHash::new(hash).ok()?;
+    let length = parsed.hash?.len();
+    parsed.hash = Some(Output::new(&vec![0; length]).ok()?);
+    Some(parsed.to_string())
+}
+
+/// The process's one [`PasswordChecks`]: the API's authenticator and the admin endpoint's share the cap.
+fn password_checks() -> &'static PasswordChecks {
+    static CHECKS: OnceLock<PasswordChecks> = OnceLock::new();
+    CHECKS.get_or_init(|| PasswordChecks::start(checks_at_once()))
+}
+
+/// The cap on argon2 checks: a few threads of their own run them, one at a time each and each with one
+/// working memory that it reuses (see [`verify`]), so that memory for checks is bounded, and a flood of wrong
+/// passwords queues behind them (and past [`CHECKS_WAITING`], is refused) instead of taking the server's
+/// memory and threads. Other callers (tokens, remembered passwords, anonymous requests) never wait here.
+struct PasswordChecks {
+    waiting: SyncSender<Check>,
+}
+
+struct Check {
+    hash: String,
+    password: String,
+    answer: oneshot::Sender<bool>,
+}
+
+impl PasswordChecks {
+    /// The queue, without threads to take from it yet.
+    fn new(waiting: usize) -> (Self, Receiver<Check>) {
+        let (sender, queue) = sync_channel(waiting);
+        (Self { waiting: sender }, queue)
+    }
+
+    /// The queue, and `threads` threads that run its checks for as long as it exists.
+    fn start(threads: usize) -> Self {
+        let (checks, queue) = Self::new(CHECKS_WAITING);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads {
+            let queue = Arc::clone(&queue);
+            let started = std::thread::Builder::new()
+                .name(format!("password-check-{index}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    // The lock is held only while waiting for the next check, not while running it.
+                    while let Some(check) = queue.lock().ok().and_then(|q| q.recv().ok()) {
+                        let valid = verify(&check.hash, check.password.as_bytes(), &mut memory);
+                        // A caller who hung up is not waiting for the answer.
+                        let _ = check.answer.send(valid);
+                    }
+                });
+            if let Err(error) = started {
+                tracing::error!(%error, "a password check thread did not start");
+            }
+        }
+        checks
+    }
+
+    /// Queues a check of `password` against `hash`; 429 when too many are waiting already (or no thread
+    /// takes them).
+    fn submit(&self, hash: String, password: String) -> Result<oneshot::Receiver<bool>, ApiError> {
+        let (answer, answered) = oneshot::channel();
+        self.waiting
+            .try_send(Check {
+                hash,
+                password,
+                answer,
+            })
+            .map_err(|_| ApiError::TooManyPasswordChecks)?;
+        Ok(answered)
+    }
+}
+
+/// Whether `password` matches the PHC string `hash`, with `memory` as argon2's working memory, grown when a
+/// hash asks for more. A thread's checks reuse it: the allocator would keep the memory of many freed checks
+/// (measured: 12 of them, 230 MiB, with four threads) where they allocate their own.
+fn verify(hash: &str, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let mut matches = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from);
+        let params = Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), Block::default());
+        }
+        let mut computed = vec![0; expected.len()];
+        Argon2::new(algorithm, version.ok()?, params)
+            .hash_password_into_with_memory(password, salt, &mut computed, &mut memory[..])
+            .ok()?;
+        // `Output`'s comparison takes the same time wherever the outputs differ.
+        Some(Output::new(&computed).ok()? == expected)
+    };
+    matches().unwrap_or(false)
+}
+
 fn decode_hex(text: &str) -> Option<[u8; 32]> {
     let mut digest = [0; 32];
     for (i, byte) in digest.iter_mut().enumerate() {
@@ -144,8 +266,8 @@ fn decode_hex(text: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argon2::PasswordHasher;
     use argon2::password_hash::SaltString;
+    use argon2::{PasswordHasher, PasswordVerifier};
 
     fn users() -> Vec<UserSettings> {
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
@@ -170,6 +292,51 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(credentials)
         )
+    }
+
+    #[test]
+    fn checks_reuse_their_memory_and_agree_with_argon2() {
+        let hash = users()[0].password.clone().unwrap();
+        let mut memory = Vec::new();
+        assert!(verify(&hash, b"s3cret", &mut memory));
+        let used = memory.len();
+        assert!(used >= 19 * 1024, "{used} blocks of 1 KiB");
+        assert!(!verify(&hash, b"s3cret!", &mut memory));
+        assert!(!verify(
+            &unknown_user_hash(&hash).unwrap(),
+            b"s3cret",
+            &mut memory
+        ));
+        assert!(!verify("not a hash", b"s3cret", &mut memory));
+        assert_eq!(memory.len(), used, "no new memory for the next checks");
+    }
+
+    #[test]
+    fn checks_past_the_queue_are_refused_at_once() {
+        let (checks, _queue) = PasswordChecks::new(2);
+        let submit = || checks.submit("hash".into(), "password".into());
+        let (first, second) = (submit(), submit());
+        assert!(first.is_ok() && second.is_ok());
+        assert!(matches!(submit(), Err(ApiError::TooManyPasswordChecks)));
+    }
+
+    #[test]
+    fn an_unknown_users_hash_costs_the_same_and_matches_nothing() {
+        let known = users()[0].password.clone().unwrap();
+        let unknown = unknown_user_hash(&known).unwrap();
+        let (known, unknown) = (
+            PasswordHash::new(&known).unwrap(),
+            PasswordHash::new(&unknown).unwrap(),
+        );
+        assert_eq!(known.algorithm, unknown.algorithm);
+        assert_eq!(known.version, unknown.version);
+        assert_eq!(known.params, unknown.params);
+        assert_eq!(known.hash.unwrap().len(), unknown.hash.unwrap().len());
+        assert!(
+            Argon2::default()
+                .verify_password(b"s3cret", &unknown)
+                .is_err()
+        );
     }
 
     #[actix_web::test]

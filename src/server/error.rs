@@ -40,11 +40,19 @@ pub enum ApiError {
     FormUpload(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
     TooLarge { limit: usize },
+    #[error(
+        "too many password checks are waiting; try again in {PASSWORD_CHECKS_RETRY_AFTER} s, or use a bearer token"
+    )]
+    TooManyPasswordChecks,
     #[error("{0}")]
     Unprocessable(String),
     #[error("the store is not available: {0}")]
     Store(#[from] StoreError),
 }
+
+/// When a caller refused for too many waiting password checks may try again, in seconds: a check takes tens
+/// of milliseconds, so the queue is gone by then.
+const PASSWORD_CHECKS_RETRY_AFTER: u32 = 1;
 
 /// The most characters of a caller's value (an id, a name) that an answer repeats.
 const SHOWN_MAX: usize = 200;
@@ -88,6 +96,7 @@ impl ApiError {
                 ("Unsupported content encoding", "unsupported-encoding")
             }
             ApiError::TooLarge { .. } => ("Request body too large", "too-large"),
+            ApiError::TooManyPasswordChecks => ("Too many requests", "too-many-requests"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
             ApiError::Store(_) => ("Storage unavailable", "storage"),
         }
@@ -108,6 +117,7 @@ impl ResponseError for ApiError {
             | ApiError::UnsupportedEncoding(_)
             | ApiError::FormUpload(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyPasswordChecks => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -129,6 +139,12 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        if let ApiError::TooManyPasswordChecks = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                PASSWORD_CHECKS_RETRY_AFTER.to_string(),
+            ));
         }
         response.content_type(TAXII_MEDIA_TYPE).json(ErrorResource {
             title,

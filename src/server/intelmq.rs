@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -19,6 +20,7 @@ use super::body::read_limited;
 use super::envelopes::misdirected;
 use super::error::ApiError;
 use super::rights::Grant;
+use crate::config::Principal;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
 use crate::ingest::{Intake, RecordReport, RecordStatus};
 use crate::intelmq::{FieldList, deliverable, flat_budget, flatten_within};
@@ -145,6 +147,54 @@ pub struct FeedQuery {
     id_key: Option<String>,
 }
 
+/// The note that keeps a named consumer's cursor. A consumer belongs to whoever named it first: the note is
+/// kept per collection and per caller, so that another user naming the same consumer gets a cursor of its own
+/// and cannot move the first one's (or learn that it exists). Anonymous callers cannot be told apart, so they
+/// share one namespace.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ConsumerNote {
+    pub collection: String,
+    pub owner: Principal,
+    pub name: String,
+}
+
+/// The notes' prefix: `intelmq-consumer/{collection}/{owner}/{consumer}`, where the owner is `anonymous`,
+/// `operator` or `user:` and the user name with `/` and `%` percent-encoded.
+pub(super) const CONSUMER_NOTES: &str = "intelmq-consumer/";
+const OWNER_ENCODED: &AsciiSet = &CONTROLS.add(b'/').add(b'%');
+
+impl ConsumerNote {
+    fn key(&self) -> String {
+        let owner = match &self.owner {
+            Principal::Anonymous => "anonymous".to_owned(),
+            Principal::Operator => "operator".to_owned(),
+            Principal::User(name) => format!("user:{}", utf8_percent_encode(name, OWNER_ENCODED)),
+        };
+        format!("{CONSUMER_NOTES}{}/{owner}/{}", self.collection, self.name)
+    }
+
+    /// The consumer a note key names, `None` for any other note.
+    pub fn parse(key: &str) -> Option<Self> {
+        let (collection, rest) = key.strip_prefix(CONSUMER_NOTES)?.split_once('/')?;
+        let (owner, name) = rest.split_once('/')?;
+        let owner = match owner {
+            "anonymous" => Principal::Anonymous,
+            "operator" => Principal::Operator,
+            user => Principal::User(
+                percent_decode_str(user.strip_prefix("user:")?)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned(),
+            ),
+        };
+        Some(Self {
+            collection: collection.to_owned(),
+            owner,
+            name: name.to_owned(),
+        })
+    }
+}
+
 /// A feed being read: where it stands and how its events are written.
 struct FeedReader {
     collection: String,
@@ -190,10 +240,14 @@ impl FeedReader {
             )));
         }
         let scope = format!("intelmq-feed:{}", collection.id);
-        let note = query
-            .consumer
-            .as_ref()
-            .map(|c| format!("feed-cursor/{}/{c}", collection.id));
+        let note = query.consumer.map(|name| {
+            ConsumerNote {
+                collection: collection.id.clone(),
+                owner: grant.caller.clone(),
+                name,
+            }
+            .key()
+        });
         let cursor = match (&query.cursor, &note) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::BadRequest(
@@ -399,4 +453,39 @@ pub(super) fn feed_page(
         moved,
         dropped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_notes_keep_owners_apart_and_read_back() {
+        let note = |owner: Principal, name: &str| ConsumerNote {
+            collection: "pub".into(),
+            owner,
+            name: name.into(),
+        };
+        let owners = [
+            Principal::Anonymous,
+            Principal::Operator,
+            Principal::User("alice".into()),
+            Principal::User("anonymous".into()),
+            Principal::User("a/b%2F".into()),
+        ];
+        let keys: Vec<String> = owners
+            .iter()
+            .map(|o| note(o.clone(), "x/y").key())
+            .collect();
+        for (owner, key) in owners.iter().zip(&keys) {
+            assert_eq!(
+                ConsumerNote::parse(key),
+                Some(note(owner.clone(), "x/y")),
+                "{key}"
+            );
+            assert_eq!(keys.iter().filter(|k| *k == key).count(), 1, "{key}");
+        }
+        assert_eq!(ConsumerNote::parse("feed-cursor/pub/x"), None);
+        assert_eq!(ConsumerNote::parse("intelmq-consumer/pub/nobody/x"), None);
+    }
 }

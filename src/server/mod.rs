@@ -3,6 +3,7 @@
 pub mod admin;
 mod auth;
 mod body;
+mod cross_site;
 mod envelope_maker;
 mod envelopes;
 mod error;

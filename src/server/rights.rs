@@ -4,6 +4,7 @@
 //! request against it before any handler runs. A handler learns the outcome, the caller and the collection,
 //! as a [`Grant`]; it never decides rights itself. The two decisions that need what a handler reads from the
 //! store first (the collection of a stored envelope, the owner of a status) are made by functions here.
+//! Before any of it, a browser's cross-site request that would change state is refused (`cross_site.rs`).
 //!
 //! The answers, the same on every route:
 //! - credentials that do not hold: 401, whatever the route needs;

@@ -11,6 +11,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 
 use super::auth::Authenticator;
+use super::cross_site::refuse_cross_site_changes;
 use super::error::ApiError;
 use super::rights::{ResourceRules, Rule, enforce};
 use super::taxii::{RootIndex, negotiate};
@@ -58,8 +59,9 @@ impl Endpoint {
     }
 }
 
-/// Registers `endpoints`, one resource per path: each decides rights with [`enforce`] before its handler
-/// runs, and answers 405 with `Allow` to the methods it lacks.
+/// Registers `endpoints`, one resource per path: each refuses cross-site changes (see
+/// [`refuse_cross_site_changes`]) and decides rights with [`enforce`] before its handler runs, and answers
+/// 405 with `Allow` to the methods it lacks.
 pub fn register(
     config: &mut web::ServiceConfig,
     endpoints: Vec<Endpoint>,
@@ -106,9 +108,12 @@ pub fn register(
         for endpoint in group {
             resource = resource.route((endpoint.handler)(web::route().method(endpoint.method)));
         }
-        let resource = resource.wrap(from_fn(move |request, next| {
-            enforce(Rc::clone(&rules), request, next)
-        }));
+        // The outer layer runs first: a cross-site change is refused before any password is checked.
+        let resource = resource
+            .wrap(from_fn(move |request, next| {
+                enforce(Rc::clone(&rules), request, next)
+            }))
+            .wrap(from_fn(refuse_cross_site_changes));
         if taxii {
             config.service(resource.wrap(from_fn(negotiate::negotiate)));
         } else {

@@ -124,6 +124,24 @@ def test_the_mapping_preview_shows_stix_objects_and_misp_attributes_and_stores_n
     assert status == 200 and b"198.51.100.23" not in feed, "a preview stores nothing"
 
 
+def test_a_form_on_another_site_cannot_store_with_the_operators_credentials(server, browser):
+    # The browser holds alice's credentials, as it would after she signed in; a page of any other site (here a
+    # data: URL, an origin of its own) posts an IntelMQ event as form fields, which needs no CORS preflight.
+    browser.as_user("alice")
+    form = (
+        f'<form method="post" action="{server.url}/intelmq/events?collection={COLLECTION}">'
+        '<input name="source.ip" value="203.0.113.99"><input name="classification.type" value="scanner">'
+        '<input name="feed.name" value="cross-site"><button>send</button></form>'
+    )
+    browser.get("data:text/html," + form)
+    browser.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: "http_status" in browser.find_element(By.TAG_NAME, "body").text)
+    refusal = json.loads(browser.find_element(By.TAG_NAME, "body").text)
+    assert refusal["http_status"] == "403" and "from another site" in refusal["description"], refusal
+    _, _, feed = request(f"{server.url}/intelmq/feed?collection={COLLECTION}&limit=1000", "alice")
+    assert b"203.0.113.99" not in feed, "nothing was stored"
+
+
 def test_peers_and_consumers_are_shown_to_admins_only(server, browser):
     browser.as_user("root")
     browser.get(server.url + "/")
@@ -144,8 +162,9 @@ def test_peers_and_consumers_are_shown_to_admins_only(server, browser):
     assert peer.find_element(By.CSS_SELECTOR, "td.next").text.endswith("Z")
     consumers = browser.find_elements(By.CSS_SELECTOR, "table")[1].find_elements(By.CSS_SELECTOR, "tbody tr")
     cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in consumers]
-    assert [c[:2] for c in cells] == [["collector-1", COLLECTION]]
-    assert cells[0][2].isdigit()
+    # Each consumer with the user it belongs to: another user naming it would get a cursor of its own.
+    assert [c[:3] for c in cells] == [["collector-1", "alice", COLLECTION]]
+    assert cells[0][3].isdigit()
     assert console_errors(browser) == []
     screenshot(browser, "peers")
 

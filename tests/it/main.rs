@@ -3,6 +3,7 @@
 mod backup;
 mod bad_input;
 mod budgets;
+mod browsers;
 mod check_config;
 mod cli;
 mod client;

@@ -228,7 +228,8 @@ async fn callers_see_only_the_collections_they_may_read_and_peers_only_as_admins
     assert_eq!(status, StatusCode::OK);
     assert!(
         peers.contains(&format!(
-            "<td class=\"id\">&lt;i&gt;bot&lt;/i&gt;</td><td class=\"id\">{COLLECTION}</td><td class=\"num\">0</td>"
+            "<td class=\"id\">&lt;i&gt;bot&lt;/i&gt;</td><td>alice</td><td class=\"id\">{COLLECTION}</td>\
+             <td class=\"num\">0</td>"
         )),
         "{peers}"
     );

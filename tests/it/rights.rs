@@ -12,13 +12,13 @@ use stixgate::server::rights::{Right, Rule};
 
 use crate::helpers::{TAXII, TestApp, collection, encode_segment, indicator, spawn_app_with};
 
-const COLLECTION: &str = "44444444-4444-4444-8444-444444444444";
+pub(crate) const COLLECTION: &str = "44444444-4444-4444-8444-444444444444";
 /// A collection that only `other` may read, so that `other` has rights, but none on [`COLLECTION`].
 const ELSEWHERE: &str = "55555555-5555-4555-8555-555555555555";
 
 /// The kinds of caller, each a user of the test configuration except the first two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
+pub(crate) enum Caller {
     Anonymous,
     WrongPassword,
     /// A user with no right on the collection.
@@ -67,12 +67,12 @@ impl Caller {
     }
 
     /// A tag for what this caller posts, so that what a refused request would have stored can be looked for.
-    fn index(self) -> u32 {
+    pub(crate) fn index(self) -> u32 {
         CALLERS.iter().position(|c| *c == self).unwrap() as u32 + 100
     }
 }
 
-fn configure(settings: &mut Settings, metrics_public: bool) {
+pub(crate) fn configure(settings: &mut Settings, metrics_public: bool) {
     let user = |name: &str, admin: bool| UserSettings {
         name: name.into(),
         password: Some(hash_password(&format!("{name}-pw"))),
@@ -183,12 +183,12 @@ fn documented_rule(method: &str, path: &str) -> Option<Rule> {
 }
 
 /// What the test server holds before the callers try: an object, an envelope and a status, all by `rw`.
-struct Fixture {
+pub(crate) struct Fixture {
     envelope_id: String,
     status_id: String,
 }
 
-async fn fixture(app: &TestApp) -> Fixture {
+pub(crate) async fn fixture(app: &TestApp) -> Fixture {
     let status = app
         .client
         .post(format!(
@@ -229,7 +229,7 @@ fn envelope(id: &str) -> Value {
 
 /// The request a caller makes to one route: the path with its parameters filled in, and a body that the
 /// route accepts, carrying the caller's tag.
-fn request(
+pub(crate) fn request(
     app: &TestApp,
     fixture: &Fixture,
     path: &str,

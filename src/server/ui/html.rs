@@ -102,7 +102,10 @@ pub fn page(settings: &Settings, grant: &Grant, title: &str, body: &str) -> Http
     HttpResponse::Ok()
         .insert_header(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
         .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
+        // Nothing of a view's URL goes elsewhere, while the page's own forms keep their `Origin` (a
+        // `no-referrer` page posts `Origin: null`, which the cross-site refusal cannot tell from a sandboxed
+        // frame's in a browser that sends no `Sec-Fetch-Site`).
+        .insert_header(("Referrer-Policy", "same-origin"))
         // Views show what one caller may see: no cache keeps them for the next.
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))

@@ -6,18 +6,15 @@ use std::fmt::Write;
 use actix_web::{HttpResponse, web};
 
 use super::html::{escape, page};
-use crate::config::PeerMode;
+use crate::config::{PeerMode, Principal};
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::intelmq::ConsumerNote;
 use crate::server::rights::Grant;
-
-/// The notes in which `/intelmq/feed` keeps a named consumer's cursor: `feed-cursor/{collection}/{consumer}`.
-const CURSOR_NOTES: &str = "feed-cursor/";
 
 /// One named IntelMQ consumer.
 struct Consumer {
-    collection: String,
-    name: String,
+    note: ConsumerNote,
     /// The position of the last envelope it was given; `None` when its cursor no longer opens (for instance
     /// after a restore into a new data directory).
     position: Option<u64>,
@@ -85,19 +82,12 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         // Notes are bookkeeping: a few per client and consumer, never one per envelope.
         for note in store.notes() {
             let (note, value) = note?;
-            let Some((collection, name)) = note
-                .strip_prefix(CURSOR_NOTES)
-                .and_then(|rest| rest.split_once('/'))
-            else {
+            let Some(note) = ConsumerNote::parse(&note) else {
                 continue;
             };
-            let scope = format!("intelmq-feed:{collection}");
+            let scope = format!("intelmq-feed:{}", note.collection);
             let position = key.open(&scope, &String::from_utf8_lossy(&value)).ok();
-            consumers.push(Consumer {
-                collection: collection.to_owned(),
-                name: name.to_owned(),
-                position,
-            });
+            consumers.push(Consumer { note, position });
         }
         let newest = store.envelopes_before(None).next().transpose()?;
         Ok((consumers, newest.map(|e| e.position)))
@@ -112,7 +102,7 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         let _ = writeln!(
             body,
             "<p class=\"note\">The newest envelope of all collections is at position {}.</p>\
-             <table><thead><tr><th>Consumer</th><th>Collection</th><th>Cursor position</th>\
+             <table><thead><tr><th>Consumer</th><th>Owner</th><th>Collection</th><th>Cursor position</th>\
              <th>Envelopes stored since (all collections)</th></tr></thead><tbody>",
             newest.map_or_else(|| "–".into(), |p| p.to_string())
         );
@@ -128,10 +118,15 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         };
         let _ = writeln!(
             body,
-            "<tr><td class=\"id\">{}</td><td class=\"id\">{}</td><td class=\"num\">{position}</td>\
-             <td class=\"num\">{behind}</td></tr>",
-            escape(&consumer.name),
-            escape(&consumer.collection),
+            "<tr><td class=\"id\">{}</td><td>{}</td><td class=\"id\">{}</td>\
+             <td class=\"num\">{position}</td><td class=\"num\">{behind}</td></tr>",
+            escape(&consumer.note.name),
+            escape(&match &consumer.note.owner {
+                Principal::Anonymous => "anonymous callers".into(),
+                Principal::Operator => "the operator token".into(),
+                Principal::User(name) => name.clone(),
+            }),
+            escape(&consumer.note.collection),
         );
     }
     if !consumers.is_empty() {
