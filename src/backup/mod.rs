@@ -2,8 +2,10 @@
 //!
 //! The first line names the format and its version: `{"format":"stixgate-backup","version":1,...}`. Then one
 //! record per line, each with a `kind`: the `cursor-secret`, every `object` version of every collection in order
-//! of addition, every `envelope` version in the order they were stored (a backup of an earlier version has the
-//! envelopes first, and restores as well), every TAXII `status` and every
+//! of addition, every `envelope` version with its collection, collection after collection, each in the order
+//! they were stored (a backup of an earlier version has the envelopes first, and in one order for every
+//! collection, with positions counted across collections; it restores as well, its positions kept), every TAXII
+//! `status` and every
 //! `note` (client checkpoints, provenance). The last line is `{"kind":"end","records":N}`, so that a backup
 //! that broke off is never taken for a whole one. Stored texts travel as JSON strings, exactly, so that every
 //! line is one line of valid JSON whatever the text holds. Derived views (the MISP feeds) are left out: the

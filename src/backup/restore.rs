@@ -130,8 +130,8 @@ fn apply(store: &dyn Store, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(
         if !matches!(outcome, WriteOutcome::Stored { .. }) {
             return Err(RestoreError::Line {
                 line,
-                reason: "this record comes twice or out of order (envelope positions, versions of \
-                         an id and each collection's date_added must grow)"
+                reason: "this record comes twice or out of order (within a collection, envelope \
+                         positions, the versions of an envelope id and date_added must grow)"
                     .into(),
             });
         }

@@ -155,50 +155,96 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
+    fn envelope(&self, collection: &str, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         let sql = format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 ORDER BY version DESC LIMIT 1"
+            "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND id = $2 \
+             ORDER BY version DESC LIMIT 1"
         );
-        self.first(&sql, vec![text(id)], envelope_of)
+        self.first(&sql, vec![text(collection), text(id)], envelope_of)
     }
 
-    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
-        let sql =
-            format!("SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 AND version = $2");
-        self.first(&sql, vec![text(id), int8(i64::from(version))], envelope_of)
+    fn envelope_version(
+        &self,
+        collection: &str,
+        id: &str,
+        version: u32,
+    ) -> StoreResult<Option<StoredEnvelope>> {
+        let sql = format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM envelopes \
+             WHERE collection = $1 AND id = $2 AND version = $3"
+        );
+        let params = vec![text(collection), text(id), int8(i64::from(version))];
+        self.first(&sql, params, envelope_of)
     }
 
-    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+    fn envelopes_after(
+        &self,
+        collection: &str,
+        after: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
         let start = after.map_or(-1, after_bound);
+        let collection = collection.to_owned();
         walk(
             &self.pool,
             CHUNK,
             move |key: Option<&i64>, size| {
                 let sql = format!(
-                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position > $1 \
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND position > $2 \
                      ORDER BY position LIMIT {size}"
                 );
-                (sql, vec![int8(*key.unwrap_or(&start))])
+                (
+                    sql,
+                    vec![text(collection.as_str()), int8(*key.unwrap_or(&start))],
+                )
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
         )
     }
 
-    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+    fn envelopes_before(
+        &self,
+        collection: &str,
+        before: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
         let start = before.map_or(i64::MAX, after_bound);
+        let collection = collection.to_owned();
         walk(
             &self.pool,
             CHUNK,
             move |key: Option<&i64>, size| {
                 let sql = format!(
-                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position < $1 \
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND position < $2 \
                      ORDER BY position DESC LIMIT {size}"
                 );
-                (sql, vec![int8(*key.unwrap_or(&start))])
+                (
+                    sql,
+                    vec![text(collection.as_str()), int8(*key.unwrap_or(&start))],
+                )
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
+        )
+    }
+
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
+        walk(
+            &self.pool,
+            CHUNK,
+            |key: Option<&(String, i64)>, size| {
+                let (collection, after) = key.cloned().unwrap_or((String::new(), -1));
+                let sql = format!(
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes \
+                     WHERE (collection, position) > ($1, $2) \
+                     ORDER BY collection, position LIMIT {size}"
+                );
+                (sql, vec![text(collection), int8(after)])
+            },
+            envelope_of,
+            |e| {
+                let position = signed(e.position).unwrap_or(i64::MAX);
+                (e.collection.clone(), position)
+            },
         )
     }
 
