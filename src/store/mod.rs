@@ -481,6 +481,8 @@ pub trait Store: Send + Sync {
 }
 
 #[cfg(test)]
+mod scope_tests;
+#[cfg(test)]
 mod summary_tests;
 #[cfg(test)]
 mod tests;
