@@ -40,9 +40,14 @@ fn the_same_id_in_two_collections_is_two_envelopes(engine: &dyn Engine) {
     let store = engine.open();
     for collection in ["pub", "amber", "green"] {
         let stored = store.envelope(collection, "x").unwrap().unwrap();
-        assert_eq!((stored.collection.as_str(), stored.version), (collection, 0));
+        assert_eq!(
+            (stored.collection.as_str(), stored.version),
+            (collection, 0)
+        );
         assert!(
-            stored.text.ends_with(format!(r#"{{"n1":"{collection}"}}}}"#).as_bytes()),
+            stored
+                .text
+                .ends_with(format!(r#"{{"n1":"{collection}"}}}}"#).as_bytes()),
             "{collection}"
         );
         let version = store.envelope_version(collection, "x", 0).unwrap();
@@ -59,12 +64,12 @@ fn the_same_id_in_two_collections_is_two_envelopes(engine: &dyn Engine) {
 fn a_write_to_one_collection_is_judged_by_that_collection_alone(engine: &dyn Engine) {
     let store = engine.open();
     let amber = r#"{"n1":"amber"}"#;
-    store.apply(vec![put_in("amber", "x", amber, KEEP)]).unwrap();
+    store
+        .apply(vec![put_in("amber", "x", amber, KEEP)])
+        .unwrap();
     let amber_before = store.envelope("amber", "x").unwrap();
     // amber's exact envelope is no duplicate in pub; another one with amber's id is no conflict there.
-    let outcomes = store
-        .apply(vec![put_in("pub", "x", amber, KEEP)])
-        .unwrap();
+    let outcomes = store.apply(vec![put_in("pub", "x", amber, KEEP)]).unwrap();
     assert_eq!(outcomes, [FIRST]);
     let outcomes = store
         .apply(vec![put_in("pub", "y", r#"{"n1":"pub"}"#, KEEP)])
@@ -99,7 +104,12 @@ fn a_write_to_one_collection_is_judged_by_that_collection_alone(engine: &dyn Eng
     assert!(text_of(store.envelope("pub", "x").unwrap()).ends_with(r#"{"n1":"pub 3"}}"#));
     // And amber's own new version starts from amber's, not from pub's.
     let outcomes = store
-        .apply(vec![put_in("amber", "x", r#"{"n1":"amber 2"}"#, NEW_VERSION)])
+        .apply(vec![put_in(
+            "amber",
+            "x",
+            r#"{"n1":"amber 2"}"#,
+            NEW_VERSION,
+        )])
         .unwrap();
     assert_eq!(outcomes, [WriteOutcome::Stored { version: 1 }]);
     assert!(text_of(store.envelope("pub", "x").unwrap()).ends_with(r#"{"n1":"pub 3"}}"#));
@@ -129,7 +139,10 @@ fn positions_count_one_collection(engine: &dyn Engine) {
         }
         // amber's arrivals move nothing in pub: no new position, no gap.
         assert_eq!(ids(&*store, "pub", Some(0)), before);
-        assert_eq!(ids(&*store, "pub", None), [("p1".into(), 0), ("p2".into(), 1)]);
+        assert_eq!(
+            ids(&*store, "pub", None),
+            [("p1".into(), 0), ("p2".into(), 1)]
+        );
         store.flush().unwrap();
     }
     let store = engine.open();
@@ -144,7 +157,10 @@ fn positions_count_one_collection(engine: &dyn Engine) {
         [("p3".into(), 2)],
         "the next position of pub after a reopen"
     );
-    let amber: Vec<u64> = ids(&*store, "amber", None).into_iter().map(|(_, p)| p).collect();
+    let amber: Vec<u64> = ids(&*store, "amber", None)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     assert_eq!(amber, [0, 1, 2, 3, 4]);
     let newest_first: Vec<String> = store
         .envelopes_before("pub", None)
