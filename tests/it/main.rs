@@ -26,6 +26,7 @@ mod roundtrip;
 mod scale_out;
 mod scale_out_backup;
 mod scale_out_jobs;
+mod scoped_ids;
 mod secrets;
 mod start_failures;
 mod taxii_auth;
