@@ -10,7 +10,9 @@ use stixgate::config::{Settings, UserSettings};
 use stixgate::secret::hash_password;
 use stixgate::store::DuplicatePolicy;
 
-use crate::helpers::{TestApp, collection, encode_segment, spawn_app_with};
+use crate::helpers::{
+    COLLECTION as DEFAULT, TestApp, collection, encode_segment, run_cli, spawn_app_with,
+};
 
 const PUB: &str = "66666666-6666-4666-8666-666666666666";
 const AMBER: &str = "77777777-7777-4777-8777-777777777777";
@@ -295,4 +297,91 @@ async fn a_pub_feed_cursor_counts_pub_alone_and_never_moves_for_amber() {
     let (lines, next) = pub_feed(&app, Some(&cursor)).await;
     assert_eq!((lines, position(&next)), (1, 2));
     app.stop().await;
+}
+
+/// The (id, version, position, collection) of each envelope record of a backup, in its order.
+fn envelope_records(backup: &[u8]) -> Vec<(String, u64, u64, String)> {
+    let text = std::str::from_utf8(backup).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|record| record["kind"] == "envelope")
+        .map(|r| {
+            let text = |key: &str| r[key].as_str().unwrap().to_owned();
+            let number = |key: &str| r[key].as_u64().unwrap();
+            (
+                text("id"),
+                number("version"),
+                number("position"),
+                text("collection"),
+            )
+        })
+        .collect()
+}
+
+/// A backup of an earlier stixgate numbered envelopes across collections (here the default configuration's
+/// collection, which `import` stores into, and amber), and could hold an id's versions in two
+/// collections; a backup of this one may hold the same id in two collections. Both restore whole, with their
+/// positions, and each collection's next envelope follows its own last.
+#[test]
+fn backups_with_positions_across_collections_and_one_id_in_two_restore_whole() {
+    let record = |id: &str, version: u32, position: u64, collection: &str| {
+        json!({"kind": "envelope", "id": id, "version": version, "position": position,
+               "collection": collection, "received": 1_795_803_091_605_259u64 + position,
+               "text": envelope(id, json!({"n": position}))})
+        .to_string()
+    };
+    let envelopes = [
+        record("x", 0, 0, DEFAULT),
+        record("a", 0, 1, AMBER),
+        // The earlier stixgate stored x's next version in amber.
+        record("x", 1, 2, AMBER),
+        record("p", 0, 3, DEFAULT),
+        // Only per-collection ids allow these two.
+        record("y", 0, 4, DEFAULT),
+        record("y", 0, 5, AMBER),
+    ];
+    let mut lines = vec![json!({"format": "stixgate-backup", "version": 1}).to_string()];
+    lines.extend(envelopes.iter().cloned());
+    lines.push(json!({"kind": "end", "records": envelopes.len()}).to_string());
+    let data = tempfile::tempdir().unwrap();
+    let target = data.path().join("restored");
+    let output = run_cli(&["restore", "-"], &target, lines.join("\n").as_bytes());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let imported = envelope("q", json!({"source.ip": "198.51.100.9"}));
+    let output = run_cli(
+        &["import", "--collection", DEFAULT, "-"],
+        &target,
+        imported.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run_cli(&["backup"], &target, b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record = |id: &str, version, position, collection: &str| {
+        (id.to_owned(), version, position, collection.to_owned())
+    };
+    assert_eq!(
+        envelope_records(&output.stdout),
+        [
+            record("x", 0, 0, DEFAULT),
+            record("p", 0, 3, DEFAULT),
+            record("y", 0, 4, DEFAULT),
+            record("q", 0, 5, DEFAULT),
+            record("a", 0, 1, AMBER),
+            record("x", 1, 2, AMBER),
+            record("y", 0, 5, AMBER),
+        ]
+    );
 }
