@@ -24,8 +24,8 @@
 //! the position of its first entry. A group is written as records of at most `GROUP_ENTRIES` (64) entries and
 //! `GROUP_BYTES` (6 KiB, unless one entry alone is more; both in `sled_store/groups.rs`), so that a lookup decodes, and a
 //! delete rewrites, a bounded value, and so that sled never keeps a node of them as an unevicted blob. Readers
-//! take records of any size (layout 5 as first written had up to 512 entries). Records of one
-//! keyspace never overlap: every entry of a later group comes after every entry of an earlier one.
+//! take records of any size. Records of one keyspace (a collection's objects, or its envelopes) never overlap:
+//! every entry of a later group comes after every entry of an earlier one.
 //!
 //! A record's value is a header, then its entries. Numbers in them are LEB128 varints (seven bits a byte, low bits
 //! first), signed ones zigzag varints (0, -1, 1, -2 … as 0, 1, 2, 3 …); a text is a varint length and its bytes.
