@@ -37,7 +37,15 @@ struct Header {
     /// When the backup was taken (RFC 3339), for the reader's information.
     #[serde(default)]
     created: String,
+    /// `"collection"`: each collection's envelope positions count that collection alone. Absent in a backup of a
+    /// stixgate whose positions counted every collection, which restores with a floor under every collection's
+    /// next position (see [`crate::store::WriteOp::RaiseEnvelopeFloor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    envelope_positions: Option<String>,
 }
+
+/// [`Header::envelope_positions`] of this stixgate's backups.
+const POSITIONS_PER_COLLECTION: &str = "collection";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -158,6 +166,7 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> Result<Tally, BackupErro
         version: VERSION,
         stixgate: env!("CARGO_PKG_VERSION").to_owned(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        envelope_positions: Some(POSITIONS_PER_COLLECTION.to_owned()),
     };
     line(out, &header)?;
     let mut tally = Tally::default();

@@ -12,7 +12,7 @@
 //! | `S` status-id | status record: stored at:u64, status resource JSON packed (`sled_store/packed.rs`: zstd) |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata: `format` (u32, this layout is 7), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret` |
+//! | `M` name | metadata: `format` (u32, this layout is 7), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret`, `envelope-floor` (u64, the least position a collection's next envelope takes, raised by the restore of a backup whose positions counted every collection) |
 //! | `V` view key | a derived view's record, packed: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
@@ -98,6 +98,8 @@ pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_LOG_END: &[u8] = b"Mlog-end";
 pub const META_RETIRED_SEGMENTS: &[u8] = b"Mretired-segments";
 pub const META_DEAD_BYTES: &[u8] = b"Mdead-bytes";
+/// The least position a collection's next envelope takes (u64; see `WriteOp::RaiseEnvelopeFloor`).
+pub const META_ENVELOPE_FLOOR: &[u8] = b"Menvelope-floor";
 
 /// The prefix of a collection's object group records.
 pub fn object_groups(collection: &str) -> Vec<u8> {

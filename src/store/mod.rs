@@ -122,6 +122,10 @@ pub enum WriteOp {
     /// Replaces the secret that signs paging cursors (see [`Store::cursor_secret`]), so that cursors handed
     /// out before a backup stay valid after its restore.
     SetCursorSecret([u8; 32]),
+    /// Makes every collection's next envelope take this position or a later one. A backup of a stixgate whose
+    /// positions counted every collection restores with it: a cursor handed out before may name another
+    /// collection's position, and must pass over no envelope stored later.
+    RaiseEnvelopeFloor(u64),
 }
 
 /// A STIX object version to add to a collection.

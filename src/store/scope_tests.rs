@@ -14,6 +14,7 @@ on_every_engine!(
     a_write_to_one_collection_is_judged_by_that_collection_alone,
     positions_count_one_collection,
     a_backup_of_global_positions_restores_and_later_envelopes_follow_per_collection,
+    a_raised_floor_puts_every_collections_next_envelope_at_or_after_it,
 );
 
 fn text_of(envelope: Option<StoredEnvelope>) -> String {
@@ -223,4 +224,38 @@ fn a_backup_of_global_positions_restores_and_later_envelopes_follow_per_collecti
     assert_eq!(store.envelope("amber", "c").unwrap().unwrap().position, 3);
     let x = store.envelope("amber", "x").unwrap().unwrap();
     assert_eq!((x.version, x.position), (2, 4));
+}
+
+/// After a backup whose positions counted every collection, a cursor may name any collection's position: the
+/// floor keeps each collection's next envelope from coming before it, also after a reopen.
+fn a_raised_floor_puts_every_collections_next_envelope_at_or_after_it(engine: &dyn Engine) {
+    {
+        let store = engine.open();
+        let ahead: Vec<WriteOp> = (0..12)
+            .map(|n| put_in("ahead", &format!("e{n}"), "{}", KEEP))
+            .collect();
+        store.apply(ahead).unwrap();
+        let outcomes = store
+            .apply(vec![
+                WriteOp::RaiseEnvelopeFloor(10),
+                WriteOp::RaiseEnvelopeFloor(7),
+                put_in("behind", "b", "{}", KEEP),
+            ])
+            .unwrap();
+        assert_eq!(outcomes, [FIRST, FIRST, FIRST]);
+        store.flush().unwrap();
+    }
+    let store = engine.open();
+    store
+        .apply(vec![
+            put_in("ahead", "e12", "{}", KEEP),
+            put_in("behind", "c", "{}", KEEP),
+            put_in("new", "n", "{}", KEEP),
+        ])
+        .unwrap();
+    let position = |collection, id| store.envelope(collection, id).unwrap().unwrap().position;
+    assert_eq!(position("behind", "b"), 10);
+    assert_eq!(position("behind", "c"), 11);
+    assert_eq!(position("ahead", "e12"), 12);
+    assert_eq!(position("new", "n"), 10);
 }

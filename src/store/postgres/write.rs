@@ -53,6 +53,8 @@ struct ObjectRow {
 #[derive(Default)]
 struct Group {
     now: i64,
+    /// The least position a collection's next envelope takes (the `envelope_position` counter).
+    envelope_floor: i64,
     collections: HashMap<String, Collection>,
     /// The latest version and text of each (collection, envelope id) the group names.
     envelopes: HashMap<(String, String), (u32, Vec<u8>)>,
@@ -236,6 +238,18 @@ impl Group {
                     .insert(status.id, Some((stored_at, status.text)));
                 stored
             }
+            WriteOp::RaiseEnvelopeFloor(floor) => {
+                let floor = signed(floor).unwrap_or(i64::MAX);
+                transaction
+                    .execute(
+                        "UPDATE counters SET value = greatest(value, $1) WHERE name = 'envelope_position'",
+                        &[&floor],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                self.envelope_floor = self.envelope_floor.max(floor);
+                stored
+            }
             WriteOp::SetCursorSecret(secret) => {
                 transaction
                     .execute(
@@ -270,7 +284,10 @@ impl Group {
             (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
             (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
         };
-        let position = self.collection(collection)?.next_position;
+        let position = self
+            .collection(collection)?
+            .next_position
+            .max(self.envelope_floor);
         let envelope = StoredEnvelope {
             id: key.1,
             version,

@@ -150,21 +150,24 @@ impl CollectionIndex {
 pub(super) struct EnvelopeIndex {
     /// Envelope id hash to the position of each version.
     pub ids: HashIndex,
-    /// The position the collection's next envelope version takes.
+    /// The position after the collection's last envelope version (its next one takes this or the floor).
     pub next_position: u64,
 }
 
 pub(super) struct Indexes {
     pub hasher: IdHasher,
+    /// The least position a collection's next envelope takes (`M envelope-floor`).
+    pub envelope_floor: u64,
     collections: HashMap<String, CollectionIndex>,
     /// Each collection's envelope index, once used.
     envelopes: HashMap<String, EnvelopeIndex>,
 }
 
 impl Indexes {
-    pub(super) fn new(hasher: IdHasher) -> Self {
+    pub(super) fn new(hasher: IdHasher, envelope_floor: u64) -> Self {
         Self {
             hasher,
+            envelope_floor,
             collections: HashMap::new(),
             envelopes: HashMap::new(),
         }
@@ -201,6 +204,16 @@ impl Indexes {
             .collections
             .get_mut(collection)
             .expect("inserted above"))
+    }
+
+    /// The position the next envelope of `collection` takes.
+    pub(super) fn next_envelope_position(
+        &mut self,
+        tree: &Tree,
+        collection: &str,
+    ) -> StoreResult<u64> {
+        let floor = self.envelope_floor;
+        Ok(self.envelopes(tree, collection)?.next_position.max(floor))
     }
 
     /// A collection's envelope index, built from its `R` records if this is its first use.

@@ -30,6 +30,7 @@ use sled::Tree;
 
 use self::groups::{Bound, Envelopes, Objects, Scan};
 use self::index::{IdHasher, Indexes};
+use super::fields::Fields;
 use super::keys;
 use super::text_log::{DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, TextLog, Window};
 use super::type_of;
@@ -96,12 +97,16 @@ impl SledStore {
             .saturating_mul(1 << 20)
             .clamp(1 << 20, MAX_SEGMENT_BYTES);
         let log = texts::open_log(path, &tree, segment_bytes)?;
+        let envelope_floor = match tree.get(keys::META_ENVELOPE_FLOOR).map_err(io_error)? {
+            Some(value) => Fields::new(&value, "envelope floor").u64()?,
+            None => 0,
+        };
         Ok(Self {
             path: path.to_owned(),
             db,
             tree,
             log,
-            indexes: RwLock::new(Indexes::new(hasher)),
+            indexes: RwLock::new(Indexes::new(hasher, envelope_floor)),
         })
     }
 

@@ -134,6 +134,14 @@ impl SledStore {
                     batch.insert(keys::META_CURSOR_SECRET, &secret[..]);
                     WriteOutcome::Stored { version: 0 }
                 }
+                WriteOp::RaiseEnvelopeFloor(floor) => {
+                    indexes.envelope_floor = indexes.envelope_floor.max(floor);
+                    batch.insert(
+                        keys::META_ENVELOPE_FLOOR,
+                        &indexes.envelope_floor.to_be_bytes(),
+                    );
+                    WriteOutcome::Stored { version: 0 }
+                }
             };
             outcomes.push(outcome);
         }
@@ -259,7 +267,7 @@ impl SledStore {
         let stored = StoredEnvelope {
             id,
             version,
-            position: indexes.envelopes(&self.tree, collection)?.next_position,
+            position: indexes.next_envelope_position(&self.tree, collection)?,
             collection: collection.to_owned(),
             received: now,
             text: envelope.into_text(),

@@ -84,6 +84,18 @@ pub(super) async fn lock_and_read(
     transaction: &Transaction<'_>,
     names: &Names,
 ) -> StoreResult<Group> {
+    let floor = async {
+        if names.envelope_ids.is_empty() {
+            return Ok(None);
+        }
+        transaction
+            .query_typed_one(
+                "SELECT value FROM counters WHERE name = 'envelope_position'",
+                &[],
+            )
+            .await
+            .map(Some)
+    };
     let collections = async {
         if names.collections.is_empty() {
             return Ok(Vec::new());
@@ -139,11 +151,12 @@ pub(super) async fn lock_and_read(
             )
             .await
     };
-    let (collections, clock, envelopes, objects) =
-        tokio::try_join!(collections, clock, envelopes, objects).map_err(db_error)?;
+    let (floor, collections, clock, envelopes, objects) =
+        tokio::try_join!(floor, collections, clock, envelopes, objects).map_err(db_error)?;
 
     let mut group = Group {
         now: clock.get(0),
+        envelope_floor: floor.map_or(0, |row| row.get(0)),
         ..Group::default()
     };
     for row in collections {
