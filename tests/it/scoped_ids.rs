@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stixgate::config::{Settings, UserSettings};
 use stixgate::secret::hash_password;
-use stixgate::store::DuplicatePolicy;
+use stixgate::store::{DuplicatePolicy, Store};
 
 use crate::helpers::{
     COLLECTION as DEFAULT, TestApp, collection, encode_segment, run_cli, spawn_app_with,
@@ -386,4 +386,55 @@ fn backups_with_positions_across_collections_and_one_id_in_two_restore_whole() {
             record("y", 0, 5, AMBER),
         ]
     );
+}
+
+/// A pull stores the remote's envelope ids in the local target collection: the same remote pulled into two local
+/// collections gives each its own envelopes (none is a duplicate of the other's), each with its provenance.
+#[test]
+fn a_remote_pulled_into_two_local_collections_gives_each_its_own_envelopes() {
+    let remote = tempfile::tempdir().unwrap();
+    let sent = crate::federation::envelopes("pulled", 3);
+    crate::federation::import(remote.path(), &sent);
+    let server = crate::helpers::ServerProcess::start(remote.path());
+    let url = crate::federation::collection_url(&server);
+    let local = tempfile::tempdir().unwrap();
+    let config = local.path().join("stixgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[api_roots]]\npath = \"api\"\ntitle = \"t\"\n\
+             [[api_roots.collections]]\nid = \"{DEFAULT}\"\nalias = \"intelmq\"\ntitle = \"c\"\n\
+             [[api_roots.collections]]\nid = \"{AMBER}\"\nalias = \"amber\"\ntitle = \"a\"\n"
+        ),
+    )
+    .unwrap();
+    let data = local.path().join("data");
+    let config = config.to_str().unwrap();
+    for into in ["intelmq", "amber"] {
+        let pulled = run_cli(
+            &["pull", "--config", config, "--into", into, &url],
+            &data,
+            b"",
+        );
+        let summary = crate::federation::succeeds(&pulled);
+        assert_eq!(
+            crate::federation::count(&summary, "new envelopes"),
+            3,
+            "{summary}"
+        );
+    }
+    server.terminate();
+    let store = stixgate::store::SledStore::open(&data).unwrap();
+    for collection in [DEFAULT, AMBER] {
+        for (n, text) in sent.iter().enumerate() {
+            let id = format!("pulled-{n}");
+            let stored = store.envelope(collection, &id).unwrap().expect("pulled");
+            assert_eq!(
+                (stored.version, stored.text),
+                (0, text.clone().into_bytes())
+            );
+            let provenance = stixgate::client::read_provenance(&store, collection, &id).unwrap();
+            assert!(provenance.is_some(), "{collection} {id}");
+        }
+    }
 }
