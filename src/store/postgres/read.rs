@@ -1,4 +1,4 @@
-//! The `Store` trait on PostgreSQL: the reads, and `apply` handed to `write.rs`.
+//! The `Store` trait on PostgreSQL: the reads, and `apply` handed to `write.rs`; `read/walk.rs` runs the queries.
 //!
 //! Long walks read in chunks by keyset (`WHERE key > last ORDER BY key LIMIT n`), one query per chunk and no
 //! transaction held between them: a reader never holds back writers or vacuum, and because writers of a
@@ -9,40 +9,23 @@
 //! trips, not PostgreSQL's work, were what made pages slow: each is several thread wake-ups (this process's
 //! threads, the connection's task, the database's backend), which on a busy machine wait for a core.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use tokio_postgres::Row;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 
-use super::pool::Pool;
-use super::{PostgresStore, db_error, listen, signed, successor, unsigned, write};
+use super::{PostgresStore, listen, signed, successor, unsigned, write};
 use crate::store::{
     CollectionSummary, OthersAdded, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
     StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 
-/// Rows per chunk of a walk, after the first.
-const CHUNK: usize = 1000;
-/// The largest first chunk a reader may ask for.
-const LARGEST_FIRST_CHUNK: usize = 10_001;
+mod walk;
+
+use walk::{CHUNK, Param, bytea, int8, rows, text, walk};
 
 const ENVELOPE_COLUMNS: &str = "id, version, position, collection, received, text";
 const OBJECT_COLUMNS: &str = "stix_id, version, version_text, date_added, text";
-
-/// A query parameter, with its type.
-type Param = (Box<dyn ToSql + Send + Sync>, Type);
-
-fn text(value: impl Into<String>) -> Param {
-    (Box::new(value.into()), Type::TEXT)
-}
-
-fn int8(value: i64) -> Param {
-    (Box::new(value), Type::INT8)
-}
-
-fn bytea(value: Vec<u8>) -> Param {
-    (Box::new(value), Type::BYTEA)
-}
 
 impl PostgresStore {
     fn first<T>(
@@ -56,66 +39,6 @@ impl PostgresStore {
             .map(decode)
             .transpose()
     }
-}
-
-/// The rows of one query, in one round trip.
-fn rows(pool: &Pool, sql: String, params: Vec<Param>) -> StoreResult<Vec<Row>> {
-    pool.run(|shared| async move {
-        let client = shared.connection().await?;
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|(value, kind)| (value.as_ref() as &(dyn ToSql + Sync), kind.clone()))
-            .collect();
-        client.query_typed(&sql, &params).await.map_err(db_error)
-    })
-}
-
-/// A walk in chunks: `chunk(key, size)` gives at most `size` rows after `key` (or from the start for `None`),
-/// `first` of them in the first chunk and [`CHUNK`] in each after it; `key_of` gives the key a row leaves off
-/// at.
-fn walk<'a, T, K>(
-    pool: &'a Pool,
-    first: usize,
-    chunk: impl Fn(Option<&K>, usize) -> (String, Vec<Param>) + Send + 'a,
-    decode: impl Fn(&Row) -> StoreResult<T> + Send + 'a,
-    key_of: impl Fn(&T) -> K + Send + 'a,
-) -> StoreIter<'a, T>
-where
-    T: Send + 'a,
-    K: Send + 'a,
-{
-    let mut key: Option<K> = None;
-    let mut buffer: VecDeque<T> = VecDeque::new();
-    let mut done = false;
-    let mut size = first.clamp(1, LARGEST_FIRST_CHUNK);
-    Box::new(std::iter::from_fn(move || {
-        if buffer.is_empty() && !done {
-            let (sql, params) = chunk(key.as_ref(), size);
-            let rows = rows(pool, sql, params);
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(error) => {
-                    done = true;
-                    return Some(Err(error));
-                }
-            };
-            done = rows.len() < size;
-            size = CHUNK;
-            for row in &rows {
-                match decode(row) {
-                    Ok(item) => buffer.push_back(item),
-                    Err(error) => {
-                        done = true;
-                        return Some(Err(error));
-                    }
-                }
-            }
-            if let Some(last) = buffer.back() {
-                key = Some(key_of(last));
-            }
-        }
-        buffer.pop_front().map(Ok)
-    }))
 }
 
 fn envelope_of(row: &Row) -> StoreResult<StoredEnvelope> {
