@@ -2,8 +2,10 @@
 //!
 //! The first line names the format and its version: `{"format":"stixgate-backup","version":1,...}`. Then one
 //! record per line, each with a `kind`: the `cursor-secret`, every `object` version of every collection in order
-//! of addition, every `envelope` version in the order they were stored (a backup of an earlier version has the
-//! envelopes first, and restores as well), every TAXII `status` and every
+//! of addition, every `envelope` version with its collection, collection after collection, each in the order
+//! they were stored (a backup of an earlier version has the envelopes first, and in one order for every
+//! collection, with positions counted across collections; it restores as well, its positions kept), every TAXII
+//! `status` and every
 //! `note` (client checkpoints, provenance). The last line is `{"kind":"end","records":N}`, so that a backup
 //! that broke off is never taken for a whole one. Stored texts travel as JSON strings, exactly, so that every
 //! line is one line of valid JSON whatever the text holds. Derived views (the MISP feeds) are left out: the
@@ -35,7 +37,15 @@ struct Header {
     /// When the backup was taken (RFC 3339), for the reader's information.
     #[serde(default)]
     created: String,
+    /// `"collection"`: each collection's envelope positions count that collection alone. Absent in a backup of a
+    /// stixgate whose positions counted every collection, which restores with a floor under every collection's
+    /// next position (see [`crate::store::WriteOp::RaiseEnvelopeFloor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    envelope_positions: Option<String>,
 }
+
+/// [`Header::envelope_positions`] of this stixgate's backups.
+const POSITIONS_PER_COLLECTION: &str = "collection";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -156,6 +166,7 @@ pub fn write(store: &dyn Store, out: &mut dyn Write) -> Result<Tally, BackupErro
         version: VERSION,
         stixgate: env!("CARGO_PKG_VERSION").to_owned(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        envelope_positions: Some(POSITIONS_PER_COLLECTION.to_owned()),
     };
     line(out, &header)?;
     let mut tally = Tally::default();

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::DeserializeOwned;
 
 use super::{
-    EndLine, EnvelopeLine, FORMAT, Header, Kind, NoteLine, ObjectLine, SecretLine, StatusLine, Tag,
-    Tally, VERSION,
+    EndLine, EnvelopeLine, FORMAT, Header, Kind, NoteLine, ObjectLine, POSITIONS_PER_COLLECTION,
+    SecretLine, StatusLine, Tag, Tally, VERSION,
 };
 use crate::envelope::EnvelopeId;
 use crate::store::{
@@ -118,6 +118,11 @@ fn fill(input: impl BufRead, store: &dyn Store) -> Result<Tally, RestoreError> {
     if !reader.ended {
         return Err(RestoreError::Truncated(reader.line));
     }
+    // Cursors of such a backup may name any collection's position: no collection's next envelope comes before.
+    if let Some(floor) = reader.global_floor {
+        ops.push(WriteOp::RaiseEnvelopeFloor(floor));
+        lines.push(reader.line);
+    }
     apply(store, ops, &mut lines)?;
     store.flush()?;
     Ok(reader.tally)
@@ -130,8 +135,8 @@ fn apply(store: &dyn Store, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(
         if !matches!(outcome, WriteOutcome::Stored { .. }) {
             return Err(RestoreError::Line {
                 line,
-                reason: "this record comes twice or out of order (envelope positions, versions of \
-                         an id and each collection's date_added must grow)"
+                reason: "this record comes twice or out of order (within a collection, envelope \
+                         positions, the versions of an envelope id and date_added must grow)"
                     .into(),
             });
         }
@@ -145,6 +150,10 @@ fn apply(store: &dyn Store, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(
 struct Reader {
     line: u64,
     started: bool,
+    /// In a backup whose envelope positions counted every collection: the position after its last envelope.
+    global_floor: Option<u64>,
+    /// Whether the header says positions count one collection.
+    per_collection: bool,
     ended: bool,
     records: u64,
     tally: Tally,
@@ -194,6 +203,8 @@ impl Reader {
                 )));
             }
             self.started = true;
+            self.per_collection =
+                header.envelope_positions.as_deref() == Some(POSITIONS_PER_COLLECTION);
             return Ok(None);
         }
         let Tag { kind } = self.parse(text)?;
@@ -215,6 +226,10 @@ impl Reader {
                     .map_err(|e| self.error(format!("the envelope id {e}")))?;
                 self.check_collection(&line.collection)?;
                 self.tally.envelopes += 1;
+                if !self.per_collection {
+                    let after = line.position.saturating_add(1);
+                    self.global_floor = Some(self.global_floor.unwrap_or(0).max(after));
+                }
                 WriteOp::RestoreEnvelope(StoredEnvelope {
                     id: line.id,
                     version: line.version,

@@ -15,8 +15,9 @@ pub fn push_key(local: &str, remote: &str) -> String {
     format!("push {local} {remote}")
 }
 
-fn provenance_key(envelope_id: &str) -> String {
-    format!("provenance {envelope_id}")
+/// Envelope ids are unique within a collection only: the same id pulled into two collections has two notes.
+fn provenance_key(collection: &str, envelope_id: &str) -> String {
+    format!("provenance {collection} {envelope_id}")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,12 +55,17 @@ pub fn push_note(key: String, date_added: u64) -> WriteOp {
     note(key, &PushCheckpoint { date_added })
 }
 
-pub fn provenance_note(envelope_id: &str, provenance: &Provenance) -> WriteOp {
-    note(provenance_key(envelope_id), provenance)
+pub fn provenance_note(collection: &str, envelope_id: &str, provenance: &Provenance) -> WriteOp {
+    note(provenance_key(collection, envelope_id), provenance)
 }
 
-pub fn read_provenance(store: &dyn Store, envelope_id: &str) -> StoreResult<Option<Provenance>> {
-    read(store, &provenance_key(envelope_id))
+/// Where the envelope `envelope_id` of the local `collection` came from.
+pub fn read_provenance(
+    store: &dyn Store,
+    collection: &str,
+    envelope_id: &str,
+) -> StoreResult<Option<Provenance>> {
+    read(store, &provenance_key(collection, envelope_id))
 }
 
 fn note(key: String, value: &impl Serialize) -> WriteOp {

@@ -194,6 +194,7 @@ async fn store_page(
         })
         .collect();
     // Provenance only for envelopes that are new here, in the same flush as them.
+    let into = into.to_owned();
     let outcomes = local
         .writer
         .write_then(ops, move |outcomes| {
@@ -202,7 +203,7 @@ async fn store_page(
                 .zip(envelope_ids)
                 .filter_map(|(outcome, id)| match (outcome, id) {
                     (WriteOutcome::Stored { .. }, Some(id)) => {
-                        Some(checkpoint::provenance_note(&id, &provenance))
+                        Some(checkpoint::provenance_note(&into, &id, &provenance))
                     }
                     _ => None,
                 })

@@ -205,7 +205,7 @@ impl MispFeeds {
         else {
             return Ok(None);
         };
-        let Some(newest) = self.store.envelope(id)? else {
+        let Some(newest) = self.store.envelope(&feed.definition.collection, id)? else {
             return Ok(None);
         };
         let placed = placed_version(
@@ -335,13 +335,14 @@ fn step(
     // Each changed event, with the newest storage time (seconds) among the envelopes that joined it.
     let mut touched: BTreeMap<Uuid, u64> = BTreeMap::new();
     let mut read = 0;
-    for stored in store.envelopes_after(meta.checkpoint).take(BATCH) {
+    let collection = &feed.definition.collection;
+    for stored in store
+        .envelopes_after(collection, meta.checkpoint)
+        .take(BATCH)
+    {
         let stored = stored?;
         read += 1;
         meta.checkpoint = Some(stored.position);
-        if stored.collection != feed.definition.collection {
-            continue;
-        }
         let Some((envelope, payload)) = intelmq_event(stored.text)? else {
             continue;
         };
@@ -450,10 +451,10 @@ fn placed_version(
     taken_in: u64,
 ) -> StoreResult<Option<(Uuid, u64)>> {
     for version in (0..below).rev() {
-        let Some(older) = store.envelope_version(id, version)? else {
+        let Some(older) = store.envelope_version(&definition.collection, id, version)? else {
             continue;
         };
-        if older.position > taken_in || older.collection != definition.collection {
+        if older.position > taken_in {
             continue;
         }
         let (position, received) = (older.position, older.received);

@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::body::read_limited;
 use super::error::ApiError;
-use super::rights::{Grant, envelope_access};
+use super::error::shown;
+use super::rights::{Grant, envelope_collections};
 use crate::config::Settings;
 use crate::envelope::StixContent;
 use crate::ingest::{Intake, RecordReport, Tally};
+use crate::store::StoreError;
 
 /// The collection is read by the rights decision (see [`super::rights::Named::Query`]).
 #[derive(Debug, Deserialize)]
@@ -91,19 +93,68 @@ pub(super) fn misdirected(settings: &Settings, collection: &str, content: StixCo
     ))
 }
 
-/// The exact bytes of the newest version of the envelope with this id, to whoever may read its collection.
+/// `?collection=` picks the one collection to look in (an id or alias).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetQuery {
+    collection: Option<String>,
+}
+
+/// The answer (300) for an id that several collections the caller may read hold, each its own envelope.
+#[derive(Serialize)]
+struct Places {
+    title: &'static str,
+    description: String,
+    collections: Vec<String>,
+}
+
+/// The exact bytes of the newest version of the envelope with this id, looked for only in the collections the
+/// caller may read (or the one `?collection=` names). An id that two of them hold answers 300 with both; an id
+/// held only where the caller cannot read answers as an unknown id.
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<GetQuery>,
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let collections: Vec<String> =
+        envelope_collections(&state, &grant, query.collection.as_deref())?
+            .into_iter()
+            .map(|collection| collection.id.clone())
+            .collect();
     let store = state.store.clone();
     let lookup = id.clone();
-    let stored = web::block(move || store.envelope(&lookup)).await??;
-    let collection = stored.as_ref().map(|envelope| envelope.collection.as_str());
-    envelope_access(&state, &grant, &id, collection)?;
-    let envelope = stored.expect("envelope_access refuses an envelope that does not exist");
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(envelope.text))
+    let found = web::block(move || {
+        let mut found = Vec::new();
+        for collection in &collections {
+            if let Some(envelope) = store.envelope(collection, &lookup)? {
+                found.push(envelope);
+            }
+        }
+        Ok::<_, StoreError>(found)
+    })
+    .await??;
+    match <[_; 1]>::try_from(found) {
+        Ok([envelope]) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(envelope.text)),
+        Err(found) if found.is_empty() => Err(ApiError::NotFound(format!(
+            "no envelope has the id {}",
+            shown(&id)
+        ))),
+        Err(found) => {
+            let collections: Vec<String> = found.into_iter().map(|e| e.collection).collect();
+            Ok(HttpResponse::MultipleChoices().json(Places {
+                title: "several collections hold an envelope with this id",
+                description: format!(
+                    "each of the collections {} holds its own envelope with the id {}; ask for one with \
+                     ?collection=ID",
+                    collections.join(", "),
+                    shown(&id)
+                ),
+                collections,
+            }))
+        }
+    }
 }

@@ -399,12 +399,9 @@ pub(super) fn feed_page(
 ) -> Result<FeedPage, ApiError> {
     let mut lines = String::new();
     let (mut count, mut last, mut moved, mut dropped) = (0, None, 0, 0);
-    for stored in state.store.envelopes_after(after) {
+    for stored in state.store.envelopes_after(collection, after) {
         let stored = stored?;
         last = Some(stored.position);
-        if stored.collection != collection {
-            continue;
-        }
         let envelope =
             Envelope::reparse(stored.text).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         if !envelope.is_intelmq() {

@@ -41,7 +41,7 @@ pub enum Rule {
     Listing,
     /// A right on the collection the request names.
     Collection(Right, Named),
-    /// The read right on the collection of a stored envelope: see [`envelope_access`].
+    /// The read right on the collections a stored envelope is looked for in: see [`envelope_collections`].
     StoredEnvelope,
     /// Only whoever made the request a status reports on: see [`status_access`].
     StatusOwner,
@@ -290,23 +290,41 @@ fn collection_access<'a>(
     }
 }
 
-/// The decision for `GET /envelopes/{id}`, once the handler has found the envelope's collection (`None`:
-/// there is no such envelope): the read right on it.
-pub fn envelope_access(
-    state: &AppState,
+/// The collections `GET /envelopes/{id}` looks in: the one `?collection=` names (by id or alias), which the
+/// caller must be able to read, else every collection the caller may read. An envelope id is unique within its
+/// collection only, and one held by a collection the caller cannot read is, to this caller, no envelope at all:
+/// such collections are never looked in, so that neither the answer nor its time tells the two apart.
+pub fn envelope_collections<'a>(
+    state: &'a AppState,
     grant: &Grant,
-    id: &str,
-    collection: Option<&str>,
-) -> Result<(), ApiError> {
-    let found = collection.and_then(|id| state.settings.collection(id));
-    collection_access(
-        &state.authenticator,
-        &grant.caller,
-        found,
-        Right::Read,
-        || ApiError::NotFound(format!("no envelope has the id {}", shown(id))),
-    )
-    .map(|_| ())
+    named: Option<&str>,
+) -> Result<Vec<&'a CollectionSettings>, ApiError> {
+    let settings = &state.settings;
+    if let Some(name) = named {
+        let found = settings.collection(name);
+        let missing = || not_found(Named::Query, name);
+        let collection = collection_access(
+            &state.authenticator,
+            &grant.caller,
+            found,
+            Right::Read,
+            missing,
+        )?;
+        return Ok(vec![collection]);
+    }
+    let mut readable: Vec<&CollectionSettings> = Vec::new();
+    for collection in settings.api_roots.iter().flat_map(|root| &root.collections) {
+        let new = !readable.iter().any(|c| c.id == collection.id);
+        if new && collection.access(&grant.caller).read {
+            readable.push(collection);
+        }
+    }
+    if readable.is_empty() && asks_to_authenticate(&state.authenticator, &grant.caller) {
+        return Err(ApiError::Unauthorized(
+            "this request requires authentication".into(),
+        ));
+    }
+    Ok(readable)
 }
 
 /// Who owns a status: the user name, or `None` for an anonymous request.

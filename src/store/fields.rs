@@ -1,7 +1,6 @@
 //! Reading stored values: fixed-width big-endian fields, one after the other. A value too short for its
 //! fields is a malformed record, never a panic.
 
-use super::text_log::Place;
 use super::{StoreError, StoreResult};
 
 pub struct Fields<'a> {
@@ -39,14 +38,6 @@ impl<'a> Fields<'a> {
         self.array().map(u32::from_be_bytes)
     }
 
-    pub fn i64(&mut self) -> StoreResult<i64> {
-        self.array().map(i64::from_be_bytes)
-    }
-
-    pub fn u16(&mut self) -> StoreResult<u16> {
-        self.array().map(u16::from_be_bytes)
-    }
-
     pub fn u8(&mut self) -> StoreResult<u8> {
         self.array().map(|[byte]| byte)
     }
@@ -79,10 +70,6 @@ impl<'a> Fields<'a> {
     pub fn zigzag(&mut self) -> StoreResult<i64> {
         let value = self.varint()?;
         Ok((value >> 1) as i64 ^ -((value & 1) as i64))
-    }
-
-    pub fn place(&mut self) -> StoreResult<Place> {
-        self.array().map(Place::decode)
     }
 
     /// How many bytes are not read yet.
@@ -162,12 +149,12 @@ mod tests {
     #[test]
     fn reads_in_order_and_refuses_short_values() {
         let mut value = 7u64.to_be_bytes().to_vec();
-        value.extend_from_slice(&3u16.to_be_bytes());
+        value.extend_from_slice(&3u32.to_be_bytes());
         value.extend_from_slice(b"abcxyz");
         let mut fields = Fields::new(&value, "test record");
         assert_eq!(fields.u64().unwrap(), 7);
-        let length = fields.u16().unwrap();
-        assert_eq!(fields.str(usize::from(length)).unwrap(), "abc");
+        let length = fields.u32().unwrap();
+        assert_eq!(fields.str(length as usize).unwrap(), "abc");
         assert_eq!(fields.rest(), b"xyz");
         let error = Fields::new(&[1, 2], "short record").u64().unwrap_err();
         assert_eq!(

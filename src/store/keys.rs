@@ -1,4 +1,4 @@
-//! The key layout of the sled store (layout 6).
+//! The key layout of the sled store (layout 7).
 //!
 //! Everything lives in one tree, each keyspace behind a one-byte tag, so that one atomic `Batch` can write a
 //! record together with what it moves. Integers are big-endian so that byte order is numeric order. Strings
@@ -8,11 +8,11 @@
 //! | key | value |
 //! |---|---|
 //! | `G` collection `0x00` first date_added:u64 | object group record: the object versions one writer group added to the collection (see below) |
-//! | `R` first seq:u64 | envelope group record: the envelope versions one writer group stored (see below) |
+//! | `R` collection `0x00` first position:u64 | envelope group record: the envelope versions one writer group stored in the collection (see below); positions count one collection, and an envelope id is unique within its collection only |
 //! | `S` status-id | status record: stored at:u64, status resource JSON packed (`sled_store/packed.rs`: zstd) |
 //! | `K` key | a note: client checkpoints, provenance (bookkeeping, never served) |
 //! | `C` collection | counts: objects:u64, envelopes:u64 (versions stored), moved by every write that adds or removes one |
-//! | `M` name | metadata: `format` (u32, this layout is 6), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret` |
+//! | `M` name | metadata: `format` (u32, this layout is 7), `log-end` (the text log's end, segment:u32 and offset:u32, written with every batch that adds texts), `retired-segments` (the text log's segments that compaction emptied, u32 each, in order; see `sled_store/compact.rs`), `dead-bytes` (per segment:u32, the bytes:u64 of its texts that deletes stopped naming, moved by the batch of each delete; `sled_store/records.rs`), `cursor-secret`, `envelope-floor` (u64, the least position a collection's next envelope takes, raised by the restore of a backup whose positions counted every collection) |
 //! | `V` view key | a derived view's record, packed: data its owner made from envelopes and can make again (the MISP feeds, `src/misp/view.rs`, lay out their keys) |
 //!
 //! All times are microseconds since the Unix epoch.
@@ -20,12 +20,12 @@
 //! ## One key per written group
 //!
 //! sled's cost is per key, and its memory grows with the keys it holds, so the texts one writer group adds cost
-//! one key per collection, not one per text: a group record lists the group's entries in order, and its key holds
+//! one key per collection (and keyspace), not one per text: a group record lists the group's entries in order, and its key holds
 //! the position of its first entry. A group is written as records of at most `GROUP_ENTRIES` (64) entries and
 //! `GROUP_BYTES` (6 KiB, unless one entry alone is more; both in `sled_store/groups.rs`), so that a lookup decodes, and a
 //! delete rewrites, a bounded value, and so that sled never keeps a node of them as an unevicted blob. Readers
-//! take records of any size (layout 5 as first written had up to 512 entries). Records of one
-//! keyspace never overlap: every entry of a later group comes after every entry of an earlier one.
+//! take records of any size. Records of one keyspace (a collection's objects, or its envelopes) never overlap:
+//! every entry of a later group comes after every entry of an earlier one.
 //!
 //! A record's value is a header, then its entries. Numbers in them are LEB128 varints (seven bits a byte, low bits
 //! first), signed ones zigzag varints (0, -1, 1, -2 … as 0, 1, 2, 3 …); a text is a varint length and its bytes.
@@ -33,7 +33,7 @@
 //! - The header: the number of texts, the texts the entries name by number (the prefixes of their ids, the
 //!   envelopes' collections), then the first entry's time (an object's version as u64, an envelope's received)
 //!   and the segment and offset of its place.
-//! - Each entry: its position (date_added or seq) as its distance from the entry before (the first's from the
+//! - Each entry: its position (date_added, or the envelope's position in its collection) as its distance from the entry before (the first's from the
 //!   key's), the length of its fields, its fields. The length lets a lookup pass over an entry reading two
 //!   varints.
 //! - An object entry's fields: id; version (signed: its distance from the header's time, wrapping); version text
@@ -61,8 +61,8 @@
 //!
 //! Which versions an object or an envelope id has, and per-type counts instead of a type index (`match[type]`
 //! filters the entries by the id's type; an object's type is the prefix of its STIX id), are in memory
-//! (`sled_store/index.rs`), built from the group records on first use: an id gives positions, a position its
-//! entry, which is checked to be of that id.
+//! (`sled_store/index.rs`), built from a collection's group records on first use: an id gives positions in that
+//! collection, a position its entry, which is checked to be of that id.
 //!
 //! A delete rewrites the one record that holds the version (the writer is the only writer, so it reads and
 //! rewrites the record inside its batch), or removes the record when it was the last entry; the key stays as it
@@ -78,21 +78,11 @@
 //!
 //! ## Earlier layouts
 //!
-//! Layout 5 was this layout with group records of whole ids and fixed-width fields, and no header
-//! (`sled_store/groups_5.rs`). Such a directory is carried over when opened (`sled_store/migrate.rs`): its group
-//! records are written again, a batch at a time in key order, each batch recording the last key it wrote in `M
-//! layout-6-regrouped-through`, and the format becomes 6 with the last batch.
-//!
-//! Layout 4 was layout 5 with statuses and views stored plain and every text whole. Such a directory is carried
-//! over when opened (`sled_store/migrate.rs`): its statuses and views are packed, a batch at a time; its texts are
-//! read as they are; then it goes on to layout 6.
-//!
-//! Layout 3 had one key per text: `A` collection `0x00` date_added:u64 per object version and `N` seq:u64 per
-//! envelope version, their values the entries above without the position (it was in the key). Such a directory
-//! is carried over when opened (`sled_store/migrate.rs`): each atomic batch turns its oldest keys left into group
-//! records (of layout 5's form), and the format becomes 4 once none is left, so that a migration cut short is taken
-//! up again on the next open. Layout 2 had `E`, `O`, `T` and `L` keys per text and its format 2, layout 1 no format; such a
-//! directory is refused with the way to move it (`backup` with the earlier binary, `restore` with this one).
+//! Layout 6 was this layout with one envelope keyspace for the whole store (`R` first seq:u64): envelope ids were
+//! unique across collections and positions counted every collection's envelopes. Layouts 1 to 5 came before it
+//! (texts inside sled, several keys or one key per text, group records of whole ids). A directory of any earlier
+//! layout is refused with the way to move it: `backup` with the earlier binary, `restore` with this one (a backup
+//! carries each envelope's collection; see `src/backup/`).
 //!
 //! A backup (`src/backup/`) carries the envelope and object versions (and so `C`, which a restore makes again),
 //! `S`, `K` and the `M` cursor secret; never `V`, which its owner makes again.
@@ -108,14 +98,8 @@ pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_LOG_END: &[u8] = b"Mlog-end";
 pub const META_RETIRED_SEGMENTS: &[u8] = b"Mretired-segments";
 pub const META_DEAD_BYTES: &[u8] = b"Mdead-bytes";
-/// While a layout 4 directory is carried over to layout 5: the last status or view key packed so far.
-pub const META_PACKED_THROUGH: &[u8] = b"Mlayout-5-packed-through";
-/// While a layout 5 directory is carried over to layout 6: the last group record key written again so far.
-pub const META_REGROUPED_THROUGH: &[u8] = b"Mlayout-6-regrouped-through";
-/// Layout 3's keys, read only to migrate them: an `A` key per object version (collection `0x00` date_added:u64)
-/// and an `N` key per envelope version (seq:u64).
-pub const LAYOUT_3_ADDED: u8 = b'A';
-pub const LAYOUT_3_ENVELOPE_ORDER: u8 = b'N';
+/// The least position a collection's next envelope takes (u64; see `WriteOp::RaiseEnvelopeFloor`).
+pub const META_ENVELOPE_FLOOR: &[u8] = b"Menvelope-floor";
 
 /// The prefix of a collection's object group records.
 pub fn object_groups(collection: &str) -> Vec<u8> {
@@ -125,9 +109,12 @@ pub fn object_groups(collection: &str) -> Vec<u8> {
     key
 }
 
-/// The prefix of the envelope group records.
-pub fn envelope_groups() -> Vec<u8> {
-    vec![ENVELOPE_GROUP]
+/// The prefix of a collection's envelope group records.
+pub fn envelope_groups(collection: &str) -> Vec<u8> {
+    let mut key = vec![ENVELOPE_GROUP];
+    key.extend_from_slice(collection.as_bytes());
+    key.push(0);
+    key
 }
 
 /// The key of the group record of the keyspace `prefix` whose first entry is at `first`.
@@ -169,8 +156,7 @@ pub fn status(id: &str) -> Vec<u8> {
     key
 }
 
-/// Splits a key of `tag`, collection `0x00` position:u64 (a `G` key, or layout 3's `A`) into collection and
-/// position.
+/// Splits a key of `tag`, collection `0x00` position:u64 (a `G` or an `R` key) into collection and position.
 pub fn parse_collection_key(tag: u8, key: &[u8]) -> Option<(&str, u64)> {
     let rest = key.strip_prefix(&[tag])?;
     let (collection, position) = rest.split_at_checked(rest.len().checked_sub(9)?)?;
@@ -199,7 +185,7 @@ mod tests {
 
         #[test]
         fn envelope_group_keys_sort_in_numeric_order(a: u64, b: u64) {
-            let prefix = envelope_groups();
+            let prefix = envelope_groups("pub");
             prop_assert_eq!(a.cmp(&b), group(&prefix, a).cmp(&group(&prefix, b)));
             prop_assert!(group(&prefix, a) < prefix_end(&prefix));
         }
@@ -208,5 +194,6 @@ mod tests {
     #[test]
     fn one_collection_is_not_a_prefix_of_another() {
         assert!(!group(&object_groups("ab"), 0).starts_with(&object_groups("a")));
+        assert!(!group(&envelope_groups("ab"), 0).starts_with(&envelope_groups("a")));
     }
 }

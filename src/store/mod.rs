@@ -47,7 +47,7 @@ fn type_of(stix_id: &str) -> &str {
     stix_id.split_once("--").map_or(stix_id, |(t, _)| t)
 }
 
-/// What to do with an envelope whose id is stored already with other content.
+/// What to do with an envelope whose id its collection holds already with other content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DuplicatePolicy {
@@ -61,7 +61,9 @@ pub enum DuplicatePolicy {
 /// One write. A group of them is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Stores an envelope and, if it is stored (not a duplicate), its STIX objects in the same collection.
+    /// Stores an envelope and, if it is stored (not a duplicate), its STIX objects in the same collection. Whether
+    /// it is a duplicate, a conflict or a new version is decided by what that collection holds under its id,
+    /// never by another collection.
     PutEnvelope {
         envelope: Envelope,
         collection: String,
@@ -104,8 +106,9 @@ pub enum WriteOp {
         prefix: Vec<u8>,
     },
     /// Puts back an envelope version from a backup, with its version, position, collection and received time,
-    /// and no objects (they come back on their own). Versions of an id must come in order and positions must
-    /// grow; anything else is a [`WriteOutcome::Conflict`] and writes nothing.
+    /// and no objects (they come back on their own). Within its collection, the versions of an id must grow (a
+    /// backup of an earlier stixgate, whose ids spanned collections, may skip some) and positions must grow;
+    /// anything else is a [`WriteOutcome::Conflict`] and writes nothing.
     RestoreEnvelope(StoredEnvelope),
     /// Puts back an object version from a backup with its `date_added`, which must be later than every
     /// `date_added` of the collection so far; an earlier one, or a version stored already, is a
@@ -119,6 +122,10 @@ pub enum WriteOp {
     /// Replaces the secret that signs paging cursors (see [`Store::cursor_secret`]), so that cursors handed
     /// out before a backup stay valid after its restore.
     SetCursorSecret([u8; 32]),
+    /// Makes every collection's next envelope take this position or a later one. A backup of a stixgate whose
+    /// positions counted every collection restores with it: a cursor handed out before may name another
+    /// collection's position, and must pass over no envelope stored later.
+    RaiseEnvelopeFloor(u64),
 }
 
 /// A STIX object version to add to a collection.
@@ -172,7 +179,8 @@ pub enum WriteOutcome {
 pub struct StoredEnvelope {
     pub id: String,
     pub version: u32,
-    /// Where it stands in the order envelopes were stored, for resuming a walk (feeds, exports).
+    /// Where it stands in the order its collection's envelopes were stored, for resuming a walk (feeds, exports).
+    /// Positions count one collection: what other collections store never moves them.
     pub position: u64,
     pub collection: String,
     /// When it was stored, in microseconds since the Unix epoch.
@@ -328,23 +336,36 @@ pub trait Store: Send + Sync {
     /// Makes everything applied so far durable.
     fn flush(&self) -> StoreResult<()>;
 
-    /// The newest version of the envelope with this exact id.
-    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>>;
+    /// The newest version of the envelope with this exact id in `collection`. Ids are unique within a collection
+    /// only: another collection may hold the same id, which this never looks at.
+    fn envelope(&self, collection: &str, id: &str) -> StoreResult<Option<StoredEnvelope>>;
 
-    /// One version of the envelope with this exact id.
-    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>>;
+    /// One version of the envelope with this exact id in `collection`.
+    fn envelope_version(
+        &self,
+        collection: &str,
+        id: &str,
+        version: u32,
+    ) -> StoreResult<Option<StoredEnvelope>>;
 
-    /// The envelope versions stored after position `after` (see [`StoredEnvelope::position`]), in the order
-    /// they were stored.
-    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope>;
+    /// The envelope versions of `collection` stored after position `after` (see [`StoredEnvelope::position`]),
+    /// in the order they were stored.
+    fn envelopes_after(
+        &self,
+        collection: &str,
+        after: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope>;
 
-    /// The envelope versions stored before position `before` (all when `None`), newest first.
-    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope>;
+    /// The envelope versions of `collection` stored before position `before` (all when `None`), newest first.
+    fn envelopes_before(
+        &self,
+        collection: &str,
+        before: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope>;
 
-    /// Every stored envelope version, in the order they were stored.
-    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
-        self.envelopes_after(None)
-    }
+    /// Every stored envelope version: collection after collection (in byte order of their ids), each in the
+    /// order its envelopes were stored.
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope>;
 
     /// The object versions of a collection (or of one object type in it) added after `after`, oldest first.
     fn added_after(
@@ -463,6 +484,8 @@ pub trait Store: Send + Sync {
     }
 }
 
+#[cfg(test)]
+mod scope_tests;
 #[cfg(test)]
 mod summary_tests;
 #[cfg(test)]

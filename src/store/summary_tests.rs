@@ -86,13 +86,14 @@ fn envelopes_before_walks_newest_first_from_a_position(engine: &dyn Engine) {
             envelope("e3", "b"),
         ])
         .unwrap();
-    let ids = |before| -> Vec<String> {
+    let ids = |collection, before| -> Vec<String> {
         store
-            .envelopes_before(before)
+            .envelopes_before(collection, before)
             .map(|e| e.unwrap().id)
             .collect()
     };
-    assert_eq!(ids(None), ["e3", "e2", "e1"]);
-    let e2 = store.envelope("e2").unwrap().unwrap().position;
-    assert_eq!(ids(Some(e2)), ["e1"]);
+    assert_eq!(ids("a", None), ["e2", "e1"]);
+    assert_eq!(ids("b", None), ["e3"]);
+    let e2 = store.envelope("a", "e2").unwrap().unwrap().position;
+    assert_eq!(ids("a", Some(e2)), ["e1"]);
 }

@@ -13,9 +13,13 @@ pub(super) fn envelope(id: &str, body: &str) -> Envelope {
 }
 
 pub(super) fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
+    put_in("c1", id, body, policy)
+}
+
+pub(super) fn put_in(collection: &str, id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
     WriteOp::PutEnvelope {
         envelope: envelope(id, body),
-        collection: "c1".into(),
+        collection: collection.into(),
         policy,
         objects: Vec::new(),
     }
@@ -159,16 +163,18 @@ fn duplicates_and_conflicts_within_one_group_and_across_groups(engine: &dyn Engi
         outcomes,
         [WriteOutcome::Stored { version: 1 }, WriteOutcome::Duplicate]
     );
-    let latest = store.envelope("a").unwrap().unwrap();
+    let latest = store.envelope("c1", "a").unwrap().unwrap();
     assert_eq!((latest.version, latest.collection.as_str()), (1, "c1"));
     assert!(latest.text.ends_with(br#"{"n1":2}}"#));
     assert_eq!(store.envelopes().count(), 2);
-    assert!(store.envelope("ab").unwrap().is_none());
-    let first = store.envelope_version("a", 0).unwrap().unwrap();
+    assert!(store.envelope("c1", "ab").unwrap().is_none());
+    assert!(store.envelope("c2", "a").unwrap().is_none());
+    let first = store.envelope_version("c1", "a", 0).unwrap().unwrap();
     assert_eq!(first.version, 0);
     assert!(first.text.ends_with(br#"{"n1":1}}"#));
-    assert_eq!(store.envelope_version("a", 1).unwrap(), Some(latest));
-    assert!(store.envelope_version("a", 2).unwrap().is_none());
+    assert_eq!(store.envelope_version("c1", "a", 1).unwrap(), Some(latest));
+    assert!(store.envelope_version("c1", "a", 2).unwrap().is_none());
+    assert!(store.envelope_version("c2", "a", 0).unwrap().is_none());
 }
 
 fn envelopes_survive_reopening_in_the_order_they_were_stored(engine: &dyn Engine) {
@@ -187,9 +193,9 @@ fn envelopes_survive_reopening_in_the_order_they_were_stored(engine: &dyn Engine
         .unwrap();
     let ids: Vec<String> = store.envelopes().map(|e| e.unwrap().id).collect();
     assert_eq!(ids, ["z", "b", "m", "a"]);
-    let b = store.envelope("b").unwrap().unwrap();
+    let b = store.envelope("c1", "b").unwrap().unwrap();
     let after_b: Vec<String> = store
-        .envelopes_after(Some(b.position))
+        .envelopes_after("c1", Some(b.position))
         .map(|e| e.unwrap().id)
         .collect();
     assert_eq!(after_b, ["m", "a"]);
@@ -503,7 +509,7 @@ fn restored_records_keep_their_positions_and_dates_and_later_writes_follow_them(
         .apply(vec![
             WriteOp::RestoreEnvelope(stored("a", 0, 3)),
             WriteOp::RestoreEnvelope(stored("a", 1, 7)),
-            WriteOp::RestoreEnvelope(stored("b", 1, 8)),
+            WriteOp::RestoreEnvelope(stored("a", 1, 8)),
             WriteOp::RestoreEnvelope(stored("c", 0, 5)),
             restored_object("x--1", 2, 50),
             restored_object("x--1", 1, 60),
@@ -542,7 +548,12 @@ fn restored_records_keep_their_positions_and_dates_and_later_writes_follow_them(
             object("x--3", 1, "{}"),
         ])
         .unwrap();
-    assert_eq!(store.envelope("d").unwrap().unwrap().position, 8);
+    // Positions count one collection: c1's first envelope takes its first position.
+    assert_eq!(store.envelope("c1", "d").unwrap().unwrap().position, 0);
+    store
+        .apply(vec![put_in("c9", "d", "{}", DuplicatePolicy::KeepFirst)])
+        .unwrap();
+    assert_eq!(store.envelope("c9", "d").unwrap().unwrap().position, 8);
     let last = store
         .added_after("c1", None, Some(60))
         .next()

@@ -28,6 +28,7 @@ mod roundtrip;
 mod scale_out;
 mod scale_out_backup;
 mod scale_out_jobs;
+mod scoped_ids;
 mod secrets;
 mod shutdown;
 mod start_failures;

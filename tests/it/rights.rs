@@ -132,7 +132,12 @@ fn expected(rule: Rule, caller: Caller, metrics_public: bool) -> Option<StatusCo
         // get an empty listing.
         Rule::Listing => (caller == Caller::Anonymous).then_some(StatusCode::UNAUTHORIZED),
         Rule::Collection(right, _) => collection(right),
-        Rule::StoredEnvelope => collection(Right::Read),
+        // An envelope is looked for only where the caller may read: anywhere else, it is an unknown id.
+        Rule::StoredEnvelope => match caller {
+            Caller::Reader | Caller::ReadWriter => None,
+            Caller::Anonymous => UNAUTHORIZED,
+            _ => NOT_FOUND,
+        },
         // The status was made by the read-writer's request.
         Rule::StatusOwner => match caller {
             Caller::ReadWriter => None,

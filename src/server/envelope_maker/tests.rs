@@ -86,7 +86,10 @@ fn observed_data_finds_observables_stored_before_its_batch() {
         ],
     );
     make(&store);
-    let made = store.envelope(observed).unwrap().expect("its envelope");
+    let made = store
+        .envelope(COLLECTION, observed)
+        .unwrap()
+        .expect("its envelope");
     let made: Value = serde_json::from_slice(&made.text).unwrap();
     assert_eq!(made["payload"]["source.ip"], "203.0.113.9");
 }

@@ -21,9 +21,6 @@ use crate::store::{Store, StoredEnvelope};
 
 /// Envelopes shown per page.
 const PAGE: usize = 50;
-/// Envelopes of all collections looked at per page at the most: envelopes are kept in one order for every
-/// collection, so a page of a small collection among large ones stops here and offers to go on.
-const SCAN: usize = 5_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,19 +46,16 @@ fn newest(
     before: Option<u64>,
 ) -> Result<Found, ApiError> {
     let mut envelopes = Vec::new();
-    let (mut last_seen, mut scanned, mut stopped) = (None, 0, false);
-    for envelope in store.envelopes_before(before) {
+    let (mut last_seen, mut stopped) = (None, false);
+    for envelope in store.envelopes_before(collection, before) {
         let envelope = envelope?;
         last_seen = Some(envelope.position);
-        scanned += 1;
-        if envelope.collection == collection {
-            let event = match misp {
-                Some((misp, feed)) => misp.event_of(feed, &envelope.id)?,
-                None => None,
-            };
-            envelopes.push((envelope, event));
-        }
-        if envelopes.len() == PAGE || scanned == SCAN {
+        let event = match misp {
+            Some((misp, feed)) => misp.event_of(feed, &envelope.id)?,
+            None => None,
+        };
+        envelopes.push((envelope, event));
+        if envelopes.len() == PAGE {
             stopped = true;
             break;
         }
@@ -134,8 +128,8 @@ pub async fn page_view(
         };
         let _ = writeln!(
             body,
-            "<tr><td class=\"id\"><a href=\"/envelopes/{}\">{}</a>{}</td><td class=\"time\">{}</td>\
-             <td>{}</td><td>{}</td><td class=\"links\">{stix}{misp}</td></tr>",
+            "<tr><td class=\"id\"><a href=\"/envelopes/{}?collection={id}\">{}</a>{}</td>\
+             <td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"links\">{stix}{misp}</td></tr>",
             encode(&envelope.id),
             escape(&envelope.id),
             if envelope.version > 0 {

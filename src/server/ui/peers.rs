@@ -18,6 +18,8 @@ struct Consumer {
     /// The position of the last envelope it was given; `None` when its cursor no longer opens (for instance
     /// after a restore into a new data directory).
     position: Option<u64>,
+    /// The position of its collection's newest envelope.
+    newest: Option<u64>,
 }
 
 pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpResponse, ApiError> {
@@ -77,7 +79,7 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
         body.push_str("</tbody></table>\n");
     }
     let (store, key) = (state.store.clone(), state.cursor_key.clone());
-    let (consumers, newest) = web::block(move || -> Result<_, ApiError> {
+    let consumers = web::block(move || -> Result<_, ApiError> {
         let mut consumers = Vec::new();
         // Notes are bookkeeping: a few per client and consumer, never one per envelope.
         for note in store.notes() {
@@ -87,10 +89,17 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
             };
             let scope = format!("intelmq-feed:{}", note.collection);
             let position = key.open(&scope, &String::from_utf8_lossy(&value)).ok();
-            consumers.push(Consumer { note, position });
+            let newest = store
+                .envelopes_before(&note.collection, None)
+                .next()
+                .transpose()?;
+            consumers.push(Consumer {
+                note,
+                position,
+                newest: newest.map(|e| e.position),
+            });
         }
-        let newest = store.envelopes_before(None).next().transpose()?;
-        Ok((consumers, newest.map(|e| e.position)))
+        Ok(consumers)
     })
     .await??;
     body.push_str("<h2>IntelMQ consumers</h2>\n");
@@ -99,16 +108,13 @@ pub async fn page_view(state: web::Data<AppState>, grant: Grant) -> Result<HttpR
             "<p class=\"note\">No IntelMQ collector reads /intelmq/feed with a consumer name yet.</p>\n",
         );
     } else {
-        let _ = writeln!(
-            body,
-            "<p class=\"note\">The newest envelope of all collections is at position {}.</p>\
-             <table><thead><tr><th>Consumer</th><th>Owner</th><th>Collection</th><th>Cursor position</th>\
-             <th>Envelopes stored since (all collections)</th></tr></thead><tbody>",
-            newest.map_or_else(|| "–".into(), |p| p.to_string())
+        body.push_str(
+            "<table><thead><tr><th>Consumer</th><th>Owner</th><th>Collection</th><th>Cursor position</th>\
+             <th>Envelopes of its collection stored since</th></tr></thead><tbody>\n",
         );
     }
     for consumer in &consumers {
-        let (position, behind) = match (consumer.position, newest) {
+        let (position, behind) = match (consumer.position, consumer.newest) {
             (Some(position), Some(newest)) => (
                 position.to_string(),
                 newest.saturating_sub(position).to_string(),

@@ -7,9 +7,10 @@ use super::db_error;
 use crate::store::{StoreError, StoreResult};
 
 /// Every migration, in order; the schema's version is the number of those applied.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_leases.sql"),
+    include_str!("migrations/0003_envelopes_per_collection.sql"),
 ];
 
 /// Any fixed number: the advisory lock that migrating nodes take in turn.

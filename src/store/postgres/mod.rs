@@ -5,10 +5,11 @@
 //! of the background jobs, `snapshot.rs` holds one moment of the database for a backup.
 //!
 //! Ordering across nodes: every write to a collection first locks the collection's row in `collections` and
-//! takes `date_added` from it (`max(now, last + 1)`, with the database's clock), and writes of envelopes lock the
-//! envelope position counter the same way. PostgreSQL releases row locks only once the holder's commit is
-//! visible, so the next writer of a collection commits after the previous one: the committed objects of a
-//! collection are always a prefix in `date_added` order, and a reader paging by `date_added` never skips one.
+//! takes `date_added` from it (`max(now, last + 1)`, with the database's clock), and its envelopes' positions
+//! (`next_position`: positions count one collection). PostgreSQL releases row locks only once the holder's commit
+//! is visible, so the next writer of a collection commits after the previous one: the committed objects and
+//! envelopes of a collection are always a prefix in `date_added` (position) order, and a reader paging by them
+//! never skips one.
 
 mod lease;
 mod listen;

@@ -1,4 +1,4 @@
-//! The `Store` trait on PostgreSQL: the reads, and `apply` handed to `write.rs`.
+//! The `Store` trait on PostgreSQL: the reads, and `apply` handed to `write.rs`; `read/walk.rs` runs the queries.
 //!
 //! Long walks read in chunks by keyset (`WHERE key > last ORDER BY key LIMIT n`), one query per chunk and no
 //! transaction held between them: a reader never holds back writers or vacuum, and because writers of a
@@ -9,40 +9,23 @@
 //! trips, not PostgreSQL's work, were what made pages slow: each is several thread wake-ups (this process's
 //! threads, the connection's task, the database's backend), which on a busy machine wait for a core.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use tokio_postgres::Row;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 
-use super::pool::Pool;
-use super::{PostgresStore, db_error, listen, signed, successor, unsigned, write};
+use super::{PostgresStore, listen, signed, successor, unsigned, write};
 use crate::store::{
     CollectionSummary, OthersAdded, Store, StoreError, StoreIter, StoreResult, StoredEnvelope,
     StoredObject, StoredStatus, WriteOp, WriteOutcome,
 };
 
-/// Rows per chunk of a walk, after the first.
-const CHUNK: usize = 1000;
-/// The largest first chunk a reader may ask for.
-const LARGEST_FIRST_CHUNK: usize = 10_001;
+mod walk;
+
+use walk::{CHUNK, Param, bytea, int8, rows, text, walk};
 
 const ENVELOPE_COLUMNS: &str = "id, version, position, collection, received, text";
 const OBJECT_COLUMNS: &str = "stix_id, version, version_text, date_added, text";
-
-/// A query parameter, with its type.
-type Param = (Box<dyn ToSql + Send + Sync>, Type);
-
-fn text(value: impl Into<String>) -> Param {
-    (Box::new(value.into()), Type::TEXT)
-}
-
-fn int8(value: i64) -> Param {
-    (Box::new(value), Type::INT8)
-}
-
-fn bytea(value: Vec<u8>) -> Param {
-    (Box::new(value), Type::BYTEA)
-}
 
 impl PostgresStore {
     fn first<T>(
@@ -56,66 +39,6 @@ impl PostgresStore {
             .map(decode)
             .transpose()
     }
-}
-
-/// The rows of one query, in one round trip.
-fn rows(pool: &Pool, sql: String, params: Vec<Param>) -> StoreResult<Vec<Row>> {
-    pool.run(|shared| async move {
-        let client = shared.connection().await?;
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|(value, kind)| (value.as_ref() as &(dyn ToSql + Sync), kind.clone()))
-            .collect();
-        client.query_typed(&sql, &params).await.map_err(db_error)
-    })
-}
-
-/// A walk in chunks: `chunk(key, size)` gives at most `size` rows after `key` (or from the start for `None`),
-/// `first` of them in the first chunk and [`CHUNK`] in each after it; `key_of` gives the key a row leaves off
-/// at.
-fn walk<'a, T, K>(
-    pool: &'a Pool,
-    first: usize,
-    chunk: impl Fn(Option<&K>, usize) -> (String, Vec<Param>) + Send + 'a,
-    decode: impl Fn(&Row) -> StoreResult<T> + Send + 'a,
-    key_of: impl Fn(&T) -> K + Send + 'a,
-) -> StoreIter<'a, T>
-where
-    T: Send + 'a,
-    K: Send + 'a,
-{
-    let mut key: Option<K> = None;
-    let mut buffer: VecDeque<T> = VecDeque::new();
-    let mut done = false;
-    let mut size = first.clamp(1, LARGEST_FIRST_CHUNK);
-    Box::new(std::iter::from_fn(move || {
-        if buffer.is_empty() && !done {
-            let (sql, params) = chunk(key.as_ref(), size);
-            let rows = rows(pool, sql, params);
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(error) => {
-                    done = true;
-                    return Some(Err(error));
-                }
-            };
-            done = rows.len() < size;
-            size = CHUNK;
-            for row in &rows {
-                match decode(row) {
-                    Ok(item) => buffer.push_back(item),
-                    Err(error) => {
-                        done = true;
-                        return Some(Err(error));
-                    }
-                }
-            }
-            if let Some(last) = buffer.back() {
-                key = Some(key_of(last));
-            }
-        }
-        buffer.pop_front().map(Ok)
-    }))
 }
 
 fn envelope_of(row: &Row) -> StoreResult<StoredEnvelope> {
@@ -155,50 +78,96 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
+    fn envelope(&self, collection: &str, id: &str) -> StoreResult<Option<StoredEnvelope>> {
         let sql = format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 ORDER BY version DESC LIMIT 1"
+            "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND id = $2 \
+             ORDER BY version DESC LIMIT 1"
         );
-        self.first(&sql, vec![text(id)], envelope_of)
+        self.first(&sql, vec![text(collection), text(id)], envelope_of)
     }
 
-    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
-        let sql =
-            format!("SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE id = $1 AND version = $2");
-        self.first(&sql, vec![text(id), int8(i64::from(version))], envelope_of)
+    fn envelope_version(
+        &self,
+        collection: &str,
+        id: &str,
+        version: u32,
+    ) -> StoreResult<Option<StoredEnvelope>> {
+        let sql = format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM envelopes \
+             WHERE collection = $1 AND id = $2 AND version = $3"
+        );
+        let params = vec![text(collection), text(id), int8(i64::from(version))];
+        self.first(&sql, params, envelope_of)
     }
 
-    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+    fn envelopes_after(
+        &self,
+        collection: &str,
+        after: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
         let start = after.map_or(-1, after_bound);
+        let collection = collection.to_owned();
         walk(
             &self.pool,
             CHUNK,
             move |key: Option<&i64>, size| {
                 let sql = format!(
-                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position > $1 \
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND position > $2 \
                      ORDER BY position LIMIT {size}"
                 );
-                (sql, vec![int8(*key.unwrap_or(&start))])
+                (
+                    sql,
+                    vec![text(collection.as_str()), int8(*key.unwrap_or(&start))],
+                )
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
         )
     }
 
-    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
+    fn envelopes_before(
+        &self,
+        collection: &str,
+        before: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
         let start = before.map_or(i64::MAX, after_bound);
+        let collection = collection.to_owned();
         walk(
             &self.pool,
             CHUNK,
             move |key: Option<&i64>, size| {
                 let sql = format!(
-                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE position < $1 \
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE collection = $1 AND position < $2 \
                      ORDER BY position DESC LIMIT {size}"
                 );
-                (sql, vec![int8(*key.unwrap_or(&start))])
+                (
+                    sql,
+                    vec![text(collection.as_str()), int8(*key.unwrap_or(&start))],
+                )
             },
             envelope_of,
             |e| signed(e.position).unwrap_or(i64::MAX),
+        )
+    }
+
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
+        walk(
+            &self.pool,
+            CHUNK,
+            |key: Option<&(String, i64)>, size| {
+                let (collection, after) = key.cloned().unwrap_or((String::new(), -1));
+                let sql = format!(
+                    "SELECT {ENVELOPE_COLUMNS} FROM envelopes \
+                     WHERE (collection, position) > ($1, $2) \
+                     ORDER BY collection, position LIMIT {size}"
+                );
+                (sql, vec![text(collection), int8(after)])
+            },
+            envelope_of,
+            |e| {
+                let position = signed(e.position).unwrap_or(i64::MAX);
+                (e.collection.clone(), position)
+            },
         )
     }
 

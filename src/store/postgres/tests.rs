@@ -6,7 +6,10 @@ use tokio_postgres::types::Type;
 
 use super::pg_cluster::Cluster;
 use super::{PostgresOptions, PostgresStore, SslMode};
-use crate::store::{NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
+use crate::store::tests::put_in;
+use crate::store::{
+    DuplicatePolicy, NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome,
+};
 
 fn node(url: &str) -> PostgresStore {
     let options = PostgresOptions {
@@ -299,4 +302,73 @@ fn pages_are_read_by_the_primary_key_even_without_statistics() {
         .join("\n");
     assert!(plan.contains("Index Scan using objects_pkey"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
+}
+
+/// Migration 3 keys envelopes by collection: a database of schema 2 (ids unique across collections, positions
+/// counted across them, an id's versions possibly in two collections) keeps every envelope where it was, and
+/// later envelopes take the next position of their own collection, never before the old counter.
+#[test]
+fn a_database_of_schema_2_keeps_its_envelopes_and_positions_when_ids_become_per_collection() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap();
+    cluster.sql(
+        database,
+        &format!(
+            "CREATE TABLE stixgate_schema (version integer PRIMARY KEY, \
+                                           applied_at timestamptz NOT NULL DEFAULT now());
+             {}
+             {}
+             INSERT INTO stixgate_schema (version) VALUES (1), (2);",
+            include_str!("migrations/0001_initial.sql"),
+            include_str!("migrations/0002_leases.sql"),
+        ),
+    );
+    cluster.sql(
+        database,
+        "INSERT INTO collections (id, envelopes) VALUES ('pub', 2), ('amber', 2);
+         INSERT INTO envelopes (id, version, position, collection, received, text) VALUES
+             ('x', 0, 0, 'pub', 10, 'pub x'),
+             ('a', 0, 1, 'amber', 11, 'amber a'),
+             ('x', 1, 2, 'amber', 12, 'amber x'),
+             ('p', 0, 3, 'pub', 13, 'pub p');
+         UPDATE counters SET value = 4 WHERE name = 'envelope_position';",
+    );
+    let store = node(&url);
+    let read = |collection: &str| -> Vec<(String, u32, u64)> {
+        let envelopes = store.envelopes_after(collection, None);
+        envelopes
+            .map(|e| e.map(|e| (e.id, e.version, e.position)).unwrap())
+            .collect()
+    };
+    assert_eq!(read("pub"), [("x".into(), 0, 0), ("p".into(), 0, 3)]);
+    assert_eq!(read("amber"), [("a".into(), 0, 1), ("x".into(), 1, 2)]);
+    let keep = DuplicatePolicy::KeepFirst;
+    let outcomes = store
+        .apply(vec![
+            put_in("pub", "q", "{}", keep),
+            put_in("amber", "b", "{}", keep),
+            put_in("green", "x", "{}", keep),
+            put_in("amber", "x", "{}", DuplicatePolicy::NewVersion),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Stored { version: 0 },
+            WriteOutcome::Stored { version: 2 },
+        ]
+    );
+    // The old counter is a floor: a cursor handed out before may name position 3 (pub's) for amber.
+    let position = |collection, id| store.envelope(collection, id).unwrap().unwrap().position;
+    assert_eq!(position("pub", "q"), 4);
+    assert_eq!(position("amber", "b"), 4);
+    assert_eq!(position("green", "x"), 4);
+    assert_eq!(position("amber", "x"), 5);
+    let outcomes = store.apply(vec![put_in("green", "y", "{}", keep)]).unwrap();
+    assert_eq!(outcomes, [WriteOutcome::Stored { version: 0 }]);
+    assert_eq!(position("green", "y"), 5);
+    assert_eq!(store.envelope("pub", "x").unwrap().unwrap().text, b"pub x");
 }

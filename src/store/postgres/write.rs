@@ -1,8 +1,8 @@
 //! Applying a writer group: one transaction, with the same outcomes as the sled engine.
 //!
 //! The group's collections get their rows first (committed on their own: an empty row is harmless), then the
-//! transaction locks the envelope position counter (when the group stores envelopes) and the collections' rows,
-//! always in that order and the collections sorted, so that nodes never deadlock. With the locks held, it reads
+//! transaction locks the collections' rows (which hold each collection's next envelope position too), sorted, so
+//! that nodes never deadlock. With the locks held, it reads
 //! what the group's ops need to decide (latest envelope versions, the versions of the group's STIX ids), works
 //! out every outcome in memory, op after op, as the sled engine does, and writes the result with one
 //! statement per table (`unnest` of arrays), then commits.
@@ -29,6 +29,8 @@ use lock::{Names, lock_and_read};
 /// A collection's row as the group moves it.
 struct Collection {
     last_added: i64,
+    /// The position the collection's next envelope takes: positions count one collection.
+    next_position: i64,
     objects: i64,
     envelopes: i64,
     multi_version_ids: i64,
@@ -51,11 +53,11 @@ struct ObjectRow {
 #[derive(Default)]
 struct Group {
     now: i64,
-    /// The position of the next envelope, when the group holds the counter.
-    next_position: Option<i64>,
+    /// The least position a collection's next envelope takes (the `envelope_position` counter).
+    envelope_floor: i64,
     collections: HashMap<String, Collection>,
-    /// The latest version and text of each envelope id the group names.
-    envelopes: HashMap<String, (u32, Vec<u8>)>,
+    /// The latest version and text of each (collection, envelope id) the group names.
+    envelopes: HashMap<(String, String), (u32, Vec<u8>)>,
     /// The versions of each (collection, STIX id) the group names, and whether it had several before.
     versions: HashMap<(String, String), BTreeMap<i64, Version>>,
     had_several: HashMap<(String, String), bool>,
@@ -236,6 +238,18 @@ impl Group {
                     .insert(status.id, Some((stored_at, status.text)));
                 stored
             }
+            WriteOp::RaiseEnvelopeFloor(floor) => {
+                let floor = signed(floor).unwrap_or(i64::MAX);
+                transaction
+                    .execute(
+                        "UPDATE counters SET value = greatest(value, $1) WHERE name = 'envelope_position'",
+                        &[&floor],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                self.envelope_floor = self.envelope_floor.max(floor);
+                stored
+            }
             WriteOp::SetCursorSecret(secret) => {
                 transaction
                     .execute(
@@ -256,12 +270,6 @@ impl Group {
             .ok_or_else(|| StoreError::Malformed(format!("no row for the collection {name}")))
     }
 
-    fn next_position(&mut self) -> StoreResult<&mut i64> {
-        self.next_position
-            .as_mut()
-            .ok_or_else(|| StoreError::Malformed("envelope counter not locked".into()))
-    }
-
     fn put_envelope(
         &mut self,
         id: String,
@@ -269,15 +277,19 @@ impl Group {
         collection: &str,
         policy: DuplicatePolicy,
     ) -> StoreResult<WriteOutcome> {
-        let version = match (self.envelopes.get(&id), policy) {
+        let key = (collection.to_owned(), id);
+        let version = match (self.envelopes.get(&key), policy) {
             (None, _) => 0,
             (Some((_, stored)), _) if *stored == text => return Ok(WriteOutcome::Duplicate),
             (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
             (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
         };
-        let position = *self.next_position()?;
+        let position = self
+            .collection(collection)?
+            .next_position
+            .max(self.envelope_floor);
         let envelope = StoredEnvelope {
-            id,
+            id: key.1,
             version,
             position: u64::try_from(position).unwrap_or(0),
             collection: collection.to_owned(),
@@ -288,25 +300,27 @@ impl Group {
     }
 
     fn restore_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
+        let key = (envelope.collection.clone(), envelope.id.clone());
         let next_version = self
             .envelopes
-            .get(&envelope.id)
+            .get(&key)
             .map_or(0, |(version, _)| version + 1);
-        let next_position = *self.next_position()?;
+        let next_position = self.collection(&envelope.collection)?.next_position;
         // The largest position is refused too: later envelopes take the next one.
         let fits = signed(envelope.position).is_some_and(|p| p >= next_position && p < i64::MAX)
             && signed(envelope.received).is_some();
-        if envelope.version != next_version || !fits {
+        if envelope.version < next_version || !fits {
             return Ok(WriteOutcome::Conflict);
         }
         self.insert_envelope(envelope)
     }
 
     fn insert_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
-        *self.next_position()? = signed(envelope.position).unwrap_or(i64::MAX) + 1;
-        self.collection(&envelope.collection)?.envelopes += 1;
+        let row = self.collection(&envelope.collection)?;
+        row.next_position = signed(envelope.position).unwrap_or(i64::MAX) + 1;
+        row.envelopes += 1;
         self.envelopes.insert(
-            envelope.id.clone(),
+            (envelope.collection.clone(), envelope.id.clone()),
             (envelope.version, envelope.text.clone()),
         );
         let version = envelope.version;

@@ -100,7 +100,7 @@ impl SledStore {
             }
         })?;
         let envelopes =
-            self.records_naming::<Envelopes>(&keys::envelope_groups(), &mut |place| {
+            self.records_naming::<Envelopes>(&[keys::ENVELOPE_GROUP], &mut |place| {
                 let record = match place.segment {
                     s if s == segment => record_at(place),
                     s if s > segment => self

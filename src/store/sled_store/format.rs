@@ -4,31 +4,22 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::{io_error, migrate, open_error};
+use super::{io_error, open_error};
 use crate::store::keys;
 use crate::store::{StoreError, StoreResult};
 
 /// The layout this engine reads and writes (`M format`, see `keys.rs`). Data directories without it hold layout 1,
 /// with the texts inside sled; layout 2 had several keys per text, layout 3 one key per text, layout 4 plain
-/// statuses and views and no spliced texts, layout 5 group records of whole ids and fixed-width fields. A binary of
-/// an earlier layout refuses a directory of a later one (an unknown format), which it would misread.
-const FORMAT: u32 = 6;
+/// statuses and views and no spliced texts, layout 5 group records of whole ids and fixed-width fields, layout 6
+/// one envelope keyspace for every collection. A binary of an earlier layout refuses a directory of a later one
+/// (an unknown format), which it would misread.
+const FORMAT: u32 = 7;
 
-/// Accepts a store of this engine's layout, marks a new one with it, carries layouts 3 to 5 over (`migrate.rs`),
-/// and refuses an earlier layout.
+/// Accepts a store of this engine's layout, marks a new one with it, and refuses an earlier layout with the way to
+/// move it (a backup with the earlier binary, restored with this one).
 pub(super) fn check(path: &Path, db: &sled::Db, tree: &Tree) -> StoreResult<()> {
     match tree.get(keys::META_FORMAT).map_err(io_error)? {
         Some(value) if *value == FORMAT.to_be_bytes() => Ok(()),
-        Some(value) if *value == 5u32.to_be_bytes() => migrate::from_layout_5(db, tree, FORMAT),
-        Some(value) if *value == 4u32.to_be_bytes() => {
-            migrate::from_layout_4(db, tree, 5)?;
-            migrate::from_layout_5(db, tree, FORMAT)
-        }
-        Some(value) if *value == 3u32.to_be_bytes() => {
-            migrate::from_layout_3(db, tree, 4)?;
-            migrate::from_layout_4(db, tree, 5)?;
-            migrate::from_layout_5(db, tree, FORMAT)
-        }
         Some(value) if earlier(&value) => Err(StoreError::EarlierLayout(path.to_owned())),
         Some(value) => Err(StoreError::Corrupt {
             path: path.to_owned(),

@@ -13,7 +13,7 @@ use crate::store::{ObjectRef, StoredEnvelope, StoredObject};
 /// Records of object versions, keyed by collection and the first `date_added`.
 pub(crate) struct Objects;
 
-/// Records of envelope versions, keyed by the first seq.
+/// Records of envelope versions, keyed by collection and the first seq (its position in the collection).
 pub(crate) struct Envelopes;
 
 /// An object version: its id, version, version text as written, and where the exact object text is.
@@ -48,7 +48,7 @@ impl ObjectEntry {
     }
 }
 
-/// An envelope version, with where its exact text is; its position is its seq.
+/// An envelope version, with where its exact text is; its position in its collection is its seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EnvelopeEntry {
     pub seq: u64,

@@ -131,16 +131,20 @@ fn check(store: &SledStore, model: &Model) {
     let envelopes: Vec<_> = store.envelopes().map(|e| e.unwrap().id).collect();
     assert_eq!(envelopes, model.envelopes);
     for start in starts(envelopes.len()) {
-        let position = store.envelope(&envelopes[start]).unwrap().unwrap().position;
+        let position = store
+            .envelope("c1", &envelopes[start])
+            .unwrap()
+            .unwrap()
+            .position;
         let after: Vec<_> = store
-            .envelopes_after(Some(position))
+            .envelopes_after("c1", Some(position))
             .take(WALK)
             .map(|e| e.unwrap().id)
             .collect();
         assert_eq!(after, model.envelopes[start + 1..][..after.len()]);
         assert_eq!(after.len(), WALK.min(envelopes.len() - start - 1));
         let before: Vec<_> = store
-            .envelopes_before(Some(position))
+            .envelopes_before("c1", Some(position))
             .take(WALK)
             .map(|e| e.unwrap().id)
             .collect();
@@ -153,7 +157,7 @@ fn check(store: &SledStore, model: &Model) {
         assert_eq!(before, expected);
     }
     let newest_first: Vec<_> = store
-        .envelopes_before(None)
+        .envelopes_before("c1", None)
         .map(|e| e.unwrap().id)
         .collect();
     assert!(newest_first.iter().eq(model.envelopes.iter().rev()));

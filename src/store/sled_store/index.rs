@@ -6,7 +6,8 @@
 //! records a hash names and keeps those whose id is the one asked for, so two ids whose hashes collide share a
 //! slot and are told apart by their records.
 //!
-//! A collection's index is built by one scan of its `G` records on first use, the envelopes' by one scan of `R`;
+//! A collection's object index is built by one scan of its `G` records on first use, its envelope index by one scan
+//! of its `R` records;
 //! the writer keeps them up to date as it writes. They are derived data: nothing durable depends on them, and when
 //! a write fails they are dropped and built again from what sled holds.
 
@@ -144,37 +145,46 @@ impl CollectionIndex {
     }
 }
 
+/// What the writer and readers need of one collection's envelopes beyond its `R` records.
+#[derive(Default)]
+pub(super) struct EnvelopeIndex {
+    /// Envelope id hash to the position of each version.
+    pub ids: HashIndex,
+    /// The position after the collection's last envelope version (its next one takes this or the floor).
+    pub next_position: u64,
+}
+
 pub(super) struct Indexes {
     pub hasher: IdHasher,
-    /// The seq the next envelope version takes.
-    pub next_seq: u64,
+    /// The least position a collection's next envelope takes (`M envelope-floor`).
+    pub envelope_floor: u64,
     collections: HashMap<String, CollectionIndex>,
-    /// Envelope id hash to the seq of each version; `None` until first used.
-    envelopes: Option<HashIndex>,
+    /// Each collection's envelope index, once used.
+    envelopes: HashMap<String, EnvelopeIndex>,
 }
 
 impl Indexes {
-    pub(super) fn new(hasher: IdHasher, next_seq: u64) -> Self {
+    pub(super) fn new(hasher: IdHasher, envelope_floor: u64) -> Self {
         Self {
             hasher,
-            next_seq,
+            envelope_floor,
             collections: HashMap::new(),
-            envelopes: None,
+            envelopes: HashMap::new(),
         }
     }
 
     /// Drops what was built, to be built again from the tree on next use (after a write that failed halfway).
     pub(super) fn forget(&mut self) {
         self.collections.clear();
-        self.envelopes = None;
+        self.envelopes.clear();
     }
 
     pub(super) fn loaded_collection(&self, collection: &str) -> Option<&CollectionIndex> {
         self.collections.get(collection)
     }
 
-    pub(super) fn loaded_envelopes(&self) -> Option<&HashIndex> {
-        self.envelopes.as_ref()
+    pub(super) fn loaded_envelopes(&self, collection: &str) -> Option<&EnvelopeIndex> {
+        self.envelopes.get(collection)
     }
 
     /// A collection's index, built from its `G` records if this is its first use.
@@ -196,16 +206,31 @@ impl Indexes {
             .expect("inserted above"))
     }
 
-    /// The envelopes' index, built from the `R` records if this is its first use.
-    pub(super) fn envelopes(&mut self, tree: &Tree) -> StoreResult<&mut HashIndex> {
-        if self.envelopes.is_none() {
-            let mut index = HashIndex::default();
-            scan_entries::<Envelopes>(tree, &keys::envelope_groups(), |entry| {
-                index.insert(self.hasher.hash(&entry.id), entry.seq);
+    /// The position the next envelope of `collection` takes.
+    pub(super) fn next_envelope_position(
+        &mut self,
+        tree: &Tree,
+        collection: &str,
+    ) -> StoreResult<u64> {
+        let floor = self.envelope_floor;
+        Ok(self.envelopes(tree, collection)?.next_position.max(floor))
+    }
+
+    /// A collection's envelope index, built from its `R` records if this is its first use.
+    pub(super) fn envelopes(
+        &mut self,
+        tree: &Tree,
+        collection: &str,
+    ) -> StoreResult<&mut EnvelopeIndex> {
+        if !self.envelopes.contains_key(collection) {
+            let mut index = EnvelopeIndex::default();
+            scan_entries::<Envelopes>(tree, &keys::envelope_groups(collection), |entry| {
+                index.ids.insert(self.hasher.hash(&entry.id), entry.seq);
+                index.next_position = entry.seq + 1;
             })?;
-            self.envelopes = Some(index);
+            self.envelopes.insert(collection.to_owned(), index);
         }
-        Ok(self.envelopes.as_mut().expect("built above"))
+        Ok(self.envelopes.get_mut(collection).expect("inserted above"))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::SledStore;
-use crate::store::tests::put;
+use crate::store::tests::{put, put_in};
 use crate::store::{DuplicatePolicy, NewObject, Store, StoreError, WriteOp, WriteOutcome};
 
 const STORED: WriteOutcome = WriteOutcome::Stored { version: 0 };
@@ -64,6 +64,7 @@ fn versions_deletes_and_duplicates_survive_a_reopen(colliding: bool) {
             .apply(vec![
                 put("a", r#"{"n1":1}"#, keep),
                 put("b", r#"{"n1":1}"#, keep),
+                put_in("c2", "a", r#"{"n1":9}"#, keep),
                 object("c1", "indicator--x", 1, r#"{"v":1}"#),
                 object("c1", "indicator--x", 2, r#"{"v":2}"#),
                 object("c1", "indicator--x", 3, r#"{"v":3}"#),
@@ -116,15 +117,18 @@ fn versions_deletes_and_duplicates_survive_a_reopen(colliding: bool) {
     assert_eq!(ids_of_type(&store, "indicator"), ["indicator--x"; 2]);
     assert_eq!(ids_of_type(&store, "tool"), [] as [String; 0]);
 
-    let latest = store.envelope("a").unwrap().unwrap();
+    let latest = store.envelope("c1", "a").unwrap().unwrap();
     assert_eq!((latest.version, latest.position), (1, 2));
     assert!(latest.text.ends_with(br#"{"n1":2}}"#));
-    let first = store.envelope_version("a", 0).unwrap().unwrap();
+    let first = store.envelope_version("c1", "a", 0).unwrap().unwrap();
     assert_eq!((first.version, first.position), (0, 0));
     assert!(first.text.ends_with(br#"{"n1":1}}"#));
-    assert!(store.envelope_version("a", 2).unwrap().is_none());
-    assert_eq!(store.envelope("b").unwrap().unwrap().version, 0);
-    assert!(store.envelope("c").unwrap().is_none());
+    assert!(store.envelope_version("c1", "a", 2).unwrap().is_none());
+    let elsewhere = store.envelope("c2", "a").unwrap().unwrap();
+    assert_eq!((elsewhere.version, elsewhere.position), (0, 0));
+    assert!(elsewhere.text.ends_with(br#"{"n1":9}}"#));
+    assert_eq!(store.envelope("c1", "b").unwrap().unwrap().version, 0);
+    assert!(store.envelope("c1", "c").unwrap().is_none());
 
     let outcomes = store
         .apply(vec![
@@ -159,7 +163,8 @@ fn versions_deletes_and_duplicates_survive_a_reopen(colliding: bool) {
     );
     assert_eq!(versions(&store, "indicator--x"), [2, 3]);
     assert_eq!(ids_of_type(&store, "tool"), ["tool--z"]);
-    assert_eq!(store.envelope("c").unwrap().unwrap().position, 3);
+    assert_eq!(store.envelope("c1", "c").unwrap().unwrap().position, 3);
+    assert_eq!(store.envelope("c2", "a").unwrap().unwrap().version, 0);
     assert_eq!(store.collection_summary("c1").unwrap().objects, 4);
 }
 

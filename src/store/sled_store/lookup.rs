@@ -1,11 +1,11 @@
 //! Reading through the in-memory indexes: a lookup by id takes the entries its hash names (by position) from the
-//! group records that hold them and keeps those of that id.
+//! group records of its collection that hold them and keeps those of that id.
 
 use std::sync::{PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
 use super::SledStore;
 use super::groups::{self, Envelopes, ObjectEntry, Objects};
-use super::index::{CollectionIndex, HashIndex, IdHasher, Indexes};
+use super::index::{CollectionIndex, EnvelopeIndex, IdHasher, Indexes};
 use crate::store::keys;
 use crate::store::text_log::Window;
 use crate::store::{StoreResult, StoredEnvelope};
@@ -49,33 +49,36 @@ impl SledStore {
         Ok(read(&indexes.hasher, index))
     }
 
-    /// The seqs that may hold versions of the envelope `id`, built first if this is the index's first use.
-    pub(super) fn envelope_seqs(&self, id: &str) -> StoreResult<Vec<u64>> {
-        let seqs =
-            |indexes: &Indexes, index: &HashIndex| index.get(indexes.hasher.hash(id)).to_vec();
+    /// The positions of `collection` that may hold versions of the envelope `id`, its envelope index built first if
+    /// this is its first use.
+    pub(super) fn envelope_positions(&self, collection: &str, id: &str) -> StoreResult<Vec<u64>> {
+        let positions = |indexes: &Indexes, index: &EnvelopeIndex| {
+            index.ids.get(indexes.hasher.hash(id)).to_vec()
+        };
         {
             let indexes = self.read_indexes();
-            if let Some(index) = indexes.loaded_envelopes() {
-                return Ok(seqs(&indexes, index));
+            if let Some(index) = indexes.loaded_envelopes(collection) {
+                return Ok(positions(&indexes, index));
             }
         }
         let mut indexes = self.write_indexes();
-        indexes.envelopes(&self.tree)?;
-        let index = indexes.loaded_envelopes().expect("built above");
-        Ok(seqs(&indexes, index))
+        indexes.envelopes(&self.tree, collection)?;
+        let index = indexes.loaded_envelopes(collection).expect("built above");
+        Ok(positions(&indexes, index))
     }
 
-    /// The newest envelope version among the `seqs` that is a version of `id` (`version` when given). A seq with
-    /// no entry (another id's, or a write that failed) is passed over.
+    /// The newest envelope version of `collection` among the `positions` that is a version of `id` (`version` when
+    /// given). A position with no entry (another id's, or a write that failed) is passed over.
     pub(super) fn newest_envelope(
         &self,
-        seqs: &[u64],
+        collection: &str,
+        positions: &[u64],
         id: &str,
         version: Option<u32>,
     ) -> StoreResult<Option<StoredEnvelope>> {
-        let prefix = keys::envelope_groups();
-        for &seq in seqs.iter().rev() {
-            let found = groups::find::<Envelopes, _>(&self.tree, &prefix, seq, |entry| {
+        let prefix = keys::envelope_groups(collection);
+        for &position in positions.iter().rev() {
+            let found = groups::find::<Envelopes, _>(&self.tree, &prefix, position, |entry| {
                 if entry.id != id || version.is_some_and(|v| v != entry.version) {
                     return Ok(None);
                 }

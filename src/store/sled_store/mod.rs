@@ -1,7 +1,8 @@
 //! The sled engine. See [`super::keys`] for the layout and [`super::text_log`] for the texts: this file opens the
 //! store and reads it, `write.rs` applies writes, `groups.rs` encodes and walks the group records, `records.rs`
-//! the other values, `texts.rs` reads texts, `pages.rs` lends pages of objects with their texts, `format.rs` checks the layout version and `migrate.rs` carries layout
-//! 3 over, `index.rs` keeps the in-memory indexes built from the records and `lookup.rs` reads through them.
+//! the other values, `texts.rs` reads texts, `pages.rs` lends pages of objects with their texts, `format.rs` checks
+//! the layout version (and refuses earlier ones), `index.rs` keeps the in-memory indexes built from the records and
+//! `lookup.rs` reads through them.
 
 mod compact;
 mod counts;
@@ -9,11 +10,9 @@ mod entry_texts;
 mod format;
 mod group_entries;
 mod groups;
-mod groups_5;
 mod index;
 mod inline_str;
 mod lookup;
-mod migrate;
 mod packed;
 mod pages;
 mod pending;
@@ -31,6 +30,7 @@ use sled::Tree;
 
 use self::groups::{Bound, Envelopes, Objects, Scan};
 use self::index::{IdHasher, Indexes};
+use super::fields::Fields;
 use super::keys;
 use super::text_log::{DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, TextLog, Window};
 use super::type_of;
@@ -97,14 +97,16 @@ impl SledStore {
             .saturating_mul(1 << 20)
             .clamp(1 << 20, MAX_SEGMENT_BYTES);
         let log = texts::open_log(path, &tree, segment_bytes)?;
-        let next_seq = groups::last_position::<Envelopes>(&tree, &keys::envelope_groups())?
-            .map_or(0, |seq| seq + 1);
+        let envelope_floor = match tree.get(keys::META_ENVELOPE_FLOOR).map_err(io_error)? {
+            Some(value) => Fields::new(&value, "envelope floor").u64()?,
+            None => 0,
+        };
         Ok(Self {
             path: path.to_owned(),
             db,
             tree,
             log,
-            indexes: RwLock::new(Indexes::new(hasher, next_seq)),
+            indexes: RwLock::new(Indexes::new(hasher, envelope_floor)),
         })
     }
 
@@ -137,22 +139,41 @@ impl Store for SledStore {
         self.db.flush().map(drop).map_err(|e| self.write_error(e))
     }
 
-    fn envelope(&self, id: &str) -> StoreResult<Option<StoredEnvelope>> {
-        let seqs = self.envelope_seqs(id)?;
-        self.newest_envelope(&seqs, id, None)
+    fn envelope(&self, collection: &str, id: &str) -> StoreResult<Option<StoredEnvelope>> {
+        let positions = self.envelope_positions(collection, id)?;
+        self.newest_envelope(collection, &positions, id, None)
     }
 
-    fn envelope_version(&self, id: &str, version: u32) -> StoreResult<Option<StoredEnvelope>> {
-        let seqs = self.envelope_seqs(id)?;
-        self.newest_envelope(&seqs, id, Some(version))
+    fn envelope_version(
+        &self,
+        collection: &str,
+        id: &str,
+        version: u32,
+    ) -> StoreResult<Option<StoredEnvelope>> {
+        let positions = self.envelope_positions(collection, id)?;
+        self.newest_envelope(collection, &positions, id, Some(version))
     }
 
-    fn envelopes_after(&self, after: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
-        self.envelope_scan(Bound::From(after.map_or(0, |a| a.saturating_add(1))))
+    fn envelopes_after(
+        &self,
+        collection: &str,
+        after: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        self.envelope_scan(&keys::envelope_groups(collection), Bound::From(from))
     }
 
-    fn envelopes_before(&self, before: Option<u64>) -> StoreIter<'_, StoredEnvelope> {
-        self.envelope_scan(Bound::Before(before.unwrap_or(u64::MAX)))
+    fn envelopes_before(
+        &self,
+        collection: &str,
+        before: Option<u64>,
+    ) -> StoreIter<'_, StoredEnvelope> {
+        let before = before.unwrap_or(u64::MAX);
+        self.envelope_scan(&keys::envelope_groups(collection), Bound::Before(before))
+    }
+
+    fn envelopes(&self) -> StoreIter<'_, StoredEnvelope> {
+        self.envelope_scan(&[keys::ENVELOPE_GROUP], Bound::From(0))
     }
 
     fn collection_summary(&self, collection: &str) -> StoreResult<CollectionSummary> {
@@ -373,11 +394,12 @@ impl Store for SledStore {
 }
 
 impl SledStore {
-    fn envelope_scan(&self, bound: Bound) -> StoreIter<'_, StoredEnvelope> {
+    /// The envelope versions of the keyspace `prefix` (one collection's, or every collection's) within `bound`.
+    fn envelope_scan(&self, prefix: &[u8], bound: Bound) -> StoreIter<'_, StoredEnvelope> {
         let mut window = Window::default();
         let scan = Scan::<Envelopes, _>::new(
             &self.tree,
-            &keys::envelope_groups(),
+            prefix,
             bound,
             move |_: &[u8], entry: groups::EnvelopeEntry| {
                 let text = self.text(entry.place, &mut window)?;

@@ -1,6 +1,6 @@
 //! What one writer group wrote, as later ops of the group see it, and the group records it becomes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sled::Batch;
 
@@ -14,9 +14,9 @@ pub(super) struct Pending {
     pub texts: Staged,
     /// The writer's reads of stored texts in this group.
     pub window: Window,
-    /// The newest version of each envelope id the group wrote, with its text.
-    pub envelopes: HashMap<String, (u32, Vec<u8>)>,
-    /// The envelope versions the group wrote, in order: its `R` records once the group is done.
+    /// The newest version of each envelope id the group wrote, with its text, by collection.
+    pub envelopes: HashMap<String, HashMap<String, (u32, Vec<u8>)>>,
+    /// The envelope versions the group wrote, in order: its collections' `R` records once the group is done.
     pub envelope_entries: Vec<PendingEnvelope>,
     /// The object versions the group wrote, by collection, in order of `date_added`: the index names them
     /// already, the tree not yet. They become the collection's `G` records once the group is done.
@@ -55,8 +55,8 @@ pub(super) fn pending_object(written: &[PendingObject], date_added: u64) -> Opti
     Some(&written[at])
 }
 
-/// Puts the group's records in its batch: the records its deletes rewrote, then its object versions (by
-/// collection) and its envelope versions as group records of at most `GROUP_ENTRIES` entries, each keyed by its
+/// Puts the group's records in its batch: the records its deletes rewrote, then its object versions and its
+/// envelope versions (each by collection) as group records of at most `GROUP_ENTRIES` entries, each keyed by its
 /// first position.
 pub(super) fn write_groups(batch: &mut Batch, pending: &Pending) {
     for (key, value) in &pending.rewritten {
@@ -78,17 +78,21 @@ pub(super) fn write_groups(batch: &mut Batch, pending: &Pending) {
             .collect();
         groups::put::<Objects>(batch, &keys::object_groups(collection), &entries);
     }
-    let entries: Vec<_> = pending
-        .envelope_entries
-        .iter()
-        .map(|envelope| EnvelopeEntry {
-            seq: envelope.seq,
-            id: envelope.id.as_str().into(),
-            version: envelope.version,
-            received: envelope.received,
-            collection: envelope.collection.as_str().into(),
-            place: envelope.place,
-        })
-        .collect();
-    groups::put::<Envelopes>(batch, &keys::envelope_groups(), &entries);
+    let mut envelopes: BTreeMap<&str, Vec<EnvelopeEntry>> = BTreeMap::new();
+    for envelope in &pending.envelope_entries {
+        envelopes
+            .entry(&envelope.collection)
+            .or_default()
+            .push(EnvelopeEntry {
+                seq: envelope.seq,
+                id: envelope.id.as_str().into(),
+                version: envelope.version,
+                received: envelope.received,
+                collection: envelope.collection.as_str().into(),
+                place: envelope.place,
+            });
+    }
+    for (collection, entries) in &envelopes {
+        groups::put::<Envelopes>(batch, &keys::envelope_groups(collection), entries);
+    }
 }

@@ -58,12 +58,14 @@ fn log_growth(store: &SledStore, ops: Vec<WriteOp>) -> u64 {
     store.log.size().unwrap() - before
 }
 
-fn assert_reads(store: &SledStore, expected: &[(&str, &[u8])]) {
-    for (id, text) in expected {
-        assert_eq!(store.envelope(id).unwrap().unwrap().text, *text, "{id}");
+/// Reads each (collection, id, text) back, and all of them in the order of [`Store::envelopes`].
+fn assert_reads(store: &SledStore, expected: &[(&str, &str, &[u8])]) {
+    for (collection, id, text) in expected {
+        let stored = store.envelope(collection, id).unwrap().unwrap();
+        assert_eq!(stored.text, *text, "{id}");
     }
     let all: Vec<_> = store.envelopes().map(|e| e.unwrap().text).collect();
-    let texts: Vec<_> = expected.iter().map(|(_, text)| text.to_vec()).collect();
+    let texts: Vec<_> = expected.iter().map(|(_, _, text)| text.to_vec()).collect();
     assert_eq!(all, texts);
 }
 
@@ -108,17 +110,17 @@ fn an_envelope_embedding_a_stored_object_text_is_spliced_and_read_back_exactly()
             8 + elsewhere_text.len() as u64
         );
         let expected = vec![
-            ("e1", earlier_text),
-            ("e2", same_group_text),
-            ("e3", unknown_text),
-            ("e4", elsewhere_text),
+            ("c1", "e1", earlier_text),
+            ("c1", "e2", same_group_text),
+            ("c1", "e3", unknown_text),
+            ("c2", "e4", elsewhere_text),
         ];
-        let borrowed: Vec<_> = expected.iter().map(|(i, t)| (*i, &t[..])).collect();
+        let borrowed: Vec<_> = expected.iter().map(|(c, i, t)| (*c, *i, &t[..])).collect();
         assert_reads(&store, &borrowed);
         expected
     };
     let store = open(dir.path());
-    let borrowed: Vec<_> = expected.iter().map(|(i, t)| (*i, &t[..])).collect();
+    let borrowed: Vec<_> = expected.iter().map(|(c, i, t)| (*c, *i, &t[..])).collect();
     assert_reads(&store, &borrowed);
     // A spliced envelope's text stays when its object is deleted.
     store

@@ -55,7 +55,15 @@ fn a_data_directory_of_an_earlier_layout_is_refused_with_the_way_to_move_it() {
         (b"Mformat", &2u32.to_be_bytes()),
         (b"Eold\0\0\0\0\0", b"an envelope record of layout 2"),
     ];
-    for records in [layout_1, layout_2] {
+    // Layout 6 had one envelope keyspace for every collection (ids unique across collections).
+    let layout_6: &[(&[u8], &[u8])] = &[
+        (b"Mformat", &6u32.to_be_bytes()),
+        (
+            b"R\0\0\0\0\0\0\0\0",
+            b"an envelope group record of layout 6",
+        ),
+    ];
+    for records in [layout_1, layout_2, layout_6] {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();
@@ -77,13 +85,13 @@ fn a_data_directory_of_an_earlier_layout_is_refused_with_the_way_to_move_it() {
     }
 }
 
-/// As a binary of layout 5 refuses a directory of layout 6.
+/// As a binary of layout 6 refuses a directory of layout 7.
 #[test]
 fn a_data_directory_of_a_later_layout_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = sled::open(dir.path()).unwrap();
-        db.insert(b"Mformat", &7u32.to_be_bytes()).unwrap();
+        db.insert(b"Mformat", &8u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     let error = open(dir.path()).err().unwrap();
@@ -146,7 +154,7 @@ fn texts_written_before_a_kill_and_never_indexed_are_ignored() {
     assert_eq!(envelopes, ["a", "b", "c"]);
     assert_eq!(objects.last().unwrap(), br#"{"id":"indicator--c"}"#);
     assert_eq!(
-        store.envelope("c").unwrap().unwrap().text,
+        store.envelope("c1", "c").unwrap().unwrap().text,
         br#"{"meta":{"uuid":{"current":"c"}},"payload":{}}"#
     );
 }

@@ -134,6 +134,14 @@ impl SledStore {
                     batch.insert(keys::META_CURSOR_SECRET, &secret[..]);
                     WriteOutcome::Stored { version: 0 }
                 }
+                WriteOp::RaiseEnvelopeFloor(floor) => {
+                    indexes.envelope_floor = indexes.envelope_floor.max(floor);
+                    batch.insert(
+                        keys::META_ENVELOPE_FLOOR,
+                        &indexes.envelope_floor.to_be_bytes(),
+                    );
+                    WriteOutcome::Stored { version: 0 }
+                }
             };
             outcomes.push(outcome);
         }
@@ -213,22 +221,27 @@ impl SledStore {
         }
     }
 
-    /// The newest version of an envelope id and its text, as the current group sees it.
+    /// The newest version of an envelope id of `collection` and its text, as the current group sees it.
     fn latest_envelope_now(
         &self,
         pending: &Pending,
         indexes: &mut Indexes,
+        collection: &str,
         id: &str,
     ) -> StoreResult<Option<(u32, Vec<u8>)>> {
-        if let Some((version, text)) = pending.envelopes.get(id) {
+        let written = pending
+            .envelopes
+            .get(collection)
+            .and_then(|envelopes| envelopes.get(id));
+        if let Some((version, text)) = written {
             return Ok(Some((*version, text.clone())));
         }
         let hash = indexes.hasher.hash(id);
-        let seqs = indexes.envelopes(&self.tree)?.get(hash);
-        if seqs.is_empty() {
+        let positions = indexes.envelopes(&self.tree, collection)?.ids.get(hash);
+        if positions.is_empty() {
             return Ok(None);
         }
-        let newest = self.newest_envelope(seqs, id, None)?;
+        let newest = self.newest_envelope(collection, positions, id, None)?;
         Ok(newest.map(|envelope| (envelope.version, envelope.text)))
     }
 
@@ -244,7 +257,7 @@ impl SledStore {
         now: u64,
     ) -> StoreResult<WriteOutcome> {
         let id = envelope.id().as_str().to_owned();
-        let latest = self.latest_envelope_now(pending, indexes, &id)?;
+        let latest = self.latest_envelope_now(pending, indexes, collection, &id)?;
         let version = match (&latest, policy) {
             (None, _) => 0,
             (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
@@ -254,7 +267,7 @@ impl SledStore {
         let stored = StoredEnvelope {
             id,
             version,
-            position: indexes.next_seq,
+            position: indexes.next_envelope_position(&self.tree, collection)?,
             collection: collection.to_owned(),
             received: now,
             text: envelope.into_text(),
@@ -270,12 +283,14 @@ impl SledStore {
         indexes: &mut Indexes,
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
+        let collection = envelope.collection.as_str();
         let next_version = self
-            .latest_envelope_now(pending, indexes, &envelope.id)?
+            .latest_envelope_now(pending, indexes, collection, &envelope.id)?
             .map_or(0, |(version, _)| version + 1);
+        let next_position = indexes.envelopes(&self.tree, collection)?.next_position;
         // The largest position is refused too: later envelopes take the next one.
-        if envelope.version != next_version
-            || envelope.position < indexes.next_seq
+        if envelope.version < next_version
+            || envelope.position < next_position
             || envelope.position == u64::MAX
         {
             return Ok(WriteOutcome::Conflict);
@@ -297,16 +312,17 @@ impl SledStore {
             id: envelope.id.clone(),
             version: envelope.version,
             received: envelope.received,
-            collection: envelope.collection,
+            collection: envelope.collection.clone(),
             place,
         });
-        indexes.next_seq = envelope.position + 1;
         let hash = indexes.hasher.hash(&envelope.id);
-        indexes
-            .envelopes(&self.tree)?
-            .insert(hash, envelope.position);
+        let index = indexes.envelopes(&self.tree, &envelope.collection)?;
+        index.ids.insert(hash, envelope.position);
+        index.next_position = envelope.position + 1;
         pending
             .envelopes
+            .entry(envelope.collection)
+            .or_default()
             .insert(envelope.id, (envelope.version, envelope.text));
         Ok(WriteOutcome::Stored {
             version: envelope.version,

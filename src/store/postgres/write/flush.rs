@@ -67,20 +67,14 @@ pub(super) async fn write(
             ],
         ));
     }
-    if let Some(next) = &group.next_position {
-        statements.push(statement(
-            transaction,
-            "UPDATE counters SET value = $1 WHERE name = 'envelope_position'",
-            vec![(next, Type::INT8)],
-        ));
-    }
     if !collections.ids.is_empty() {
         statements.push(statement(
             transaction,
             "UPDATE collections SET last_added = new.last_added, objects = new.objects, \
-                    envelopes = new.envelopes, multi_version_ids = new.multi \
-             FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) \
-                  AS new (id, last_added, objects, envelopes, multi) \
+                    envelopes = new.envelopes, multi_version_ids = new.multi, \
+                    next_position = new.next_position \
+             FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+                  AS new (id, last_added, objects, envelopes, multi, next_position) \
              WHERE collections.id = new.id",
             vec![
                 (&collections.ids, Type::TEXT_ARRAY),
@@ -88,6 +82,7 @@ pub(super) async fn write(
                 (&collections.objects, Type::INT8_ARRAY),
                 (&collections.envelopes, Type::INT8_ARRAY),
                 (&collections.multi, Type::INT8_ARRAY),
+                (&collections.next_position, Type::INT8_ARRAY),
             ],
         ));
     }
@@ -243,6 +238,7 @@ struct CollectionColumns<'a> {
     objects: Vec<i64>,
     envelopes: Vec<i64>,
     multi: Vec<i64>,
+    next_position: Vec<i64>,
 }
 
 impl<'a> CollectionColumns<'a> {
@@ -259,12 +255,14 @@ impl<'a> CollectionColumns<'a> {
             objects: Vec::new(),
             envelopes: Vec::new(),
             multi: Vec::new(),
+            next_position: Vec::new(),
         };
         for (id, row) in &group.collections {
             columns.ids.push(id.as_str());
             columns.last_added.push(row.last_added);
             columns.objects.push(row.objects);
             columns.envelopes.push(row.envelopes);
+            columns.next_position.push(row.next_position);
             columns
                 .multi
                 .push(row.multi_version_ids + several.get(id.as_str()).copied().unwrap_or(0));

@@ -12,6 +12,8 @@ use crate::store::{StoreError, StoreResult, WriteOp};
 /// The collections, envelope ids and STIX ids a group names, sorted and without repeats.
 pub(super) struct Names {
     pub(super) collections: Vec<String>,
+    /// (collection, envelope id) pairs, as two arrays.
+    envelope_collections: Vec<String>,
     envelope_ids: Vec<String>,
     /// (collection, STIX id) pairs, as two arrays.
     object_collections: Vec<String>,
@@ -32,7 +34,7 @@ impl Names {
                     ..
                 } => {
                     collections.insert(collection);
-                    envelope_ids.insert(envelope.id().as_str());
+                    envelope_ids.insert((collection, envelope.id().as_str()));
                     objects.extend(new.iter().map(|o| (collection, &o.id)));
                 }
                 WriteOp::PutObject { collection, object } => {
@@ -45,7 +47,7 @@ impl Names {
                 }
                 WriteOp::RestoreEnvelope(envelope) => {
                     collections.insert(&envelope.collection);
-                    envelope_ids.insert(&envelope.id);
+                    envelope_ids.insert((&envelope.collection, envelope.id.as_str()));
                 }
                 WriteOp::RestoreObject { collection, object } => {
                     collections.insert(collection);
@@ -58,9 +60,14 @@ impl Names {
             .into_iter()
             .map(|(c, id)| (c.clone(), id.clone()))
             .unzip();
+        let (envelope_collections, envelope_ids) = envelope_ids
+            .into_iter()
+            .map(|(c, id)| (c.clone(), id.to_owned()))
+            .unzip();
         Self {
             collections: collections.into_iter().cloned().collect(),
-            envelope_ids: envelope_ids.into_iter().map(str::to_owned).collect(),
+            envelope_collections,
+            envelope_ids,
             object_collections,
             object_ids,
         }
@@ -77,13 +84,13 @@ pub(super) async fn lock_and_read(
     transaction: &Transaction<'_>,
     names: &Names,
 ) -> StoreResult<Group> {
-    let counter = async {
+    let floor = async {
         if names.envelope_ids.is_empty() {
             return Ok(None);
         }
         transaction
             .query_typed_one(
-                "SELECT value FROM counters WHERE name = 'envelope_position' FOR UPDATE",
+                "SELECT value FROM counters WHERE name = 'envelope_position'",
                 &[],
             )
             .await
@@ -95,7 +102,8 @@ pub(super) async fn lock_and_read(
         }
         transaction
             .query_typed(
-                "SELECT id, last_added, objects, envelopes, multi_version_ids FROM collections \
+                "SELECT id, last_added, objects, envelopes, multi_version_ids, next_position \
+                 FROM collections \
                  WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                 &[(&names.collections, Type::TEXT_ARRAY)],
             )
@@ -112,10 +120,16 @@ pub(super) async fn lock_and_read(
         }
         transaction
             .query_typed(
-                "SELECT named.id, newest.version, newest.text FROM unnest($1::text[]) AS named (id) \
-                 CROSS JOIN LATERAL (SELECT version, text FROM envelopes WHERE envelopes.id = named.id \
+                "SELECT named.collection, named.id, newest.version, newest.text \
+                 FROM unnest($1::text[], $2::text[]) AS named (collection, id) \
+                 CROSS JOIN LATERAL (SELECT version, text FROM envelopes \
+                                     WHERE envelopes.collection = named.collection \
+                                       AND envelopes.id = named.id \
                                      ORDER BY version DESC LIMIT 1) AS newest",
-                &[(&names.envelope_ids, Type::TEXT_ARRAY)],
+                &[
+                    (&names.envelope_collections, Type::TEXT_ARRAY),
+                    (&names.envelope_ids, Type::TEXT_ARRAY),
+                ],
             )
             .await
     };
@@ -137,12 +151,12 @@ pub(super) async fn lock_and_read(
             )
             .await
     };
-    let (counter, collections, clock, envelopes, objects) =
-        tokio::try_join!(counter, collections, clock, envelopes, objects).map_err(db_error)?;
+    let (floor, collections, clock, envelopes, objects) =
+        tokio::try_join!(floor, collections, clock, envelopes, objects).map_err(db_error)?;
 
     let mut group = Group {
-        next_position: counter.map(|row| row.get(0)),
         now: clock.get(0),
+        envelope_floor: floor.map_or(0, |row| row.get(0)),
         ..Group::default()
     };
     for row in collections {
@@ -151,13 +165,15 @@ pub(super) async fn lock_and_read(
             objects: row.get(2),
             envelopes: row.get(3),
             multi_version_ids: row.get(4),
+            next_position: row.get(5),
         };
         group.collections.insert(row.get(0), collection);
     }
     for row in envelopes {
-        let version = u32::try_from(row.get::<_, i64>(1))
+        let version = u32::try_from(row.get::<_, i64>(2))
             .map_err(|_| StoreError::Malformed("envelope version".into()))?;
-        group.envelopes.insert(row.get(0), (version, row.get(2)));
+        let key = (row.get(0), row.get(1));
+        group.envelopes.insert(key, (version, row.get(3)));
     }
     for row in objects {
         let key = (row.get(0), row.get(1));
