@@ -11,6 +11,7 @@ mod deploy;
 mod envelopes_api;
 mod federation;
 mod helpers;
+mod hostile;
 mod intelmq_io;
 mod live;
 mod logs;
