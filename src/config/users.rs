@@ -44,6 +44,13 @@ impl Settings {
             if !names.insert(user.name.as_str()) {
                 return invalid(format!("user {:?} is configured twice", user.name));
             }
+            if user.password.is_none() && user.tokens.is_empty() {
+                return invalid(format!(
+                    "user {:?} has neither a password nor a token, so nobody can ever log in as it; \
+                     give it one (`stixgate hash-password`, `stixgate new-token`) or remove it",
+                    user.name
+                ));
+            }
             if let Some(hash) = &user.password
                 && argon2::PasswordHash::new(hash).is_err()
             {
