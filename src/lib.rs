@@ -11,6 +11,7 @@ pub mod intelmq;
 pub mod jobs;
 pub mod mapping;
 pub mod misp;
+pub mod quote;
 pub mod secret;
 pub mod server;
 pub mod stix;

@@ -25,17 +25,20 @@ pub enum ApiError {
     #[error("the URL is {length} bytes long, more than the {limit} this server accepts")]
     UriTooLong { length: usize, limit: usize },
     #[error(
-        "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {0:?} does not allow"
+        "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {} does not allow",
+        shown(.0)
     )]
     NotAcceptable(String),
-    #[error("the Content-Type {0:?} is not application/taxii+json;version=2.1")]
+    #[error("the Content-Type {} is not application/taxii+json;version=2.1", shown(.0))]
     UnsupportedMediaType(String),
     #[error(
-        "the Content-Encoding {0:?} is not supported; send the body unencoded, or encoded with gzip or deflate"
+        "the Content-Encoding {} is not supported; send the body unencoded, or encoded with gzip or deflate",
+        shown(.0)
     )]
     UnsupportedEncoding(String),
     #[error(
-        "the Content-Type {0:?} is a form upload; send the file as the body itself (curl --data-binary @file), not as a form field (curl -F)"
+        "the Content-Type {} is a form upload; send the file as the body itself (curl --data-binary @file), not as a form field (curl -F)",
+        shown(.0)
     )]
     FormUpload(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
@@ -46,21 +49,7 @@ pub enum ApiError {
     Store(#[from] StoreError),
 }
 
-/// The most characters of a caller's value (an id, a name) that an answer repeats.
-const SHOWN_MAX: usize = 200;
-
-/// A value from the request, quoted, as an answer repeats it: cut to [`SHOWN_MAX`] characters, so that a
-/// huge id does not come back whole.
-pub fn shown(value: &str) -> String {
-    match value.char_indices().nth(SHOWN_MAX) {
-        None => format!("{value:?}"),
-        Some((end, _)) => format!(
-            "{:?}… ({} characters)",
-            &value[..end],
-            value.chars().count()
-        ),
-    }
-}
+pub use crate::quote::shown;
 
 /// TAXII's `error` resource.
 #[derive(Debug, Serialize)]

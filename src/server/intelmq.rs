@@ -22,6 +22,7 @@ use super::rights::Grant;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
 use crate::ingest::{Intake, RecordReport, RecordStatus};
 use crate::intelmq::{FieldList, deliverable, flatten};
+use crate::quote::{cut, shown};
 use crate::store::WriteOp;
 
 const CURSOR_HEADER: &str = "X-Stixgate-Cursor";
@@ -105,13 +106,17 @@ fn event_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(object) => object,
             Err(e) => {
                 return Err(ApiError::BadRequest(format!(
-                    "the body is not a JSON object: {e}"
+                    "the body is not a JSON object: {}",
+                    cut(&e.to_string())
                 )));
             }
         }
     } else {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(trimmed).map_err(|e| {
-            ApiError::BadRequest(format!("the body is neither JSON nor form data: {e}"))
+            ApiError::BadRequest(format!(
+                "the body is neither JSON nor form data: {}",
+                cut(&e.to_string())
+            ))
         })?;
         pairs
             .into_iter()
@@ -184,7 +189,8 @@ impl FeedReader {
             && (!key.starts_with("extra.") || !intelmq_format::is_valid_key(key))
         {
             return Err(ApiError::BadRequest(format!(
-                "id_key {key:?} must be an IntelMQ key under extra."
+                "id_key {} must be an IntelMQ key under extra.",
+                shown(key)
             )));
         }
         let scope = format!("intelmq-feed:{}", collection.id);

@@ -28,6 +28,7 @@ use super::auth::Authenticator;
 use super::error::{ApiError, shown};
 use super::request_log::AuthenticatedCaller;
 use crate::config::{CollectionSettings, Principal};
+use crate::quote::cut;
 
 /// What a route needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +226,7 @@ fn named_collection<'a>(
         Named::Query => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
                 .map_err(|error| {
-                ApiError::BadRequest(format!("bad query parameters: {error}"))
+                ApiError::BadRequest(format!("bad query parameters: {}", cut(&error.to_string())))
             })?;
             let name = pairs
                 .into_iter()

@@ -20,6 +20,7 @@ use super::{RootIndex, root, taxii};
 use crate::config::PostedEnvelopes;
 use crate::envelope::JsonSyntax;
 use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
+use crate::quote::cut;
 use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, MadeEnvelope, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
@@ -127,7 +128,7 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
     let not_json = |body: &[u8]| {
         serde_json::from_slice::<JsonSyntax>(body)
             .err()
-            .map(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
+            .map(|e| ApiError::BadRequest(format!("the body is not JSON: {}", cut(&e.to_string()))))
     };
     if let Some(refused) = not_json(body) {
         return Err(refused);
@@ -142,8 +143,12 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
             "the body is not a TAXII envelope (a JSON object)".into(),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Unprocessable(format!(
+            "the body is not a TAXII envelope: {}",
+            cut(&e.to_string())
+        ))
+    })
 }
 
 /// The status of a request: successes and failures in the order the objects came in.
