@@ -138,9 +138,14 @@ pub async fn refuse_long_urls(
 
 /// The default service: a TAXII error resource instead of an empty 404.
 pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
+    Err(nothing_served(&request))
+}
+
+/// The answer for a path that serves nothing, to this caller or to anyone: the two are not told apart.
+pub fn nothing_served(request: &HttpRequest) -> ApiError {
+    ApiError::NotFound(format!(
         "nothing is served at {} {}",
         request.method(),
         super::error::shown(request.path())
-    )))
+    ))
 }

@@ -4,8 +4,15 @@ use std::os::unix::fs::PermissionsExt;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use stixgate::config::UserSettings;
+use stixgate::secret::hash_password;
 
-use crate::helpers::{COLLECTION, TAXII, TestApp, indicator, run_cli, spawn_app};
+use crate::helpers::{
+    COLLECTION, TAXII, TestApp, collection, indicator, run_cli, spawn_app, spawn_app_with,
+};
+
+/// A second collection, for a second API root.
+const ELSEWHERE: &str = "55555555-5555-4555-8555-555555555555";
 
 /// A backup holds the cursor secret and TLP:AMBER data: only its owner may read the file, even where a
 /// file of the same name was there before.
@@ -154,4 +161,58 @@ async fn get(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> String {
         request = request.header(*name, *value);
     }
     request.send().await.unwrap().text().await.unwrap()
+}
+
+/// An API root is shown (title, description, collections) only to whom it holds a collection: a user with
+/// no right there, or with rights only in another root, gets the 404 of a root that does not exist.
+#[tokio::test]
+async fn an_api_root_is_shown_only_to_callers_who_see_a_collection_in_it() {
+    let app = spawn_app_with(|settings| {
+        let user = |name: &str| UserSettings {
+            name: name.into(),
+            password: Some(hash_password(&format!("{name}-pw"))),
+            tokens: Vec::new(),
+            admin: name == "admin",
+        };
+        settings.users = vec![user("alice"), user("bob"), user("admin")];
+        settings.intake.collection = COLLECTION.into();
+        settings.api_roots[0].title = "first root title".into();
+        settings.api_roots[0].collections = vec![collection(COLLECTION, &["alice"], &[], false)];
+        let mut other = settings.api_roots[0].clone();
+        other.path = "other".into();
+        other.title = "other root title".into();
+        other.collections = vec![collection(ELSEWHERE, &["bob"], &[], false)];
+        settings.api_roots.push(other);
+    })
+    .await;
+    let cases = [
+        ("alice", "/api/", StatusCode::OK),
+        ("alice", "/api/collections/", StatusCode::OK),
+        ("alice", "/other/", StatusCode::NOT_FOUND),
+        ("alice", "/other/collections/", StatusCode::NOT_FOUND),
+        ("bob", "/other/", StatusCode::OK),
+        ("bob", "/api/", StatusCode::NOT_FOUND),
+        ("admin", "/api/", StatusCode::NOT_FOUND),
+        ("admin", "/other/collections/", StatusCode::NOT_FOUND),
+    ];
+    for (user, path, expected) in cases {
+        let response = app
+            .taxii(Method::GET, path)
+            .basic_auth(user, Some(format!("{user}-pw")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{user} {path}");
+        let body = response.text().await.unwrap();
+        if expected == StatusCode::NOT_FOUND {
+            assert!(!body.contains("root title"), "{user} {path}: {body}");
+            assert!(
+                !body.contains(ELSEWHERE) && !body.contains(COLLECTION),
+                "{body}"
+            );
+        }
+    }
+    let anonymous = app.taxii(Method::GET, "/other/").send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
 }
