@@ -1,6 +1,9 @@
 //! What a hostile client tried (issue 22's low findings), each refused or bounded.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -214,5 +217,41 @@ async fn an_api_root_is_shown_only_to_callers_who_see_a_collection_in_it() {
     }
     let anonymous = app.taxii(Method::GET, "/other/").send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+/// RFC 9112 §6.1: a request with both `Content-Length` and `Transfer-Encoding` is refused, and the server
+/// closes the connection after answering, so that nothing after it on the connection is served.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused_and_the_connection_closed() {
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+                  GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            )
+            .unwrap();
+        // Reads until the server closes: a timeout here (the connection kept open) fails the test.
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("both Content-Length and Transfer-Encoding"),
+        "{answer}"
+    );
+    assert!(answer.contains("connection: close"), "{answer}");
+    // actix-web answers the request it had already read behind it, but refused too: never served.
+    assert!(!answer.contains("200 OK"), "{answer}");
     app.stop().await;
 }
