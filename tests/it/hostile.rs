@@ -255,3 +255,47 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
     assert!(!answer.contains("200 OK"), "{answer}");
     app.stop().await;
 }
+
+/// A TAXII object with a key twice (here its TLP marking, AMBER then WHITE) would be read differently by
+/// different readers: it is refused, at any depth, with the key named, and nothing is stored.
+#[tokio::test]
+async fn a_taxii_object_with_a_repeated_key_is_refused_naming_it() {
+    let app = spawn_app().await;
+    let amber = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82";
+    let white = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9";
+    let object = |n: u32, duplicate: &str| {
+        let text = indicator(n, "2020-01-01T00:00:00.000Z").to_string();
+        format!("{},{duplicate}}}", &text[..text.len() - 1])
+    };
+    let cases = [
+        (
+            object(
+                1,
+                &format!(r#""object_marking_refs":["{amber}"],"object_marking_refs":["{white}"]"#),
+            ),
+            r#"duplicate key "object_marking_refs" in the top-level object"#,
+        ),
+        (
+            object(2, r#""extensions":{"x":{"a":1,"a":2}}"#),
+            r#"duplicate key "a" in `extensions.x`"#,
+        ),
+    ];
+    let objects = format!("/api/collections/{COLLECTION}/objects/");
+    for (text, expected) in cases {
+        let response = app
+            .taxii(Method::POST, &objects)
+            .header("Content-Type", TAXII)
+            .body(format!(r#"{{"objects":[{text}]}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let status: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status["failure_count"], 1, "{status}");
+        let message = status["failures"][0]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    let listing = app.taxii_json(&objects).await;
+    assert!(listing.get("objects").is_none(), "{listing}");
+    app.stop().await;
+}

@@ -49,7 +49,7 @@ pub async fn add(
         .unwrap_or_default()
         .into_iter()
         .map(|raw| {
-            NewObject::from_text(raw.get().as_bytes().to_vec()).map_err(|error| StatusDetail {
+            NewObject::received(raw.get().as_bytes().to_vec()).map_err(|error| StatusDetail {
                 id: error.id.unwrap_or_default(),
                 version: String::new(),
                 message: Some(error.message),
