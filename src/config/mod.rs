@@ -22,7 +22,7 @@ pub use effective::{REDACTED, effective};
 pub use intelmq::{FieldFileError, IntelmqPushSettings, IntelmqSettings, IntelmqTcpSettings};
 pub use misp::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
 pub use peers::{PeerDirection, PeerMode, PeerSettings};
-pub use proxies::{AddressBlock, client_address};
+pub use proxies::{AddressBlock, client_address, is_trusted_proxy};
 pub use users::{Principal, UserSettings};
 
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use stixgate::config::UserSettings;
+use stixgate::config::{AddressBlock, UserSettings};
 use stixgate::secret::hash_password;
 
 use crate::helpers::{
@@ -298,4 +298,48 @@ async fn a_taxii_object_with_a_repeated_key_is_refused_naming_it() {
     let listing = app.taxii_json(&objects).await;
     assert!(listing.get("objects").is_none(), "{listing}");
     app.stop().await;
+}
+
+/// The operator page's URLs follow `Forwarded` and `X-Forwarded-Host` only from a trusted proxy: from
+/// anyone else they name the request's own `Host`.
+#[tokio::test]
+async fn proxy_headers_change_the_operator_pages_urls_only_from_trusted_proxies() {
+    async fn front_page(app: &TestApp, headers: &[(&str, &str)]) -> String {
+        let mut request = app.client.get(format!("{}/", app.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+    let forged: [&[(&str, &str)]; 2] = [
+        &[("Forwarded", "host=evil.example;proto=https")],
+        &[
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    ];
+    let app = spawn_app().await;
+    let own = format!("{}/api/collections/{COLLECTION}/", app.address);
+    for headers in forged {
+        let page = front_page(&app, headers).await;
+        assert!(!page.contains("evil.example"), "{headers:?}");
+        assert!(page.contains(&own), "{headers:?}: {page}");
+    }
+    app.stop().await;
+    let behind_proxy = spawn_app_with(|settings| {
+        settings.trusted_proxies = vec![AddressBlock::try_from("127.0.0.1/32".to_owned()).unwrap()];
+    })
+    .await;
+    for headers in forged {
+        let page = front_page(&behind_proxy, headers).await;
+        assert!(
+            page.contains(&format!(
+                "https://evil.example/api/collections/{COLLECTION}/"
+            )),
+            "{headers:?}: {page}"
+        );
+    }
+    behind_proxy.stop().await;
 }
