@@ -39,6 +39,8 @@ pub struct Settings {
     /// Which engine keeps the data: sled in `data`, or a PostgreSQL database shared by several nodes.
     pub store: StoreSettings,
     pub max_content_length: usize,
+    /// Seconds a request body may stall (no bytes arriving) before the request is answered 408.
+    pub body_timeout: u64,
     pub log: String,
     pub log_format: LogFormat,
     /// Reverse proxies whose `X-Forwarded-For` names the client; it is ignored from anyone else.
@@ -220,6 +222,9 @@ impl Settings {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.max_content_length == 0 {
             return invalid("max_content_length must be greater than 0".into());
+        }
+        if self.body_timeout == 0 {
+            return invalid("body_timeout must be at least 1 (seconds)".into());
         }
         if let Err(error) = self.store.check() {
             return invalid(error.to_string());

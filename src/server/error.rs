@@ -43,6 +43,8 @@ pub enum ApiError {
     FormUpload(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
     TooLarge { limit: usize },
+    #[error("no byte of the request body arrived for {seconds} s (body_timeout)")]
+    BodyTimeout { seconds: u64 },
     #[error("{0}")]
     Unprocessable(String),
     #[error("the store is not available: {0}")]
@@ -77,6 +79,7 @@ impl ApiError {
                 ("Unsupported content encoding", "unsupported-encoding")
             }
             ApiError::TooLarge { .. } => ("Request body too large", "too-large"),
+            ApiError::BodyTimeout { .. } => ("Request body timed out", "request-timeout"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
             ApiError::Store(_) => ("Storage unavailable", "storage"),
         }
@@ -97,6 +100,7 @@ impl ResponseError for ApiError {
             | ApiError::UnsupportedEncoding(_)
             | ApiError::FormUpload(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +119,10 @@ impl ResponseError for ApiError {
                 actix_web::http::header::WWW_AUTHENTICATE,
                 r#"Basic realm="stixgate", Bearer realm="stixgate""#,
             ));
+        }
+        if let ApiError::BodyTimeout { .. } = self {
+            // The rest of the body may still come: the connection cannot carry another request.
+            response.force_close();
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));

@@ -343,3 +343,39 @@ async fn proxy_headers_change_the_operator_pages_urls_only_from_trusted_proxies(
     }
     behind_proxy.stop().await;
 }
+
+/// A writer that stops sending mid-body is answered 408 and its connection closed after `body_timeout`
+/// (here 2 s), instead of keeping the connection as long as it likes.
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
+    let app = spawn_app_with(|settings| settings.body_timeout = 2).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let (answer, waited) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        // Far longer than the timeout: a server that waits for the rest fails the test here.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        stream
+            .write_all(
+                b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n\
+                  {\"meta\": {\"uuid\": \"stalled\"}, ",
+            )
+            .unwrap();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        (
+            (read, String::from_utf8_lossy(&answer).into_owned()),
+            started.elapsed(),
+        )
+    })
+    .await
+    .unwrap();
+    let (read, answer) = answer;
+    assert!(read.is_ok(), "the connection stayed open for {waited:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(waited >= Duration::from_secs(2), "{waited:?}");
+    app.stop().await;
+}
