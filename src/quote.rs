@@ -7,22 +7,26 @@ pub const SHOWN_MAX: usize = 200;
 
 /// A value from the request, quoted, as an answer repeats it: cut to [`SHOWN_MAX`] characters.
 pub fn shown(value: &str) -> String {
-    match value.char_indices().nth(SHOWN_MAX) {
-        None => format!("{value:?}"),
-        Some((end, _)) => format!(
-            "{:?}… ({} characters)",
-            &value[..end],
-            value.chars().count()
-        ),
+    match head(value) {
+        (_, None) => format!("{value:?}"),
+        (head, Some(length)) => format!("{head:?}… ({length} characters)"),
     }
 }
 
 /// A text that may hold a value from the request (a JSON text, or a parser's message quoting one), cut to
 /// [`SHOWN_MAX`] characters, unquoted.
 pub fn cut(text: &str) -> String {
+    match head(text) {
+        (_, None) => text.to_owned(),
+        (head, Some(length)) => format!("{head}… ({length} characters)"),
+    }
+}
+
+/// The first [`SHOWN_MAX`] characters of `text`, and its length in characters when that cuts it.
+fn head(text: &str) -> (&str, Option<usize>) {
     match text.char_indices().nth(SHOWN_MAX) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}… ({} characters)", &text[..end], text.chars().count()),
+        None => (text, None),
+        Some((end, _)) => (&text[..end], Some(text.chars().count())),
     }
 }
 

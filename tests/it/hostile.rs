@@ -225,26 +225,13 @@ async fn an_api_root_is_shown_only_to_callers_who_see_a_collection_in_it() {
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_refused_and_the_connection_closed() {
     let app = spawn_app().await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        stream
-            .write_all(
-                b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\
-                  Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
-                  GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-            )
-            .unwrap();
-        // Reads until the server closes: a timeout here (the connection kept open) fails the test.
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).unwrap();
-        String::from_utf8_lossy(&answer).into_owned()
-    })
-    .await
-    .unwrap();
+    let (answer, _) = raw_exchange(
+        &app,
+        b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\
+          Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(
         answer.contains("both Content-Length and Transfer-Encoding"),
@@ -349,33 +336,36 @@ async fn proxy_headers_change_the_operator_pages_urls_only_from_trusted_proxies(
 #[tokio::test]
 async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
     let app = spawn_app_with(|settings| settings.body_timeout = 2).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let (answer, waited) = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(address).unwrap();
-        // Far longer than the timeout: a server that waits for the rest fails the test here.
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let started = std::time::Instant::now();
-        stream
-            .write_all(
-                b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n\
-                  {\"meta\": {\"uuid\": \"stalled\"}, ",
-            )
-            .unwrap();
-        let mut answer = Vec::new();
-        let read = stream.read_to_end(&mut answer);
-        (
-            (read, String::from_utf8_lossy(&answer).into_owned()),
-            started.elapsed(),
-        )
-    })
-    .await
-    .unwrap();
-    let (read, answer) = answer;
-    assert!(read.is_ok(), "the connection stayed open for {waited:?}");
+    let (answer, waited) = raw_exchange(
+        &app,
+        b"POST /envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n\
+          {\"meta\": {\"uuid\": \"stalled\"}, ",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("body_timeout"), "{answer}");
     assert!(waited >= Duration::from_secs(2), "{waited:?}");
     app.stop().await;
+}
+
+/// Sends `request` as raw bytes on a new connection and reads until the server closes it, with how long
+/// that took. A read that times out (after 60 s, far past any timeout of these tests) fails the test: the
+/// server kept the connection open.
+async fn raw_exchange(app: &TestApp, request: &'static [u8]) -> (String, Duration) {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        stream.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let waited = started.elapsed();
+        assert!(read.is_ok(), "the connection stayed open for {waited:?}");
+        (String::from_utf8_lossy(&answer).into_owned(), waited)
+    })
+    .await
+    .unwrap()
 }
