@@ -62,10 +62,13 @@ impl Settings {
             if let Some(bad) = user
                 .tokens
                 .iter()
-                .find(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .position(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
             {
+                // Not repeated: what is there may be the token itself, put there by mistake.
                 return invalid(format!(
-                    "token {bad:?} of user {:?} is not a SHA-256 in hex; `stixgate new-token` prints one",
+                    "token {} of user {:?} is not a SHA-256 in hex (the token's digest, not the token); \
+                     `stixgate new-token` prints one",
+                    bad + 1,
                     user.name
                 ));
             }
