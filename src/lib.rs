@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod logging;
 pub mod mapping;
 pub mod misp;
+pub mod quote;
 pub mod secret;
 pub mod server;
 pub mod stix;

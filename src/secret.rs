@@ -30,6 +30,19 @@ pub fn token_digest(token: &str) -> String {
         .collect()
 }
 
+/// Creates (or empties) a file that only its owner may read or write: it will hold secrets or TLP:AMBER data.
+/// An existing file keeps its inode, so its mode is set again too: `mode` applies only to a new one.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(file)
+}
+
 /// A URL's user name and password (`https://user:password@host/`), taken out of it: the URL without them,
 /// and what they were, percent-decoded. `None` when the URL has none or is not a URL.
 pub fn split_url_credentials(url: &str) -> Option<(String, String, Option<String>)> {

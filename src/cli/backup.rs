@@ -133,7 +133,7 @@ impl Output {
                 let mut partial = path.as_os_str().to_owned();
                 partial.push(".partial");
                 let partial = PathBuf::from(partial);
-                let file = File::create(&partial)
+                let file = crate::secret::create_private(&partial)
                     .with_context(|| format!("creating {}", partial.display()))?;
                 Ok(Self::File {
                     file: BufWriter::new(file),

@@ -142,7 +142,7 @@ async fn store_page(
     let mut ops = Vec::new();
     let mut received = Vec::with_capacity(page.objects.len());
     for raw in &page.objects {
-        let object = match NewObject::from_text(raw.get().as_bytes().to_vec()) {
+        let object = match NewObject::received(raw.get().as_bytes().to_vec()) {
             Ok(object) => object,
             Err(error) => {
                 summary.failures.push(format!(

@@ -22,7 +22,7 @@ pub use effective::{REDACTED, effective};
 pub use intelmq::{FieldFileError, IntelmqPushSettings, IntelmqSettings, IntelmqTcpSettings};
 pub use misp::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
 pub use peers::{PeerDirection, PeerMode, PeerSettings};
-pub use proxies::{AddressBlock, client_address};
+pub use proxies::{AddressBlock, client_address, is_trusted_proxy};
 pub use users::{Principal, UserSettings};
 
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.
@@ -39,6 +39,8 @@ pub struct Settings {
     /// Which engine keeps the data: sled in `data`, or a PostgreSQL database shared by several nodes.
     pub store: StoreSettings,
     pub max_content_length: usize,
+    /// Seconds a request body may stall (no bytes arriving) before the request is answered 408.
+    pub body_timeout: u64,
     pub log: String,
     pub log_format: LogFormat,
     /// Seconds that requests in flight get to finish after SIGTERM (long polls and streams end at once).
@@ -225,6 +227,9 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.shutdown_timeout) {
             return invalid("shutdown_timeout must be between 1 and 3600 seconds".into());
+        }
+        if self.body_timeout == 0 {
+            return invalid("body_timeout must be at least 1 (seconds)".into());
         }
         if let Err(error) = self.store.check() {
             return invalid(error.to_string());

@@ -1,4 +1,5 @@
-//! `trusted_proxies`: the reverse proxies whose `X-Forwarded-For` header names the client.
+//! `trusted_proxies`: the reverse proxies whose `X-Forwarded-For` header names the client, and whose
+//! `Forwarded`, `X-Forwarded-Host` and `X-Forwarded-Proto` name the address the operator page shows.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -67,7 +68,7 @@ fn same_prefix(network: u128, address: u128, prefix: u8, bits: u32) -> bool {
 /// first address that is not a trusted proxy is the client, since whatever stands left of it came from the
 /// client itself and may be forged. From anyone else, the header is ignored.
 pub fn client_address(trusted: &[AddressBlock], peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
-    let is_trusted = |address: IpAddr| trusted.iter().any(|block| block.contains(address));
+    let is_trusted = |address| is_trusted_proxy(trusted, address);
     let mut client = peer.to_canonical();
     let entries: Vec<&str> = forwarded_for
         .iter()
@@ -84,6 +85,11 @@ pub fn client_address(trusted: &[AddressBlock], peer: IpAddr, forwarded_for: &[&
         client = address;
     }
     client
+}
+
+/// Whether `peer` is one of the `trusted` proxies: only then are the proxy headers it sends believed.
+pub fn is_trusted_proxy(trusted: &[AddressBlock], peer: IpAddr) -> bool {
+    trusted.iter().any(|block| block.contains(peer))
 }
 
 /// An `X-Forwarded-For` entry: an address, possibly with a port.

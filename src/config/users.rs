@@ -44,6 +44,13 @@ impl Settings {
             if !names.insert(user.name.as_str()) {
                 return invalid(format!("user {:?} is configured twice", user.name));
             }
+            if user.password.is_none() && user.tokens.is_empty() {
+                return invalid(format!(
+                    "user {:?} has neither a password nor a token, so nobody can ever log in as it; \
+                     give it one (`stixgate hash-password`, `stixgate new-token`) or remove it",
+                    user.name
+                ));
+            }
             if let Some(hash) = &user.password
                 && argon2::PasswordHash::new(hash).is_err()
             {
@@ -55,10 +62,13 @@ impl Settings {
             if let Some(bad) = user
                 .tokens
                 .iter()
-                .find(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .position(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
             {
+                // Not repeated: what is there may be the token itself, put there by mistake.
                 return invalid(format!(
-                    "token {bad:?} of user {:?} is not a SHA-256 in hex; `stixgate new-token` prints one",
+                    "token {} of user {:?} is not a SHA-256 in hex (the token's digest, not the token); \
+                     `stixgate new-token` prints one",
+                    bad + 1,
                     user.name
                 ));
             }

@@ -1,11 +1,12 @@
 use super::id::IdError;
+use crate::quote::{cut, shown};
 
 /// Why one record (one envelope or bare event) was refused. Each variant names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    #[error("invalid JSON: {0}")]
+    #[error("invalid JSON: {}", cut(.0))]
     InvalidJson(String),
-    #[error("duplicate key {key:?} in {location}")]
+    #[error("duplicate key {} in {}", shown(key), cut(location))]
     DuplicateKey { key: String, location: String },
     #[error("the input holds no records")]
     Empty,
@@ -23,11 +24,11 @@ pub enum RecordError {
         field: &'static str,
         problem: IdError,
     },
-    #[error("payload key {0:?} breaks IntelMQ's key grammar ^[a-z_][a-z_0-9]+(\\.[a-z_0-9]+)*$")]
+    #[error("payload key {} breaks IntelMQ's key grammar ^[a-z_][a-z_0-9]+(\\.[a-z_0-9]+)*$", shown(.0))]
     BadPayloadKey(String),
     #[error("field `raw` is not valid base64: {0}")]
     BadRaw(String),
-    #[error("field `__type` must be \"Event\" or \"Report\", not {0:?}")]
+    #[error("field `__type` must be \"Event\" or \"Report\", not {}", shown(.0))]
     BadMessageType(String),
     #[error(
         "the record is {0}, not an IEP04 envelope or IntelMQ event; POST it to a TAXII collection's objects endpoint"

@@ -19,6 +19,7 @@ pub use id::{EnvelopeId, IdError, MAX_ID_CHARS};
 pub use json_syntax::JsonSyntax;
 pub use mint::{HASH_ID_NAMESPACE, Minting};
 pub use records::{RawRecord, split_records};
+pub use strict_json::check_unique_keys;
 
 /// The two envelope layouts of IEP04.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

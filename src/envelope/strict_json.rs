@@ -12,6 +12,12 @@ use super::error::RecordError;
 
 /// Parses `bytes` into a [`Value`], failing on invalid JSON or on any object with a repeated key.
 pub fn parse(bytes: &[u8]) -> Result<Value, RecordError> {
+    check_unique_keys(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| RecordError::InvalidJson(e.to_string()))
+}
+
+/// Fails on invalid JSON or on any object, at any depth, with a repeated key, naming the key and where it is.
+pub fn check_unique_keys(bytes: &[u8]) -> Result<(), RecordError> {
     let duplicate = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let check = KeyCheck {
@@ -26,7 +32,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, RecordError> {
             .into_inner()
             .unwrap_or_else(|| RecordError::InvalidJson(error.to_string())));
     }
-    serde_json::from_slice(bytes).map_err(|e| RecordError::InvalidJson(e.to_string()))
+    Ok(())
 }
 
 /// Where a value sits in the document; rendered only when an error is reported.

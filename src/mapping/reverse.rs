@@ -202,9 +202,10 @@ fn observed_fields(object: &Map<String, Value>, objects: &[Value]) -> Map<String
             }
         }
         if object_type == "autonomous-system"
-            && let Some(number) = sco.get("number") {
-                payload.entry("source.asn").or_insert(number.clone());
-            }
+            && let Some(number) = sco.get("number")
+        {
+            payload.entry("source.asn").or_insert(number.clone());
+        }
     }
     payload
 }

@@ -91,9 +91,10 @@ impl Authenticator {
                 .ok_or_else(|| ApiError::Unauthorized("the bearer token is not valid".into()));
         }
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(ApiError::Unauthorized(format!(
-                "the {scheme:?} authorization scheme is not supported; use Basic or Bearer"
-            )));
+            // Not even the scheme is repeated: a value without one is likely a bare token or password.
+            return Err(ApiError::Unauthorized(
+                "the Authorization header is neither Basic nor Bearer credentials".into(),
+            ));
         }
         let key: [u8; 32] = Sha256::digest(authorization.as_bytes()).into();
         if let Some(name) = self.cached(&key) {

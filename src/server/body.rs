@@ -4,6 +4,7 @@
 //! actix-web's `web::Payload` hands over the bytes as sent, whatever its compression features.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
@@ -11,6 +12,7 @@ use actix_web::web::{self, Bytes};
 use flate2::write::{GzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
+use super::AppState;
 use super::error::ApiError;
 
 pub async fn read_limited(
@@ -32,7 +34,12 @@ pub async fn read_limited(
     }
     let mut decoder = Decoder::new(header(CONTENT_ENCODING).as_deref(), limit, declared)?;
     let mut received = 0;
-    while let Some(chunk) = payload.next().await {
+    let stall = request
+        .app_data::<web::Data<AppState>>()
+        .expect("the app always has its state")
+        .settings
+        .body_timeout;
+    while let Some(chunk) = next_chunk(&mut payload, stall).await? {
         let chunk = chunk
             .map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
         received += chunk.len();
@@ -46,6 +53,17 @@ pub async fn read_limited(
         .finish()
         .map(Bytes::from)
         .map_err(|e| decoding_error(what, e, limit))
+}
+
+/// The next piece of the body, waiting at most `seconds` for it: a client that stops sending mid-body gets
+/// 408 instead of keeping its connection.
+async fn next_chunk(
+    payload: &mut web::Payload,
+    seconds: u64,
+) -> Result<Option<Result<Bytes, actix_web::error::PayloadError>>, ApiError> {
+    tokio::time::timeout(Duration::from_secs(seconds), payload.next())
+        .await
+        .map_err(|_| ApiError::BodyTimeout { seconds })
 }
 
 /// `curl -F file=@events.json` sends a form whose boundary lines would be read as broken records.

@@ -25,17 +25,20 @@ pub enum ApiError {
     #[error("the URL is {length} bytes long, more than the {limit} this server accepts")]
     UriTooLong { length: usize, limit: usize },
     #[error(
-        "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {0:?} does not allow"
+        "this endpoint answers only application/taxii+json;version=2.1, which the Accept header {} does not allow",
+        shown(.0)
     )]
     NotAcceptable(String),
-    #[error("the Content-Type {0:?} is not application/taxii+json;version=2.1")]
+    #[error("the Content-Type {} is not application/taxii+json;version=2.1", shown(.0))]
     UnsupportedMediaType(String),
     #[error(
-        "the Content-Encoding {0:?} is not supported; send the body unencoded, or encoded with gzip or deflate"
+        "the Content-Encoding {} is not supported; send the body unencoded, or encoded with gzip or deflate",
+        shown(.0)
     )]
     UnsupportedEncoding(String),
     #[error(
-        "the Content-Type {0:?} is a form upload; send the file as the body itself (curl --data-binary @file), not as a form field (curl -F)"
+        "the Content-Type {} is a form upload; send the file as the body itself (curl --data-binary @file), not as a form field (curl -F)",
+        shown(.0)
     )]
     FormUpload(String),
     #[error("the request body is larger than the {limit} bytes this server accepts")]
@@ -44,6 +47,8 @@ pub enum ApiError {
         "too many password checks are waiting; try again in {PASSWORD_CHECKS_RETRY_AFTER} s, or use a bearer token"
     )]
     TooManyPasswordChecks,
+    #[error("no byte of the request body arrived for {seconds} s (body_timeout)")]
+    BodyTimeout { seconds: u64 },
     #[error("{0}")]
     Unprocessable(String),
     #[error("the store is not available: {0}")]
@@ -54,21 +59,7 @@ pub enum ApiError {
 /// of milliseconds, so the queue is gone by then.
 const PASSWORD_CHECKS_RETRY_AFTER: u32 = 1;
 
-/// The most characters of a caller's value (an id, a name) that an answer repeats.
-const SHOWN_MAX: usize = 200;
-
-/// A value from the request, quoted, as an answer repeats it: cut to [`SHOWN_MAX`] characters, so that a
-/// huge id does not come back whole.
-pub fn shown(value: &str) -> String {
-    match value.char_indices().nth(SHOWN_MAX) {
-        None => format!("{value:?}"),
-        Some((end, _)) => format!(
-            "{:?}… ({} characters)",
-            &value[..end],
-            value.chars().count()
-        ),
-    }
-}
+pub use crate::quote::shown;
 
 /// TAXII's `error` resource.
 #[derive(Debug, Serialize)]
@@ -97,6 +88,7 @@ impl ApiError {
             }
             ApiError::TooLarge { .. } => ("Request body too large", "too-large"),
             ApiError::TooManyPasswordChecks => ("Too many requests", "too-many-requests"),
+            ApiError::BodyTimeout { .. } => ("Request body timed out", "request-timeout"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
             ApiError::Store(_) => ("Storage unavailable", "storage"),
         }
@@ -118,6 +110,7 @@ impl ResponseError for ApiError {
             | ApiError::FormUpload(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyPasswordChecks => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +129,10 @@ impl ResponseError for ApiError {
                 actix_web::http::header::WWW_AUTHENTICATE,
                 r#"Basic realm="stixgate", Bearer realm="stixgate""#,
             ));
+        }
+        if let ApiError::BodyTimeout { .. } = self {
+            // The rest of the body may still come: the connection cannot carry another request.
+            response.force_close();
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));

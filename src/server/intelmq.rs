@@ -24,6 +24,7 @@ use crate::config::Principal;
 use crate::envelope::{Envelope, IntakeRules, Minting, intelmq as intelmq_format};
 use crate::ingest::{Intake, RecordReport, RecordStatus};
 use crate::intelmq::{FieldList, deliverable, flat_budget, flatten_within};
+use crate::quote::{cut, shown};
 use crate::store::WriteOp;
 
 const CURSOR_HEADER: &str = "X-Stixgate-Cursor";
@@ -108,13 +109,17 @@ fn event_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
             Ok(object) => object,
             Err(e) => {
                 return Err(ApiError::BadRequest(format!(
-                    "the body is not a JSON object: {e}"
+                    "the body is not a JSON object: {}",
+                    cut(&e.to_string())
                 )));
             }
         }
     } else {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(trimmed).map_err(|e| {
-            ApiError::BadRequest(format!("the body is neither JSON nor form data: {e}"))
+            ApiError::BadRequest(format!(
+                "the body is neither JSON nor form data: {}",
+                cut(&e.to_string())
+            ))
         })?;
         pairs
             .into_iter()
@@ -236,7 +241,8 @@ impl FeedReader {
             && (!key.starts_with("extra.") || !intelmq_format::is_valid_key(key))
         {
             return Err(ApiError::BadRequest(format!(
-                "id_key {key:?} must be an IntelMQ key under extra."
+                "id_key {} must be an IntelMQ key under extra.",
+                shown(key)
             )));
         }
         let scope = format!("intelmq-feed:{}", collection.id);

@@ -28,17 +28,22 @@ use super::AppState;
 use super::auth::Authenticator;
 use super::error::{ApiError, shown};
 use super::request_log::AuthenticatedCaller;
+use super::routes::nothing_served;
 use crate::config::{CollectionSettings, Principal};
+use crate::quote::cut;
 
 /// What a route needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// Anyone, without looking at credentials: liveness probes.
     Open,
-    /// A listing (discovery, an API root, its collections): anyone who may see a collection in it; an
-    /// anonymous caller who sees none is asked to authenticate where users exist. It shows only what the
-    /// caller may see.
+    /// A listing of the whole server (discovery, the operator page): any caller; an anonymous caller who
+    /// sees no collection is asked to authenticate where users exist. It shows only what the caller may see.
     Listing,
+    /// An API root or its collections: anyone who may see a collection in that root. Anyone else is answered
+    /// as for a root that does not exist (404), or asked to authenticate (401), so that a root's title and
+    /// description are not shown to whom it holds nothing for.
+    RootListing,
     /// A right on the collection the request names.
     Collection(Right, Named),
     /// The read right on the collections a stored envelope is looked for in: see [`envelope_collections`].
@@ -157,18 +162,21 @@ fn decide(
     let granted = |caller, collection| Ok(Grant { caller, collection });
     match rule {
         Rule::Open | Rule::StoredEnvelope | Rule::StatusOwner => granted(caller, None),
-        Rule::Listing => {
+        Rule::Listing | Rule::RootListing => {
             let sees_any = settings
                 .api_roots
                 .iter()
                 .enumerate()
-                .filter(|(index, _)| rules.root.is_none_or(|root| root == *index))
+                .filter(|(index, _)| rule == Rule::Listing || rules.root == Some(*index))
                 .flat_map(|(_, root)| &root.collections)
                 .any(|c| c.access(&caller).visible());
             if !sees_any && asks_to_authenticate(&rules.authenticator, &caller) {
                 return Err(ApiError::Unauthorized(
                     "this server requires authentication".into(),
                 ));
+            }
+            if !sees_any && rule == Rule::RootListing {
+                return Err(nothing_served(request));
             }
             granted(caller, None)
         }
@@ -226,7 +234,7 @@ fn named_collection<'a>(
         Named::Query => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(request.query_string())
                 .map_err(|error| {
-                ApiError::BadRequest(format!("bad query parameters: {error}"))
+                ApiError::BadRequest(format!("bad query parameters: {}", cut(&error.to_string())))
             })?;
             let name = pairs
                 .into_iter()

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::quote::shown;
+
 /// A STIX id whose type part is a valid type name and whose UUID part is an RFC 4122 UUID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StixId(String);
@@ -10,16 +12,17 @@ impl StixId {
     pub fn parse(text: &str) -> Result<Self, String> {
         let (object_type, uuid) = text
             .split_once("--")
-            .ok_or_else(|| format!("{text:?} is not a STIX id of the form type--UUID"))?;
+            .ok_or_else(|| format!("{} is not a STIX id of the form type--UUID", shown(text)))?;
         if !is_valid_type(object_type) {
             return Err(format!(
-                "{text:?} does not start with a valid STIX type name"
+                "{} does not start with a valid STIX type name",
+                shown(text)
             ));
         }
-        let parsed =
-            uuid::Uuid::try_parse(uuid).map_err(|_| format!("{text:?} does not end in a UUID"))?;
+        let parsed = uuid::Uuid::try_parse(uuid)
+            .map_err(|_| format!("{} does not end in a UUID", shown(text)))?;
         if parsed.get_variant() != uuid::Variant::RFC4122 || uuid.len() != 36 {
-            return Err(format!("{text:?} does not end in an RFC 4122 UUID"));
+            return Err(format!("{} does not end in an RFC 4122 UUID", shown(text)));
         }
         Ok(Self(text.to_owned()))
     }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::id::StixId;
 use super::kind::Kind;
 use super::timestamp::Timestamp;
+use crate::quote::{cut, shown};
 
 /// What the store needs to know of an object: its id and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +42,7 @@ impl ObjectHeader {
     pub fn read(text: &[u8]) -> Result<Self, ObjectError> {
         let common: Common = serde_json::from_slice(text).map_err(|e| ObjectError {
             id: None,
-            message: format!("not a JSON object: {e}"),
+            message: format!("not a JSON object: {}", cut(&e.to_string())),
         })?;
         let fail = |id: Option<&str>, message: String| ObjectError {
             id: id.map(str::to_owned),
@@ -57,7 +58,7 @@ impl ObjectHeader {
             Some(Value::String(t)) => {
                 return Err(fail(
                     in_id,
-                    format!("`type` {t:?} does not match the id's type"),
+                    format!("`type` {} does not match the id's type", shown(t)),
                 ));
             }
             _ => return Err(fail(in_id, "the object has no string `type`".into())),
@@ -93,7 +94,10 @@ impl ObjectHeader {
             Some(other) => {
                 return Err(fail(
                     in_id,
-                    format!("`spec_version` {other} is not \"2.1\", the only version stored"),
+                    format!(
+                        "`spec_version` {} is not \"2.1\", the only version stored",
+                        cut(&other.to_string())
+                    ),
                 ));
             }
             // STIX 2.1 §3.2: a missing spec_version means 2.0, except for SCOs (no created or modified).
@@ -124,7 +128,10 @@ fn stix_time(value: &Option<Value>, name: &str) -> Result<Option<(Timestamp, Str
         Some(Value::String(text)) => Timestamp::parse_stix(text)
             .map(|t| Some((t, text.clone())))
             .map_err(|e| format!("`{name}`: {e}")),
-        Some(other) => Err(format!("`{name}` must be a timestamp string, not {other}")),
+        Some(other) => Err(format!(
+            "`{name}` must be a timestamp string, not {}",
+            cut(&other.to_string())
+        )),
     }
 }
 

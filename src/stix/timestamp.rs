@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub struct Timestamp(i64);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an RFC 3339 timestamp such as 2024-05-18T11:36:08.000000Z")]
+#[error("{} is not an RFC 3339 timestamp such as 2024-05-18T11:36:08.000000Z", crate::quote::shown(.0))]
 pub struct TimestampError(pub String);
 
 impl Timestamp {

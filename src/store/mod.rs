@@ -157,6 +157,18 @@ impl NewObject {
             text,
         })
     }
+
+    /// An object from outside (a TAXII client, a peer): also refused when a key repeats anywhere in it,
+    /// which readers would resolve differently (an `object_marking_refs` read as AMBER by one and WHITE by
+    /// another). Restores take what was stored as it was.
+    pub fn received(text: Vec<u8>) -> Result<Self, ObjectError> {
+        let object = Self::from_text(text)?;
+        crate::envelope::check_unique_keys(&object.text).map_err(|error| ObjectError {
+            id: Some(object.id.clone()),
+            message: error.to_string(),
+        })?;
+        Ok(object)
+    }
 }
 
 /// What became of one write.

@@ -35,6 +35,11 @@ impl CursorKey {
         let token = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError)?;
         let (position, mac) = token.split_at_checked(8).ok_or(CursorError)?;
         let date_added = u64::from_be_bytes(position.try_into().map_err(|_| CursorError)?);
+        // `verify_truncated_left` compares in constant time, but only as many bytes as it is given: a MAC
+        // cut to one byte would be guessed in 256 tries.
+        if mac.len() != MAC_BYTES {
+            return Err(CursorError);
+        }
         self.hmac(scope, date_added)
             .verify_truncated_left(mac)
             .map_err(|_| CursorError)?;
@@ -71,6 +76,26 @@ mod tests {
         forged[7] ^= 1;
         assert_eq!(
             key.open("c1", &URL_SAFE_NO_PAD.encode(forged)),
+            Err(CursorError)
+        );
+    }
+
+    #[test]
+    fn a_cursor_with_its_mac_cut_or_lengthened_is_refused() {
+        let key = CursorKey::new([7; 32]);
+        let token = URL_SAFE_NO_PAD.decode(key.seal("c1", 42)).unwrap();
+        for length in 8..token.len() {
+            assert_eq!(
+                key.open("c1", &URL_SAFE_NO_PAD.encode(&token[..length])),
+                Err(CursorError),
+                "a MAC of {} bytes",
+                length - 8
+            );
+        }
+        let mut longer = token.clone();
+        longer.push(0);
+        assert_eq!(
+            key.open("c1", &URL_SAFE_NO_PAD.encode(longer)),
             Err(CursorError)
         );
     }

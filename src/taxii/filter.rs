@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::quote::{cut, shown};
 use crate::stix::{StixId, Timestamp, is_valid_type};
 
 /// The parameters an endpoint takes (TAXII 2.1 §3.4.1's table).
@@ -53,7 +54,7 @@ pub struct Filters {
 pub enum FilterError {
     #[error("the query string is not valid URL encoding: {0}")]
     Encoding(String),
-    #[error("parameter `{0}` appears more than once")]
+    #[error("parameter `{}` appears more than once", cut(.0))]
     Repeated(String),
     #[error("parameter `{0}` is not taken by this endpoint")]
     NotHere(String),
@@ -65,8 +66,8 @@ impl Filters {
     /// Parses a raw query string for `endpoint`. Unknown `match[...]` fields are ignored (TAXII 2.1 §3.4.1
     /// lets servers ignore fields they do not understand), and so are parameters TAXII does not define.
     pub fn parse(query: &str, endpoint: Endpoint) -> Result<Self, FilterError> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_str(query).map_err(|e| FilterError::Encoding(e.to_string()))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| FilterError::Encoding(cut(&e.to_string())))?;
         let mut seen = HashSet::new();
         let mut filters = Filters {
             added_after: None,
@@ -102,11 +103,14 @@ impl Filters {
                     );
                 }
                 "limit" => {
-                    let limit = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|&l| l > 0)
-                        .ok_or_else(|| malformed(format!("{value:?} is not a positive integer")))?;
+                    let limit =
+                        value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&l| l > 0)
+                            .ok_or_else(|| {
+                                malformed(format!("{} is not a positive integer", shown(&value)))
+                            })?;
                     filters.limit = Some(limit);
                 }
                 "next" if value.is_empty() => return Err(malformed("is empty".into())),
@@ -123,7 +127,7 @@ impl Filters {
                 "match[type]" => {
                     let types = list(&value).map_err(malformed)?;
                     if let Some(bad) = types.iter().find(|t| !is_valid_type(t)) {
-                        return Err(malformed(format!("{bad:?} is not a STIX type name")));
+                        return Err(malformed(format!("{} is not a STIX type name", shown(bad))));
                     }
                     filters.types = Some(types.into_iter().map(str::to_owned).collect());
                 }
@@ -131,7 +135,10 @@ impl Filters {
                 "match[spec_version]" => {
                     let versions = list(&value).map_err(malformed)?;
                     if let Some(bad) = versions.iter().find(|v| !is_spec_version(v)) {
-                        return Err(malformed(format!("{bad:?} is not a version such as 2.1")));
+                        return Err(malformed(format!(
+                            "{} is not a version such as 2.1",
+                            shown(bad)
+                        )));
                     }
                     filters.spec_versions = Some(versions.into_iter().map(str::to_owned).collect());
                 }
@@ -153,11 +160,11 @@ impl Filters {
 fn list(value: &str) -> Result<Vec<&str>, String> {
     let items: Vec<&str> = value.split(',').collect();
     if items.iter().any(|i| i.is_empty()) {
-        return Err(format!("{value:?} has an empty item"));
+        return Err(format!("{} has an empty item", shown(value)));
     }
     let mut seen = HashSet::new();
     if let Some(repeated) = items.iter().find(|i| !seen.insert(**i)) {
-        return Err(format!("{repeated:?} is listed twice"));
+        return Err(format!("{} is listed twice", shown(repeated)));
     }
     Ok(items)
 }

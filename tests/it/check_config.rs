@@ -120,6 +120,14 @@ fn what_serve_would_refuse_exits_non_zero_and_names_the_problem() {
             "[[users]]\nname = \"alice\"\npassword = \"hunter2\"\n".to_owned(),
             "not an argon2 hash".to_owned(),
         ),
+        (
+            "[[users]]\nname = \"alice\"\ntokens = [\"hunter2\"]\n".to_owned(),
+            "token 1 of user \"alice\" is not a SHA-256 in hex".to_owned(),
+        ),
+        (
+            "[[users]]\nname = \"nobody\"\nadmin = true\n".to_owned(),
+            "user \"nobody\" has neither a password nor a token".to_owned(),
+        ),
     ];
     for (text, expected) in cases {
         let output = check_config(dir.path(), &text);

@@ -2,8 +2,8 @@
 
 mod backup;
 mod bad_input;
-mod budgets;
 mod browsers;
+mod budgets;
 mod check_config;
 mod cli;
 mod client;
@@ -13,6 +13,7 @@ mod deploy;
 mod envelopes_api;
 mod federation;
 mod helpers;
+mod hostile;
 mod intelmq_io;
 mod live;
 mod logs;

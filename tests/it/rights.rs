@@ -131,6 +131,12 @@ fn expected(rule: Rule, caller: Caller, metrics_public: bool) -> Option<StatusCo
         // Anonymous callers see no collection here, so they are asked to authenticate; users who see none
         // get an empty listing.
         Rule::Listing => (caller == Caller::Anonymous).then_some(StatusCode::UNAUTHORIZED),
+        // `other` reads a collection of the same root; the admin none.
+        Rule::RootListing => match caller {
+            Caller::Anonymous => UNAUTHORIZED,
+            Caller::Admin => NOT_FOUND,
+            _ => None,
+        },
         Rule::Collection(right, _) => collection(right),
         // An envelope is looked for only where the caller may read: anywhere else, it is an unknown id.
         Rule::StoredEnvelope => match caller {
@@ -157,7 +163,8 @@ fn documented_rule(method: &str, path: &str) -> Option<Rule> {
     let object = format!("{collection}/objects/{{object}}/");
     Some(match (method, path) {
         ("GET", "/healthz") => Rule::Open,
-        ("GET", "/taxii2/" | "/api/" | "/api/collections/") => Rule::Listing,
+        ("GET", "/taxii2/") => Rule::Listing,
+        ("GET", "/api/" | "/api/collections/") => Rule::RootListing,
         ("GET", "/api/status/{status}/") => Rule::StatusOwner,
         ("GET", _)
             if path == format!("{collection}/")

@@ -20,6 +20,7 @@ use super::{RootIndex, root, taxii};
 use crate::config::PostedEnvelopes;
 use crate::envelope::JsonSyntax;
 use crate::mapping::{CARRIER_TYPE, Unmapped, reference_context, unmap};
+use crate::quote::cut;
 use crate::stix::Timestamp;
 use crate::store::{DuplicatePolicy, MadeEnvelope, NewObject, WriteOp, WriteOutcome};
 use crate::taxii::resources::{Status, StatusDetail, non_empty};
@@ -52,7 +53,7 @@ pub async fn add(
     let (mut listed_failures, mut unlisted_failures) = (0, 0);
     let mut checked: Vec<Result<NewObject, StatusDetail>> = Vec::new();
     for raw in envelope.objects.unwrap_or_default() {
-        match NewObject::from_text(raw.get().as_bytes().to_vec()) {
+        match NewObject::received(raw.get().as_bytes().to_vec()) {
             Ok(object) => checked.push(Ok(object)),
             Err(_) if listed_failures >= LISTED_FAILURES => unlisted_failures += 1,
             Err(error) => {
@@ -137,7 +138,7 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
     let not_json = |body: &[u8]| {
         serde_json::from_slice::<JsonSyntax>(body)
             .err()
-            .map(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
+            .map(|e| ApiError::BadRequest(format!("the body is not JSON: {}", cut(&e.to_string()))))
     };
     if let Some(refused) = not_json(body) {
         return Err(refused);
@@ -152,8 +153,12 @@ fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, ApiError> {
             "the body is not a TAXII envelope (a JSON object)".into(),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::Unprocessable(format!("the body is not a TAXII envelope: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Unprocessable(format!(
+            "the body is not a TAXII envelope: {}",
+            cut(&e.to_string())
+        ))
+    })
 }
 
 /// The status of a request: successes and failures in the order the objects came in; of the failures, only

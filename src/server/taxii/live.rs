@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::super::error::ApiError;
+use crate::quote::{cut, shown};
 
 /// The query parameter: whole seconds, capped at [`LONGEST_WAIT`].
 pub const WAIT_PARAMETER: &str = "x-stixgate-wait";
@@ -21,14 +22,16 @@ pub const LONGEST_WAIT: u64 = 60;
 
 /// The wait a request asks for: `None` without the parameter.
 pub fn requested_wait(query: &str) -> Result<Option<Duration>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-        .map_err(|e| ApiError::BadRequest(format!("bad query parameters: {e}")))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
+        ApiError::BadRequest(format!("bad query parameters: {}", cut(&e.to_string())))
+    })?;
     let Some((_, value)) = pairs.iter().find(|(name, _)| name == WAIT_PARAMETER) else {
         return Ok(None);
     };
     let seconds: u64 = value.parse().map_err(|_| {
         ApiError::BadRequest(format!(
-            "`{WAIT_PARAMETER}` must be a whole number of seconds (at most {LONGEST_WAIT}), not {value:?}"
+            "`{WAIT_PARAMETER}` must be a whole number of seconds (at most {LONGEST_WAIT}), not {}",
+            shown(value)
         ))
     })?;
     Ok(Some(Duration::from_secs(seconds.min(LONGEST_WAIT))))

@@ -39,7 +39,7 @@ pub fn endpoints(settings: &Settings) -> Vec<Endpoint> {
         let objects = "/collections/{collection}/objects";
         let object = "/collections/{collection}/objects/{object}";
         let routes: [Row; 10] = [
-            (at(""), Method::GET, Rule::Listing, |r| {
+            (at(""), Method::GET, Rule::RootListing, |r| {
                 r.to(discovery::api_root)
             }),
             (
@@ -48,7 +48,7 @@ pub fn endpoints(settings: &Settings) -> Vec<Endpoint> {
                 Rule::StatusOwner,
                 |r| r.to(status::get),
             ),
-            (at("/collections"), Method::GET, Rule::Listing, |r| {
+            (at("/collections"), Method::GET, Rule::RootListing, |r| {
                 r.to(discovery::collections)
             }),
             (

@@ -16,7 +16,7 @@ pub async fn page_view(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let base = base_url(&request);
+    let base = base_url(&request, &settings.trusted_proxies);
     let readable: Vec<_> = settings
         .api_roots
         .iter()

@@ -432,13 +432,14 @@ where
     fn next(&mut self) -> Option<StoreResult<T>> {
         loop {
             if let Some((key, entries)) = &mut self.record
-                && let Some(entry) = entries.next() {
-                    match (self.read)(key, entry) {
-                        Ok(None) => continue,
-                        Ok(Some(item)) => return Some(Ok(item)),
-                        Err(error) => return Some(Err(error)),
-                    }
+                && let Some(entry) = entries.next()
+            {
+                match (self.read)(key, entry) {
+                    Ok(None) => continue,
+                    Ok(Some(item)) => return Some(Ok(item)),
+                    Err(error) => return Some(Err(error)),
                 }
+            }
             match self.next_record()? {
                 Ok(record) => self.record = Some(record),
                 Err(error) => return Some(Err(error)),

@@ -229,9 +229,10 @@ impl Store for SledStore {
         visit: &mut dyn FnMut(ObjectRef<'_>) -> ControlFlow<()>,
     ) -> StoreResult<()> {
         if let Some(object_type) = object_type
-            && !self.with_collection(collection, |_, index| index.has_type(object_type))? {
-                return Ok(());
-            }
+            && !self.with_collection(collection, |_, index| index.has_type(object_type))?
+        {
+            return Ok(());
+        }
         let from = after.map_or(0, |a| a.saturating_add(1));
         self.visit_objects(collection, object_type, from, expected, visit)
     }

@@ -20,14 +20,15 @@ const LEVEL: i32 = 3;
 pub(super) fn pack(value: &[u8]) -> Vec<u8> {
     if value.len() >= COMPRESS_FROM
         && let Ok(frame) = zstd::bulk::compress(value, LEVEL)
-            && frame.len() + 4 < value.len() {
-                let length = u32::try_from(value.len()).expect("values are far below 4 GiB");
-                let mut packed = Vec::with_capacity(5 + frame.len());
-                packed.push(ZSTD);
-                packed.extend_from_slice(&length.to_be_bytes());
-                packed.extend_from_slice(&frame);
-                return packed;
-            }
+        && frame.len() + 4 < value.len()
+    {
+        let length = u32::try_from(value.len()).expect("values are far below 4 GiB");
+        let mut packed = Vec::with_capacity(5 + frame.len());
+        packed.push(ZSTD);
+        packed.extend_from_slice(&length.to_be_bytes());
+        packed.extend_from_slice(&frame);
+        return packed;
+    }
     let mut packed = Vec::with_capacity(1 + value.len());
     packed.push(PLAIN);
     packed.extend_from_slice(value);
