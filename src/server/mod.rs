@@ -325,11 +325,9 @@ impl Application {
             App::new()
                 .configure(configure(state.clone()))
                 .wrap(from_fn(routes::refuse_long_urls))
-                .wrap(from_fn(routes::refuse_ambiguous_framing))
                 .wrap(from_fn(request_log::log_request))
         })
         .shutdown_timeout(shared_settings.shutdown_timeout)
-        .on_connect(routes::watch_framing)
         .disable_signals();
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, tls),

@@ -1,17 +1,14 @@
 //! The route table: every route of the app is an [`Endpoint`], and the app is built from the table alone,
 //! so a route cannot exist without its [`Rule`]. Tests read the same table to check every route's rights.
 
-use std::any::Any;
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use actix_web::http::{ConnectionType, Method};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, Route, web};
+use actix_web::{HttpRequest, HttpResponse, Route, web};
 
 use super::auth::Authenticator;
 use super::cross_site::refuse_cross_site_changes;
@@ -142,47 +139,6 @@ pub async fn refuse_long_urls(
         .into());
     }
     next.call(request).await
-}
-
-/// Whether a request on this connection had both `Content-Length` and `Transfer-Encoding`: one per
-/// connection, put there by [`watch_framing`].
-#[derive(Clone, Default)]
-pub struct AmbiguousFraming(Rc<Cell<bool>>);
-
-/// Gives each new connection its [`AmbiguousFraming`] (`HttpServer::on_connect`).
-pub fn watch_framing(_: &dyn Any, connection: &mut Extensions) {
-    connection.insert(AmbiguousFraming::default());
-}
-
-/// 400 for a request with both `Content-Length` and `Transfer-Encoding`, and the connection closed after the
-/// answer (RFC 9112 §6.1): a proxy in front may have read the body's end elsewhere, so whatever follows on
-/// the connection could be another client's request smuggled in. actix-web still answers the requests it
-/// had already read from the connection before it closes it; those get the same 400, never a handler.
-pub async fn refuse_ambiguous_framing(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let headers = request.headers();
-    let ambiguous = headers.contains_key(CONTENT_LENGTH) && headers.contains_key(TRANSFER_ENCODING);
-    let connection = request.conn_data::<AmbiguousFraming>();
-    if ambiguous && let Some(connection) = connection {
-        connection.0.set(true);
-    }
-    if ambiguous || connection.is_some_and(|c| c.0.get()) {
-        let mut response = ApiError::BadRequest(
-            "a request on this connection has both Content-Length and Transfer-Encoding; send one \
-             of them"
-                .into(),
-        )
-        .error_response();
-        response
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
-        return Ok(request.into_response(response).map_into_right_body());
-    }
-    next.call(request)
-        .await
-        .map(ServiceResponse::map_into_left_body)
 }
 
 /// The default service: a TAXII error resource instead of an empty 404.

@@ -233,12 +233,8 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(
-        answer.contains("both Content-Length and Transfer-Encoding"),
-        "{answer}"
-    );
     assert!(answer.contains("connection: close"), "{answer}");
-    // actix-web answers the request it had already read behind it, but refused too: never served.
+    // The request behind it on the connection is never served.
     assert!(!answer.contains("200 OK"), "{answer}");
     app.stop().await;
 }
