@@ -9,16 +9,18 @@
 #![no_main]
 
 use std::io::Write;
+use std::pin::Pin;
 
 use actix_web::FromRequest;
 use actix_web::dev;
+use actix_web::error::PayloadError;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use actix_web::test::TestRequest;
 use actix_web::web::{self, Bytes};
 use arbitrary::Arbitrary;
 use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, Stream};
 use libfuzzer_sys::fuzz_target;
 use stixgate::fuzzing::read_limited;
 use stixgate::server::ApiError;
@@ -76,24 +78,38 @@ fuzz_target!(|case: Case| {
     let declared = case.declared.map_or(body.len(), |d| d as usize);
     let result = read(header, declared, &body, &case.cuts, limit);
     if let Ok(decoded) = &result {
-        assert!(decoded.len() <= limit, "{} bytes decoded past the limit {limit}", decoded.len());
+        assert!(
+            decoded.len() <= limit,
+            "{} bytes decoded past the limit {limit}",
+            decoded.len()
+        );
     }
-    let too_large = |result: &Result<Bytes, ApiError>| {
-        matches!(result, Err(ApiError::TooLarge { limit: l }) if *l == limit)
-    };
+    let too_large = |result: &Result<Bytes, ApiError>| matches!(result, Err(ApiError::TooLarge { limit: l }) if *l == limit);
     if declared > limit || body.len() > limit {
-        assert!(too_large(&result), "a body larger than the limit gave {result:?}");
+        assert!(
+            too_large(&result),
+            "a body larger than the limit gave {result:?}"
+        );
         return;
     }
     match (case.coding, &case.raw) {
         (Coding::Brotli, _) => {
-            assert!(matches!(result, Err(ApiError::UnsupportedEncoding(_))), "{result:?}")
+            assert!(
+                matches!(result, Err(ApiError::UnsupportedEncoding(_))),
+                "{result:?}"
+            )
         }
         (Coding::None | Coding::Identity, _) => {
-            assert_eq!(result.expect("a plain body within the limit").as_ref(), body)
+            assert_eq!(
+                result.expect("a plain body within the limit").as_ref(),
+                body
+            )
         }
         (_, None) if case.plain.len() > limit => {
-            assert!(too_large(&result), "a body that decodes past the limit gave {result:?}")
+            assert!(
+                too_large(&result),
+                "a body that decodes past the limit gave {result:?}"
+            )
         }
         (_, None) => assert_eq!(
             result.expect("a compressed body within the limit").as_ref(),
@@ -117,17 +133,20 @@ fn read(
         request = request.insert_header((CONTENT_ENCODING, coding));
     }
     let (request, _) = request.to_http_parts();
-    let mut offsets: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (body.len() + 1)).collect();
+    let mut offsets: Vec<usize> = cuts
+        .iter()
+        .map(|&c| usize::from(c) % (body.len() + 1))
+        .collect();
     offsets.extend([0, body.len()]);
     offsets.sort_unstable();
     offsets.dedup();
-    let chunks: Vec<Result<Bytes, actix_web::error::PayloadError>> = offsets
+    let chunks: Vec<Result<Bytes, PayloadError>> = offsets
         .windows(2)
         .map(|w| Ok(Bytes::copy_from_slice(&body[w[0]..w[1]])))
         .collect();
-    let mut payload = dev::Payload::Stream {
-        payload: Box::pin(futures_util::stream::iter(chunks)),
-    };
+    let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
+        Box::pin(futures_util::stream::iter(chunks));
+    let mut payload = dev::Payload::Stream { payload: stream };
     let payload = web::Payload::from_request(&request, &mut payload)
         .now_or_never()
         .expect("a payload is ready at once")

@@ -14,8 +14,9 @@ use libfuzzer_sys::fuzz_target;
 use stixgate::config::{REDACTED, Settings, effective};
 
 /// One file per fuzzing process, rewritten for each input.
-static FILE: LazyLock<PathBuf> =
-    LazyLock::new(|| std::env::temp_dir().join(format!("stixgate-fuzz-config-{}.toml", std::process::id())));
+static FILE: LazyLock<PathBuf> = LazyLock::new(|| {
+    std::env::temp_dir().join(format!("stixgate-fuzz-config-{}.toml", std::process::id()))
+});
 
 fuzz_target!(|input: &[u8]| {
     // The loader reads the IntelMQ field files a configuration names: /dev/zero or a FIFO would never end.
@@ -35,7 +36,10 @@ fuzz_target!(|input: &[u8]| {
     let Ok(settings) = loaded else {
         return;
     };
-    assert!(settings.collection(&settings.intake.collection).is_some(), "no intake collection");
+    assert!(
+        settings.collection(&settings.intake.collection).is_some(),
+        "no intake collection"
+    );
     let _ = settings.intake_rules();
     let _ = settings.mapping_tables();
     let text = effective(Some(&FILE)).expect("a loadable configuration has an effective one");
@@ -45,7 +49,9 @@ fuzz_target!(|input: &[u8]| {
 
 fn names_a_device(value: &toml::Value) -> bool {
     match value {
-        toml::Value::String(text) => ["/dev", "/proc", "/sys"].iter().any(|p| text.trim_start().starts_with(p)),
+        toml::Value::String(text) => ["/dev", "/proc", "/sys"]
+            .iter()
+            .any(|p| text.trim_start().starts_with(p)),
         toml::Value::Array(items) => items.iter().any(names_a_device),
         toml::Value::Table(table) => table.values().any(names_a_device),
         _ => false,
@@ -57,7 +63,10 @@ fn assert_redacted(value: &toml::Value, secret: bool) {
     match value {
         toml::Value::Table(table) => {
             for (key, inner) in table {
-                assert_redacted(inner, secret || ["password", "token", "tokens"].contains(&key.as_str()));
+                assert_redacted(
+                    inner,
+                    secret || ["password", "token", "tokens"].contains(&key.as_str()),
+                );
             }
         }
         toml::Value::Array(items) => items.iter().for_each(|item| assert_redacted(item, secret)),

@@ -33,11 +33,19 @@ fuzz_target!(|case: Case| {
     let cursor = key.seal(&case.scope, case.date_added);
     assert_eq!(key.open(&case.scope, &cursor), Ok(case.date_added));
     if case.other_scope != case.scope {
-        assert_eq!(key.open(&case.other_scope, &cursor), Err(CursorError), "opened in another listing");
+        assert_eq!(
+            key.open(&case.other_scope, &cursor),
+            Err(CursorError),
+            "opened in another listing"
+        );
     }
     if case.other_secret != case.secret {
         let other = CursorKey::new(case.other_secret);
-        assert_eq!(other.open(&case.scope, &cursor), Err(CursorError), "opened with another key");
+        assert_eq!(
+            other.open(&case.scope, &cursor),
+            Err(CursorError),
+            "opened with another key"
+        );
     }
     let changed = match case.change {
         Change::Replace { at, with } => {
@@ -50,9 +58,18 @@ fuzz_target!(|case: Case| {
         Change::Append(tail) => format!("{cursor}{tail}"),
     };
     if changed != cursor {
-        assert_eq!(key.open(&case.scope, &changed), Err(CursorError), "a changed cursor {changed:?} opened");
+        assert_eq!(
+            key.open(&case.scope, &changed),
+            Err(CursorError),
+            "a changed cursor {changed:?} opened"
+        );
     }
     if let Ok(position) = key.open(&case.scope, &case.sent) {
-        assert_eq!(key.seal(&case.scope, position), case.sent, "{:?} opened", case.sent);
+        assert_eq!(
+            key.seal(&case.scope, position),
+            case.sent,
+            "{:?} opened",
+            case.sent
+        );
     }
 });

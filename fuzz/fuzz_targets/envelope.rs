@@ -23,7 +23,11 @@ fuzz_target!(|input: &[u8]| {
             input_range.start <= range.start && range.end <= input_range.end,
             "a record outside its input"
         );
-        assert!((1..=lines).contains(&record.line), "line {} of {lines}", record.line);
+        assert!(
+            (1..=lines).contains(&record.line),
+            "line {} of {lines}",
+            record.line
+        );
         for shape in [Shape::Draft, Shape::Decided] {
             check_record(record.bytes, shape);
         }
@@ -36,7 +40,11 @@ fn check_record(record: &[u8], bare_shape: Shape) {
         bare_shape,
     };
     let parsed = Envelope::parse(record, &rules);
-    assert_eq!(parsed, Envelope::parse(record, &rules), "parsing is not deterministic");
+    assert_eq!(
+        parsed,
+        Envelope::parse(record, &rules),
+        "parsing is not deterministic"
+    );
     let Ok(envelope) = parsed else {
         return;
     };
@@ -49,10 +57,18 @@ fn check_record(record: &[u8], bare_shape: Shape) {
             Value::String(id) => id,
             uuid => uuid["current"].as_str().expect("a draft id is a string"),
         };
-        assert_eq!(envelope.id().as_str(), named, "the id is not the one the text names");
+        assert_eq!(
+            envelope.id().as_str(),
+            named,
+            "the id is not the one the text names"
+        );
     } else {
         assert_eq!(envelope.shape(), bare_shape);
-        assert_eq!(envelope.payload(), top, "a wrapped event's payload is not the event");
+        assert_eq!(
+            envelope.payload(),
+            top,
+            "a wrapped event's payload is not the event"
+        );
         assert_eq!(
             envelope.id().as_str(),
             Minting::content_id(&top).to_string(),

@@ -26,7 +26,10 @@ fuzz_target!(|input: &[u8]| {
         assert_eq!(flat, event, "a flat event changed");
     }
     for (key, value) in &flat {
-        assert!(found_at(&event, key, value), "{key:?} is not a value of the input");
+        assert!(
+            found_at(&event, key, value),
+            "{key:?} is not a value of the input"
+        );
         if value.is_object() {
             assert!(
                 key.starts_with("extra.") || key.contains(".extra."),
@@ -35,10 +38,18 @@ fuzz_target!(|input: &[u8]| {
         }
     }
     let values = count_values(&event);
-    assert!(flat.len() <= values, "{} entries from {values} values", flat.len());
+    assert!(
+        flat.len() <= values,
+        "{} entries from {values} values",
+        flat.len()
+    );
     let text = serde_json::to_vec(&flat).expect("JSON values serialize");
     let bound = 2 + flat.len() * (input.len() + 1);
-    assert!(text.len() <= bound, "{} bytes, more than {bound}", text.len());
+    assert!(
+        text.len() <= bound,
+        "{} bytes, more than {bound}",
+        text.len()
+    );
 });
 
 /// Whether `value` sits in `object` at `key`, read as a path of keys joined with `.` (keys may hold dots).

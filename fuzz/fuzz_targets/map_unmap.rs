@@ -24,7 +24,12 @@ use stixgate::mapping::{Tables, Unmapped, map_envelope, unmap};
 static TABLES: LazyLock<Tables> = LazyLock::new(Tables::embedded);
 
 /// Fields that say where an unmapped payload came from, not what the event held.
-const BOOKKEEPING: [&str; 4] = ["time.source", "classification.type", "raw", "event_description.text"];
+const BOOKKEEPING: [&str; 4] = [
+    "time.source",
+    "classification.type",
+    "raw",
+    "event_description.text",
+];
 
 fuzz_target!(|input: &[u8]| {
     let Some((&mode, rest)) = input.split_first() else {
@@ -49,17 +54,26 @@ fn rules() -> IntakeRules {
 /// The payloads that the standard objects of `envelope`, seen as foreign objects, give back.
 fn round_trip(envelope: &Envelope) -> Vec<Map<String, Value>> {
     let mapped = map_envelope(envelope, &TABLES, None);
-    assert_eq!(mapped, map_envelope(envelope, &TABLES, None), "mapping is not deterministic");
+    assert_eq!(
+        mapped,
+        map_envelope(envelope, &TABLES, None),
+        "mapping is not deterministic"
+    );
     let carrier = serde_json::to_vec(&mapped.carrier).expect("JSON values serialize");
     match unmap(&carrier, &[]) {
-        Ok(Unmapped::Carrier(back)) => assert_eq!(back.text(), envelope.text(), "the carrier changed"),
+        Ok(Unmapped::Carrier(back)) => {
+            assert_eq!(back.text(), envelope.text(), "the carrier changed")
+        }
         other => panic!("the carrier gave {other:?}"),
     }
     let mut payloads = Vec::new();
     for object in &mapped.standard {
         let text = serde_json::to_vec(object).expect("JSON values serialize");
         let result = unmap(&text, &mapped.standard);
-        assert!(matches!(result, Ok(Unmapped::Skipped)), "{object}: {result:?}");
+        assert!(
+            matches!(result, Ok(Unmapped::Skipped)),
+            "{object}: {result:?}"
+        );
         let Some(mut foreign) = object.as_object().cloned() else {
             panic!("a standard object that is no object: {object}");
         };
@@ -98,9 +112,15 @@ fn observables_come_back(observed: &Value, objects: &[Value], payload: &Map<Stri
         }
     }
     for value in &expected {
-        assert!(payload.values().any(|v| v == *value), "{value} did not come back: {payload:?}");
+        assert!(
+            payload.values().any(|v| v == *value),
+            "{value} did not come back: {payload:?}"
+        );
     }
-    for (field, value) in payload.iter().filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str())) {
+    for (field, value) in payload
+        .iter()
+        .filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str()))
+    {
         assert!(
             field == "protocol.transport" || expected.contains(&value),
             "{field} = {value} came back from nothing of {observed}"
@@ -118,8 +138,12 @@ fn fields_come_back(event: &Map<String, Value>) {
             .iter()
             .any(|f| event.contains_key(*f));
     let sourced = |field: &str| field.replacen("destination.", "source.", 1);
-    for (field, value) in event.iter().filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str())) {
-        let mapped = has_ip || !["source.port", "destination.port", "protocol.transport"].contains(&field.as_str());
+    for (field, value) in event
+        .iter()
+        .filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str()))
+    {
+        let mapped = has_ip
+            || !["source.port", "destination.port", "protocol.transport"].contains(&field.as_str());
         if !mapped || field == "feed.name" {
             continue;
         }
@@ -129,12 +153,18 @@ fn fields_come_back(event: &Map<String, Value>) {
         assert!(back, "{field} = {value} did not come back: {payloads:?}");
     }
     for payload in &payloads {
-        for (field, value) in payload.iter().filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str())) {
+        for (field, value) in payload
+            .iter()
+            .filter(|(f, _)| !BOOKKEEPING.contains(&f.as_str()))
+        {
             let held = event.get(field) == Some(value)
                 || event
                     .get(&field.replacen("source.", "destination.", 1))
                     .is_some_and(|v| v == value);
-            assert!(held, "{field} = {value} came back, but the event held no such value: {event:?}");
+            assert!(
+                held,
+                "{field} = {value} came back, but the event held no such value: {event:?}"
+            );
         }
     }
 }
@@ -195,7 +225,9 @@ impl Address {
     fn text(&self) -> Option<String> {
         match self {
             Address::V4(bits) => Some(Ipv4Addr::from(*bits).to_string()),
-            Address::V6(bits) => Some(Ipv6Addr::from(*bits).to_string()).filter(|t| !t.contains('.')),
+            Address::V6(bits) => {
+                Some(Ipv6Addr::from(*bits).to_string()).filter(|t| !t.contains('.'))
+            }
         }
     }
 }
@@ -216,8 +248,20 @@ impl Event {
                 event.insert(field.into(), value);
             }
         };
-        put("source.ip", self.source_ip.as_ref().and_then(Address::text).map(Value::from));
-        put("destination.ip", self.destination_ip.as_ref().and_then(Address::text).map(Value::from));
+        put(
+            "source.ip",
+            self.source_ip
+                .as_ref()
+                .and_then(Address::text)
+                .map(Value::from),
+        );
+        put(
+            "destination.ip",
+            self.destination_ip
+                .as_ref()
+                .and_then(Address::text)
+                .map(Value::from),
+        );
         put("source.port", self.source_port.map(Value::from));
         put("destination.port", self.destination_port.map(Value::from));
         let transport = self.transport.map(|t| match t {
@@ -227,10 +271,17 @@ impl Event {
             Transport::Dccp => "dccp",
         });
         put("protocol.transport", transport.map(Value::from));
-        put("source.fqdn", self.fqdn.as_ref().map(|n| json!(format!("{}.example", n.0))));
+        put(
+            "source.fqdn",
+            self.fqdn
+                .as_ref()
+                .map(|n| json!(format!("{}.example", n.0))),
+        );
         put(
             "source.url",
-            self.url.as_ref().map(|(host, path)| json!(format!("http://{}.example/{}", host.0, path.0))),
+            self.url
+                .as_ref()
+                .map(|(host, path)| json!(format!("http://{}.example/{}", host.0, path.0))),
         );
         put("source.asn", self.asn.filter(|n| *n > 0).map(Value::from));
         event

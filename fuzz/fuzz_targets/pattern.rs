@@ -18,7 +18,13 @@ use serde_json::json;
 use stixgate::mapping::{Unmapped, unmap};
 
 const ID: &str = "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f";
-const FIELDS: [&str; 5] = ["source.ip", "source.network", "source.fqdn", "source.url", "source.account"];
+const FIELDS: [&str; 5] = [
+    "source.ip",
+    "source.network",
+    "source.fqdn",
+    "source.url",
+    "source.account",
+];
 
 #[derive(Debug, Arbitrary)]
 struct Indicator {
@@ -70,15 +76,23 @@ fuzz_target!(|indicator: Indicator| {
     let payload = envelope.payload();
     let raw = payload["raw"].as_str().expect("raw is a string");
     assert_eq!(
-        base64::engine::general_purpose::STANDARD.decode(raw).expect("raw is base64"),
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .expect("raw is base64"),
         text,
         "raw is not the indicator's text"
     );
     assert_eq!(
-        payload.get("event_description.text").and_then(|d| d.as_str()),
+        payload
+            .get("event_description.text")
+            .and_then(|d| d.as_str()),
         indicator.description.as_deref()
     );
-    let found: Vec<&str> = FIELDS.iter().copied().filter(|f| payload.contains_key(*f)).collect();
+    let found: Vec<&str> = FIELDS
+        .iter()
+        .copied()
+        .filter(|f| payload.contains_key(*f))
+        .collect();
     assert!(found.len() <= 1, "{pattern:?} gave {found:?}");
     if !indicator.escaped {
         return;
@@ -87,7 +101,9 @@ fuzz_target!(|indicator: Indicator| {
     let expected = match indicator.object_type {
         _ if indicator.subset && !is_address => None,
         _ if indicator.subset => Some("source.network"),
-        ObjectType::Ipv4 | ObjectType::Ipv6 if indicator.value.contains('/') => Some("source.network"),
+        ObjectType::Ipv4 | ObjectType::Ipv6 if indicator.value.contains('/') => {
+            Some("source.network")
+        }
         ObjectType::Ipv4 | ObjectType::Ipv6 => Some("source.ip"),
         ObjectType::Domain => Some("source.fqdn"),
         ObjectType::Url => Some("source.url"),

@@ -39,20 +39,35 @@ fuzz_target!(|body: &[u8]| {
 
 fn check_object(text: &[u8]) {
     let checked = NewObject::from_text(text.to_vec());
-    assert_eq!(checked, NewObject::from_text(text.to_vec()), "the check is not deterministic");
+    assert_eq!(
+        checked,
+        NewObject::from_text(text.to_vec()),
+        "the check is not deterministic"
+    );
     let Ok(object) = checked else {
         return;
     };
     assert_eq!(object.text, text, "an object is not kept verbatim");
     let members: Value = serde_json::from_slice(text).expect("an accepted object is JSON");
-    assert_eq!(members["id"].as_str(), Some(object.id.as_str()), "the id is not the `id` member");
+    assert_eq!(
+        members["id"].as_str(),
+        Some(object.id.as_str()),
+        "the id is not the `id` member"
+    );
     let id = StixId::parse(&object.id).expect("an accepted id is a STIX id");
-    assert_eq!(members["type"].as_str(), Some(id.object_type()), "`type` is not the id's");
+    assert_eq!(
+        members["type"].as_str(),
+        Some(id.object_type()),
+        "`type` is not the id's"
+    );
     let created = members["created"].as_str();
     let modified = members["modified"].as_str();
     match members.get("spec_version") {
         Some(version) => assert_eq!(version, "2.1"),
-        None => assert!(created.is_none() && modified.is_none(), "2.0 object accepted"),
+        None => assert!(
+            created.is_none() && modified.is_none(),
+            "2.0 object accepted"
+        ),
     }
     let times: Vec<Timestamp> = [created, modified]
         .into_iter()
@@ -64,7 +79,10 @@ fn check_object(text: &[u8]) {
     }
     match modified.or(created) {
         Some(version) => {
-            assert_eq!(object.version_text, version, "the version is not modified/created");
+            assert_eq!(
+                object.version_text, version,
+                "the version is not modified/created"
+            );
             let instant = Timestamp::from_micros(object.version);
             assert_eq!(
                 Timestamp::parse_lenient(&instant.to_taxii()),
