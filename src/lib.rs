@@ -6,6 +6,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod envelope;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod intelmq;
 pub mod jobs;

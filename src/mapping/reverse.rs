@@ -272,14 +272,16 @@ struct Comparison {
 /// `[ipv4-addr:value = '198.51.100.7']` -> ("ipv4-addr", =, "198.51.100.7"); `None` for anything richer.
 fn simple_pattern(pattern: &str) -> Option<Comparison> {
     let inner = pattern.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let (path, operator, value) = if let Some((path, value)) = inner.split_once('=') {
-        (path, Operator::Equals, value)
+    // The value starts at the first quote: an `=` or `ISSUBSET` inside it is part of it.
+    let (head, value) = inner.split_at(inner.find('\'')?);
+    let head = head.trim_end();
+    let (path, operator) = if let Some(path) = head.strip_suffix('=') {
+        (path, Operator::Equals)
     } else {
-        let (path, value) = inner.split_once(" ISSUBSET ")?;
-        (path, Operator::IsSubset, value)
+        (head.strip_suffix(" ISSUBSET")?, Operator::IsSubset)
     };
     let (object_type, property) = path.trim().split_once(':')?;
-    let quoted = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    let quoted = value.trim_end().strip_prefix('\'')?.strip_suffix('\'')?;
     if property != "value" || quoted.replace("\\'", "").contains('\'') {
         return None;
     }
@@ -333,6 +335,24 @@ mod tests {
         assert_eq!(simple_pattern("[file:hashes.MD5 = 'abc']"), None);
         assert_eq!(simple_pattern("[url:value ISSUBSET 'http://x/']"), None);
         assert_eq!(simple_pattern("[ipv4-addr:value != '192.0.2.1']"), None);
+    }
+
+    /// Found by the `pattern` fuzz target: the operator was found as the first `=` of the comparison, which for
+    /// `ISSUBSET` is one inside the quoted value, so such a pattern gave no value back.
+    #[test]
+    fn an_equals_sign_in_the_value_is_part_of_the_value() {
+        assert_eq!(
+            simple_pattern("[ipv6-addr:value ISSUBSET '.1.100.a=']"),
+            Some(Comparison {
+                object_type: "ipv6-addr".into(),
+                operator: Operator::IsSubset,
+                value: ".1.100.a=".into(),
+            })
+        );
+        assert_eq!(
+            simple_pattern("[url:value = 'http://x.example/?a=b']").map(|c| c.value),
+            Some("http://x.example/?a=b".into())
+        );
     }
 
     fn foreign_payload(text: &str, objects: &[Value]) -> Map<String, Value> {

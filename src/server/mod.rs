@@ -2,7 +2,7 @@
 
 pub mod admin;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod cross_site;
 mod envelope_maker;
 mod envelopes;
