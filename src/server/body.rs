@@ -12,13 +12,15 @@ use actix_web::web::{self, Bytes};
 use flate2::write::{GzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
-use super::AppState;
 use super::error::ApiError;
 
+/// The request's body, decoded, refused past `limit` bytes (413) or after `stall` seconds with no byte of it
+/// arriving (408, `body_timeout`).
 pub async fn read_limited(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    stall: u64,
 ) -> Result<Bytes, ApiError> {
     refuse_forms(request)?;
     let header = |name| {
@@ -34,11 +36,6 @@ pub async fn read_limited(
     }
     let mut decoder = Decoder::new(header(CONTENT_ENCODING).as_deref(), limit, declared)?;
     let mut received = 0;
-    let stall = request
-        .app_data::<web::Data<AppState>>()
-        .expect("the app always has its state")
-        .settings
-        .body_timeout;
     while let Some(chunk) = next_chunk(&mut payload, stall).await? {
         let chunk = chunk
             .map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;

@@ -52,7 +52,13 @@ pub async fn post(
         state.intake.tables.clone(),
     )
     .expect("the rights decision found the collection");
-    let body = read_limited(&request, payload, state.settings.max_content_length).await?;
+    let body = read_limited(
+        &request,
+        payload,
+        state.settings.max_content_length,
+        state.settings.body_timeout,
+    )
+    .await?;
     let checked = intake.check_input(&body);
     if let Some(content) = checked.stix {
         return Err(misdirected(&state.settings, &intake.collection, content));

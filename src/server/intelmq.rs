@@ -55,7 +55,13 @@ pub async fn post_event(
     payload: web::Payload,
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&request, payload, state.settings.max_content_length).await?;
+    let body = read_limited(
+        &request,
+        payload,
+        state.settings.max_content_length,
+        state.settings.body_timeout,
+    )
+    .await?;
     let report = store_event(&state, &grant.collection().id, &body).await?;
     Ok(HttpResponse::Ok().json(report))
 }

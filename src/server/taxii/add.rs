@@ -44,7 +44,13 @@ pub async fn add(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let collection = grant.collection();
-    let body = read_limited(&request, payload, state.settings.max_content_length).await?;
+    let body = read_limited(
+        &request,
+        payload,
+        state.settings.max_content_length,
+        state.settings.body_timeout,
+    )
+    .await?;
     let request_timestamp = Timestamp::now();
     let envelope = read_envelope(&body)?;
 

@@ -53,7 +53,13 @@ pub async fn preview(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // Read as every other body is, so that a compressed body is inflated only up to the limit.
-    let body = read_limited(&request, payload, PREVIEW_LIMIT).await?;
+    let body = read_limited(
+        &request,
+        payload,
+        PREVIEW_LIMIT,
+        state.settings.body_timeout,
+    )
+    .await?;
     let form: PreviewForm = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::BadRequest(format!("the form has no field input: {e}")))?;
     let mut html = form_html(&grant, &form.input);
