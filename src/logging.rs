@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::LogFormat;
+use serde::Deserialize;
 
 /// Lines waiting for the log thread at most; more are dropped rather than waited for.
 const QUEUE_LINES: usize = 8192;
@@ -36,6 +36,16 @@ enum Message {
     Line(Vec<u8>),
     /// Answered once every line queued before it has been written (or dropped).
     Flush(SyncSender<()>),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    Text,
+    /// For log shippers: one JSON object per line, with each field as a key.
+    Json,
 }
 
 /// Logs at `filter` (an `EnvFilter` directive; `info` if it does not parse) in `format`, to standard error

@@ -23,7 +23,7 @@ use flate2::write::{GzEncoder, ZlibEncoder};
 use futures_util::{FutureExt, Stream};
 use libfuzzer_sys::fuzz_target;
 use stixgate::fuzzing::read_limited;
-use stixgate::server::ApiError;
+use stixgate::http::ApiError;
 
 #[derive(Debug, Arbitrary)]
 struct Case {

@@ -40,7 +40,7 @@ fuzz_target!(|input: &[u8]| {
         settings.collection(&settings.intake.collection).is_some(),
         "no intake collection"
     );
-    let _ = settings.intake_rules();
+    let _ = settings.intake.rules();
     let _ = settings.mapping_tables();
     let text = effective(Some(&FILE)).expect("a loadable configuration has an effective one");
     let shown: toml::Value = toml::from_str(&text).expect("the effective configuration is TOML");

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{Common, handover, open_store};
 use crate::backup;
-use crate::server::admin;
+use crate::http::admin;
 use crate::store;
 use crate::store::{Engine, StoreError};
 

@@ -18,7 +18,7 @@ pub struct CheckConfigArgs {
 pub(super) fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let file = args.config.as_deref();
     let settings = Settings::load(file)?;
-    crate::server::prepare(&settings)?;
+    crate::app::prepare(&settings)?;
     print!("{}", effective(file)?);
     eprintln!("stixgate: the configuration is valid");
     Ok(ExitCode::SUCCESS)

@@ -10,9 +10,9 @@ use clap::Args;
 use indicatif::ProgressBar;
 
 use super::{Common, handover, init_logging, open_store};
-use crate::client::{Connection, Job, Local, Progress, Report, RetryPolicy, Task};
 use crate::config::Settings;
-use crate::server::admin;
+use crate::federation::{Connection, Exchange, Local, Progress, Report, RetryPolicy, Task};
+use crate::http::admin;
 use crate::store::{StoreError, Writer};
 
 #[derive(Debug, Args)]
@@ -78,7 +78,7 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    fn job(mut self, mut task: Task) -> anyhow::Result<Job> {
+    fn job(mut self, mut task: Task) -> anyhow::Result<Exchange> {
         // Out of the URL, which the job's reports and the server's log show.
         let url = match &mut task {
             Task::Pull { url, .. } | Task::Push { url, .. } => url,
@@ -100,7 +100,7 @@ impl RemoteArgs {
             proxy: self.proxy,
         }
         .absolute()?;
-        Ok(Job {
+        Ok(Exchange {
             task,
             connection,
             retries: self.retries,
@@ -136,9 +136,9 @@ pub(super) async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a pull or push on the data directory, and prints its summary.
-async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
+async fn run_job(settings: Settings, job: Exchange) -> anyhow::Result<ExitCode> {
     init_logging("warn", settings.log_format);
-    job.check(&settings)?;
+    job.check(&settings.collection_names())?;
     let store = match open_store(&settings) {
         Ok(store) => store,
         Err(StoreError::Locked(_)) => return hand_over(&settings, &job).await,
@@ -150,7 +150,9 @@ async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
         writer: writer.clone(),
     };
     let spinner = Spinner::new();
-    let result = job.run(&settings, &local, &spinner).await;
+    let result = job
+        .run(&settings.collection_names(), &local, &spinner)
+        .await;
     spinner.0.finish_and_clear();
     writer.stop().await;
     writer_task.await?;
@@ -159,7 +161,7 @@ async fn run_job(settings: Settings, job: Job) -> anyhow::Result<ExitCode> {
 }
 
 /// Hands a job to the server that holds the data directory, and waits for its report.
-async fn hand_over(settings: &Settings, job: &Job) -> anyhow::Result<ExitCode> {
+async fn hand_over(settings: &Settings, job: &Exchange) -> anyhow::Result<ExitCode> {
     let spinner = Spinner::new();
     spinner.update("waiting for the server to finish the job");
     let body = serde_json::to_vec(job).context("the job does not serialize")?;

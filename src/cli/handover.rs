@@ -1,11 +1,11 @@
 //! Handing work to the server that holds the data directory, through its admin endpoint (see
-//! [`crate::server::admin`]), instead of failing on the lock.
+//! [`crate::http::admin`]), instead of failing on the lock.
 
 use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::server::admin;
+use crate::http::admin;
 
 /// POSTs `body` to `path` of the admin endpoint named in the data directory's `admin.json`, and gives back
 /// the answer once it is a success. `what` names the work for the user ("the job", "the backup").

@@ -49,9 +49,10 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .unwrap_or(&settings.intake.collection);
     let tables = Arc::new(settings.mapping_tables()?);
-    let Some(intake) = Intake::new(&settings, name, tables) else {
+    let Some(collection) = settings.collection(name) else {
         bail!("no collection has the id or alias {name:?}");
     };
+    let intake = Intake::new(&settings.intake, collection.id.clone(), tables);
     let store = open_store(&settings).map_err(|error| match error {
         StoreError::Locked(_) => anyhow::anyhow!(
             "{error}. While a server runs on it, send the records to the server's POST /envelopes instead"

@@ -30,7 +30,7 @@ pub struct UnmapArgs {
 
 pub(super) fn map(args: MapArgs) -> anyhow::Result<ExitCode> {
     let settings = args.common.settings()?;
-    let (rules, tables) = (settings.intake_rules(), settings.mapping_tables()?);
+    let (rules, tables) = (settings.intake.rules(), settings.mapping_tables()?);
     let mut objects: Vec<serde_json::Value> = Vec::new();
     let mut failed = false;
     for file in &args.files {

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{Common, init_logging};
 use crate::config::DEFAULT_CONFIG;
-use crate::server::Application;
+use crate::app::Application;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

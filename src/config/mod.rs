@@ -7,9 +7,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
-use crate::envelope::{IntakeRules, Minting, Shape};
+use crate::federation::PeerSettings;
+use crate::ingest::{IntakeSettings, MintMode};
+use crate::intelmq::IntelmqSettings;
+use crate::logging::LogFormat;
 use crate::mapping::{Tables, TablesError};
-use crate::store::{DuplicatePolicy, StoreSettings};
+use crate::misp::MispSettings;
+use crate::store::{CollectionNames, StoreSettings};
 
 mod effective;
 mod intelmq;
@@ -19,9 +23,6 @@ mod proxies;
 mod users;
 
 pub use effective::{REDACTED, effective};
-pub use intelmq::{FieldFileError, IntelmqPushSettings, IntelmqSettings, IntelmqTcpSettings};
-pub use misp::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
-pub use peers::{PeerDirection, PeerMode, PeerSettings};
 pub use proxies::{AddressBlock, client_address, is_trusted_proxy};
 pub use users::{Principal, UserSettings};
 
@@ -59,16 +60,6 @@ pub struct Settings {
     pub intelmq: IntelmqSettings,
     pub misp: MispSettings,
     pub metrics: MetricsSettings,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// For people: one line of text per event.
-    Text,
-    /// For log shippers: one JSON object per line, with each field as a key.
-    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,35 +101,6 @@ pub enum PostedEnvelopes {
     Carriers,
     /// None: objects are stored and served, no envelope is made.
     None,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntakeSettings {
-    pub collection: String,
-    pub mint: MintMode,
-    pub instance: String,
-    pub bare_shape: Shape,
-    pub duplicate_policy: DuplicatePolicy,
-    pub intelmq_values: IntelmqValues,
-}
-
-/// How the values of IntelMQ payloads are held to IntelMQ's harmonization at intake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IntelmqValues {
-    /// Stored as received; sanitised as IntelMQ would when delivered to it, and left out where it would refuse.
-    Lenient,
-    /// A value IntelMQ would refuse, or would store differently, refuses the record, with the field named.
-    Strict,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MintMode {
-    Uuid4,
-    Cycat,
-    Hash,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,6 +293,13 @@ impl Settings {
     }
 
     /// The collection with this id, or with this alias in any API root.
+    /// Every collection's id and alias, for the rooms that take names of collections but not the whole
+    /// configuration.
+    pub fn collection_names(&self) -> CollectionNames {
+        let all = self.api_roots.iter().flat_map(|root| &root.collections);
+        CollectionNames::new(all.map(|c| (c.id.clone(), c.alias.clone())))
+    }
+
     pub fn collection(&self, id_or_alias: &str) -> Option<&CollectionSettings> {
         let all = || self.api_roots.iter().flat_map(|root| &root.collections);
         all()
@@ -343,20 +312,6 @@ impl Settings {
         match &self.mapping_dir {
             Some(dir) => Tables::load(dir),
             None => Ok(Tables::embedded()),
-        }
-    }
-
-    pub fn intake_rules(&self) -> IntakeRules {
-        let minting = match self.intake.mint {
-            MintMode::Uuid4 => Minting::Uuid4,
-            MintMode::Cycat => Minting::Cycat {
-                instance: self.intake.instance.clone(),
-            },
-            MintMode::Hash => Minting::Hash,
-        };
-        IntakeRules {
-            minting,
-            bare_shape: self.intake.bare_shape,
         }
     }
 }
@@ -389,6 +344,8 @@ pub(crate) fn is_url_segment(segment: &str) -> bool {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use crate::envelope::{Minting, Shape};
+    use crate::store::DuplicatePolicy;
     use figment::Jail;
 
     #[test]
@@ -397,7 +354,7 @@ mod tests {
             let settings = Settings::load(None).unwrap();
             assert_eq!(settings.listen, "127.0.0.1:8080");
             assert!(settings.collection("intelmq").is_some());
-            assert_eq!(settings.intake_rules().minting, Minting::Uuid4);
+            assert_eq!(settings.intake.rules().minting, Minting::Uuid4);
             Ok(())
         });
     }

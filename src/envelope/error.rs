@@ -39,7 +39,7 @@ pub enum RecordError {
     )]
     NoIntelmqField(String),
     #[error("{0}")]
-    FlatTooLarge(#[from] crate::intelmq::TooLarge),
+    FlatTooLarge(#[from] crate::envelope::intelmq::TooLarge),
 }
 
 /// STIX or TAXII content, which the TAXII endpoints take and the envelope routes do not.

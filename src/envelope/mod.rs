@@ -261,11 +261,11 @@ impl Envelope {
     }
 
     /// The payload flattened, as IntelMQ feeds deliver it, within the flat budget of the envelope's text
-    /// ([`crate::intelmq::flat_budget`]).
-    pub fn flat_payload(&self) -> Result<Map<String, Value>, crate::intelmq::TooLarge> {
-        crate::intelmq::flatten_within(
+    /// ([`crate::envelope::intelmq::flat_budget`]).
+    pub fn flat_payload(&self) -> Result<Map<String, Value>, crate::envelope::intelmq::TooLarge> {
+        crate::envelope::intelmq::flatten_within(
             &self.payload(),
-            crate::intelmq::flat_budget(self.text.len()),
+            crate::envelope::intelmq::flat_budget(self.text.len()),
         )
     }
 
@@ -273,8 +273,8 @@ impl Envelope {
     /// every way in checks it, so that no feed line of a stored envelope passes it.
     pub fn check_flat_payload(&self) -> Result<(), RecordError> {
         if self.is_intelmq() {
-            let budget = crate::intelmq::flat_budget(self.text.len());
-            crate::intelmq::flat_size_within(&self.payload(), budget)?;
+            let budget = crate::envelope::intelmq::flat_budget(self.text.len());
+            crate::envelope::intelmq::flat_size_within(&self.payload(), budget)?;
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{FieldList, sanitize};
+use crate::envelope::intelmq::FieldList;
+use crate::envelope::intelmq::validate::sanitize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivered {

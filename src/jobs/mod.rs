@@ -1,8 +1,9 @@
-//! Background jobs that must run once among all the nodes that share a store: the peers' schedules, the IntelMQ
-//! pushes, the MISP feeds' maintainer, the envelope maker, the pruning of statuses and the compaction of the
-//! embedded store's texts.
+//! Background jobs and their supervisor. Every background job implements [`Job`]: the peers' schedules, the
+//! IntelMQ pushes and TCP intake, the MISP feeds' maintainer, the envelope maker, and the store's upkeep (the
+//! pruning of statuses and the compaction of the embedded store's texts, which live here).
 //!
-//! Each job has a lease in the store, named after it. A node runs a job only while it holds the job's lease:
+//! Most jobs must run once among all the nodes that share a store ([`Scope::Lease`]): each such job has a lease
+//! in the store, named after it. A node runs a job only while it holds the job's lease:
 //! its [`keeper`] takes the free and expired leases and renews its own every few seconds, all in one call, and
 //! starts or stops the jobs as their leases come and go. A node that dies stops renewing, so its leases expire
 //! and the next node to ask takes them; a node that cannot renew (its database went away) stops its jobs before
@@ -11,30 +12,54 @@
 //! A job is stopped by dropping its future, as at shutdown: every job keeps its progress in the store
 //! (checkpoints, notes), so the node that takes it over goes on from there.
 
-mod compact;
 mod keeper;
+mod upkeep;
 
-pub use compact::compact_texts;
+pub use upkeep::{CompactTexts, PruneStatuses};
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::{Leases, StoreResult};
 use keeper::{Keeper, Timing};
 
+/// A background job, as the [`Supervisor`] runs it.
+pub trait Job: Send + Sync + 'static {
+    /// What the job is called: the name of its lease, and what `/peers` and the operator page list.
+    fn name(&self) -> String;
+
+    /// Where the job runs.
+    fn scope(&self) -> Scope {
+        Scope::Lease
+    }
+
+    /// Runs the job until the future is dropped: when this node loses the job's lease, or stops. A job keeps
+    /// its progress in the store (checkpoints, notes), so that the next run, here or on another node, goes on
+    /// from there.
+    fn run(self: Arc<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Where a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// On one node at a time: the one that holds the job's lease (on sled, the one process).
+    Lease,
+    /// On every node, with no lease: what each node offers by itself, such as a listener.
+    EveryNode,
+}
+
 /// This node as the leases know it: its id, and where the leases are kept.
 #[derive(Clone)]
 pub struct Node {
     id: Arc<str>,
     leases: Arc<dyn Leases>,
-    /// The names of the jobs this node may run, in the order they were added.
-    jobs: Arc<Mutex<Vec<String>>>,
+    /// The names of the jobs this node may run, in the order they were added, with where each runs.
+    jobs: Arc<Mutex<Vec<(String, Scope)>>>,
 }
 
 /// Who runs a job now.
@@ -67,11 +92,22 @@ impl Node {
     /// [`Node::holders`] says. Blocks: call it off the async threads.
     pub fn roster(&self) -> StoreResult<Vec<(String, Option<Holder>)>> {
         let jobs = self.jobs.lock().expect("no panics under this lock").clone();
-        let mut holders = self.holders(&jobs)?;
+        let leased: Vec<String> = jobs
+            .iter()
+            .filter(|(_, scope)| *scope == Scope::Lease)
+            .map(|(job, _)| job.clone())
+            .collect();
+        let mut holders = self.holders(&leased)?;
         Ok(jobs
             .into_iter()
-            .map(|job| {
-                let holder = holders.remove(&job);
+            .map(|(job, scope)| {
+                let holder = match scope {
+                    Scope::Lease => holders.remove(&job),
+                    Scope::EveryNode => Some(Holder {
+                        node: self.id.to_string(),
+                        expires: None,
+                    }),
+                };
                 (job, holder)
             })
             .collect())
@@ -114,11 +150,13 @@ fn made_id() -> String {
     format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
 }
 
-type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type JobFuture = BoxFuture<'static, ()>;
 
-/// The jobs of this node, each to run while the node holds its lease.
-pub struct Jobs {
+/// The supervisor of this node's jobs: each runs while the node holds its lease, or all the time for a job
+/// of every node.
+pub struct Supervisor {
     node: Node,
+    /// The leased jobs, with whether this node holds each one's lease.
     jobs: Vec<(String, watch::Sender<bool>)>,
     supervisors: Vec<JobFuture>,
 }
@@ -131,7 +169,7 @@ pub struct Running {
     stopping: watch::Sender<bool>,
 }
 
-impl Jobs {
+impl Supervisor {
     pub fn new(node: Node) -> Self {
         Self {
             node,
@@ -140,19 +178,20 @@ impl Jobs {
         }
     }
 
-    /// Runs the future that `start` makes whenever this node holds the lease named `name`: it is dropped when
-    /// the lease is lost, and a new one starts when the lease comes back.
-    pub fn add<F, Fut>(&mut self, name: impl Into<String>, mut start: F)
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let name = name.into();
+    /// Runs `job` where its [`Scope`] says: a leased job whenever this node holds its lease (dropped when the
+    /// lease is lost, started again when it comes back), a job of every node from the start.
+    pub fn add(&mut self, job: Arc<dyn Job>) {
+        let (name, scope) = (job.name(), job.scope());
         self.node
             .jobs
             .lock()
             .expect("no panics under this lock")
-            .push(name.clone());
+            .push((name.clone(), scope));
+        if scope == Scope::EveryNode {
+            self.supervisors.push(job.run());
+            return;
+        }
+        let start = move || Arc::clone(&job).run();
         let (held, mut seen) = watch::channel(false);
         let (job, node) = (name.clone(), self.node.id.clone());
         self.supervisors.push(Box::pin(async move {

@@ -4,11 +4,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::{
-    GroupBy, MispDistribution, MispFeedSettings, MispSettings, Settings, TlpLevel,
-};
+use super::settings::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
 use crate::mapping::{Tables, observed_time};
 use crate::stix::Timestamp;
+use crate::store::CollectionNames;
 
 /// The namespace of the UUIDv5 of events (over `<collection id or feed name>\0<feed.name>\0<period>`) and of
 /// attributes and objects: the same envelopes always give the same UUIDs, on every instance, so MISP updates
@@ -44,32 +43,21 @@ pub struct Group {
 }
 
 impl FeedDefinition {
-    /// Every feed of the settings: one per collection, then the configured ones.
-    pub fn all(settings: &Settings) -> Vec<Self> {
-        let misp = &settings.misp;
-        let mut feeds: Vec<Self> = settings
-            .api_roots
-            .iter()
-            .flat_map(|root| &root.collections)
-            .map(|collection| {
-                Self::new(
-                    misp,
-                    format!("c\0{}", collection.id),
-                    collection.id.clone(),
-                    &collection.id,
-                    None,
-                )
-            })
+    /// Every feed: one per collection, then the configured ones.
+    pub fn all(misp: &MispSettings, collections: &CollectionNames) -> Vec<Self> {
+        let mut feeds: Vec<Self> = collections
+            .ids()
+            .map(|id| Self::new(misp, format!("c\0{id}"), id.to_owned(), id, None))
             .collect();
         feeds.extend(misp.feeds.iter().map(|feed| {
-            let collection = settings
-                .collection(&feed.collection)
+            let collection = collections
+                .id_of(&feed.collection)
                 .expect("misp.feeds collections are checked when the settings are loaded");
             Self::new(
                 misp,
                 format!("f\0{}", feed.name),
                 feed.name.clone(),
-                &collection.id,
+                collection,
                 Some(feed),
             )
         }));
@@ -169,16 +157,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn settings(misp: &str) -> Settings {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let file = dir.path().join("stixgate.toml");
-        std::fs::write(&file, misp).expect("written");
-        Settings::load(Some(&file)).expect("valid settings")
+    /// The feeds of the one collection `intelmq`, with `misp` added to the default `[misp]` table.
+    fn feeds(misp: &str) -> Vec<FeedDefinition> {
+        let text = format!(
+            "org_name = \"stixgate\"\norg_uuid = \"3c5b2d57-6f0e-4a8b-9d41-8e2f7a1c6b90\"\n\
+             distribution = \"organisation\"\ngroup_by = \"feed-day\"\n{misp}"
+        );
+        let settings: MispSettings = toml::from_str(&text).expect("valid settings");
+        let collections = CollectionNames::new([(
+            "6e1f0c3a-2b7d-4f8e-9a5c-1d2e3f4a5b6c".to_owned(),
+            Some("intelmq".to_owned()),
+        )]);
+        FeedDefinition::all(&settings, &collections)
     }
 
     #[test]
     fn a_collection_feed_groups_by_feed_and_day_with_stable_uuids() {
-        let feeds = FeedDefinition::all(&settings(""));
+        let feeds = feeds("");
         let payload = json!({"feed.name": "n6", "time.source": "2024-07-12T23:59:00+00:00"});
         let group = feeds[0].group(payload.as_object().unwrap(), 0);
         assert_eq!(group.date, "2024-07-12");
@@ -188,9 +183,9 @@ mod tests {
 
     #[test]
     fn configured_filters_admit_by_feed_name_and_tlp_ceiling() {
-        let feeds = FeedDefinition::all(&settings(
-            "[[misp.feeds]]\nname = \"green\"\ncollection = \"intelmq\"\nfeed_names = [\"n6\"]\ntlp_ceiling = \"green\"\ngroup_by = \"day\"\n",
-        ));
+        let feeds = feeds(
+            "[[feeds]]\nname = \"green\"\ncollection = \"intelmq\"\nfeed_names = [\"n6\"]\ntlp_ceiling = \"green\"\ngroup_by = \"day\"\n",
+        );
         let green = feeds.last().unwrap();
         let admits = |payload: Value| green.admits(payload.as_object().unwrap());
         assert!(admits(json!({"feed.name": "n6", "tlp": "WHITE"})));

@@ -12,20 +12,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::changes::{Changes, KnownSummaries, decode, malformed};
 use super::definition::FeedDefinition;
 use super::render::{FeedEnvelope, member};
+use super::settings::MispSettings;
 use super::view::{HashChunk, Keys, Member, MemberChunk, Meta, Summary};
-use crate::config::Settings;
 use crate::envelope::Envelope;
+use crate::jobs::Job;
 use crate::mapping::Tables;
-use crate::store::{Store, StoreError, StoreResult, WriteOp, Writer};
+use crate::store::{CollectionNames, Store, StoreError, StoreResult, WriteOp, Writer};
 
 /// Envelopes read per write: enough to amortise a flush, few enough that a request never waits long.
 const BATCH: usize = 2_000;
@@ -70,6 +72,8 @@ enum Step {
 /// Every MISP feed, with what keeps them up to date.
 pub struct MispFeeds {
     feeds: Vec<Arc<Feed>>,
+    /// The collections, whose feeds are found by their ids and aliases.
+    collections: CollectionNames,
     store: Arc<dyn Store>,
     writer: Writer,
     tables: Arc<Tables>,
@@ -77,12 +81,13 @@ pub struct MispFeeds {
 
 impl MispFeeds {
     pub fn new(
-        settings: &Settings,
+        settings: &MispSettings,
+        collections: CollectionNames,
         store: Arc<dyn Store>,
         writer: Writer,
         tables: Arc<Tables>,
     ) -> Self {
-        let feeds = FeedDefinition::all(settings)
+        let feeds = FeedDefinition::all(settings, &collections)
             .into_iter()
             .map(|definition| {
                 Arc::new(Feed {
@@ -95,6 +100,7 @@ impl MispFeeds {
             .collect();
         Self {
             feeds,
+            collections,
             store,
             writer,
             tables,
@@ -102,9 +108,9 @@ impl MispFeeds {
     }
 
     /// The feed at `/misp/<name>/`: a configured feed by its name, else a collection's by its id or alias.
-    pub fn find(&self, name: &str, settings: &Settings) -> Option<Arc<Feed>> {
-        let view_id = match settings.collection(name) {
-            Some(collection) => format!("c\0{}", collection.id),
+    pub fn find(&self, name: &str) -> Option<Arc<Feed>> {
+        let view_id = match self.collections.id_of(name) {
+            Some(collection) => format!("c\0{collection}"),
             None => format!("f\0{name}"),
         };
         self.feeds
@@ -166,7 +172,7 @@ impl MispFeeds {
     }
 
     /// Keeps every feed up to date until the task is aborted.
-    pub async fn maintain(self: Arc<Self>) {
+    async fn maintain(self: Arc<Self>) {
         loop {
             for feed in &self.feeds {
                 if let Err(error) = self.catch_up(feed, usize::MAX).await {
@@ -466,4 +472,14 @@ fn placed_version(
             .then(|| (definition.group(&payload, received).event, position)));
     }
     Ok(None)
+}
+
+impl Job for MispFeeds {
+    fn name(&self) -> String {
+        "misp-feeds".into()
+    }
+
+    fn run(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        self.maintain().boxed()
+    }
 }

@@ -11,6 +11,7 @@ mod changes;
 mod definition;
 mod maintainer;
 mod render;
+mod settings;
 mod tags;
 mod view;
 
@@ -18,4 +19,5 @@ pub use attributes::attributes;
 pub use definition::{EVENT_NAMESPACE, FeedDefinition};
 pub use maintainer::{Feed, MispFeeds};
 pub use render::{event_file, manifest_entry};
+pub use settings::{GroupBy, MispDistribution, MispFeedSettings, MispSettings, TlpLevel};
 pub use view::{CHUNK, Meta, Summary};

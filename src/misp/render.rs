@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::attributes::{Attribute, IP_PORT_TEMPLATE, attributes};
 use super::definition::{EVENT_NAMESPACE, FeedDefinition};
+use super::settings::MispDistribution;
 use super::tags::event_tags;
 use super::view::{Member, Summary};
-use crate::config::MispDistribution;
 use crate::mapping::{Side, Tables};
 
 /// Event files write numbers as strings (as PyMISP's `to_feed` does), the manifest as numbers (as its

@@ -3,6 +3,7 @@
 //! Engines implement [`Store`]; all writes go through the single [`Writer`] task, which groups concurrent
 //! requests into one atomic apply and one flush, and answers only once the group is durable.
 
+mod collections;
 mod fields;
 mod keys;
 mod lease;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use crate::envelope::Envelope;
 use crate::stix::{ObjectError, ObjectHeader};
 
+pub use collections::CollectionNames;
 pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
 pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};

@@ -51,10 +51,14 @@ async fn run(size: usize) -> anyhow::Result<()> {
         writer.write(ops).await?;
     }
     let tables = Arc::new(settings.mapping_tables()?);
-    let feeds = MispFeeds::new(&settings, Arc::clone(&store), writer.clone(), tables);
-    let feed = feeds
-        .find(&collection, &settings)
-        .expect("the collection's feed");
+    let feeds = MispFeeds::new(
+        &settings.misp,
+        settings.collection_names(),
+        Arc::clone(&store),
+        writer.clone(),
+        tables,
+    );
+    let feed = feeds.find(&collection).expect("the collection's feed");
 
     let started = Instant::now();
     feeds.catch_up(&feed, usize::MAX).await?;

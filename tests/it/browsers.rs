@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stixgate::config::{Settings, UserSettings};
+use stixgate::http::endpoints;
 use stixgate::secret::hash_password;
-use stixgate::server::endpoints;
 
 use crate::helpers::{ServerProcess, TAXII, TestApp, collection, indicator, spawn_app_with};
 use crate::rights::{COLLECTION, Caller, Fixture, configure, fixture, request};

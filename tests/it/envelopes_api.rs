@@ -176,7 +176,7 @@ async fn bodies_over_the_limit_get_413_and_store_nothing() {
 #[tokio::test]
 async fn strict_intelmq_values_refuse_what_intelmq_would_refuse_or_rewrite() {
     let app =
-        spawn_app_with(|s| s.intake.intelmq_values = stixgate::config::IntelmqValues::Strict).await;
+        spawn_app_with(|s| s.intake.intelmq_values = stixgate::ingest::IntelmqValues::Strict).await;
     for name in NAMES {
         let (status, answer) = app.post_envelopes("", fixture(name, "event")).await;
         assert_eq!(status, StatusCode::OK, "{name}: {answer}");

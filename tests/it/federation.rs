@@ -127,7 +127,7 @@ fn peer_to_peer_every_envelope_reaches_c_once_byte_identical() {
     assert_each_once(c.path(), &sent);
     // Provenance names the peer each envelope came from first, and changes nothing in it.
     let store = SledStore::open(c.path()).unwrap();
-    let provenance = stixgate::client::read_provenance(&store, COLLECTION, "p2p-7")
+    let provenance = stixgate::federation::read_provenance(&store, COLLECTION, "p2p-7")
         .unwrap()
         .expect("a pulled envelope has its provenance");
     assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use stixgate::config::Settings;
-use stixgate::server::{Application, StartError};
+use stixgate::app::{Application, StartError};
 use stixgate::store::StoreError;
 use tempfile::TempDir;
 use tokio::sync::oneshot;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use stixgate::config::{IntelmqPushSettings, IntelmqTcpSettings};
+use stixgate::intelmq::{IntelmqPushSettings, IntelmqTcpSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;

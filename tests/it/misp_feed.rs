@@ -151,7 +151,7 @@ async fn the_state_survives_a_restart_and_a_new_grouping_rebuilds_it_with_later_
 
     let app = spawn_app_with(|s| {
         s.data = data.path().to_owned();
-        s.misp.group_by = stixgate::config::GroupBy::Day;
+        s.misp.group_by = stixgate::misp::GroupBy::Day;
     })
     .await;
     let after = manifest_timestamps(&app).await;

@@ -96,11 +96,8 @@ fn a_missing_certificate_stops_the_start_with_its_name() {
         key: "/nonexistent/key.pem".into(),
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let error = runtime.block_on(async {
-        stixgate::server::Application::build(settings)
-            .err()
-            .unwrap()
-    });
+    let error =
+        runtime.block_on(async { stixgate::app::Application::build(settings).err().unwrap() });
     assert!(
         error.to_string().contains("/nonexistent/cert.pem"),
         "{error}"

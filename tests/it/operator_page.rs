@@ -4,8 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stixgate::config::UserSettings;
+use stixgate::http::ui::CONTENT_SECURITY_POLICY;
 use stixgate::secret::hash_password;
-use stixgate::server::ui::CONTENT_SECURITY_POLICY;
 
 use crate::helpers::{COLLECTION, TestApp, collection, spawn_app, spawn_app_with};
 

@@ -6,9 +6,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stixgate::config::{Settings, UserSettings};
+use stixgate::http::endpoints;
+use stixgate::http::rights::{Right, Rule};
 use stixgate::secret::hash_password;
-use stixgate::server::endpoints;
-use stixgate::server::rights::{Right, Rule};
 
 use crate::helpers::{TAXII, TestApp, collection, encode_segment, indicator, spawn_app_with};
 
@@ -158,7 +158,7 @@ fn expected(rule: Rule, caller: Caller, metrics_public: bool) -> Option<StatusCo
 /// The rights table of README ("Users and rights"), for the one API root `api` of the test configuration.
 /// A route the app gains without a row here fails the suite.
 fn documented_rule(method: &str, path: &str) -> Option<Rule> {
-    use stixgate::server::rights::Named::{MispFeed, Query, TaxiiPath};
+    use stixgate::http::rights::Named::{MispFeed, Query, TaxiiPath};
     let collection = "/api/collections/{collection}";
     let object = format!("{collection}/objects/{{object}}/");
     Some(match (method, path) {
@@ -370,7 +370,7 @@ async fn check_every_route(metrics_public: bool) {
     // Refused writes stored nothing; allowed ones stored what they sent.
     for caller in CALLERS {
         let posted = expected(
-            Rule::Collection(Right::Write, stixgate::server::rights::Named::Query),
+            Rule::Collection(Right::Write, stixgate::http::rights::Named::Query),
             caller,
             metrics_public,
         )
@@ -533,7 +533,7 @@ async fn the_admin_endpoint_is_for_admins_and_the_data_directory_token() {
         admin_file["url"].as_str().unwrap(),
         admin_file["token"].as_str().unwrap(),
     );
-    for route in stixgate::server::admin::endpoints() {
+    for route in stixgate::http::admin::endpoints() {
         assert_eq!(route.rule, Rule::Admin, "{}", route.path);
         let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         let send = |authenticate: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder| {

@@ -433,7 +433,8 @@ fn a_remote_pulled_into_two_local_collections_gives_each_its_own_envelopes() {
                 (stored.version, stored.text),
                 (0, text.clone().into_bytes())
             );
-            let provenance = stixgate::client::read_provenance(&store, collection, &id).unwrap();
+            let provenance =
+                stixgate::federation::read_provenance(&store, collection, &id).unwrap();
             assert!(provenance.is_some(), "{collection} {id}");
         }
     }
