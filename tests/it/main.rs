@@ -15,6 +15,7 @@ mod federation;
 mod helpers;
 mod hostile;
 mod intelmq_io;
+mod layering;
 mod live;
 mod logs;
 mod mapping;
