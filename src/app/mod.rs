@@ -205,16 +205,16 @@ impl Application {
         }
 
         let address = listener.local_addr().ok();
-        let server = http::server(state.clone(), listener, tls).map_err(|reason| {
-            StartError::Bind {
+        let server =
+            http::server(state.clone(), listener, tls).map_err(|reason| StartError::Bind {
                 address: format!("{address:?}"),
                 reason,
-            }
-        })?;
-        let admin = http::admin::start(state, &settings.data).map_err(|reason| StartError::Bind {
-            address: "127.0.0.1:0 (the admin endpoint)".into(),
-            reason,
-        })?;
+            })?;
+        let admin =
+            http::admin::start(state, &settings.data).map_err(|reason| StartError::Bind {
+                address: "127.0.0.1:0 (the admin endpoint)".into(),
+                reason,
+            })?;
         Ok(Self {
             port,
             server,
@@ -317,7 +317,10 @@ fn tcp_target(state: &web::Data<AppState>) -> Target {
         .tcp
         .as_ref()
         .expect("called only when intelmq.tcp is configured");
-    let name = tcp.collection.as_ref().unwrap_or(&settings.intake.collection);
+    let name = tcp
+        .collection
+        .as_ref()
+        .unwrap_or(&settings.intake.collection);
     let collection = settings
         .collection(name)
         .expect("intelmq.tcp.collection is checked when the settings are loaded")

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Common, init_logging};
-use crate::config::DEFAULT_CONFIG;
 use crate::app::Application;
+use crate::config::DEFAULT_CONFIG;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

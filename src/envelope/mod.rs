@@ -7,6 +7,7 @@ mod id;
 pub mod intelmq;
 mod json_syntax;
 mod mint;
+mod payload;
 mod records;
 pub(crate) mod sorted_json;
 mod strict_json;
@@ -145,7 +146,7 @@ impl Envelope {
         if envelope.is_intelmq()
             && let Some(Value::Object(payload)) = top.get("payload")
         {
-            intelmq::check_payload(payload)?;
+            payload::check_payload(payload)?;
         }
         Ok(envelope)
     }
@@ -197,9 +198,9 @@ impl Envelope {
         record: &[u8],
         rules: &IntakeRules,
     ) -> Result<Self, RecordError> {
-        intelmq::check_payload(event)?;
-        let kind = intelmq::message_kind(event)?;
-        intelmq::check_has_field(event)?;
+        payload::check_payload(event)?;
+        let kind = payload::message_kind(event)?;
+        payload::check_has_field(event)?;
         let id = rules.minting.mint(event);
         let id_json = serde_json::to_string(id.as_str()).expect("strings always serialize");
         let kind_json = serde_json::to_string(kind).expect("strings always serialize");

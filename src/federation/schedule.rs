@@ -16,8 +16,8 @@ use super::settings::{PeerMode, PeerSettings};
 use super::status::{Peers, RunCounts};
 use super::{Exchange, Local, Quiet, Report, RetryPolicy, Session};
 use crate::jobs::Job;
-use crate::store::CollectionNames;
 use crate::stix::Timestamp;
+use crate::store::CollectionNames;
 
 /// The first run comes within this long after the start, not a whole interval later.
 const FIRST_RUN_WITHIN: Duration = Duration::from_secs(5);
@@ -123,7 +123,8 @@ impl Runner {
     async fn run_forever(self) {
         tokio::time::sleep(self.interval.min(FIRST_RUN_WITHIN).mul_f64(fastrand::f64())).await;
         let mut added = self.local.writer.objects_added(&self.collection);
-        let mut sessions: Vec<Session> = self.exchanges.iter().map(|_| Session::default()).collect();
+        let mut sessions: Vec<Session> =
+            self.exchanges.iter().map(|_| Session::default()).collect();
         let mut failures = 0;
         loop {
             // Objects stored from here on wake the next rest at once, even those stored during the run.

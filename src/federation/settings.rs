@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-
 use super::{Connection, Exchange, RetryPolicy, Task};
 
 #[derive(Debug, Clone, Deserialize)]

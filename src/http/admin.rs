@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Authenticator;
+use super::endpoint::Endpoint;
 use super::rights::Rule;
-use super::routes::{self, Endpoint};
+use super::routes;
 use crate::federation::{ClientError, Exchange, Local, Quiet};
 use crate::secret;
 

@@ -2,7 +2,7 @@
 //! the TAXII media type, never HTML or plain text.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::intelmq::FeedError;
@@ -178,4 +178,13 @@ impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         ApiError::Store(StoreError::Io(Box::new(error)))
     }
+}
+
+/// The answer for a path that serves nothing, to this caller or to anyone: the two are not told apart.
+pub fn nothing_served(request: &HttpRequest) -> ApiError {
+    ApiError::NotFound(format!(
+        "nothing is served at {} {}",
+        request.method(),
+        shown(request.path())
+    ))
 }

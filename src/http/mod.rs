@@ -8,6 +8,7 @@ pub mod admin;
 mod auth;
 pub(crate) mod body;
 mod cross_site;
+pub mod endpoint;
 mod envelopes;
 mod error;
 mod intelmq;
@@ -39,9 +40,9 @@ use crate::store::{Store, Writer};
 use crate::taxii::cursor::CursorKey;
 
 pub use admin::Admin;
+use endpoint::Endpoint;
 pub use error::ApiError;
 use rights::{Named, Right, Rule};
-use routes::Endpoint;
 
 /// What every request handler shares.
 pub struct AppState {

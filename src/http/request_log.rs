@@ -1,8 +1,6 @@
 //! One log line per request, with who asked and from where, and the request metrics.
 
-use std::cell::RefCell;
 use std::net::IpAddr;
-use std::rc::Rc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -11,19 +9,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use super::AppState;
-use super::rights::Grant;
+use super::rights::{AuthenticatedCaller, Grant};
 use crate::config::{AddressBlock, Principal, client_address};
-
-/// Whom the rights decision authenticated, set by it before it decides: a refusal comes back as an error,
-/// without the request and its grant, and its log line should still name who was refused.
-#[derive(Clone, Default)]
-pub(super) struct AuthenticatedCaller(Rc<RefCell<Option<Principal>>>);
-
-impl AuthenticatedCaller {
-    pub(super) fn set(&self, caller: &Principal) {
-        *self.0.borrow_mut() = Some(caller.clone());
-    }
-}
 
 /// One log line per request, and its metrics.
 pub(super) async fn log_request(
@@ -50,7 +37,7 @@ pub(super) async fn log_request(
         Ok(response) => (response.status(), user(response.request())),
         Err(error) => (
             error.as_response_error().status_code(),
-            name(authenticated.0.borrow().as_ref()),
+            name(authenticated.get().as_ref()),
         ),
     };
     let status = status.as_u16();

@@ -13,6 +13,7 @@
 //! - a user with some right on the collection, but not the one needed: 403;
 //! - a user with no right at all on it: 404, the same answer as for a collection that does not exist.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -26,11 +27,25 @@ use futures_util::future::{Ready, ready};
 
 use super::AppState;
 use super::auth::Authenticator;
-use super::error::{ApiError, shown};
-use super::request_log::AuthenticatedCaller;
-use super::routes::nothing_served;
+use super::error::{ApiError, nothing_served, shown};
 use crate::config::{CollectionSettings, Principal};
 use crate::quote::cut;
+
+/// Whom the rights decision authenticated, set by it before it decides: a refusal comes back as an error,
+/// without the request and its grant, and its log line should still name who was refused.
+#[derive(Clone, Default)]
+pub(super) struct AuthenticatedCaller(Rc<RefCell<Option<Principal>>>);
+
+impl AuthenticatedCaller {
+    pub(super) fn set(&self, caller: &Principal) {
+        *self.0.borrow_mut() = Some(caller.clone());
+    }
+
+    /// Who was authenticated, if anyone was.
+    pub(super) fn get(&self) -> Option<Principal> {
+        self.0.borrow().clone()
+    }
+}
 
 /// What a route needs from its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,58 +6,19 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::Authenticator;
 use super::cross_site::refuse_cross_site_changes;
-use super::error::ApiError;
-use super::rights::{ResourceRules, Rule, enforce};
+use super::endpoint::Endpoint;
+use super::error::{ApiError, nothing_served};
+use super::rights::{ResourceRules, enforce};
 use super::taxii::{RootIndex, negotiate};
 
 /// The longest URL (path and query) answered; longer ones get 414. Long enough for a TAXII query that
 /// names a few hundred ids.
 pub const MAX_URL_LENGTH: usize = 8192;
-
-/// One method of one path, what it needs from its caller, and its handler.
-#[derive(Clone)]
-pub struct Endpoint {
-    /// The path pattern, as actix-web writes it (`/api/collections/{collection}/objects/`).
-    pub path: String,
-    pub method: Method,
-    pub rule: Rule,
-    /// The API root, for TAXII routes within one.
-    pub root: Option<usize>,
-    /// TAXII routes negotiate their media types (406, 415), and answer without their final `/` too.
-    pub taxii: bool,
-    handler: fn(Route) -> Route,
-}
-
-impl Endpoint {
-    pub fn new(
-        path: impl Into<String>,
-        method: Method,
-        rule: Rule,
-        handler: fn(Route) -> Route,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            method,
-            rule,
-            root: None,
-            taxii: false,
-            handler,
-        }
-    }
-
-    /// A TAXII route, within API root `root` when it has one.
-    pub fn taxii(mut self, root: Option<usize>) -> Self {
-        self.taxii = true;
-        self.root = root;
-        self
-    }
-}
 
 /// Registers `endpoints`, one resource per path: each refuses cross-site changes (see
 /// [`refuse_cross_site_changes`]) and decides rights with [`enforce`] before its handler runs, and answers
@@ -106,7 +67,7 @@ pub fn register(
             authenticator: Arc::clone(authenticator),
         });
         for endpoint in group {
-            resource = resource.route((endpoint.handler)(web::route().method(endpoint.method)));
+            resource = resource.route(endpoint.route());
         }
         // The outer layer runs first: a cross-site change is refused before any password is checked.
         let resource = resource
@@ -144,13 +105,4 @@ pub async fn refuse_long_urls(
 /// The default service: a TAXII error resource instead of an empty 404.
 pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(nothing_served(&request))
-}
-
-/// The answer for a path that serves nothing, to this caller or to anyone: the two are not told apart.
-pub fn nothing_served(request: &HttpRequest) -> ApiError {
-    ApiError::NotFound(format!(
-        "nothing is served at {} {}",
-        request.method(),
-        super::error::shown(request.path())
-    ))
 }

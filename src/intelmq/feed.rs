@@ -33,7 +33,6 @@ pub struct FeedFormat {
     pub with_type: bool,
 }
 
-
 /// One page of the feed.
 pub struct FeedPage {
     pub lines: String,

@@ -14,5 +14,5 @@ pub use deliver::{Delivered, deliverable};
 pub use events::{EventError, store_event};
 pub use feed::{FeedError, FeedFormat, FeedPage, feed_page};
 pub use push::{Push, PushJob, prepare as prepare_pushes};
-pub use tcp::{Target, TcpIntake, TcpIntakeJob};
 pub use settings::{FieldFileError, IntelmqPushSettings, IntelmqSettings, IntelmqTcpSettings};
+pub use tcp::{Target, TcpIntake, TcpIntakeJob};

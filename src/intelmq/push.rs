@@ -83,7 +83,10 @@ pub struct PushJob {
 
 impl Job for PushJob {
     fn name(&self) -> String {
-        format!("intelmq-push/{}/{}", self.push.collection, self.push.shown_url)
+        format!(
+            "intelmq-push/{}/{}",
+            self.push.collection, self.push.shown_url
+        )
     }
 
     fn run(self: Arc<Self>) -> BoxFuture<'static, ()> {

@@ -214,7 +214,15 @@ async fn store(target: &Target, event: &[u8], peer: SocketAddr) -> bool {
         return false;
     }
     let stored = &target.stored;
-    match store_event(&target.intake, &target.writer, stored, &target.collection, event).await {
+    match store_event(
+        &target.intake,
+        &target.writer,
+        stored,
+        &target.collection,
+        event,
+    )
+    .await
+    {
         Ok(_) => true,
         Err(error) => {
             tracing::warn!(%peer, %error, "IntelMQ tcp intake: an event was refused");

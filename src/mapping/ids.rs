@@ -1,7 +1,7 @@
 //! Deterministic ids: the spec's for SCOs, and UUIDv5 in our namespace for the standard SDOs and SROs, so
 //! that the same envelope always maps to the same objects on every instance.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::envelope::sorted_json::{self, Style};
@@ -33,6 +33,34 @@ pub fn standard_id(object_type: &str, parts: &[&str]) -> String {
         "{object_type}--{}",
         Uuid::new_v5(&STANDARD_ID_NAMESPACE, parts.join("\0").as_bytes())
     )
+}
+
+/// Adds `properties` (an object) to `object`, replacing what it had under the same names.
+pub(super) fn merge(object: &mut Value, properties: Value) {
+    if let (Some(object), Value::Object(properties)) = (object.as_object_mut(), properties) {
+        object.extend(properties);
+    }
+}
+
+/// A SCO of `object_type` with `contributing` properties, whose id is made from them (§2.9).
+pub(super) fn sco(object_type: &str, contributing: Value) -> Value {
+    let contributing = contributing.as_object().cloned().unwrap_or_default();
+    sco_with_id(
+        object_type,
+        sco_id(object_type, &contributing),
+        contributing,
+    )
+}
+
+pub(super) fn sco_with_id(object_type: &str, id: String, properties: Map<String, Value>) -> Value {
+    let mut object = json!({"type": object_type, "spec_version": "2.1", "id": id});
+    merge(&mut object, Value::Object(properties));
+    object
+}
+
+/// The `id` of a STIX object, empty when it has none.
+pub(super) fn id_of(object: &Value) -> String {
+    object["id"].as_str().unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ pub use ids::{SCO_NAMESPACE, STANDARD_ID_NAMESPACE};
 pub use observables::{Observables, observed_time};
 pub use reverse::{Unmapped, reference_context, unmap};
 pub use tables::{DEFAULT_TABLES, Kind, Side, Tables, TablesError};
-pub(crate) use values::network_address;
 
 /// The STIX objects of one envelope.
 #[derive(Debug, Clone, PartialEq)]

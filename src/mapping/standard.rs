@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::ids::{sco_id, standard_id};
+use super::ids::{id_of, merge, sco, sco_id, sco_with_id, standard_id};
 use super::observables::{Address, Observables, observed_time};
 use super::tables::{PatternSource, Side, Tables};
 use super::traffic::network_traffic;
@@ -293,31 +293,6 @@ impl Builder<'_> {
         }
         id
     }
-}
-
-fn merge(object: &mut Value, properties: Value) {
-    if let (Some(object), Value::Object(properties)) = (object.as_object_mut(), properties) {
-        object.extend(properties);
-    }
-}
-
-pub(super) fn sco(object_type: &str, contributing: Value) -> Value {
-    let contributing = contributing.as_object().cloned().unwrap_or_default();
-    sco_with_id(
-        object_type,
-        sco_id(object_type, &contributing),
-        contributing,
-    )
-}
-
-fn sco_with_id(object_type: &str, id: String, properties: Map<String, Value>) -> Value {
-    let mut object = json!({"type": object_type, "spec_version": "2.1", "id": id});
-    merge(&mut object, Value::Object(properties));
-    object
-}
-
-pub(super) fn id_of(object: &Value) -> String {
-    object["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// A `file` with every hash; its id comes from one hash, by the spec's preference (§6.7).

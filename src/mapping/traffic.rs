@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::ids::sco;
 use super::observables::{Address, Observables};
-use super::standard::sco;
 use super::tables::Side;
 
 /// `network-traffic` between the source and destination addresses, when there are ports or a transport. One
@@ -58,7 +58,7 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::mapping::standard::id_of;
+    use crate::mapping::ids::id_of;
 
     /// The network-traffic of these observables, as `standard_objects` calls it, with the warnings.
     fn traffic(found: &Observables) -> (Option<Value>, Vec<String>) {

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use crate::envelope::intelmq::validate::network_address;
+
 /// An IP address as STIX writes it, or `None` for forms the STIX schemas refuse (IPv4-mapped IPv6).
 pub fn ip(text: &str) -> Option<IpAddr> {
     match text.trim().parse::<IpAddr>().ok()? {
@@ -26,20 +28,6 @@ pub fn network(text: &str) -> Option<String> {
         length.parse::<u8>().ok().filter(|l| *l <= most)?
     };
     Some(format!("{}/{length}", network_address(address, length)))
-}
-
-/// The first address of the network of `length` bits that holds `address`: its host bits cleared.
-pub fn network_address(address: IpAddr, length: u8) -> IpAddr {
-    match address {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
-            IpAddr::from((u32::from(v4) & mask).to_be_bytes())
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
-            IpAddr::from((u128::from(v6) & mask).to_be_bytes())
-        }
-    }
 }
 
 /// Whether an `ipv4-addr` / `ipv6-addr` value is a network (CIDR notation), not a single address.

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
-use stixgate::envelope::{Envelope, IntakeRules, Minting, Shape};
 use stixgate::envelope::intelmq::flat_budget;
+use stixgate::envelope::{Envelope, IntakeRules, Minting, Shape};
 use stixgate::store::{DuplicatePolicy, SledStore, Store, WriteOp};
 
 use crate::helpers::{COLLECTION, ServerProcess, TAXII, TestApp, spawn_app, spawn_app_with};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use stixgate::config::Settings;
 use stixgate::app::{Application, StartError};
+use stixgate::config::Settings;
 use stixgate::store::StoreError;
 use tempfile::TempDir;
 use tokio::sync::oneshot;

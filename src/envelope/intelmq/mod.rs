@@ -8,10 +8,8 @@ mod fields;
 mod hierarchy;
 pub mod validate;
 
-use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::error::RecordError;
 use super::sorted_json::{self, Style};
 pub use fields::{FieldList, FieldSpec, FieldsError};
 pub use hierarchy::{
@@ -21,59 +19,12 @@ pub use hierarchy::{
 /// The `format` of envelopes whose payload is an IntelMQ event or report.
 pub const FORMAT: &str = "intelmq";
 
-/// Checks the payload keys against IntelMQ's key grammar and `raw` against base64.
-pub fn check_payload(payload: &Map<String, Value>) -> Result<(), RecordError> {
-    if let Some(bad) = payload.keys().find(|key| !is_valid_key(key)) {
-        return Err(RecordError::BadPayloadKey(bad.clone()));
-    }
-    match payload.get("raw") {
-        None => Ok(()),
-        Some(Value::String(raw)) => base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .map(drop)
-            .map_err(|e| RecordError::BadRaw(e.to_string())),
-        Some(_) => Err(RecordError::WrongType {
-            field: "raw",
-            expected: "a base64 string",
-        }),
-    }
-}
-
 /// Whether a bare message holds a field of IntelMQ 3.5's events or reports; every `extra.` key counts.
 pub fn has_field(message: &Map<String, Value>) -> bool {
     let fields = FieldList::shared_35();
     message
         .keys()
         .any(|key| fields.accepts(key, false) || fields.accepts(key, true))
-}
-
-/// A bare message must hold an IntelMQ field: JSON that holds none is something else sent here by mistake.
-pub fn check_has_field(message: &Map<String, Value>) -> Result<(), RecordError> {
-    if has_field(message) {
-        return Ok(());
-    }
-    Err(RecordError::NoIntelmqField(some_keys(message)))
-}
-
-/// The first few keys, each cut short, so that the message stays readable whatever was sent.
-fn some_keys(message: &Map<String, Value>) -> String {
-    const SHOWN: usize = 5;
-    const KEY_CHARS: usize = 40;
-    if message.is_empty() {
-        return "the object is empty".to_owned();
-    }
-    let mut keys: Vec<String> = message
-        .keys()
-        .take(SHOWN)
-        .map(|key| match key.char_indices().nth(KEY_CHARS) {
-            Some((cut, _)) => format!("{:?}…", &key[..cut]),
-            None => format!("{key:?}"),
-        })
-        .collect();
-    if message.len() > SHOWN {
-        keys.push(format!("and {} more", message.len() - SHOWN));
-    }
-    keys.join(", ")
 }
 
 /// `^[a-z_][a-z_0-9]+(\.[a-z_0-9]+)*$`, IntelMQ's grammar for message keys.
@@ -85,19 +36,6 @@ pub fn is_valid_key(key: &str) -> bool {
         && (first[0].is_ascii_lowercase() || first[0] == b'_')
         && first.iter().all(|&c| word(c))
         && segments.all(|s| !s.is_empty() && s.bytes().all(word))
-}
-
-/// The envelope `type` of a bare message, from IntelMQ's `__type` (absent means an event).
-pub fn message_kind(message: &Map<String, Value>) -> Result<&'static str, RecordError> {
-    match message.get("__type") {
-        None => Ok("event"),
-        Some(Value::String(t)) if t == "Event" => Ok("event"),
-        Some(Value::String(t)) if t == "Report" => Ok("report"),
-        Some(other) => Err(RecordError::BadMessageType(match other {
-            Value::String(s) => s.clone(),
-            _ => other.to_string(),
-        })),
-    }
 }
 
 /// One line as IntelMQ's file output writes it (`json.dumps(..., ensure_ascii=False, sort_keys=True)`):

@@ -246,7 +246,7 @@ fn by_type(field_type: &str, value: &Value) -> Result<Value, String> {
                     .filter(|l| *l <= most)
                     .ok_or("not an IP network")?
             };
-            let network = crate::mapping::network_address(ip, length);
+            let network = network_address(ip, length);
             if network == ip && matches!(value, Value::String(s) if *s == raw) {
                 Ok(value.clone())
             } else {
@@ -358,6 +358,20 @@ fn intelmq_time(time: Timestamp) -> String {
         format!("{seconds}+00:00")
     } else {
         format!("{seconds}.{fraction}+00:00")
+    }
+}
+
+/// The first address of the network of `length` bits that holds `address`: its host bits cleared.
+pub fn network_address(address: IpAddr, length: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
+            IpAddr::from((u32::from(v4) & mask).to_be_bytes())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
+            IpAddr::from((u128::from(v6) & mask).to_be_bytes())
+        }
     }
 }
 

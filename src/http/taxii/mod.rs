@@ -13,8 +13,8 @@ use actix_web::{HttpResponse, HttpResponseBuilder, Route};
 use serde::Serialize;
 
 use super::AppState;
+use super::endpoint::Endpoint;
 use super::rights::{Named, Right, Rule};
-use super::routes::Endpoint;
 use crate::config::{ApiRootSettings, Settings};
 use crate::taxii::media::TAXII_21;
 

@@ -11,8 +11,8 @@ use actix_web::http::Method;
 
 pub use html::CONTENT_SECURITY_POLICY;
 
+use super::endpoint::Endpoint;
 use super::rights::{Named, Right, Rule};
-use super::routes::Endpoint;
 
 /// The operator page's routes. A collection's views name it as the API's own routes do, in `?collection=`.
 pub fn endpoints() -> Vec<Endpoint> {
