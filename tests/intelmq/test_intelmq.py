@@ -229,7 +229,7 @@ def test_intelmq_keeps_a_valid_ipv6_address_as_written():
 
 
 class TestJsonParserReadsTheFeed(intelmq_test.BotTestCase, unittest.TestCase):
-    """IntelMQ's own JSON parser bot (splitlines, as the http collector setup in the README has it), run by
+    """IntelMQ's own JSON parser bot (splitlines, as the book's http collector setup has it), run by
     IntelMQ's BotTestCase harness on a report whose raw is a feed page: the events it sends hold the addresses
     exactly as the feed wrote them, which is as IntelMQ holds the envelopes' values."""
 

@@ -1,4 +1,5 @@
-//! `stixgate check-config`, and the embedded default against README's configuration table.
+//! `stixgate check-config`, and the embedded default against the configuration table of the book's reference
+//! (`docs/src/reference/configuration.md`).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -242,16 +243,16 @@ fn default_keys() -> BTreeSet<String> {
     keys
 }
 
-/// The keys of README's configuration table: the first column's, and for a `[table]` or `[[list]]` row, the
+/// The keys of the book's configuration table: the first column's, and for a `[table]` or `[[list]]` row, the
 /// keys its last column names.
-fn readme_keys() -> BTreeSet<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Configuration\n")
-        .nth(1)
-        .expect("README has a Configuration section");
-    let section = section.split("\n## ").next().unwrap();
+fn documented_keys() -> BTreeSet<String> {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/reference/configuration.md");
+    let section = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        section.starts_with("# Configuration\n"),
+        "{} is the Configuration page",
+        page.display()
+    );
     let quoted = |cell: &str| -> Vec<String> {
         cell.split('`')
             .skip(1)
@@ -280,14 +281,14 @@ fn readme_keys() -> BTreeSet<String> {
 }
 
 #[test]
-fn readmes_configuration_table_and_the_embedded_default_name_the_same_keys() {
-    let (default, readme) = (default_keys(), readme_keys());
+fn the_books_configuration_table_and_the_embedded_default_name_the_same_keys() {
+    let (default, documented) = (default_keys(), documented_keys());
     assert!(default.len() > 40, "the parser finds the keys: {default:?}");
-    let undocumented: Vec<_> = default.difference(&readme).collect();
-    let not_in_default: Vec<_> = readme.difference(&default).collect();
+    let undocumented: Vec<_> = default.difference(&documented).collect();
+    let not_in_default: Vec<_> = documented.difference(&default).collect();
     assert!(
         undocumented.is_empty() && not_in_default.is_empty(),
-        "in the default but not in README's table: {undocumented:?}\n\
-         in README's table but not in the default: {not_in_default:?}"
+        "in the default but not in the book's table: {undocumented:?}\n\
+         in the book's table but not in the default: {not_in_default:?}"
     );
 }

@@ -155,7 +155,8 @@ fn expected(rule: Rule, caller: Caller, metrics_public: bool) -> Option<StatusCo
     }
 }
 
-/// The rights table of README ("Users and rights"), for the one API root `api` of the test configuration.
+/// The rights table of the book's "Routes and rights" (`docs/src/reference/routes-and-rights.md`), for the one
+/// API root `api` of the test configuration.
 /// A route the app gains without a row here fails the suite.
 fn documented_rule(method: &str, path: &str) -> Option<Rule> {
     use stixgate::http::rights::Named::{MispFeed, Query, TaxiiPath};
@@ -336,7 +337,7 @@ async fn check_every_route(metrics_public: bool) {
         assert_eq!(
             Some(route.rule),
             documented_rule(route.method.as_str(), &route.path),
-            "{} {} has the rule README documents",
+            "{} {} has the rule the book documents",
             route.method,
             route.path
         );
@@ -406,6 +407,82 @@ async fn check_every_route(metrics_public: bool) {
         assert_eq!(previewed, StatusCode::NOT_FOUND, "preview of {caller:?}");
     }
     app.stop().await;
+}
+
+/// The first cells of the book's rights table (`docs/src/reference/routes-and-rights.md`).
+fn book_rights_rows() -> Vec<String> {
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/src/reference/routes-and-rights.md");
+    let text = std::fs::read_to_string(&page).unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|row| row.split('|').nth(1).unwrap_or_default().trim().to_owned())
+        .collect()
+}
+
+/// How the book's rights table names a route: "`METHOD /path`" with the API root written `{root}` and the
+/// collection or status `{id}`; the collection's own TAXII reads and deletes, by the method alone and a word
+/// ("`GET` collection, objects, object, versions, manifest", "`DELETE` an object").
+fn book_name(method: &str, path: &str) -> (String, Option<&'static str>) {
+    let in_collection = path.strip_prefix("/api/collections/{collection}/");
+    let word = match (method, in_collection) {
+        ("GET", Some("")) => Some("collection"),
+        ("GET", Some("objects/")) => Some("objects"),
+        ("GET", Some("objects/{object}/")) => Some("object"),
+        ("GET", Some("objects/{object}/versions/")) => Some("versions"),
+        ("GET", Some("manifest/")) => Some("manifest"),
+        ("DELETE", Some("objects/{object}/")) => Some("an object"),
+        _ => None,
+    };
+    if word.is_some() {
+        return (format!("`{method}`"), word);
+    }
+    let path = match path.strip_prefix("/api/") {
+        Some(rest) => format!("/{{root}}/{rest}"),
+        None => path.to_owned(),
+    };
+    let path = path
+        .replace("{collection}", "{id}")
+        .replace("{status}", "{id}");
+    (format!("`{method} {path}`"), None)
+}
+
+#[test]
+fn the_books_rights_table_names_every_route_and_no_other() {
+    let rows = book_rights_rows();
+    assert!(rows.len() > 15, "the parser finds the table: {rows:?}");
+    let mut settings = Settings::load(None).unwrap();
+    configure(&mut settings, false);
+    let routes: Vec<(String, String)> = endpoints(&settings)
+        .into_iter()
+        .chain(stixgate::server::admin::endpoints())
+        .map(|route| (route.method.as_str().to_owned(), route.path))
+        .collect();
+    for (method, path) in &routes {
+        let (name, word) = book_name(method, path);
+        let documented = rows.iter().any(|row| match word {
+            Some(word) => {
+                row.starts_with(&name)
+                    && row[name.len()..].split(',').any(|item| item.trim() == word)
+            }
+            None => row.contains(&name),
+        });
+        assert!(
+            documented,
+            "{method} {path} has a row in the book's rights table ({name})"
+        );
+    }
+    let names: Vec<String> = routes.iter().map(|(m, p)| book_name(m, p).0).collect();
+    for row in &rows {
+        for quoted in row.split('`').skip(1).step_by(2) {
+            if quoted.contains(' ') {
+                assert!(
+                    names.contains(&format!("`{quoted}`")),
+                    "the book's rights table names `{quoted}`, which is no route of the app"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test]
