@@ -2,7 +2,7 @@
 #   docker run -d -p 8080:8080 -v stixgate-data:/var/lib/stixgate \
 #     -v /etc/stixgate/stixgate.toml:/etc/stixgate/stixgate.toml:ro stixgate
 # The image listens on 0.0.0.0:8080, so serve refuses to start while a collection allows anonymous writes (as
-# the embedded default's does): the mounted configuration must set users and rights. See README, "Deploying".
+# the embedded default's does): the mounted configuration must set users and rights. See docs/src/guide/deploying.md.
 
 # The build, with the locked dependencies, on the same Debian release as the runtime (the binary links glibc).
 FROM rust:1-slim-bookworm AS builder
@@ -26,7 +26,7 @@ RUN apt-get update \
 COPY --from=builder /src/target/release/stixgate /usr/local/bin/stixgate
 # By number, so that a runtime that checks for a non-root user (Kubernetes' runAsNonRoot) can tell.
 USER 10001:10001
-# MALLOC_ARENA_MAX: fewer glibc arenas keep the server's memory lower (README, "Performance").
+# MALLOC_ARENA_MAX: fewer glibc arenas keep the server's memory lower (docs/src/internals/performance.md).
 ENV STIXGATE_LISTEN=0.0.0.0:8080 \
     STIXGATE_DATA=/var/lib/stixgate \
     STIXGATE_CONFIG=/etc/stixgate/stixgate.toml \

@@ -455,7 +455,7 @@ fn the_books_rights_table_names_every_route_and_no_other() {
     configure(&mut settings, false);
     let routes: Vec<(String, String)> = endpoints(&settings)
         .into_iter()
-        .chain(stixgate::server::admin::endpoints())
+        .chain(stixgate::http::admin::endpoints())
         .map(|route| (route.method.as_str().to_owned(), route.path))
         .collect();
     for (method, path) in &routes {
