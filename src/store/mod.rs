@@ -1,13 +1,15 @@
 //! Durable storage: envelopes, STIX objects per collection, and the writer that makes writes durable.
 //!
 //! Engines implement [`Store`]; all writes go through the single [`Writer`] task, which groups concurrent
-//! requests into one atomic apply and one flush, and answers only once the group is durable.
+//! requests into one atomic apply and one flush, and answers only once the group is durable. What a write does
+//! given what is stored (a duplicate, a conflict, a new version, where a restored record may go) is decided once,
+//! for every engine, in `rules/`: an engine reads what the rules need and persists what they decide.
 
 mod fields;
 mod keys;
 mod lease;
 mod postgres;
-mod same_json;
+mod rules;
 mod settings;
 mod sled_store;
 mod text_log;
@@ -26,6 +28,7 @@ use crate::stix::{ObjectError, ObjectHeader};
 
 pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
+pub use rules::RESTORE_ORDER;
 pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};
 pub use sled_store::{SledOptions, SledStore};
 pub use text_log::RETIRED_OPEN;

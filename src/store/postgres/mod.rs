@@ -89,6 +89,9 @@ fn must_retry(error: &StoreError) -> bool {
         })
 }
 
+/// The largest time or position a `bigint` column stores.
+const LARGEST: u64 = i64::MAX.unsigned_abs();
+
 /// A stored time or position as PostgreSQL's `bigint`; the few values above it cannot be stored.
 fn signed(value: u64) -> Option<i64> {
     i64::try_from(value).ok()
@@ -111,7 +114,6 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The type part of a STIX id (`indicator` of `indicator--…`).
 #[cfg(test)]
 mod successor_tests {
     use super::successor;
