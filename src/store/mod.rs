@@ -305,9 +305,15 @@ pub enum StoreError {
     Connect { target: String, problem: String },
     #[error(
         "the PostgreSQL database holds schema version {found}, newer than this stixgate knows ({known}); \
-         run the stixgate that migrated it, or a later one"
+         run the stixgate that made it, or a later one"
     )]
     NewerSchema { found: i32, known: i32 },
+    #[error(
+        "the PostgreSQL database holds schema version {found} of an earlier stixgate (this one knows {known}); \
+         run `stixgate backup FILE` with the earlier stixgate, then `stixgate restore FILE` with this one, into \
+         an empty database"
+    )]
+    EarlierSchema { found: i32, known: i32 },
     #[error("the writer has stopped")]
     WriterStopped,
 }
