@@ -353,17 +353,9 @@ impl Group {
         };
         let now = self.now;
         let last_added = self.collection(collection)?.last_added;
-        let date_added =
-            match rules::put_object(same_version.as_deref(), &object.text, now, last_added) {
-                Decision::Write(date_added) => date_added,
-                Decision::Unchanged(outcome) => return Ok(outcome),
-            };
-        let object = StoredObject {
-            id: object.id,
-            version: object.version,
-            version_text: object.version_text,
-            date_added,
-            text: object.text,
+        let object = match rules::put_object(same_version.as_deref(), object, now, last_added) {
+            Decision::Write(object) => object,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         self.insert_object(collection.to_owned(), object)
     }

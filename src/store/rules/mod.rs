@@ -16,7 +16,9 @@ mod same_json;
 #[cfg(test)]
 mod tests;
 
-use super::{DuplicatePolicy, StoreError, StoreResult, StoredEnvelope, WriteOutcome};
+use super::{
+    DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOutcome,
+};
 
 /// What a write does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,19 +83,27 @@ pub(super) fn restore_envelope(
 }
 
 /// An object version put into a collection that holds the same version of the same id with the text
-/// `same_version`, if any: the same object is a duplicate, other content a conflict. Otherwise it is stored with
-/// the `date_added` this gives: `now`, or the one after the collection's last when that is later, so that
+/// `same_version`, if any: the same object is a duplicate, other content a conflict. Otherwise it is stored as
+/// this gives, added at `now`, or just after the collection's last `date_added` when that is not earlier, so that
 /// `date_added` is unique and grows even within one group, and paging by it never skips.
 pub(super) fn put_object(
     same_version: Option<&[u8]>,
-    text: &[u8],
+    object: NewObject,
     now: u64,
     last_added: u64,
-) -> Decision<u64> {
+) -> Decision<StoredObject> {
     match same_version {
-        Some(stored) if same_object(stored, text) => Decision::Unchanged(WriteOutcome::Duplicate),
+        Some(stored) if same_object(stored, &object.text) => {
+            Decision::Unchanged(WriteOutcome::Duplicate)
+        }
         Some(_) => Decision::Unchanged(WriteOutcome::Conflict),
-        None => Decision::Write(now.max(last_added + 1)),
+        None => Decision::Write(StoredObject {
+            id: object.id,
+            version: object.version,
+            version_text: object.version_text,
+            date_added: now.max(last_added + 1),
+            text: object.text,
+        }),
     }
 }
 

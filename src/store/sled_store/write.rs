@@ -337,17 +337,9 @@ impl SledStore {
             None => None,
         };
         let last_added = indexes.collection(&self.tree, collection)?.last_added;
-        let date_added =
-            match rules::put_object(same_version.as_deref(), &object.text, now, last_added) {
-                Decision::Write(date_added) => date_added,
-                Decision::Unchanged(outcome) => return Ok(outcome),
-            };
-        let object = StoredObject {
-            id: object.id,
-            version: object.version,
-            version_text: object.version_text,
-            date_added,
-            text: object.text,
+        let object = match rules::put_object(same_version.as_deref(), object, now, last_added) {
+            Decision::Write(object) => object,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         self.insert_object(batch, pending, indexes, collection, hash, object)?;
         Ok(WriteOutcome::Stored { version: 0 })
