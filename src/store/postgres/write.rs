@@ -240,16 +240,16 @@ impl Group {
                 stored
             }
             WriteOp::RaiseEnvelopeFloor(floor) => {
-                let floor = signed(floor).unwrap_or(i64::MAX);
+                // A floor above what `bigint` holds is held at the largest it holds.
+                let floor = floor.min(LARGEST);
                 transaction
                     .execute(
                         "UPDATE counters SET value = greatest(value, $1) WHERE name = 'envelope_position'",
-                        &[&floor],
+                        &[&signed(floor).unwrap_or(i64::MAX)],
                     )
                     .await
                     .map_err(db_error)?;
-                self.envelope_floor =
-                    rules::raised_floor(self.envelope_floor, floor.unsigned_abs());
+                self.envelope_floor = rules::raised_floor(self.envelope_floor, floor);
                 stored
             }
             WriteOp::SetCursorSecret(secret) => {
