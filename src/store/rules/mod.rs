@@ -5,8 +5,9 @@
 //! them, asks the rule, and persists what it decides. Only the collection written to is ever read: ids are unique
 //! within a collection, and another collection never decides a write.
 //!
-//! Restore order: a backup is written back record after record, in the order the backup holds them, through
-//! [`restore_envelope`] and [`restore_object`]. Each takes a record only after everything its collection holds
+//! Restore order: a backup is written back record after record, in the order the backup holds them (every
+//! object version, then every envelope version, so that an envelope that embeds an object's text finds it; see
+//! `src/backup/`), through [`restore_envelope`] and [`restore_object`]. Each takes a record only after everything its collection holds
 //! already ([`RESTORE_ORDER`] says it in words), so that a restored store walks in the order the backed-up one
 //! did, and a record that comes twice or out of order is refused rather than stored in a place a cursor has
 //! passed.
@@ -23,14 +24,16 @@ use super::{
 /// What a write does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Decision<T> {
-    /// Write it, with this (an envelope's version, an object's `date_added`, what locates a version to delete).
+    /// Write it, with this (an envelope's version, the object version to store, what locates a version to
+    /// delete).
     Write(T),
     /// Write nothing; this is the write's outcome.
     Unchanged(WriteOutcome),
 }
 
 /// The order a restore must keep, as a restore's error names it.
-pub const RESTORE_ORDER: &str = "within a collection, envelope positions, the versions of an envelope id and date_added must grow";
+pub const RESTORE_ORDER: &str = "within a collection, envelope positions, the versions of an envelope id \
+                                 and date_added must grow";
 
 /// An envelope put into a collection whose newest version of the same id is `latest` (version and text):
 /// stored as version 0 when there is none; the same bytes are a duplicate; other content is a conflict, or the
