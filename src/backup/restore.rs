@@ -17,8 +17,8 @@ use super::{
 };
 use crate::envelope::EnvelopeId;
 use crate::store::{
-    NewObject, SledStore, Store, StoreError, StoredEnvelope, StoredObject, StoredStatus, WriteOp,
-    WriteOutcome,
+    NewObject, RESTORE_ORDER, SledStore, Store, StoreError, StoredEnvelope, StoredObject,
+    StoredStatus, WriteOp, WriteOutcome,
 };
 
 /// Records per atomic write and flush: enough to make a restore fast, few enough to bound memory.
@@ -135,9 +135,7 @@ fn apply(store: &dyn Store, ops: Vec<WriteOp>, lines: &mut Vec<u64>) -> Result<(
         if !matches!(outcome, WriteOutcome::Stored { .. }) {
             return Err(RestoreError::Line {
                 line,
-                reason: "this record comes twice or out of order (within a collection, envelope \
-                         positions, the versions of an envelope id and date_added must grow)"
-                    .into(),
+                reason: format!("this record comes twice or out of order ({RESTORE_ORDER})"),
             });
         }
     }

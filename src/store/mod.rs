@@ -1,14 +1,16 @@
 //! Durable storage: envelopes, STIX objects per collection, and the writer that makes writes durable.
 //!
 //! Engines implement [`Store`]; all writes go through the single [`Writer`] task, which groups concurrent
-//! requests into one atomic apply and one flush, and answers only once the group is durable.
+//! requests into one atomic apply and one flush, and answers only once the group is durable. What a write does
+//! given what is stored (a duplicate, a conflict, a new version, where a restored record may go) is decided once,
+//! for every engine, in `rules/`: an engine reads what the rules need and persists what they decide.
 
 mod collections;
 mod fields;
 mod keys;
 mod lease;
 mod postgres;
-mod same_json;
+mod rules;
 mod settings;
 mod sled_store;
 mod text_log;
@@ -28,6 +30,7 @@ use crate::stix::{ObjectError, ObjectHeader};
 pub use collections::CollectionNames;
 pub use lease::{Lease, Leases};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
+pub use rules::RESTORE_ORDER;
 pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};
 pub use sled_store::{SledOptions, SledStore};
 pub use text_log::RETIRED_OPEN;
@@ -304,9 +307,15 @@ pub enum StoreError {
     Connect { target: String, problem: String },
     #[error(
         "the PostgreSQL database holds schema version {found}, newer than this stixgate knows ({known}); \
-         run the stixgate that migrated it, or a later one"
+         run the stixgate that made it, or a later one"
     )]
     NewerSchema { found: i32, known: i32 },
+    #[error(
+        "the PostgreSQL database holds schema version {found} of an earlier stixgate (this one knows {known}); \
+         run `stixgate backup FILE` with the earlier stixgate, then `stixgate restore FILE` with this one, into \
+         an empty database"
+    )]
+    EarlierSchema { found: i32, known: i32 },
     #[error("the writer has stopped")]
     WriterStopped,
 }

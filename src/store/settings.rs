@@ -123,7 +123,7 @@ pub fn open_snapshot(settings: &StoreSettings, data: &Path) -> StoreResult<Snaps
     })
 }
 
-/// The leases of the background jobs, for a store opened by [`open`] (whose migrations made their table).
+/// The leases of the background jobs, for a store opened by [`open`] (which made their table).
 pub fn leases(settings: &StoreSettings) -> StoreResult<Arc<dyn Leases>> {
     Ok(match settings.engine {
         Engine::Sled => Arc::new(Unshared),

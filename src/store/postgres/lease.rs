@@ -1,4 +1,4 @@
-//! Job leases in the `leases` table (migration 0002), on a connection of their own, so that a busy pool
+//! Job leases in the `leases` table (`schema.sql`), on a connection of their own, so that a busy pool
 //! never delays a renewal past its term.
 
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct PostgresLeases {
 }
 
 impl PostgresLeases {
-    /// Opens the leases' own connection; the schema must be migrated already (by [`super::PostgresStore::open`]).
+    /// Opens the leases' own connection; the schema must be made already (by [`super::PostgresStore::open`]).
     pub fn open(options: &PostgresOptions) -> StoreResult<Self> {
         let options = PostgresOptions {
             pool_size: 1,

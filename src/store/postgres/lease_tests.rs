@@ -14,7 +14,7 @@ fn leases(url: &str) -> PostgresLeases {
         sslmode: SslMode::Disable,
         ca: None,
     };
-    // Opening the store migrates the schema, which makes the leases' table.
+    // Opening the store makes the schema, with the leases' table.
     PostgresStore::open(&options).unwrap();
     PostgresLeases::open(&options).unwrap()
 }

@@ -1,6 +1,6 @@
 //! The PostgreSQL engine: every node of a cluster of stixgate processes reads and writes one database.
 //!
-//! `pool.rs` connects (TLS, pool, the runtime the connections run on), `migrations.rs` keeps the schema,
+//! `pool.rs` connects (TLS, pool, the runtime the connections run on), `schema.rs` makes the schema,
 //! `write.rs` applies a writer group in one transaction, `read.rs` answers the reads, `lease.rs` keeps the leases
 //! of the background jobs, `snapshot.rs` holds one moment of the database for a backup.
 //!
@@ -13,9 +13,9 @@
 
 mod lease;
 mod listen;
-mod migrations;
 mod pool;
 mod read;
+mod schema;
 mod snapshot;
 mod write;
 
@@ -30,13 +30,13 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database and brings its schema up to date. Fails when the database cannot be reached
-    /// or holds a schema newer than this stixgate knows.
+    /// Connects to the database and makes its schema if it is empty. Fails when the database cannot be reached
+    /// or holds a schema of another version than this stixgate's.
     pub fn open(options: &PostgresOptions) -> StoreResult<Self> {
         let pool = Pool::new(options)?;
         pool.run(|shared| async move {
             let mut client = shared.connection().await?;
-            migrations::migrate(&mut client).await
+            schema::prepare(&mut client).await
         })?;
         Ok(Self { pool })
     }
@@ -89,6 +89,9 @@ fn must_retry(error: &StoreError) -> bool {
         })
 }
 
+/// The largest time or position a `bigint` column stores.
+const LARGEST: u64 = i64::MAX.unsigned_abs();
+
 /// A stored time or position as PostgreSQL's `bigint`; the few values above it cannot be stored.
 fn signed(value: u64) -> Option<i64> {
     i64::try_from(value).ok()
@@ -111,7 +114,6 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The type part of a STIX id (`indicator` of `indicator--…`).
 #[cfg(test)]
 mod successor_tests {
     use super::successor;

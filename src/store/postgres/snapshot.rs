@@ -17,7 +17,7 @@ impl PostgresStore {
     /// A store that reads one snapshot of the database until [`PostgresStore::end_snapshot`]. Writes through
     /// it would also go into the snapshot's transaction: use it for reading only.
     pub fn open_snapshot(options: &PostgresOptions) -> StoreResult<(Self, Begun)> {
-        // Migrates, as any start does, then leaves its one connection inside the transaction.
+        // Checks the schema (or makes it), as any start does, then leaves its one connection inside the transaction.
         let store = Self::open(&PostgresOptions {
             pool_size: 1,
             ..options.clone()

@@ -6,10 +6,7 @@ use tokio_postgres::types::Type;
 
 use super::pg_cluster::Cluster;
 use super::{PostgresOptions, PostgresStore, SslMode};
-use crate::store::tests::put_in;
-use crate::store::{
-    DuplicatePolicy, NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome,
-};
+use crate::store::{NewObject, Store, StoreError, StoreResult, WriteOp, WriteOutcome};
 
 fn node(url: &str) -> PostgresStore {
     let options = PostgresOptions {
@@ -304,71 +301,61 @@ fn pages_are_read_by_the_primary_key_even_without_statistics() {
     assert!(!plan.contains("Sort"), "{plan}");
 }
 
-/// Migration 3 keys envelopes by collection: a database of schema 2 (ids unique across collections, positions
-/// counted across them, an id's versions possibly in two collections) keeps every envelope where it was, and
-/// later envelopes take the next position of their own collection, never before the old counter.
+/// A database made by an earlier stixgate (schema 2: envelope ids unique across collections) is refused with the
+/// way to move it, and left as it was: nothing of this stixgate's schema is made on top of it.
 #[test]
-fn a_database_of_schema_2_keeps_its_envelopes_and_positions_when_ids_become_per_collection() {
+fn a_schema_earlier_than_this_stixgate_is_refused_with_the_way_to_move_it() {
     let cluster = Cluster::get();
     let url = cluster.fresh_database();
     let database = url.rsplit('/').next().unwrap();
     cluster.sql(
         database,
-        &format!(
-            "CREATE TABLE stixgate_schema (version integer PRIMARY KEY, \
-                                           applied_at timestamptz NOT NULL DEFAULT now());
-             {}
-             {}
-             INSERT INTO stixgate_schema (version) VALUES (1), (2);",
-            include_str!("migrations/0001_initial.sql"),
-            include_str!("migrations/0002_leases.sql"),
-        ),
+        "CREATE TABLE stixgate_schema (version integer PRIMARY KEY, \
+                                       applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO stixgate_schema (version) VALUES (1), (2);
+         CREATE TABLE envelopes (id text PRIMARY KEY, position bigint NOT NULL UNIQUE);
+         INSERT INTO envelopes VALUES ('x', 0);",
     );
-    cluster.sql(
-        database,
-        "INSERT INTO collections (id, envelopes) VALUES ('pub', 2), ('amber', 2);
-         INSERT INTO envelopes (id, version, position, collection, received, text) VALUES
-             ('x', 0, 0, 'pub', 10, 'pub x'),
-             ('a', 0, 1, 'amber', 11, 'amber a'),
-             ('x', 1, 2, 'amber', 12, 'amber x'),
-             ('p', 0, 3, 'pub', 13, 'pub p');
-         UPDATE counters SET value = 4 WHERE name = 'envelope_position';",
-    );
-    let store = node(&url);
-    let read = |collection: &str| -> Vec<(String, u32, u64)> {
-        let envelopes = store.envelopes_after(collection, None);
-        envelopes
-            .map(|e| e.map(|e| (e.id, e.version, e.position)).unwrap())
-            .collect()
+    let options = PostgresOptions {
+        url: url.clone(),
+        pool_size: 1,
+        sslmode: SslMode::Disable,
+        ca: None,
     };
-    assert_eq!(read("pub"), [("x".into(), 0, 0), ("p".into(), 0, 3)]);
-    assert_eq!(read("amber"), [("a".into(), 0, 1), ("x".into(), 1, 2)]);
-    let keep = DuplicatePolicy::KeepFirst;
-    let outcomes = store
-        .apply(vec![
-            put_in("pub", "q", "{}", keep),
-            put_in("amber", "b", "{}", keep),
-            put_in("green", "x", "{}", keep),
-            put_in("amber", "x", "{}", DuplicatePolicy::NewVersion),
-        ])
-        .unwrap();
-    assert_eq!(
-        outcomes,
-        [
-            WriteOutcome::Stored { version: 0 },
-            WriteOutcome::Stored { version: 0 },
-            WriteOutcome::Stored { version: 0 },
-            WriteOutcome::Stored { version: 2 },
-        ]
+    let error = PostgresStore::open(&options).err().unwrap();
+    assert!(
+        matches!(error, StoreError::EarlierSchema { found: 2, known: 3 }),
+        "{error}"
     );
-    // The old counter is a floor: a cursor handed out before may name position 3 (pub's) for amber.
-    let position = |collection, id| store.envelope(collection, id).unwrap().unwrap().position;
-    assert_eq!(position("pub", "q"), 4);
-    assert_eq!(position("amber", "b"), 4);
-    assert_eq!(position("green", "x"), 4);
-    assert_eq!(position("amber", "x"), 5);
-    let outcomes = store.apply(vec![put_in("green", "y", "{}", keep)]).unwrap();
-    assert_eq!(outcomes, [WriteOutcome::Stored { version: 0 }]);
-    assert_eq!(position("green", "y"), 5);
-    assert_eq!(store.envelope("pub", "x").unwrap().unwrap().text, b"pub x");
+    let message = error.to_string();
+    for part in [
+        "schema version 2 of an earlier stixgate",
+        "`stixgate backup FILE` with the earlier stixgate",
+        "`stixgate restore FILE` with this one, into an empty database",
+    ] {
+        assert!(message.contains(part), "{message}");
+    }
+    let left = cluster.sql(
+        database,
+        "SELECT string_agg(version::text, ',' ORDER BY version), to_regclass('collections') IS NULL \
+         FROM stixgate_schema",
+    );
+    assert_eq!(left.trim(), "1,2|t");
+    assert_eq!(
+        cluster.sql(database, "SELECT id FROM envelopes").trim(),
+        "x"
+    );
+}
+
+/// An empty database gets this stixgate's schema, recorded once, and opens again as it is.
+#[test]
+fn an_empty_database_gets_the_schema_of_this_stixgate_once() {
+    let cluster = Cluster::get();
+    let url = cluster.fresh_database();
+    let database = url.rsplit('/').next().unwrap();
+    node(&url).apply(vec![object("indicator--1")]).unwrap();
+    let store = node(&url);
+    assert_eq!(added(&store, None).len(), 1);
+    let recorded = cluster.sql(database, "SELECT version FROM stixgate_schema");
+    assert_eq!(recorded.trim(), "3");
 }

@@ -1,11 +1,10 @@
-//! Applying a writer group: one transaction, with the same outcomes as the sled engine.
+//! Applying a writer group: one transaction, its outcomes decided by the store's rules (`store/rules/`).
 //!
 //! The group's collections get their rows first (committed on their own: an empty row is harmless), then the
 //! transaction locks the collections' rows (which hold each collection's next envelope position too), sorted, so
-//! that nodes never deadlock. With the locks held, it reads
-//! what the group's ops need to decide (latest envelope versions, the versions of the group's STIX ids), works
-//! out every outcome in memory, op after op, as the sled engine does, and writes the result with one
-//! statement per table (`unnest` of arrays), then commits.
+//! that nodes never deadlock. With the locks held, it reads what the rules need to decide the group's ops (latest
+//! envelope versions, the versions of the group's STIX ids), has them decide every outcome in memory, op after
+//! op, and writes the result with one statement per table (`unnest` of arrays), then commits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,8 +13,8 @@ use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 use super::pool::Shared;
-use super::{db_error, must_retry, signed, successor};
-use crate::store::same_json::same_json;
+use super::{LARGEST, db_error, must_retry, signed, successor};
+use crate::store::rules::{self, Decision, Held};
 use crate::store::{
     DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOp,
     WriteOutcome,
@@ -28,9 +27,9 @@ use lock::{Names, lock_and_read};
 
 /// A collection's row as the group moves it.
 struct Collection {
-    last_added: i64,
+    last_added: u64,
     /// The position the collection's next envelope takes: positions count one collection.
-    next_position: i64,
+    next_position: u64,
     objects: i64,
     envelopes: i64,
     multi_version_ids: i64,
@@ -52,9 +51,10 @@ struct ObjectRow {
 /// What the group writes, worked out op by op.
 #[derive(Default)]
 struct Group {
-    now: i64,
+    /// The database's clock, in microseconds since the Unix epoch.
+    now: u64,
     /// The least position a collection's next envelope takes (the `envelope_position` counter).
-    envelope_floor: i64,
+    envelope_floor: u64,
     collections: HashMap<String, Collection>,
     /// The latest version and text of each (collection, envelope id) the group names.
     envelopes: HashMap<(String, String), (u32, Vec<u8>)>,
@@ -185,7 +185,7 @@ impl Group {
             } => {
                 let id = envelope.id().as_str().to_owned();
                 let outcome = self.put_envelope(id, envelope.into_text(), &collection, policy)?;
-                if let WriteOutcome::Stored { .. } = outcome {
+                if rules::stores_objects(outcome) {
                     for object in objects {
                         self.put_object(transaction, &collection, object).await?;
                     }
@@ -201,7 +201,8 @@ impl Group {
                 version,
             } => self.delete_object(collection, id, version)?,
             WriteOp::PutStatus { id, text } => {
-                self.statuses.insert(id, Some((self.now, text)));
+                let now = signed(self.now).unwrap_or(i64::MAX);
+                self.statuses.insert(id, Some((now, text)));
                 stored
             }
             WriteOp::PruneStatuses { before } => self.prune_statuses(transaction, before).await?,
@@ -239,15 +240,16 @@ impl Group {
                 stored
             }
             WriteOp::RaiseEnvelopeFloor(floor) => {
-                let floor = signed(floor).unwrap_or(i64::MAX);
+                // A floor above what `bigint` holds is held at the largest it holds.
+                let floor = floor.min(LARGEST);
                 transaction
                     .execute(
                         "UPDATE counters SET value = greatest(value, $1) WHERE name = 'envelope_position'",
-                        &[&floor],
+                        &[&signed(floor).unwrap_or(i64::MAX)],
                     )
                     .await
                     .map_err(db_error)?;
-                self.envelope_floor = self.envelope_floor.max(floor);
+                self.envelope_floor = rules::raised_floor(self.envelope_floor, floor);
                 stored
             }
             WriteOp::SetCursorSecret(secret) => {
@@ -278,22 +280,22 @@ impl Group {
         policy: DuplicatePolicy,
     ) -> StoreResult<WriteOutcome> {
         let key = (collection.to_owned(), id);
-        let version = match (self.envelopes.get(&key), policy) {
-            (None, _) => 0,
-            (Some((_, stored)), _) if *stored == text => return Ok(WriteOutcome::Duplicate),
-            (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
-            (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
+        let latest = self
+            .envelopes
+            .get(&key)
+            .map(|(version, stored)| (*version, &stored[..]));
+        let version = match rules::put_envelope(latest, &text, policy) {
+            Decision::Write(version) => version,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
-        let position = self
-            .collection(collection)?
-            .next_position
-            .max(self.envelope_floor);
+        let floor = self.envelope_floor;
+        let next_position = self.collection(collection)?.next_position;
         let envelope = StoredEnvelope {
             id: key.1,
             version,
-            position: u64::try_from(position).unwrap_or(0),
+            position: rules::envelope_position(next_position, floor),
             collection: collection.to_owned(),
-            received: u64::try_from(self.now).unwrap_or(0),
+            received: self.now,
             text,
         };
         self.insert_envelope(envelope)
@@ -301,23 +303,18 @@ impl Group {
 
     fn restore_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
         let key = (envelope.collection.clone(), envelope.id.clone());
-        let next_version = self
-            .envelopes
-            .get(&key)
-            .map_or(0, |(version, _)| version + 1);
+        let latest_version = self.envelopes.get(&key).map(|(version, _)| *version);
         let next_position = self.collection(&envelope.collection)?.next_position;
-        // The largest position is refused too: later envelopes take the next one.
-        let fits = signed(envelope.position).is_some_and(|p| p >= next_position && p < i64::MAX)
-            && signed(envelope.received).is_some();
-        if envelope.version < next_version || !fits {
-            return Ok(WriteOutcome::Conflict);
+        let decision = rules::restore_envelope(latest_version, next_position, &envelope, LARGEST);
+        if let Decision::Unchanged(outcome) = decision {
+            return Ok(outcome);
         }
         self.insert_envelope(envelope)
     }
 
     fn insert_envelope(&mut self, envelope: StoredEnvelope) -> StoreResult<WriteOutcome> {
         let row = self.collection(&envelope.collection)?;
-        row.next_position = signed(envelope.position).unwrap_or(i64::MAX) + 1;
+        row.next_position = envelope.position + 1;
         row.envelopes += 1;
         self.envelopes.insert(
             (envelope.collection.clone(), envelope.id.clone()),
@@ -335,43 +332,30 @@ impl Group {
         object: NewObject,
     ) -> StoreResult<WriteOutcome> {
         let key = (collection.to_owned(), object.id.clone());
-        let existing = self.versions.get(&key).and_then(|v| v.get(&object.version));
-        if let Some(existing) = existing {
-            let same = match existing {
-                Version::New { text } => *text == object.text || same_json(text, &object.text),
-                Version::Stored { .. } => {
-                    let row = transaction
-                        .query_typed_one(
-                            "SELECT text FROM objects \
-                             WHERE collection = $1 AND stix_id = $2 AND version = $3",
-                            &[
-                                (&key.0, Type::TEXT),
-                                (&key.1, Type::TEXT),
-                                (&object.version, Type::INT8),
-                            ],
-                        )
-                        .await
-                        .map_err(db_error)?;
-                    let stored: Vec<u8> = row.get(0);
-                    stored == object.text || same_json(&stored, &object.text)
-                }
-            };
-            return Ok(if same {
-                WriteOutcome::Duplicate
-            } else {
-                WriteOutcome::Conflict
-            });
-        }
-        // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
+        let same_version = match self.versions.get(&key).and_then(|v| v.get(&object.version)) {
+            None => None,
+            Some(Version::New { text }) => Some(text.clone()),
+            Some(Version::Stored { .. }) => {
+                let row = transaction
+                    .query_typed_one(
+                        "SELECT text FROM objects \
+                         WHERE collection = $1 AND stix_id = $2 AND version = $3",
+                        &[
+                            (&key.0, Type::TEXT),
+                            (&key.1, Type::TEXT),
+                            (&object.version, Type::INT8),
+                        ],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                Some(row.get::<_, Vec<u8>>(0))
+            }
+        };
         let now = self.now;
-        let row = self.collection(collection)?;
-        let date_added = now.max(row.last_added + 1);
-        let object = StoredObject {
-            id: object.id,
-            version: object.version,
-            version_text: object.version_text,
-            date_added: u64::try_from(date_added).unwrap_or(0),
-            text: object.text,
+        let last_added = self.collection(collection)?.last_added;
+        let object = match rules::put_object(same_version.as_deref(), object, now, last_added) {
+            Decision::Write(object) => object,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         self.insert_object(collection.to_owned(), object)
     }
@@ -382,15 +366,14 @@ impl Group {
         object: StoredObject,
     ) -> StoreResult<WriteOutcome> {
         let key = (collection.clone(), object.id.clone());
-        let present = self
+        let held = self
             .versions
             .get(&key)
             .is_some_and(|v| v.contains_key(&object.version));
         let last_added = self.collection(&collection)?.last_added;
-        // The largest date_added is refused too: later additions take the next one.
-        let fits = signed(object.date_added).is_some_and(|d| d > last_added && d < i64::MAX);
-        if present || !fits {
-            return Ok(WriteOutcome::Conflict);
+        let decision = rules::restore_object(held, object.date_added, last_added, LARGEST);
+        if let Decision::Unchanged(outcome) = decision {
+            return Ok(outcome);
         }
         self.insert_object(collection, object)
     }
@@ -401,9 +384,8 @@ impl Group {
         collection: String,
         object: StoredObject,
     ) -> StoreResult<WriteOutcome> {
-        let date_added = signed(object.date_added).unwrap_or(i64::MAX);
         let row = self.collection(&collection)?;
-        row.last_added = date_added;
+        row.last_added = object.date_added;
         row.objects += 1;
         let text = object.text.clone();
         self.versions
@@ -421,15 +403,17 @@ impl Group {
         version: i64,
     ) -> StoreResult<WriteOutcome> {
         let key = (collection, id);
-        let date_added = match self.versions.get(&key).and_then(|v| v.get(&version)) {
-            None => return Ok(WriteOutcome::Absent),
-            // Deleting what the same group wrote would need its date_added; groups never do that.
-            Some(Version::New { .. }) => {
-                return Err(StoreError::Malformed(
-                    "delete of an object written in the same group".into(),
-                ));
-            }
-            Some(Version::Stored { date_added }) => *date_added,
+        let held = self
+            .versions
+            .get(&key)
+            .and_then(|v| v.get(&version))
+            .map(|found| match found {
+                Version::Stored { date_added } => Held::Stored(*date_added),
+                Version::New { .. } => Held::Written,
+            });
+        let date_added = match rules::delete_object(held)? {
+            Decision::Write(date_added) => date_added,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         if let Some(versions) = self.versions.get_mut(&key) {
             versions.remove(&version);
@@ -456,18 +440,13 @@ impl Group {
         };
         let mut removed_new = false;
         for status in self.statuses.values_mut() {
-            if status
-                .as_ref()
-                .is_some_and(|(stored_at, _)| u64::try_from(*stored_at).is_ok_and(|t| t < before))
-            {
+            if status.as_ref().is_some_and(|(stored_at, _)| {
+                u64::try_from(*stored_at).is_ok_and(|t| rules::pruned(t, before))
+            }) {
                 *status = None;
                 removed_new = true;
             }
         }
-        Ok(if removed_stored > 0 || removed_new {
-            WriteOutcome::Removed
-        } else {
-            WriteOutcome::Absent
-        })
+        Ok(rules::removal(removed_stored > 0 || removed_new))
     }
 }

@@ -20,6 +20,7 @@ use super::groups::{self, EntryKind, Envelopes, Objects};
 use super::io_error;
 use crate::store::StoreResult;
 use crate::store::keys;
+use crate::store::rules;
 use crate::store::type_of;
 
 /// Hashes ids for the maps. Keyed at random per process, so that no one can pick ids that collide.
@@ -213,7 +214,8 @@ impl Indexes {
         collection: &str,
     ) -> StoreResult<u64> {
         let floor = self.envelope_floor;
-        Ok(self.envelopes(tree, collection)?.next_position.max(floor))
+        let next_position = self.envelopes(tree, collection)?.next_position;
+        Ok(rules::envelope_position(next_position, floor))
     }
 
     /// A collection's envelope index, built from its `R` records if this is its first use.

@@ -1,4 +1,5 @@
-//! Applying writes: the ops of one group, with what earlier ops of the group wrote.
+//! Applying writes: the ops of one group, with what earlier ops of the group wrote, as the store's rules
+//! (`store/rules/`) decide them.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use super::{SledStore, io_error, now_micros};
 use crate::envelope::Envelope;
 use crate::store::fields::Fields;
 use crate::store::keys;
-use crate::store::same_json::same_json;
+use crate::store::rules::{self, Decision, Held};
 use crate::store::text_log::{Place, Window};
 use crate::store::{
     DuplicatePolicy, NewObject, StoreError, StoreResult, StoredEnvelope, StoredObject, WriteOp,
@@ -65,7 +66,7 @@ impl SledStore {
                         policy,
                         now,
                     )?;
-                    if let WriteOutcome::Stored { .. } = outcome {
+                    if rules::stores_objects(outcome) {
                         for object in objects {
                             self.put_object(
                                 &mut batch,
@@ -135,7 +136,7 @@ impl SledStore {
                     WriteOutcome::Stored { version: 0 }
                 }
                 WriteOp::RaiseEnvelopeFloor(floor) => {
-                    indexes.envelope_floor = indexes.envelope_floor.max(floor);
+                    indexes.envelope_floor = rules::raised_floor(indexes.envelope_floor, floor);
                     batch.insert(
                         keys::META_ENVELOPE_FLOOR,
                         &indexes.envelope_floor.to_be_bytes(),
@@ -201,23 +202,18 @@ impl SledStore {
         Ok(found)
     }
 
-    /// Whether `text` is the same object as the stored version `found`: the same bytes (nearly always, for a
-    /// resent object) or the same JSON value.
-    fn same_object(
-        &self,
-        pending: &Pending,
-        collection: &str,
-        found: &Found,
-        text: &[u8],
-    ) -> StoreResult<bool> {
-        let same = |stored: &[u8]| stored == text || same_json(stored, text);
+    /// The text of the object version `found`, stored or written by the current group.
+    fn text_of(&self, pending: &Pending, collection: &str, found: &Found) -> StoreResult<Vec<u8>> {
         match found.place {
-            Some(place) => Ok(same(&self.text(place, &mut Window::default())?)),
-            None => Ok(pending
+            Some(place) => self.text(place, &mut Window::default()),
+            None => pending
                 .objects
                 .get(collection)
                 .and_then(|written| pending_object(written, found.date_added))
-                .is_some_and(|object| same(&object.text))),
+                .map(|object| object.text.clone())
+                .ok_or_else(|| {
+                    StoreError::Malformed("a version the group wrote has no text".into())
+                }),
         }
     }
 
@@ -258,11 +254,10 @@ impl SledStore {
     ) -> StoreResult<WriteOutcome> {
         let id = envelope.id().as_str().to_owned();
         let latest = self.latest_envelope_now(pending, indexes, collection, &id)?;
-        let version = match (&latest, policy) {
-            (None, _) => 0,
-            (Some((_, text)), _) if text == envelope.text() => return Ok(WriteOutcome::Duplicate),
-            (Some(_), DuplicatePolicy::KeepFirst) => return Ok(WriteOutcome::Conflict),
-            (Some((version, _)), DuplicatePolicy::NewVersion) => version + 1,
+        let latest = latest.as_ref().map(|(version, text)| (*version, &text[..]));
+        let version = match rules::put_envelope(latest, envelope.text(), policy) {
+            Decision::Write(version) => version,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         let stored = StoredEnvelope {
             id,
@@ -284,16 +279,13 @@ impl SledStore {
         envelope: StoredEnvelope,
     ) -> StoreResult<WriteOutcome> {
         let collection = envelope.collection.as_str();
-        let next_version = self
+        let latest_version = self
             .latest_envelope_now(pending, indexes, collection, &envelope.id)?
-            .map_or(0, |(version, _)| version + 1);
+            .map(|(version, _)| version);
         let next_position = indexes.envelopes(&self.tree, collection)?.next_position;
-        // The largest position is refused too: later envelopes take the next one.
-        if envelope.version < next_version
-            || envelope.position < next_position
-            || envelope.position == u64::MAX
-        {
-            return Ok(WriteOutcome::Conflict);
+        let decision = rules::restore_envelope(latest_version, next_position, &envelope, u64::MAX);
+        if let Decision::Unchanged(outcome) = decision {
+            return Ok(outcome);
         }
         self.count(batch, pending, &envelope.collection, (0, 1))?;
         self.insert_envelope(pending, indexes, envelope)
@@ -340,23 +332,14 @@ impl SledStore {
     ) -> StoreResult<WriteOutcome> {
         let hash = indexes.hasher.hash(&object.id);
         let versions = self.versions_now(pending, indexes, collection, hash, &object.id)?;
-        if let Some(found) = versions.iter().find(|f| f.version == object.version) {
-            return Ok(
-                if self.same_object(pending, collection, found, &object.text)? {
-                    WriteOutcome::Duplicate
-                } else {
-                    WriteOutcome::Conflict
-                },
-            );
-        }
-        // Unique and strictly increasing, even within one group, so that `added_after` paging never skips.
+        let same_version = match versions.iter().find(|f| f.version == object.version) {
+            Some(found) => Some(self.text_of(pending, collection, found)?),
+            None => None,
+        };
         let last_added = indexes.collection(&self.tree, collection)?.last_added;
-        let object = StoredObject {
-            id: object.id,
-            version: object.version,
-            version_text: object.version_text,
-            date_added: now.max(last_added + 1),
-            text: object.text,
+        let object = match rules::put_object(same_version.as_deref(), object, now, last_added) {
+            Decision::Write(object) => object,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
         self.insert_object(batch, pending, indexes, collection, hash, object)?;
         Ok(WriteOutcome::Stored { version: 0 })
@@ -372,13 +355,11 @@ impl SledStore {
     ) -> StoreResult<WriteOutcome> {
         let hash = indexes.hasher.hash(&object.id);
         let versions = self.versions_now(pending, indexes, collection, hash, &object.id)?;
+        let held = versions.iter().any(|f| f.version == object.version);
         let last_added = indexes.collection(&self.tree, collection)?.last_added;
-        // The largest date_added is refused too: later additions take the next one.
-        if versions.iter().any(|f| f.version == object.version)
-            || object.date_added <= last_added
-            || object.date_added == u64::MAX
-        {
-            return Ok(WriteOutcome::Conflict);
+        let decision = rules::restore_object(held, object.date_added, last_added, u64::MAX);
+        if let Decision::Unchanged(outcome) = decision {
+            return Ok(outcome);
         }
         self.insert_object(batch, pending, indexes, collection, hash, object)?;
         Ok(WriteOutcome::Stored { version: 0 })
@@ -427,20 +408,22 @@ impl SledStore {
     ) -> StoreResult<WriteOutcome> {
         let hash = indexes.hasher.hash(id);
         let versions = self.versions_now(pending, indexes, collection, hash, id)?;
-        let Some(found) = versions.into_iter().find(|f| f.version == version) else {
-            return Ok(WriteOutcome::Absent);
+        let held = versions
+            .into_iter()
+            .find(|f| f.version == version)
+            .map(|found| match found.place {
+                Some(place) => Held::Stored((found.date_added, place)),
+                None => Held::Written,
+            });
+        let (date_added, place) = match rules::delete_object(held)? {
+            Decision::Write(stored) => stored,
+            Decision::Unchanged(outcome) => return Ok(outcome),
         };
-        let Some(place) = found.place else {
-            // Groups never delete what they wrote themselves; the tree does not hold it yet.
-            return Err(StoreError::Malformed(
-                "delete of an object written in the same group".into(),
-            ));
-        };
-        self.remove_entry(pending, collection, found.date_added)?;
+        self.remove_entry(pending, collection, date_added)?;
         pending.dead.add(place.segment, place.record_size());
         indexes
             .collection(&self.tree, collection)?
-            .remove(hash, id, found.date_added);
+            .remove(hash, id, date_added);
         self.count(batch, pending, collection, (-1, 0))?;
         Ok(WriteOutcome::Removed)
     }
@@ -480,15 +463,11 @@ impl SledStore {
         for entry in self.tree.scan_prefix([keys::STATUS]) {
             let (key, value) = entry.map_err(io_error)?;
             let stored_at = Fields::new(&value, "status").u64()?;
-            if stored_at < before {
+            if rules::pruned(stored_at, before) {
                 batch.remove(key);
                 removed = true;
             }
         }
-        Ok(if removed {
-            WriteOutcome::Removed
-        } else {
-            WriteOutcome::Absent
-        })
+        Ok(rules::removal(removed))
     }
 }

@@ -259,10 +259,14 @@ impl<'a> CollectionColumns<'a> {
         };
         for (id, row) in &group.collections {
             columns.ids.push(id.as_str());
-            columns.last_added.push(row.last_added);
+            columns
+                .last_added
+                .push(signed(row.last_added).unwrap_or(i64::MAX));
             columns.objects.push(row.objects);
             columns.envelopes.push(row.envelopes);
-            columns.next_position.push(row.next_position);
+            columns
+                .next_position
+                .push(signed(row.next_position).unwrap_or(i64::MAX));
             columns
                 .multi
                 .push(row.multi_version_ids + several.get(id.as_str()).copied().unwrap_or(0));

@@ -6,7 +6,7 @@ use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 use super::{Collection, Group, Version};
-use crate::store::postgres::db_error;
+use crate::store::postgres::{db_error, unsigned};
 use crate::store::{StoreError, StoreResult, WriteOp};
 
 /// The collections, envelope ids and STIX ids a group names, sorted and without repeats.
@@ -154,18 +154,22 @@ pub(super) async fn lock_and_read(
     let (floor, collections, clock, envelopes, objects) =
         tokio::try_join!(floor, collections, clock, envelopes, objects).map_err(db_error)?;
 
+    let envelope_floor = match floor {
+        Some(row) => unsigned(row.get(0), "envelope floor")?,
+        None => 0,
+    };
     let mut group = Group {
-        now: clock.get(0),
-        envelope_floor: floor.map_or(0, |row| row.get(0)),
+        now: unsigned(clock.get(0), "database clock")?,
+        envelope_floor,
         ..Group::default()
     };
     for row in collections {
         let collection = Collection {
-            last_added: row.get(1),
+            last_added: unsigned(row.get(1), "last date_added")?,
             objects: row.get(2),
             envelopes: row.get(3),
             multi_version_ids: row.get(4),
-            next_position: row.get(5),
+            next_position: unsigned(row.get(5), "next position")?,
         };
         group.collections.insert(row.get(0), collection);
     }
