@@ -512,4 +512,6 @@ mod scope_tests;
 #[cfg(test)]
 mod summary_tests;
 #[cfg(test)]
+mod test_ops;
+#[cfg(test)]
 mod tests;

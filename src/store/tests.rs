@@ -1,28 +1,10 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::envelope::{IntakeRules, Minting, Shape};
-
-pub(super) fn envelope(id: &str, body: &str) -> Envelope {
-    let text = format!(r#"{{"meta":{{"uuid":{{"current":"{id}"}}}},"payload":{body}}}"#);
-    let rules = IntakeRules {
-        minting: Minting::Uuid4,
-        bare_shape: Shape::Draft,
-    };
-    Envelope::parse(text.as_bytes(), &rules).unwrap()
-}
+pub(super) use super::test_ops::{envelope, put_in};
 
 pub(super) fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
     put_in("c1", id, body, policy)
-}
-
-pub(super) fn put_in(collection: &str, id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
-    WriteOp::PutEnvelope {
-        envelope: envelope(id, body),
-        collection: collection.into(),
-        policy,
-        objects: Vec::new(),
-    }
 }
 
 fn object(id: &str, version: i64, text: &str) -> WriteOp {

@@ -23,7 +23,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use sled::{Batch, IVec};
 
-use super::groups::{self, EntryKind, Envelopes, Objects};
+use super::group_entries::{Envelopes, Objects};
+use super::groups::{self, EntryKind};
 use super::texts::retired_segments;
 use super::{SledStore, io_error, malformed};
 use crate::store::keys;

@@ -6,7 +6,6 @@
 
 use sled::{Batch, IVec, Tree};
 
-pub(super) use super::group_entries::{EnvelopeEntry, Envelopes, ObjectEntry, Objects};
 use super::{io_error, malformed};
 use crate::store::StoreResult;
 use crate::store::fields::{Fields, push_text, push_varint, push_zigzag};

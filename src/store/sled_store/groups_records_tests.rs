@@ -2,6 +2,7 @@
 //! [`GROUP_BYTES`]); entries' own round trips are tested in `group_entries.rs`.
 
 use super::*;
+use crate::store::sled_store::group_entries::{ObjectEntry, Objects};
 use crate::store::sled_store::inline_str::InlineStr;
 
 #[test]

@@ -16,7 +16,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use sled::Tree;
 
-use super::groups::{self, EntryKind, Envelopes, Objects};
+use super::group_entries::{Envelopes, Objects};
+use super::groups::{self, EntryKind};
 use super::io_error;
 use crate::store::StoreResult;
 use crate::store::keys;

@@ -4,7 +4,8 @@
 use std::sync::{PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
 use super::SledStore;
-use super::groups::{self, Envelopes, ObjectEntry, Objects};
+use super::group_entries::{Envelopes, ObjectEntry, Objects};
+use super::groups;
 use super::index::{CollectionIndex, EnvelopeIndex, IdHasher, Indexes};
 use crate::store::keys;
 use crate::store::text_log::Window;

@@ -28,7 +28,8 @@ use std::sync::RwLock;
 
 use sled::Tree;
 
-use self::groups::{Bound, Envelopes, Objects, Scan};
+use self::group_entries::{Envelopes, Objects};
+use self::groups::{Bound, Scan};
 use self::index::{IdHasher, Indexes};
 use super::fields::Fields;
 use super::keys;
@@ -206,7 +207,7 @@ impl Store for SledStore {
             &self.tree,
             &keys::object_groups(collection),
             bound,
-            move |_: &[u8], entry: groups::ObjectEntry| {
+            move |_: &[u8], entry: group_entries::ObjectEntry| {
                 if object_type
                     .as_deref()
                     .is_some_and(|t| type_of(&entry.id) != t)
@@ -269,7 +270,7 @@ impl Store for SledStore {
             &self.tree,
             &[keys::OBJECT_GROUP],
             Bound::From(0),
-            move |key: &[u8], entry: groups::ObjectEntry| {
+            move |key: &[u8], entry: group_entries::ObjectEntry| {
                 let (collection, _) = keys::parse_collection_key(keys::OBJECT_GROUP, key)
                     .ok_or_else(|| malformed("object group key"))?;
                 let collection = collection.to_owned();
@@ -402,7 +403,7 @@ impl SledStore {
             &self.tree,
             prefix,
             bound,
-            move |_: &[u8], entry: groups::EnvelopeEntry| {
+            move |_: &[u8], entry: group_entries::EnvelopeEntry| {
                 let text = self.text(entry.place, &mut window)?;
                 Ok(Some(entry.into_stored(text)))
             },

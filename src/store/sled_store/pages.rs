@@ -3,7 +3,8 @@
 
 use std::ops::ControlFlow;
 
-use super::groups::{self, Bound, ObjectEntry, Objects};
+use super::group_entries::{ObjectEntry, Objects};
+use super::groups::{self, Bound};
 use super::{SledStore, io_error};
 use crate::store::keys;
 use crate::store::text_log::Window;

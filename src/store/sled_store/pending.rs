@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sled::Batch;
 
-use super::groups::{self, EnvelopeEntry, Envelopes, ObjectEntry, Objects};
+use super::group_entries::{EnvelopeEntry, Envelopes, ObjectEntry, Objects};
+use super::groups;
 use super::records::{Counts, DeadBytes};
 use crate::store::keys;
 use crate::store::text_log::{Place, Staged, Window};

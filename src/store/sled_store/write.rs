@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use sled::Batch;
 
-use super::groups::{self, Objects};
+use super::group_entries::Objects;
+use super::groups;
 use super::index::Indexes;
 use super::packed::{pack, pack_status};
 use super::pending::{Pending, PendingEnvelope, PendingObject, pending_object, write_groups};
