@@ -216,6 +216,10 @@ fn read_id(fields: &mut Fields<'_>, header: &Header<'_>) -> StoreResult<InlineSt
 }
 
 #[cfg(test)]
+#[path = "groups_records_tests.rs"]
+mod records_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::sled_store::groups::{Bound, encode, entries, wanted};

@@ -446,7 +446,3 @@ where
         }
     }
 }
-
-#[cfg(test)]
-#[path = "groups_records_tests.rs"]
-mod tests;

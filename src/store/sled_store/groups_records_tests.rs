@@ -1,8 +1,10 @@
 //! A group of long entries is cut into records by bytes, so that sled's cache can evict them (see
 //! [`GROUP_BYTES`]); entries' own round trips are tested in `group_entries.rs`.
 
+use sled::Batch;
+
 use super::*;
-use crate::store::sled_store::group_entries::{ObjectEntry, Objects};
+use crate::store::sled_store::groups::{GROUP_BYTES, GROUP_ENTRIES, entries, key_position, put};
 use crate::store::sled_store::inline_str::InlineStr;
 
 #[test]
