@@ -1,7 +1,7 @@
 //! Add Objects (§5.5): every object is checked on its own; the valid ones are stored, the others reported
 //! as failures, and the status is answered once everything is durable. The envelopes that foreign objects
 //! give (`taxii.envelopes_from_posts = "all"`) are made here, to check them, but stored after the answer: the
-//! writer hands them to the envelope maker (`super::super::envelope_maker`) with their objects once those are
+//! writer hands them to the envelope maker (`ingest::EnvelopeMaker`) with their objects once those are
 //! durable. The POST waits only for what it stores itself.
 
 use std::sync::{Arc, Mutex};
