@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{PostedEnvelopes, Settings};
 use crate::federation::{Local, PeerJob, Peers};
-use crate::http::{self, Admin, AppState, StateParts};
+use crate::http::{self, Admin, AppState, Authenticator, Metrics};
 use crate::ingest::{EnvelopeMaker, Intake};
 use crate::intelmq::{Push, PushJob, Target, TcpIntake, prepare_pushes};
 use crate::jobs::{CompactTexts, Node, PruneStatuses, Running, Supervisor};
@@ -150,7 +150,9 @@ impl Application {
         let peers = Arc::new(Peers::new(&settings.peer));
         let (stopping, stopping_seen) = watch::channel(false);
         let settings = Arc::new(settings);
-        let state = AppState::new(StateParts {
+        let state = web::Data::new(AppState {
+            authenticator: Arc::new(Authenticator::new(&settings.users)),
+            metrics: Metrics::default(),
             settings: Arc::clone(&settings),
             store: Arc::clone(&store),
             writer: writer.clone(),

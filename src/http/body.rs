@@ -13,6 +13,23 @@ use flate2::write::{GzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
+use crate::config::Settings;
+
+/// The request's body within the settings' bounds (`max_content_length`, `body_timeout`), as
+/// [`read_limited`] reads it.
+pub async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    settings: &Settings,
+) -> Result<Bytes, ApiError> {
+    read_limited(
+        request,
+        payload,
+        settings.max_content_length,
+        settings.body_timeout,
+    )
+    .await
+}
 
 /// The request's body, decoded, refused past `limit` bytes (413) or after `stall` seconds with no byte of it
 /// arriving (408, `body_timeout`).

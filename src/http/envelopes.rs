@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::body::read_limited;
+use super::body::read_body;
 use super::error::ApiError;
 use super::error::shown;
 use super::rights::{Grant, envelope_collections};
@@ -51,13 +51,7 @@ pub async fn post(
         grant.collection().id.clone(),
         state.intake.tables.clone(),
     );
-    let body = read_limited(
-        &request,
-        payload,
-        state.settings.max_content_length,
-        state.settings.body_timeout,
-    )
-    .await?;
+    let body = read_body(&request, payload, &state.settings).await?;
     let checked = intake.check_input(&body);
     if let Some(content) = checked.stix {
         return Err(misdirected(&state.settings, &intake.collection, content));

@@ -15,7 +15,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use serde::Deserialize;
 
 use super::AppState;
-use super::body::read_limited;
+use super::body::read_body;
 use super::envelopes::misdirected;
 use super::error::ApiError;
 use super::rights::Grant;
@@ -53,13 +53,7 @@ pub async fn post_event(
     payload: web::Payload,
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(
-        &request,
-        payload,
-        state.settings.max_content_length,
-        state.settings.body_timeout,
-    )
-    .await?;
+    let body = read_body(&request, payload, &state.settings).await?;
     let collection = &grant.collection().id;
     let stored = &state.metrics.envelopes_stored;
     let report = store_event(&state.intake, &state.writer, stored, collection, &body)

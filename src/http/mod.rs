@@ -40,8 +40,10 @@ use crate::store::{Store, Writer};
 use crate::taxii::cursor::CursorKey;
 
 pub use admin::Admin;
+pub use auth::Authenticator;
 use endpoint::Endpoint;
 pub use error::ApiError;
+pub use metrics::Metrics;
 use rights::{Named, Right, Rule};
 
 /// What every request handler shares.
@@ -50,58 +52,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub intake: Intake,
-    pub authenticator: Arc<auth::Authenticator>,
+    pub authenticator: Arc<Authenticator>,
     pub cursor_key: CursorKey,
-    pub metrics: metrics::Metrics,
+    pub metrics: Metrics,
     pub peers: Arc<Peers>,
     pub misp: Arc<MispFeeds>,
     /// Becomes true when the server stops, so that long-lived responses (IntelMQ streams) end.
     pub stopping: watch::Receiver<bool>,
     /// This node among those that share the store: which background jobs it runs.
     pub node: Node,
-}
-
-/// What [`AppState::new`] takes: the parts made before the app.
-pub struct StateParts {
-    pub settings: Arc<Settings>,
-    pub store: Arc<dyn Store>,
-    pub writer: Writer,
-    pub intake: Intake,
-    pub cursor_key: CursorKey,
-    pub peers: Arc<Peers>,
-    pub misp: Arc<MispFeeds>,
-    pub stopping: watch::Receiver<bool>,
-    pub node: Node,
-}
-
-impl AppState {
-    /// The state of an app of `parts`, with its users' authenticator and fresh metrics.
-    pub fn new(parts: StateParts) -> web::Data<Self> {
-        let StateParts {
-            settings,
-            store,
-            writer,
-            intake,
-            cursor_key,
-            peers,
-            misp,
-            stopping,
-            node,
-        } = parts;
-        web::Data::new(Self {
-            authenticator: Arc::new(auth::Authenticator::new(&settings.users)),
-            metrics: metrics::Metrics::default(),
-            settings,
-            store,
-            writer,
-            intake,
-            cursor_key,
-            peers,
-            misp,
-            stopping,
-            node,
-        })
-    }
 }
 
 /// Every route of the app, with what it needs from its caller. The app is built from this list alone.

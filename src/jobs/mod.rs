@@ -270,3 +270,88 @@ impl Running {
 
 /// How long a stopping node waits for a renewal under way, and then tries to give up its leases.
 const RELEASE_PATIENCE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use futures_util::FutureExt;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::store::Unshared;
+
+    /// A job that says when it starts, and marks when its run is dropped.
+    struct Probe {
+        name: &'static str,
+        scope: Scope,
+        started: mpsc::UnboundedSender<&'static str>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    struct MarkOnDrop(Arc<AtomicBool>);
+
+    impl Drop for MarkOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Job for Probe {
+        fn name(&self) -> String {
+            self.name.into()
+        }
+
+        fn scope(&self) -> Scope {
+            self.scope
+        }
+
+        fn run(self: Arc<Self>) -> BoxFuture<'static, ()> {
+            async move {
+                let _mark = MarkOnDrop(Arc::clone(&self.dropped));
+                let _ = self.started.send(self.name);
+                std::future::pending::<()>().await;
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_supervisor_runs_leased_jobs_and_jobs_of_every_node_lists_both_and_stops_them() {
+        let node = Node::new(Some("n1"), Arc::new(Unshared));
+        let mut supervisor = Supervisor::new(node.clone());
+        let (started, mut seen) = mpsc::unbounded_channel();
+        let dropped: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::default()).collect();
+        for (name, scope, dropped) in [
+            ("leased", Scope::Lease, &dropped[0]),
+            ("listener", Scope::EveryNode, &dropped[1]),
+        ] {
+            supervisor.add(Arc::new(Probe {
+                name,
+                scope,
+                started: started.clone(),
+                dropped: Arc::clone(dropped),
+            }));
+        }
+        let running = supervisor.start();
+        let mut names = Vec::new();
+        for _ in 0..2 {
+            let name = tokio::time::timeout(Duration::from_secs(10), seen.recv()).await;
+            names.push(name.expect("both jobs start").unwrap());
+        }
+        names.sort_unstable();
+        assert_eq!(names, ["leased", "listener"]);
+        let roster = node.roster().unwrap();
+        let listed: Vec<(&str, Option<&str>)> = roster
+            .iter()
+            .map(|(job, holder)| (job.as_str(), holder.as_ref().map(|h| h.node.as_str())))
+            .collect();
+        assert_eq!(
+            listed,
+            [("leased", Some("n1")), ("listener", Some("n1"))],
+            "in the order added, each run by this node"
+        );
+        running.stop().await;
+        assert!(dropped.iter().all(|d| d.load(Ordering::SeqCst)), "stopped");
+    }
+}

@@ -28,7 +28,7 @@ use crate::envelope::Envelope;
 use crate::stix::{ObjectError, ObjectHeader};
 
 pub use collections::CollectionNames;
-pub use lease::{Lease, Leases};
+pub use lease::{Lease, Leases, Unshared};
 pub use postgres::{PostgresLeases, PostgresOptions, PostgresStore, SslMode};
 pub use rules::RESTORE_ORDER;
 pub use settings::{Engine, Snapshot, StoreSettings, leases, open, open_snapshot};

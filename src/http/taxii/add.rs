@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::super::AppState;
-use super::super::body::read_limited;
+use super::super::body::read_body;
 use super::super::error::ApiError;
 use super::super::rights::{Grant, status_owner};
 use super::status::StoredStatus;
@@ -44,13 +44,7 @@ pub async fn add(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let collection = grant.collection();
-    let body = read_limited(
-        &request,
-        payload,
-        state.settings.max_content_length,
-        state.settings.body_timeout,
-    )
-    .await?;
+    let body = read_body(&request, payload, &state.settings).await?;
     let request_timestamp = Timestamp::now();
     let envelope = read_envelope(&body)?;
 
