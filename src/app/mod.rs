@@ -18,7 +18,7 @@ use crate::federation::{Local, PeerJob, Peers};
 use crate::http::{self, Admin, AppState, Authenticator, Metrics};
 use crate::ingest::{EnvelopeMaker, Intake};
 use crate::intelmq::{Push, PushJob, Target, TcpIntake, prepare_pushes};
-use crate::jobs::{CompactTexts, Node, PruneStatuses, Running, Supervisor};
+use crate::jobs::{CompactTexts, Job, Node, PruneStatuses, Running, Supervisor};
 use crate::mapping::Tables;
 use crate::misp::MispFeeds;
 use crate::store::{self, Engine, Store, StoreError, Writer};
@@ -134,89 +134,47 @@ impl Application {
         let (writer, writer_task) = Writer::start(Arc::clone(&store));
         // Live waits and streams on this node wake for what other nodes store too.
         store.follow_others(writer.others_added());
-        let collections = Arc::new(settings.collection_names());
-        let misp = Arc::new(MispFeeds::new(
-            &settings.misp,
-            (*collections).clone(),
-            Arc::clone(&store),
-            writer.clone(),
-            Arc::clone(&tables),
-        ));
+        let collections = settings.collection_names();
         let intake_collection = collections
             .id_of(&settings.intake.collection)
             .expect("intake.collection is checked when the settings are loaded")
             .to_owned();
+        let misp = MispFeeds::new(
+            &settings.misp,
+            collections,
+            Arc::clone(&store),
+            writer.clone(),
+            Arc::clone(&tables),
+        );
         let intake = Intake::new(&settings.intake, intake_collection, tables);
-        let peers = Arc::new(Peers::new(&settings.peer));
         let (stopping, stopping_seen) = watch::channel(false);
-        let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             authenticator: Arc::new(Authenticator::new(&settings.users)),
             metrics: Metrics::default(),
-            settings: Arc::clone(&settings),
+            cursor_key: CursorKey::new(store.cursor_secret()?),
+            peers: Arc::new(Peers::new(&settings.peer)),
+            misp: Arc::new(misp),
             store: Arc::clone(&store),
             writer: writer.clone(),
             intake,
-            cursor_key: CursorKey::new(store.cursor_secret()?),
-            peers: Arc::clone(&peers),
-            misp: Arc::clone(&misp),
             stopping: stopping_seen,
             node: node.clone(),
+            settings: Arc::new(settings),
         });
-
-        let mut supervisor = Supervisor::new(node);
-        let skipped = &state.metrics.feed_events_skipped;
-        for push in pushes {
-            supervisor.add(Arc::new(PushJob {
-                push,
-                store: Arc::clone(&store),
-                writer: writer.clone(),
-                skipped: Arc::clone(skipped),
-            }));
-        }
-        supervisor.add(misp);
-        if settings.taxii.envelopes_from_posts == PostedEnvelopes::All {
-            supervisor.add(Arc::new(EnvelopeMaker::new(
-                Arc::clone(&store),
-                writer.clone(),
-                collections.ids().map(str::to_owned).collect(),
-                settings.intake.duplicate_policy,
-            )));
-        }
-        supervisor.add(Arc::new(PruneStatuses {
-            writer: writer.clone(),
-            retention: Duration::from_secs(settings.taxii.status_retention_hours * 3600),
-        }));
-        if settings.store.engine == Engine::Sled {
-            supervisor.add(Arc::new(CompactTexts {
-                writer: writer.clone(),
-            }));
-        }
-        let intelmq_tcp = tcp_intake.map(|tcp_intake| {
-            let address = tcp_intake.address;
-            supervisor.add(Arc::new(tcp_intake.serving(tcp_target(&state))));
-            address
-        });
-        let local = Local {
-            store: Arc::clone(&store),
-            writer: writer.clone(),
-        };
-        let intake_name = &settings.intake.collection;
-        for job in PeerJob::all(&settings.peer, intake_name, &collections, &local, &peers) {
-            supervisor.add(Arc::new(job));
-        }
-
+        let intelmq_tcp = tcp_intake.as_ref().map(|tcp_intake| tcp_intake.address);
+        let supervisor = background_jobs(&state, node, pushes, tcp_intake);
         let address = listener.local_addr().ok();
         let server =
             http::server(state.clone(), listener, tls).map_err(|reason| StartError::Bind {
                 address: format!("{address:?}"),
                 reason,
             })?;
-        let admin =
-            http::admin::start(state, &settings.data).map_err(|reason| StartError::Bind {
-                address: "127.0.0.1:0 (the admin endpoint)".into(),
-                reason,
-            })?;
+        let drain = Duration::from_secs(state.settings.shutdown_timeout);
+        let data = state.settings.data.clone();
+        let admin = http::admin::start(state, &data).map_err(|reason| StartError::Bind {
+            address: "127.0.0.1:0 (the admin endpoint)".into(),
+            reason,
+        })?;
         Ok(Self {
             port,
             server,
@@ -227,7 +185,7 @@ impl Application {
             intelmq_tcp,
             stopping,
             admin,
-            drain: Duration::from_secs(settings.shutdown_timeout),
+            drain,
         })
     }
 
@@ -308,6 +266,64 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Every background job of this node, each registered with the supervisor, which runs it under its lease (or
+/// on every node): the pushes to IntelMQ, the MISP feeds' upkeep, the envelope maker, the store's upkeep, the
+/// IntelMQ TCP intake and the peers.
+fn background_jobs(
+    state: &web::Data<AppState>,
+    node: Node,
+    pushes: Vec<Push>,
+    tcp_intake: Option<TcpIntake>,
+) -> Supervisor {
+    let mut supervisor = Supervisor::new(node);
+    let collections = Arc::new(state.settings.collection_names());
+    let skipped = &state.metrics.feed_events_skipped;
+    for push in pushes {
+        supervisor.add(Arc::new(PushJob {
+            push,
+            store: Arc::clone(&state.store),
+            writer: state.writer.clone(),
+            skipped: Arc::clone(skipped),
+        }));
+    }
+    supervisor.add(Arc::clone(&state.misp) as Arc<dyn Job>);
+    if state.settings.taxii.envelopes_from_posts == PostedEnvelopes::All {
+        supervisor.add(Arc::new(EnvelopeMaker::new(
+            Arc::clone(&state.store),
+            state.writer.clone(),
+            collections.ids().map(str::to_owned).collect(),
+            state.settings.intake.duplicate_policy,
+        )));
+    }
+    supervisor.add(Arc::new(PruneStatuses {
+        writer: state.writer.clone(),
+        retention: Duration::from_secs(state.settings.taxii.status_retention_hours * 3600),
+    }));
+    if state.settings.store.engine == Engine::Sled {
+        supervisor.add(Arc::new(CompactTexts {
+            writer: state.writer.clone(),
+        }));
+    }
+    if let Some(tcp_intake) = tcp_intake {
+        supervisor.add(Arc::new(tcp_intake.serving(tcp_target(state))));
+    }
+    let local = Local {
+        store: Arc::clone(&state.store),
+        writer: state.writer.clone(),
+    };
+    let intake_name = &state.settings.intake.collection;
+    for job in PeerJob::all(
+        &state.settings.peer,
+        intake_name,
+        &collections,
+        &local,
+        &state.peers,
+    ) {
+        supervisor.add(Arc::new(job));
+    }
+    supervisor
 }
 
 /// Where IntelMQ's TCP intake stores its events: the collection `intelmq.tcp.collection` names, else the

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use super::*;
 pub(super) use super::test_ops::{envelope, put_in};
+use super::*;
 
 pub(super) fn put(id: &str, body: &str, policy: DuplicatePolicy) -> WriteOp {
     put_in("c1", id, body, policy)
