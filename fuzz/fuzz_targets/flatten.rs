@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use stixgate::intelmq::{flat_budget, flat_size_within, flatten_within};
+use stixgate::envelope::intelmq::{flat_budget, flat_size_within, flatten_within};
 
 fuzz_target!(|input: &[u8]| {
     let Ok(event) = serde_json::from_slice::<Map<String, Value>>(input) else {
