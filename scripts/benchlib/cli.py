@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 SERVERS = ("stixgate", "medallion", "stixgate-postgres")
 
@@ -90,7 +91,7 @@ class Option:
 
     flag: str
     variable: str
-    kind: object
+    kind: Callable
     default: str
     metavar: str
     help: str

@@ -14,7 +14,8 @@ from .processes import TAXII, RunFailed, Server, free_port, get
 COLLECTION = "6e1f0c3a-2b7d-4f8e-9a5c-1d2e3f4a5b6c"
 BINARY = "target/release/stixgate"
 # Logs as JSON with the debug lines of the work done after a POST's answer (the envelope maker and the MISP feed
-# maintainer), which after_load times. The targets are module paths: they follow the modules if they move.
+# maintainer), which after_load times. The targets are module paths: a test in tests/interop/test_bench_options.py
+# fails when a module that logs one of DONE_MESSAGES is no longer under them.
 LOG_FILTER = "info,stixgate::server::envelope_maker=debug,stixgate::misp=debug"
 # The debug lines after_load looks for, by what they say is done.
 DONE_MESSAGES = (("maker", "envelopes of posted objects made"), ("misp", "MISP feed took in envelopes"))
@@ -24,6 +25,7 @@ QUIET_CHECKS = 120
 
 
 def collection_url(port):
+    """The default collection of the stixgate listening on port."""
     return f"http://127.0.0.1:{port}/api/collections/{COLLECTION}/"
 
 

@@ -1,12 +1,16 @@
-"""scripts/bench explains itself and refuses bad options before building anything. The benchmark itself is not run
-here: it takes minutes of release build and load."""
+"""scripts/bench explains itself, refuses bad options before building anything, and asks stixgate for the debug
+lines it times. The benchmark itself is not run here: it takes minutes of release build and load."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from benchlib.stixgate import DONE_MESSAGES, LOG_FILTER  # noqa: E402 (found through the line above)
 
 VARIABLES = ["BENCH_OBJECTS", "BENCH_MEDALLION_OBJECTS", "BENCH_CONCURRENCY", "BENCH_REQUESTS", "BENCH_DURATION",
              "BENCH_GRACE", "BENCH_SERVERS", "BENCH_NODES", "BENCH_ARGS"]
@@ -58,3 +62,24 @@ def test_a_bad_option_or_variable_is_refused_with_its_name(args, variables, mess
     assert message in done.stderr
     # Refused before the build, which would say so first.
     assert "building" not in done.stdout
+
+
+def module_of(path):
+    """The tracing target of the code in a file under src/, such as stixgate::misp::maintainer."""
+    parts = list(path.relative_to(ROOT / "src").with_suffix("").parts)
+    if parts[-1] in ("mod", "lib"):
+        parts.pop()
+    return "::".join(["stixgate", *parts])
+
+
+@pytest.mark.parametrize("message", [message for _, message in DONE_MESSAGES])
+def test_the_log_filter_lets_through_the_debug_lines_after_load_times(message):
+    # Without them the table shows "-" for the work after the load, silently: this fails instead when the module
+    # that logs them moves out from under LOG_FILTER's targets.
+    debug = [directive.split("=")[0] for directive in LOG_FILTER.split(",") if directive.endswith("=debug")]
+    modules = [module_of(path) for path in (ROOT / "src").rglob("*.rs") if f'"{message}"' in path.read_text()]
+    assert modules, f"no module under src/ logs {message!r}"
+    for module in modules:
+        assert any(module == target or module.startswith(target + "::") for target in debug), (
+            f"{module} logs {message!r} but LOG_FILTER in scripts/benchlib/stixgate.py has no debug target for it"
+        )
