@@ -16,7 +16,7 @@ BINARY = "target/release/stixgate"
 # Logs as JSON with the debug lines of the work done after a POST's answer (the envelope maker and the MISP feed
 # maintainer), which after_load times. The targets are module paths: a test in tests/interop/test_bench_options.py
 # fails when a module that logs one of DONE_MESSAGES is no longer under them.
-LOG_FILTER = "info,stixgate::server::envelope_maker=debug,stixgate::misp=debug"
+LOG_FILTER = "info,stixgate::ingest::envelope_maker=debug,stixgate::misp=debug"
 # The debug lines after_load looks for, by what they say is done.
 DONE_MESSAGES = (("maker", "envelopes of posted objects made"), ("misp", "MISP feed took in envelopes"))
 # after_load's wait for quiet: the log must not grow for this long, checked this many times at most.

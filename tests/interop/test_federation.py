@@ -36,7 +36,7 @@ class Medallion:
         self.collection_id = str(uuid.uuid4())
         self.collection_url = f"{self.url}/api/collections/{self.collection_id}/"
         # The formats read by medallion 3.0.0's medallion/__init__.py (configuration) and
-        # medallion/backends/memory_backend.py (data), as in scripts/bench.
+        # medallion/backends/memory_backend.py (data), as in scripts/benchlib/medallion.py.
         config = {
             "backend": {
                 "module": "medallion.backends.memory_backend",
