@@ -92,6 +92,14 @@ pub fn endpoints(settings: &Settings) -> Vec<Endpoint> {
             Rule::Collection(Right::Read, Named::MispFeed),
             |r| r.to(misp::file),
         ),
+        // MISP asks for `url . '/manifest.json'`: a feed URL pasted with its final `/` asks for
+        // `…//manifest.json`, which is the same file.
+        Endpoint::new(
+            "/misp/{feed}//{file}",
+            Method::GET,
+            Rule::Collection(Right::Read, Named::MispFeed),
+            |r| r.to(misp::file),
+        ),
     ]);
     endpoints.extend(ui::endpoints());
     endpoints

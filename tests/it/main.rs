@@ -22,6 +22,7 @@ mod mapping;
 mod misp_feed;
 mod operations;
 mod operator_page;
+mod pasted_urls;
 #[path = "../support/pg_cluster.rs"]
 mod pg_cluster;
 mod refused_requests;

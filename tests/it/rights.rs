@@ -183,7 +183,9 @@ fn documented_rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/envelopes" | "/intelmq/events") => Rule::Collection(Right::Write, Query),
         ("GET", "/envelopes/{id}") => Rule::StoredEnvelope,
         ("GET", "/intelmq/feed" | "/intelmq/stream") => Rule::Collection(Right::Read, Query),
-        ("GET", "/misp/{feed}/{file}") => Rule::Collection(Right::Read, MispFeed),
+        ("GET", "/misp/{feed}/{file}" | "/misp/{feed}//{file}") => {
+            Rule::Collection(Right::Read, MispFeed)
+        }
         ("GET", "/peers") => Rule::Admin,
         ("GET", "/metrics") => Rule::Metrics,
         ("GET", "/") => Rule::Listing,

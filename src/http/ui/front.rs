@@ -10,6 +10,9 @@ use crate::http::error::ApiError;
 use crate::http::rights::Grant;
 use crate::store::CollectionSummary;
 
+/// The consumer name of the IntelMQ feed URL shown: one collector per name keeps its own cursor.
+const INTELMQ_CONSUMER: &str = "intelmq-collector";
+
 pub async fn page_view(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -57,12 +60,14 @@ pub async fn page_view(
             "TAXII collection",
             &format!("{base}/{}/collections/{}/", root.path, collection.id),
         ));
+        // MISP asks for `url . '/manifest.json'`: the URL it is given has no final `/`.
         if state.misp.find(&collection.id).is_some() {
-            body.push_str(&url_field("MISP feed", &format!("{base}/misp/{id}/")));
+            body.push_str(&url_field("MISP feed", &format!("{base}/misp/{id}")));
         }
+        // With a consumer, the server keeps the collector's cursor: each poll brings only what is new.
         body.push_str(&url_field(
             "IntelMQ feed",
-            &format!("{base}/intelmq/feed?collection={id}"),
+            &format!("{base}/intelmq/feed?collection={id}&consumer={INTELMQ_CONSUMER}"),
         ));
         let _ = writeln!(
             body,
