@@ -6,7 +6,8 @@
 //! the `postgres` user, since `initdb` refuses root. A shell watchdog owns the cluster: it stops it and removes
 //! the directory when the test process exits, however it exits, because its standard input then closes, and
 //! when a signal for the whole process group (a `timeout`, Ctrl-C) reaches it.
-//! Durability is off (`fsync=off`): for tests only.
+//! Durability is off (`fsync=off`): for tests only. [`Cluster::without_tls`] starts another, of its own, as a
+//! local PostgreSQL is often set up: no TLS, and the superuser `postgres`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use std::sync::{Mutex, OnceLock};
 pub struct Cluster {
     bin: PathBuf,
     port: u16,
+    /// The role `initdb` made, which psql connects as.
+    superuser: &'static str,
     /// The CA (PEM) that signed the server's certificate, for `localhost` and `127.0.0.1`.
     pub ca: PathBuf,
     _watchdog: Mutex<(Child, ChildStdin)>,
@@ -37,7 +40,7 @@ stop() {
 }
 # A signal to the test's process group (timeout, Ctrl-C) reaches this shell too: stop the cluster then as well.
 trap stop TERM INT HUP
-if ! $RUN "$BIN/initdb" -D "$DIR/data" -A trust -U stixgate -E UTF8 --locale=C --no-sync >"$DIR/initdb.log" 2>&1; then
+if ! $RUN "$BIN/initdb" -D "$DIR/data" -A trust -U "$SUPERUSER" -E UTF8 --locale=C --no-sync >"$DIR/initdb.log" 2>&1; then
     cat "$DIR/initdb.log" >&2; exit 1
 fi
 # The role tls_only may log in over TLS only.
@@ -45,7 +48,7 @@ $RUN sh -c "{ echo 'hostnossl all tls_only 127.0.0.1/32 reject'; cat '$DIR/data/
     && mv '$DIR/hba' '$DIR/data/pg_hba.conf'"
 if ! $RUN "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -o "-p $PORT -k $DIR \
         -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-        -c max_connections=300 -c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" start >/dev/null; then
+        -c max_connections=300 -c ssl=$SSL -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" start >/dev/null; then
     cat "$DIR/server.log" >&2; exit 1
 fi
 echo ready
@@ -56,10 +59,25 @@ stop
 impl Cluster {
     /// The cluster of this test process, started on first use.
     pub fn get() -> &'static Cluster {
-        CLUSTER.get_or_init(Cluster::start)
+        CLUSTER.get_or_init(|| {
+            let cluster = Cluster::start("stixgate", true);
+            cluster.sql("postgres", "CREATE ROLE tls_only LOGIN SUPERUSER");
+            cluster
+        })
     }
 
-    fn start() -> Cluster {
+    /// A cluster of its own that speaks no TLS, with the superuser `postgres` and no other role; it stops and
+    /// its directory is removed when it is dropped.
+    pub fn without_tls() -> Cluster {
+        Cluster::start("postgres", false)
+    }
+
+    /// The port it listens on, at 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn start(superuser: &'static str, tls: bool) -> Cluster {
         let bin = server_binaries();
         let dir = tempfile::Builder::new()
             .prefix("stixgate-pg-")
@@ -76,6 +94,8 @@ impl Cluster {
             .env("BIN", &bin)
             .env("DIR", &dir)
             .env("PORT", port.to_string())
+            .env("SUPERUSER", superuser)
+            .env("SSL", if tls { "on" } else { "off" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -90,14 +110,13 @@ impl Cluster {
             "the test PostgreSQL cluster did not start (its log is above)"
         );
         let stdin = watchdog.stdin.take().expect("piped");
-        let cluster = Cluster {
+        Cluster {
             bin,
             port,
+            superuser,
             ca,
             _watchdog: Mutex::new((watchdog, stdin)),
-        };
-        cluster.sql("postgres", "CREATE ROLE tls_only LOGIN SUPERUSER");
-        cluster
+        }
     }
 
     /// A URL of a new, empty database in the cluster.
@@ -155,7 +174,7 @@ impl Cluster {
             "-p",
             &self.port.to_string(),
             "-U",
-            "stixgate",
+            self.superuser,
             "-d",
             database,
         ]);

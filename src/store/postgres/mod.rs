@@ -54,8 +54,18 @@ pub(super) fn describe_error(error: &tokio_postgres::Error) -> String {
         message.push_str(&format!(": {inner}"));
         cause = inner.source();
     }
+    // A local PostgreSQL often has no TLS, and the default `sslmode` asks for it.
+    if message.contains(SERVER_WITHOUT_TLS) {
+        message.push_str(
+            " (to connect without TLS, as to a database on this host, set store.sslmode = \"disable\", \
+             or STIXGATE_STORE__SSLMODE=disable)",
+        );
+    }
     message
 }
+
+/// tokio-postgres's words when the server answers that it speaks no TLS.
+const SERVER_WITHOUT_TLS: &str = "server does not support TLS";
 
 fn db_error(error: tokio_postgres::Error) -> StoreError {
     StoreError::Io(Box::new(DatabaseError(error)))

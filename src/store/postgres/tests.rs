@@ -193,6 +193,27 @@ fn tls_is_used_as_sslmode_says_and_verify_full_checks_the_certificate() {
     );
 }
 
+#[test]
+fn a_server_without_tls_is_refused_under_the_default_sslmode_with_the_setting_that_connects() {
+    let cluster = Cluster::without_tls();
+    cluster.sql("postgres", "CREATE DATABASE plain");
+    let options = |sslmode| PostgresOptions {
+        url: format!("postgres://postgres@127.0.0.1:{}/plain", cluster.port()),
+        pool_size: 1,
+        sslmode,
+        ca: None,
+    };
+    let error = PostgresStore::open(&options(SslMode::Require))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("server does not support TLS"), "{error}");
+    assert!(error.contains("store.sslmode = \"disable\""), "{error}");
+    let store = PostgresStore::open(&options(SslMode::Disable)).unwrap();
+    store.apply(vec![object("indicator--without-tls")]).unwrap();
+    assert_eq!(added(&store, None).len(), 1);
+}
+
 /// A group that PostgreSQL rolls back to break a deadlock with another session is applied again.
 #[test]
 fn a_group_rolled_back_by_a_deadlock_is_applied_again() {
