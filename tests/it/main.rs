@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod compaction;
 mod crash;
+mod database_setup;
 mod deploy;
 mod envelopes_api;
 mod federation;
