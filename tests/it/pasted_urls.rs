@@ -163,3 +163,76 @@ async fn an_anonymous_reader_gets_404_for_an_unknown_id_and_for_one_it_cannot_re
     assert_eq!(status, StatusCode::OK, "{text}");
     app.stop().await;
 }
+
+/// The `sh` blocks of a page of the book.
+fn sh_blocks(page: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(page))
+        .expect("the book's page");
+    text.split("```sh\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs `script` with sh in `dir`, the server of the book's examples replaced by `app`: its standard output.
+async fn run_pasted(app: &TestApp, script: &str, dir: &std::path::Path) -> String {
+    let script = script.replace("http://127.0.0.1:8080", &app.address);
+    let dir = dir.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .args(["-e", "-c", &script])
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_sending_envelopes_commands_give_back_the_envelope_without_the_files_final_newline() {
+    let app = spawn_app().await;
+    let [commands] = <[String; 1]>::try_from(sh_blocks("docs/src/guide/sending-envelopes.md"))
+        .expect("the page's one sh block");
+    let output = run_pasted(&app, &commands, env!("CARGO_MANIFEST_DIR").as_ref()).await;
+    let file = std::fs::read_to_string(fixtures().join("intelmq/sinkhole.draft.json")).unwrap();
+    let envelope = file.strip_suffix('\n').expect("the fixture ends its line");
+    assert!(output.ends_with(envelope), "{output}");
+    assert!(
+        !output.ends_with(&file),
+        "the final newline is no part of the envelope"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_gzip_example_of_the_envelopes_api_posts_every_draft() {
+    let app = spawn_app().await;
+    let gzip = sh_blocks("docs/src/reference/envelopes-api.md")
+        .into_iter()
+        .find(|block| block.contains("gzip"))
+        .expect("the page's gzip example");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(fixtures(), dir.path().join("fixtures")).unwrap();
+    let answer: Value = serde_json::from_str(&run_pasted(&app, &gzip, dir.path()).await).unwrap();
+    let drafts = std::fs::read_dir(fixtures().join("intelmq"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".draft.json")
+        })
+        .count();
+    assert!(drafts > 1);
+    assert_eq!(answer["stored"], drafts, "{answer}");
+    app.stop().await;
+}
