@@ -48,8 +48,8 @@ def test_collections_show_counts_and_urls_of_what_the_user_may_read(server, brow
     }
     assert urls == {
         "TAXII collection": f"{server.url}/api/collections/{COLLECTION}/",
-        "MISP feed": f"{server.url}/misp/{COLLECTION}/",
-        "IntelMQ feed": f"{server.url}/intelmq/feed?collection={COLLECTION}",
+        "MISP feed": f"{server.url}/misp/{COLLECTION}",
+        "IntelMQ feed": f"{server.url}/intelmq/feed?collection={COLLECTION}&consumer=intelmq-collector",
     }
     # The style sheet was applied, so the CSP let it through.
     header = browser.find_element(By.TAG_NAME, "header")
