@@ -25,6 +25,7 @@ mod operator_page;
 #[path = "../support/pg_cluster.rs"]
 mod pg_cluster;
 mod refused_requests;
+mod remote_credentials;
 mod rights;
 mod roundtrip;
 mod scale_out;
