@@ -5,6 +5,7 @@ mod shutdown;
 
 use std::future::Future;
 use std::net::{TcpListener, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,9 +102,20 @@ pub enum StartError {
 }
 
 impl Application {
-    /// Binds the listeners (port 0 picks a free port), opens the store and starts the writer. Whatever can
-    /// fail without the store is done first, so that a start that fails leaves no new data directory behind.
+    /// Binds the listeners (port 0 picks a free port), opens the store and starts the writer. A start that
+    /// fails leaves no new data directory behind: whatever can fail without the store is done first, and a
+    /// data directory this start made is removed when a later step fails (the store did not open, the
+    /// database refused, the admin endpoint could not bind).
     pub fn build(settings: Settings) -> Result<Self, StartError> {
+        let made = NewDirectory::find(&settings.data);
+        let built = Self::build_in(settings);
+        if built.is_err() {
+            made.remove();
+        }
+        built
+    }
+
+    fn build_in(settings: Settings) -> Result<Self, StartError> {
         let bind_error = |address: &str| {
             let address = address.to_owned();
             move |reason| StartError::Bind { address, reason }
@@ -193,6 +205,11 @@ impl Application {
         self.port
     }
 
+    /// The admin endpoint's URL: loopback only, for the command line's hand-over of jobs and backups.
+    pub fn admin_url(&self) -> &str {
+        &self.admin.url
+    }
+
     /// Where the IntelMQ tcp intake listens, when it is configured.
     pub fn intelmq_tcp_address(&self) -> Option<std::net::SocketAddr> {
         self.intelmq_tcp
@@ -265,6 +282,30 @@ impl Application {
             tracing::warn!("stopped with a stage cut short; everything acknowledged is on disk");
         }
         Ok(())
+    }
+}
+
+/// The outermost directory of a data directory that does not exist yet, which a start would make; nothing
+/// when it exists.
+struct NewDirectory(Option<PathBuf>);
+
+impl NewDirectory {
+    fn find(data: &Path) -> Self {
+        let missing = data
+            .ancestors()
+            .take_while(|path| !path.as_os_str().is_empty() && !path.exists())
+            .last();
+        Self(missing.map(Path::to_owned))
+    }
+
+    /// Removes the directory, if this start made it, with what the failed start put in it.
+    fn remove(self) {
+        let Some(directory) = self.0.filter(|directory| directory.exists()) else {
+            return;
+        };
+        if let Err(error) = std::fs::remove_dir_all(&directory) {
+            tracing::warn!(%error, directory = %directory.display(), "the failed start leaves the data directory it made");
+        }
     }
 }
 

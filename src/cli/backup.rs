@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::{Common, handover, open_store};
+use super::{Common, handover, open_store, refuse_missing_data};
 use crate::backup;
 use crate::http::admin;
 use crate::store;
@@ -35,9 +35,7 @@ const TAIL: usize = 4096;
 
 pub(super) async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let settings = args.common.settings()?;
-    if !settings.data.is_dir() {
-        bail!("there is no data directory at {}", settings.data.display());
-    }
+    refuse_missing_data(&settings)?;
     let mut output = Output::open(args.output.as_deref())?;
     let written = match store::open_snapshot(&settings.store, &settings.data) {
         Ok(snapshot) => backup::write(snapshot.store(), &mut output)

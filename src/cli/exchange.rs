@@ -1,7 +1,7 @@
 //! `stixgate pull` and `push`: jobs against a remote TAXII server, run here or handed to a running server.
 
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,15 +51,33 @@ pub struct PushArgs {
 /// How to reach the remote server.
 #[derive(Debug, Args)]
 pub struct RemoteArgs {
-    /// HTTP Basic user name; needs --password.
+    /// HTTP Basic user name; needs a password (--password-file, $STIXGATE_PASSWORD or --password).
     #[arg(long)]
     user: Option<String>,
-    /// HTTP Basic password. It may start with `-`, as random ones do.
-    #[arg(long, allow_hyphen_values = true)]
+    /// HTTP Basic password. It may start with `-`, as random ones do. On the command line it shows in `ps`
+    /// and in the shell's history: prefer --password-file or $STIXGATE_PASSWORD.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "STIXGATE_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
-    /// Bearer token, sent as `Authorization: Bearer TOKEN`.
-    #[arg(long, allow_hyphen_values = true)]
+    /// A file whose first line is the HTTP Basic password (the line break after it is not part of it).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Bearer token, sent as `Authorization: Bearer TOKEN`. On the command line it shows in `ps` and in the
+    /// shell's history: prefer --token-file or $STIXGATE_TOKEN.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "STIXGATE_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
+    /// A file whose first line is the bearer token (the line break after it is not part of it).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Client certificate for TLS client authentication (PEM, leaf first); needs --key.
     #[arg(long)]
     cert: Option<PathBuf>,
@@ -79,6 +97,18 @@ pub struct RemoteArgs {
 
 impl RemoteArgs {
     fn job(mut self, mut task: Task) -> anyhow::Result<Exchange> {
+        self.password = secret_or_file(
+            self.password,
+            self.password_file.as_deref(),
+            "password",
+            "--password or $STIXGATE_PASSWORD",
+        )?;
+        self.token = secret_or_file(
+            self.token,
+            self.token_file.as_deref(),
+            "token",
+            "--token or $STIXGATE_TOKEN",
+        )?;
         // Out of the URL, which the job's reports and the server's log show.
         let url = match &mut task {
             Task::Pull { url, .. } | Task::Push { url, .. } => url,
@@ -105,6 +135,34 @@ impl RemoteArgs {
             connection,
             retries: self.retries,
         })
+    }
+}
+
+/// A secret given on the command line or in its environment variable (`given`, from `given_by`), or the
+/// first line of `file`; both at once are refused, since which one counts would be a guess. `what` names the
+/// secret for the user.
+fn secret_or_file(
+    given: Option<String>,
+    file: Option<&Path>,
+    what: &str,
+    given_by: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(file) = file else {
+        return Ok(given);
+    };
+    if given.is_some() {
+        anyhow::bail!(
+            "the {what} is given twice, in --{what}-file and in {given_by}: give it one way"
+        );
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the {what} file {}", file.display()))?;
+    match text.lines().next() {
+        Some(line) if !line.is_empty() => Ok(Some(line.to_owned())),
+        _ => anyhow::bail!(
+            "the {what} file {} has no {what} on its first line",
+            file.display()
+        ),
     }
 }
 

@@ -9,10 +9,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Common, init_logging, open_store, read_input, split_or_report};
+use super::{
+    Common, held_by_server, init_logging, open_store, read_input, refuse_missing_data,
+    split_or_report,
+};
 use crate::envelope::{Envelope, intelmq};
 use crate::ingest::{Intake, RecordStatus, Tally};
-use crate::store::{StoreError, Writer};
+use crate::store::Writer;
 
 /// Records validated and stored per durable write during `import`.
 const IMPORT_CHUNK: usize = 1000;
@@ -53,11 +56,11 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         bail!("no collection has the id or alias {name:?}");
     };
     let intake = Intake::new(&settings.intake, collection.id.clone(), tables);
-    let store = open_store(&settings).map_err(|error| match error {
-        StoreError::Locked(_) => anyhow::anyhow!(
-            "{error}. While a server runs on it, send the records to the server's POST /envelopes instead"
-        ),
-        other => other.into(),
+    let store = open_store(&settings).map_err(|error| {
+        held_by_server(
+            error,
+            "send the records to the server's POST /envelopes instead",
+        )
     })?;
     let (writer, writer_task) = Writer::start(Arc::clone(&store));
     let mut tally = Tally::default();
@@ -101,10 +104,14 @@ pub(super) async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 pub(super) fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let settings = args.common.settings()?;
-    if !settings.data.is_dir() {
-        bail!("there is no data directory at {}", settings.data.display());
-    }
-    let store = open_store(&settings)?;
+    refuse_missing_data(&settings)?;
+    let store = open_store(&settings).map_err(|error| {
+        held_by_server(
+            error,
+            "read the envelopes from the server (GET /intelmq/feed) instead, stop it first, or take a \
+             `stixgate backup`, which works while it serves",
+        )
+    })?;
     let mut out = BufWriter::new(io::stdout().lock());
     for stored in store.envelopes() {
         let stored = stored?;

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use super::{Common, read_input, split_or_report};
+use super::{ConfigFile, read_input, split_or_report};
 use crate::envelope::Envelope;
 use crate::mapping;
 
 #[derive(Debug, Args)]
 pub struct MapArgs {
     #[command(flatten)]
-    common: Common,
+    config: ConfigFile,
     /// Files to read; `-` reads standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -22,14 +22,12 @@ pub struct MapArgs {
 
 #[derive(Debug, Args)]
 pub struct UnmapArgs {
-    #[command(flatten)]
-    common: Common,
     /// The file to read; `-` reads standard input.
     file: PathBuf,
 }
 
 pub(super) fn map(args: MapArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.common.settings()?;
+    let settings = args.config.settings()?;
     let (rules, tables) = (settings.intake.rules(), settings.mapping_tables()?);
     let mut objects: Vec<serde_json::Value> = Vec::new();
     let mut failed = false;

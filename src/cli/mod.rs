@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Settings;
 use crate::envelope::{RawRecord, split_records};
 use crate::logging::init as init_logging;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Engine, Store, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,10 +55,12 @@ pub enum Command {
     Pull(exchange::PullArgs),
     /// Send the objects a local collection gained since the last push to a remote TAXII 2.1 collection.
     Push(exchange::PushArgs),
-    /// Write a backup of everything the data directory holds (NDJSON) to OUTPUT or stdout; while a server
-    /// runs on it, the server reads it at one moment and writes wait meanwhile.
+    /// Write a backup of everything the configured store holds (the sled data directory or the PostgreSQL
+    /// database), as NDJSON, to OUTPUT or stdout. It works while servers run: on sled the server reads it at
+    /// one moment and writes wait meanwhile; on PostgreSQL it reads one moment of the database.
     Backup(backup::BackupArgs),
-    /// Restore a backup (a file, or `-` for stdin) into an empty or missing data directory.
+    /// Restore a backup (a file, or `-` for stdin) into the configured store: an empty or missing sled data
+    /// directory, or an empty PostgreSQL database.
     Restore(backup::RestoreArgs),
     /// Read a password (twice and without echo on a terminal, else one line of stdin) and print its argon2
     /// hash, for `password` of a `[[users]]` entry.
@@ -67,19 +69,34 @@ pub enum Command {
     NewToken,
 }
 
+/// The configuration, for the commands that need no store (`map`, `unmap`).
 #[derive(Debug, Args)]
-pub struct Common {
+pub struct ConfigFile {
     /// TOML configuration file, layered over the embedded default.
     #[arg(long, env = "STIXGATE_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// Data directory [default: ./stixgate-data, or $STIXGATE_DATA].
+}
+
+impl ConfigFile {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(self.config.as_deref())?)
+    }
+}
+
+/// The configuration and the data directory, for the commands that open the store or a server's.
+#[derive(Debug, Args)]
+pub struct Common {
+    #[command(flatten)]
+    config: ConfigFile,
+    /// Data directory: the embedded store's (sled) files, and a running server's `admin.json`; with
+    /// PostgreSQL only `serve` uses it [default: ./stixgate-data, or $STIXGATE_DATA].
     #[arg(long, global = true)]
     data: Option<PathBuf>,
 }
 
 impl Common {
     fn settings(&self) -> anyhow::Result<Settings> {
-        let mut settings = Settings::load(self.config.as_deref())?;
+        let mut settings = self.config.settings()?;
         if let Some(data) = &self.data {
             settings.data.clone_from(data);
         }
@@ -106,6 +123,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StoreError> {
     store::open(&settings.store, &settings.data)
+}
+
+/// Refuses, on sled, a data directory that does not exist, instead of reading an empty store made there.
+fn refuse_missing_data(settings: &Settings) -> anyhow::Result<()> {
+    if settings.store.engine == Engine::Sled && !settings.data.is_dir() {
+        anyhow::bail!("there is no data directory at {}", settings.data.display());
+    }
+    Ok(())
+}
+
+/// A store that would not open, with what to do instead when a server holds it: `instead` says it.
+fn held_by_server(error: StoreError, instead: &str) -> anyhow::Error {
+    match error {
+        StoreError::Locked(_) => anyhow::anyhow!("{error}. While a server runs on it, {instead}"),
+        other => other.into(),
+    }
 }
 
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {

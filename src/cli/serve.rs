@@ -38,6 +38,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .to_owned();
     let application = Application::build(settings)?;
     tracing::info!(data, "listening on http://{host}:{}", application.port());
+    tracing::info!(
+        "the admin endpoint listens on {}, on loopback only: `stixgate pull`, `push` and `backup` hand their \
+         work to this server through it (admin.json in the data directory names it)",
+        application.admin_url()
+    );
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

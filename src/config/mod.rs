@@ -29,7 +29,8 @@ pub use users::{Principal, UserSettings};
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
-/// `STIXGATE_CONFIG` names the file itself and is read by the command line, not here.
+/// `STIXGATE_CONFIG` names the file itself, and `STIXGATE_PASSWORD` and `STIXGATE_TOKEN` are the credentials
+/// of `pull` and `push`: the command line reads them, not here.
 const ENV_PREFIX: &str = "STIXGATE_";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,7 +330,11 @@ fn layers(file: Option<&Path>) -> Result<Figment, ConfigError> {
         }
         figment = figment.merge(Toml::file_exact(file));
     }
-    Ok(figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"])))
+    Ok(figment.merge(
+        Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&["config", "password", "token"]),
+    ))
 }
 
 pub(crate) fn is_url_segment(segment: &str) -> bool {

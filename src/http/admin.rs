@@ -54,6 +54,8 @@ pub struct JobError {
 pub struct Admin {
     pub server: Server,
     pub file: PathBuf,
+    /// `http://127.0.0.1:PORT`, as `admin.json` names it.
+    pub url: String,
 }
 
 /// The admin endpoint's routes. It is built from this list alone, as the main app is from its own.
@@ -72,7 +74,11 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
     let url = format!("http://{}", listener.local_addr()?);
     let (token, digest) = secret::new_token();
     let file = data.join(ADMIN_FILE);
-    write_private(&file, &serde_json::to_vec(&AdminFile { url, token })?)?;
+    let named = AdminFile {
+        url: url.clone(),
+        token,
+    };
+    write_private(&file, &serde_json::to_vec(&named)?)?;
     let shutdown_timeout = state.settings.shutdown_timeout;
     let authenticator =
         Arc::new(Authenticator::new(&state.settings.users).with_operator_token(&digest));
@@ -88,7 +94,7 @@ pub fn start(state: web::Data<AppState>, data: &Path) -> std::io::Result<Admin> 
     .disable_signals()
     .listen(listener)?
     .run();
-    Ok(Admin { server, file })
+    Ok(Admin { server, file, url })
 }
 
 /// Writes a file only its owner may read, replacing any earlier one at once.

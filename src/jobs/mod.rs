@@ -194,12 +194,17 @@ impl Supervisor {
         let start = move || Arc::clone(&job).run();
         let (held, mut seen) = watch::channel(false);
         let (job, node) = (name.clone(), self.node.id.clone());
+        let shared = self.node.leases.shared();
         self.supervisors.push(Box::pin(async move {
             loop {
                 if seen.wait_for(|held| *held).await.is_err() {
                     return;
                 }
-                tracing::info!(job, node = &*node, "this node holds the job's lease: the job runs here");
+                if shared {
+                    tracing::info!(job, node = &*node, "this node holds the job's lease: the job runs here");
+                } else {
+                    tracing::info!(job, "the job runs here");
+                }
                 tokio::select! {
                     () = start() => return,
                     lost = seen.wait_for(|held| !*held) => {
@@ -216,11 +221,18 @@ impl Supervisor {
 
     /// Starts the keeper of the leases and the jobs' supervisors.
     pub fn start(self) -> Running {
-        tracing::info!(
-            node = self.node.id(),
-            jobs = self.jobs.len(),
-            "this node's id in the leases of background jobs"
-        );
+        if self.node.leases.shared() {
+            tracing::info!(
+                node = self.node.id(),
+                jobs = self.jobs.len(),
+                "this node's id in the leases of background jobs"
+            );
+        } else {
+            tracing::info!(
+                jobs = self.jobs.len(),
+                "every background job runs in this process: no other process shares its store"
+            );
+        }
         let supervisors = self.supervisors.into_iter().map(tokio::spawn).collect();
         let (stopping, stop_seen) = watch::channel(false);
         let keeper = (!self.jobs.is_empty()).then(|| {

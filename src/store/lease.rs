@@ -28,6 +28,10 @@ pub trait Leases: Send + Sync {
 
     /// The leases of `jobs` held now; `None` when leases are not shared (one process runs every job).
     fn holders(&self, jobs: &[String]) -> StoreResult<Option<Vec<Lease>>>;
+
+    /// Whether several processes share these leases; when not, one process runs every job and no lease is
+    /// ever given up or taken over, so there is nothing to tell about them.
+    fn shared(&self) -> bool;
 }
 
 /// The leases of a store that one process owns: it holds all of them.
@@ -44,5 +48,9 @@ impl Leases for Unshared {
 
     fn holders(&self, _jobs: &[String]) -> StoreResult<Option<Vec<Lease>>> {
         Ok(None)
+    }
+
+    fn shared(&self) -> bool {
+        false
     }
 }

@@ -169,3 +169,46 @@ fn a_password_or_token_may_start_with_a_dash() {
         assert!(stderr.contains("127.0.0.1:9"), "{flag}: {stderr}");
     }
 }
+
+#[test]
+fn export_while_a_server_runs_says_what_to_do_instead() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path());
+    let output = run_cli(&["export"], data.path(), b"");
+    server.kill();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    for instead in ["GET /intelmq/feed", "stop it first", "`stixgate backup`"] {
+        assert!(stderr.contains(instead), "{instead}: {stderr}");
+    }
+}
+
+/// `map` and `unmap` open no store, so they offer no `--data`; `unmap` reads no configuration either.
+#[test]
+fn map_and_unmap_offer_only_the_options_they_use() {
+    let help = |command: &str| {
+        let output = std::process::Command::new(BINARY)
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let (map, unmap) = (help("map"), help("unmap"));
+    assert!(map.contains("--config"), "{map}");
+    assert!(!map.contains("--data"), "{map}");
+    assert!(
+        !unmap.contains("--data") && !unmap.contains("--config"),
+        "{unmap}"
+    );
+    let refused = std::process::Command::new(BINARY)
+        .args(["map", "--data", "somewhere", "-"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    for command in ["backup", "restore"] {
+        let text = help(command);
+        assert!(text.contains("PostgreSQL database"), "{command}: {text}");
+    }
+}

@@ -10,11 +10,11 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
 use crate::federation::{count, envelopes, import};
-use crate::helpers::{TAXII, indicator, run_cli};
+use crate::helpers::{TAXII, indicator, run_cli_with_env};
 
 /// What a stub saw of one request.
 #[derive(Debug, Clone)]
-struct Seen {
+pub(crate) struct Seen {
     method: String,
     path: String,
     /// The decoded query parameters.
@@ -31,7 +31,7 @@ impl Seen {
             .map(|(_, v)| v.as_str())
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -42,14 +42,14 @@ impl Seen {
 type Answer = dyn Fn(&Seen, &[Seen]) -> HttpResponse + Send + Sync;
 
 /// A TAXII server made of one function: it gets each request and those before it.
-struct Stub {
+pub(crate) struct Stub {
     address: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     handle: ServerHandle,
 }
 
 impl Stub {
-    async fn start(
+    pub(crate) async fn start(
         answer: impl Fn(&Seen, &[Seen]) -> HttpResponse + Send + Sync + 'static,
     ) -> Self {
         Self::start_with(None, answer).await
@@ -109,7 +109,7 @@ impl Stub {
         }
     }
 
-    fn requests(&self, method: &str, path_end: &str) -> Vec<Seen> {
+    pub(crate) fn requests(&self, method: &str, path_end: &str) -> Vec<Seen> {
         let seen = self.seen.lock().unwrap();
         seen.iter()
             .filter(|s| s.method == method && s.path.ends_with(path_end))
@@ -117,23 +117,23 @@ impl Stub {
             .collect()
     }
 
-    fn collection_url(&self) -> String {
+    pub(crate) fn collection_url(&self) -> String {
         format!("{}/api/collections/c/", self.address)
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.stop(false).await;
     }
 }
 
-fn taxii(status: StatusCode, body: &Value) -> HttpResponse {
+pub(crate) fn taxii(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(TAXII)
         .body(body.to_string())
 }
 
 /// Answers the collection and API root resources; `None` for the rest.
-fn resources(seen: &Seen, max_content_length: u64) -> Option<HttpResponse> {
+pub(crate) fn resources(seen: &Seen, max_content_length: u64) -> Option<HttpResponse> {
     match seen.path.as_str() {
         "/api/collections/c/" => Some(taxii(
             StatusCode::OK,
@@ -156,13 +156,24 @@ fn page(objects: Vec<Value>, more: bool, last: &str) -> HttpResponse {
 }
 
 async fn cli(args: &[&str], data: &std::path::Path) -> (bool, String) {
-    let (args, data): (Vec<String>, _) = (
-        args.iter().map(|a| (*a).to_owned()).collect(),
-        data.to_owned(),
-    );
+    cli_with_env(args, &[], data).await
+}
+
+/// Runs `stixgate` with these environment variables, off the async threads; gives whether it succeeded, and
+/// its stderr.
+pub(crate) async fn cli_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    data: &std::path::Path,
+) -> (bool, String) {
+    let owned = |s: &&str| (*s).to_owned();
+    let args: Vec<String> = args.iter().map(owned).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (owned(k), owned(v))).collect();
+    let data = data.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&args, &data, b"")
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_cli_with_env(&args, &data, b"", &env)
     })
     .await
     .unwrap();

@@ -256,3 +256,42 @@ async fn the_admin_endpoints_requests_are_logged_with_the_operator_as_user() {
     assert_eq!(lines[0]["status"], 400);
     assert!(!server_log_text(&lines).contains(token));
 }
+
+/// On sled one process owns the store: the start log says that every job runs here, without leases (which only
+/// PostgreSQL has), and names the second port it listens on as the admin endpoint, the one `admin.json` names.
+#[test]
+fn a_sled_start_logs_its_jobs_without_leases_and_names_the_admin_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = ServerProcess::start(&data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The upkeep jobs of every sled server: pruning statuses and compacting texts.
+    while server.log_count("the job runs here") < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let admin: Value =
+        serde_json::from_slice(&std::fs::read(data.join("admin.json")).unwrap()).unwrap();
+    let lines = server.log_lines();
+    server.kill();
+    let log = lines.join("\n");
+    for job in ["prune-statuses", "compact-texts"] {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("the job runs here") && line.contains(job)),
+            "{job}: {log}"
+        );
+    }
+    assert!(
+        log.contains("every background job runs in this process"),
+        "{log}"
+    );
+    assert!(!log.to_lowercase().contains("lease"), "{log}");
+    let admin_url = admin["url"].as_str().unwrap();
+    assert!(
+        lines.iter().any(|line| line.contains(&format!(
+            "the admin endpoint listens on {admin_url}, on loopback only"
+        ))),
+        "{log}"
+    );
+}

@@ -27,6 +27,7 @@ mod pasted_urls;
 #[path = "../support/pg_cluster.rs"]
 mod pg_cluster;
 mod refused_requests;
+mod remote_credentials;
 mod rights;
 mod roundtrip;
 mod scale_out;

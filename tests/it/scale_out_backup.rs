@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::federation::envelopes;
-use crate::helpers::run_cli_with_env;
+use crate::helpers::{fixtures, run_cli_with_env};
 use crate::pg_cluster::Cluster;
 use crate::scale_out::node_with_args;
 
@@ -115,4 +115,36 @@ async fn a_backup_taken_while_a_node_writes_is_one_moment_of_the_database() {
         carriers, envelopes_kept,
         "{during} envelopes were stored while the backup ran"
     );
+}
+
+/// On PostgreSQL the command line's store commands need no data directory: `import`, `export`, `backup` and
+/// `restore` work with `--data` naming none, and make none.
+#[test]
+fn import_export_backup_and_restore_on_postgresql_need_no_data_directory() {
+    let cluster = Cluster::get();
+    let (first, second) = (cluster.fresh_database(), cluster.fresh_database());
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("never-made");
+    let run = |args: &[&str], url: &str, stdin: &[u8]| {
+        let postgres = [
+            ("STIXGATE_STORE__ENGINE", "postgres"),
+            ("STIXGATE_STORE__URL", url),
+            ("STIXGATE_STORE__SSLMODE", "disable"),
+        ];
+        let output = run_cli_with_env(args, &data, stdin, &postgres);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let fixture = fixtures().join("intelmq/sinkhole.draft.json");
+    run(&["import", fixture.to_str().unwrap()], &first, b"");
+    let exported = run(&["export"], &first, b"");
+    assert_eq!(exported.iter().filter(|&&b| b == b'\n').count(), 1);
+    let backup = run(&["backup", "-"], &first, b"");
+    run(&["restore", "-"], &second, &backup);
+    assert_eq!(run(&["export"], &second, b""), exported);
+    assert!(!data.exists(), "{} was made", data.display());
 }

@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::helpers::run_cli;
+use crate::helpers::{run_cli, run_cli_with_env};
 
 fn stderr_of(args: &[&str], data: &Path) -> String {
     let output = run_cli(args, data, b"");
@@ -63,4 +63,39 @@ fn a_data_directory_that_cannot_be_made_is_named_with_the_cause() {
             assert!(stderr.contains(&expected), "{args:?}: {stderr}");
         }
     }
+}
+
+/// On PostgreSQL the data directory holds only the admin endpoint's file: a start refused by the database
+/// leaves no directory (nor the parents it would have made) behind, as on sled.
+#[test]
+fn a_start_the_database_refuses_leaves_no_data_directory() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgres://stixgate@{}/stixgate",
+        closed.local_addr().unwrap()
+    );
+    drop(closed);
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("fresh").join("data");
+    let output = run_cli_with_env(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &data,
+        b"",
+        &[
+            ("STIXGATE_STORE__ENGINE", "postgres"),
+            ("STIXGATE_STORE__URL", &url),
+            ("STIXGATE_STORE__SSLMODE", "disable"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to the PostgreSQL database"),
+        "{stderr}"
+    );
+    assert!(
+        !parent.path().join("fresh").exists(),
+        "the failed start created {}",
+        data.display()
+    );
 }

@@ -87,6 +87,10 @@ impl Leases for PostgresLeases {
             Ok(Some(leases))
         })
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
