@@ -4,7 +4,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::{ConfigError, errors, layers};
+use super::{ConfigError, extracted};
 use crate::secret::split_url_credentials;
 
 /// What stands in for a secret.
@@ -19,9 +19,7 @@ const URL_KEYS: [&str; 2] = ["url", "proxy"];
 /// The configuration that `file` and the environment make, as TOML, with every secret replaced by
 /// [`REDACTED`].
 pub fn effective(file: Option<&Path>) -> Result<String, ConfigError> {
-    let mut value: Value = layers(file)?
-        .extract()
-        .map_err(|error| errors::not_loaded(error, file))?;
+    let mut value: Value = extracted(file)?;
     redact(&mut value);
     toml::to_string_pretty(&value)
         .map_err(|e| ConfigError::Invalid(format!("cannot write the configuration as TOML: {e}")))

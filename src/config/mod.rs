@@ -192,9 +192,7 @@ impl Settings {
     /// The embedded default, then `file` if given, then `STIXGATE_*` variables.
     /// An error names where the mistake is written: the file's line and column, or the environment variable.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let settings: Settings = layers(file)?
-            .extract()
-            .map_err(|error| errors::not_loaded(error, file))?;
+        let settings: Settings = extracted(file)?;
         settings
             .validate()
             .map_err(|error| errors::refused(error, file))?;
@@ -392,6 +390,13 @@ fn layers(file: Option<&Path>) -> Result<Figment, ConfigError> {
         figment = figment.merge(Toml::file_exact(file));
     }
     Ok(figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"])))
+}
+
+/// The layers read into `T`, or what is wrong with them in the operator's words.
+fn extracted<T: serde::de::DeserializeOwned>(file: Option<&Path>) -> Result<T, ConfigError> {
+    layers(file)?
+        .extract()
+        .map_err(|error| errors::not_loaded(error, file))
 }
 
 pub(crate) fn is_url_segment(segment: &str) -> bool {
