@@ -248,8 +248,8 @@ impl Settings {
         }
         let mut ids = HashSet::new();
         let mut paths = HashSet::new();
-        for (r, root) in self.api_roots.iter().enumerate() {
-            let path = format!("api_roots[{r}].path");
+        for (root_index, root) in self.api_roots.iter().enumerate() {
+            let path = format!("api_roots[{root_index}].path");
             if root.path.is_empty() || !root.path.split('/').all(is_url_segment) {
                 return invalid_at(
                     &path,
@@ -266,8 +266,10 @@ impl Settings {
                 );
             }
             let mut aliases = HashSet::new();
-            for (c, collection) in root.collections.iter().enumerate() {
-                let key = |name: &str| format!("api_roots[{r}].collections[{c}].{name}");
+            for (collection_index, collection) in root.collections.iter().enumerate() {
+                let key = |name: &str| {
+                    format!("api_roots[{root_index}].collections[{collection_index}].{name}")
+                };
                 if uuid::Uuid::try_parse(&collection.id).is_err() {
                     return invalid_at(
                         &key("id"),
