@@ -3,23 +3,69 @@
 
 use std::path::Path;
 
-use figment::Source;
 use figment::error::{Actual, Kind};
+use figment::providers::Serialized;
+use figment::value::Value;
+use figment::{Figment, Source};
 
 use super::ConfigError;
 use super::effective::SECRET_KEYS;
 use super::place::{KeyPath, Place, Spot, WrittenFile, environment_variable};
 use crate::quote;
 
-/// figment could not read the layers into settings: each of its errors told as the operator wrote the
-/// configuration.
-pub(super) fn not_loaded(error: figment::Error, file: Option<&Path>) -> ConfigError {
+/// What reads the merged layers into settings again, and its error, if any.
+pub(super) type ReadAgain<'a> = &'a dyn Fn(&Figment) -> Option<figment::Error>;
+
+/// figment could not read `layers` into settings (with `read_again`): each of its errors told as the operator
+/// wrote the configuration.
+pub(super) fn not_loaded(
+    error: figment::Error,
+    file: Option<&Path>,
+    layers: &Figment,
+    read_again: ReadAgain,
+) -> ConfigError {
     let written = file.and_then(WrittenFile::read);
     let lines: Vec<String> = error
         .into_iter()
-        .map(|error| explain(&error, written.as_ref()))
+        .map(|error| {
+            let choices = match &error.kind {
+                Kind::InvalidType(_, expected) if names_an_enum(expected) => {
+                    choices_at(layers, &error.path, read_again)
+                }
+                _ => None,
+            };
+            explain(&error, choices, written.as_ref())
+        })
         .collect();
     ConfigError::Reported(lines.join("\nconfiguration: "))
+}
+
+fn names_an_enum(expected: &str) -> bool {
+    expected.starts_with("enum ") || expected == "variant identifier"
+}
+
+/// The names an enum accepts at `path`, where a value of another type was written: serde names only the enum's
+/// type then, so the merged layers are read again with a name that no enum has (`""`) in its place, which
+/// serde answers with the names.
+fn choices_at(
+    layers: &Figment,
+    path: &[String],
+    read_again: ReadAgain,
+) -> Option<&'static [&'static str]> {
+    let mut merged: Value = layers.extract().ok()?;
+    let slot = path
+        .iter()
+        .try_fold(&mut merged, |value, segment| match value {
+            Value::Dict(_, entries) => entries.get_mut(segment),
+            Value::Array(_, items) => items.get_mut(segment.parse::<usize>().ok()?),
+            _ => None,
+        })?;
+    *slot = Value::from("");
+    let error = read_again(&Figment::from(Serialized::defaults(merged)))?;
+    error.into_iter().find_map(|error| match error.kind {
+        Kind::UnknownVariant(_, choices) if error.path == path => Some(choices),
+        _ => None,
+    })
 }
 
 /// A check after loading refused the configuration: said where the value it refuses is written, when the
@@ -46,9 +92,13 @@ pub(super) fn refused(error: ConfigError, file: Option<&Path>) -> ConfigError {
     })
 }
 
-fn explain(error: &figment::Error, written: Option<&WrittenFile>) -> String {
+fn explain(
+    error: &figment::Error,
+    choices: Option<&[&str]>,
+    written: Option<&WrittenFile>,
+) -> String {
     let key = KeyPath::new(error.path.clone());
-    let what = describe(&error.kind, &key);
+    let what = describe(&error.kind, choices, &key);
     let place = match error.metadata.as_ref().and_then(|m| m.source.as_ref()) {
         Some(Source::File(path)) => {
             let Some(file) = written.filter(|file| file.path() == path) else {
@@ -72,8 +122,8 @@ fn explain(error: &figment::Error, written: Option<&WrittenFile>) -> String {
     }
 }
 
-/// What is wrong with `key`, without where it is written.
-fn describe(kind: &Kind, key: &KeyPath) -> String {
+/// What is wrong with `key`, without where it is written; `choices` are the names an enum there accepts.
+fn describe(kind: &Kind, choices: Option<&[&str]>, key: &KeyPath) -> String {
     let secret = key
         .segments()
         .iter()
@@ -100,7 +150,7 @@ fn describe(kind: &Kind, key: &KeyPath) -> String {
         }
         Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => format!(
             "`{key}` must be {}, not {}",
-            expected_words(expected),
+            choices.map_or_else(|| expected_words(expected), one_of),
             found_words(found, secret)
         ),
         Kind::MissingField(field) if key.is_empty() => format!("the key `{field}` is missing"),
@@ -130,7 +180,7 @@ fn expected_words(expected: &str) -> String {
         "a sequence" | "a tuple" => "a list",
         "a map" => "a table",
         _ if expected.starts_with("struct ") => "a table",
-        _ if expected.starts_with("enum ") || expected == "variant identifier" => {
+        _ if names_an_enum(expected) => {
             "one of the names (in quotes) that the configuration reference lists"
         }
         _ => expected,
@@ -293,6 +343,20 @@ mod tests {
             assert_eq!(
                 refusal(jail, "log_format = \"xml\"\n"),
                 "configuration: c.toml:1:14: `log_format` must be one of \"text\", \"json\", not \"xml\""
+            );
+            assert_eq!(
+                refusal(jail, "[intake]\nmint = 4\n"),
+                "configuration: c.toml:2:8: `intake.mint` must be one of \"uuid4\", \"cycat\", \"hash\", not 4",
+                "a value of another type: the names, asked of serde again"
+            );
+            assert_eq!(
+                refusal(
+                    jail,
+                    "[[peer]]\nurl = \"https://b.example/\"\ndirection = true\ninterval = 60\n"
+                ),
+                "configuration: c.toml:3:13: `peer[0].direction` must be one of \"pull\", \"push\", \"both\", \
+                 not true",
+                "in an entry of a list too"
             );
             Ok(())
         });

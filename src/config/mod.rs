@@ -396,9 +396,11 @@ fn layers(file: Option<&Path>) -> Result<Figment, ConfigError> {
 
 /// The layers read into `T`, or what is wrong with them in the operator's words.
 fn extracted<T: serde::de::DeserializeOwned>(file: Option<&Path>) -> Result<T, ConfigError> {
-    layers(file)?
+    let layers = layers(file)?;
+    let read_again = |again: &Figment| again.extract::<T>().err();
+    layers
         .extract()
-        .map_err(|error| errors::not_loaded(error, file))
+        .map_err(|error| errors::not_loaded(error, file, &layers, &read_again))
 }
 
 pub(crate) fn is_url_segment(segment: &str) -> bool {
