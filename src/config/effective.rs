@@ -4,7 +4,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::{ConfigError, layers};
+use super::{ConfigError, extracted};
 use crate::secret::split_url_credentials;
 
 /// What stands in for a secret.
@@ -12,16 +12,14 @@ pub const REDACTED: &str = "<redacted>";
 
 /// Keys whose values are secrets wherever they are: password hashes, peer passwords and tokens, and the
 /// digests of users' tokens (a digest is not the token, but it is no one's business either).
-const SECRET_KEYS: [&str; 3] = ["password", "token", "tokens"];
+pub(super) const SECRET_KEYS: [&str; 3] = ["password", "token", "tokens"];
 /// Keys whose values are URLs that may hold a `user:password@`.
 const URL_KEYS: [&str; 2] = ["url", "proxy"];
 
 /// The configuration that `file` and the environment make, as TOML, with every secret replaced by
 /// [`REDACTED`].
 pub fn effective(file: Option<&Path>) -> Result<String, ConfigError> {
-    let mut value: Value = layers(file)?
-        .extract()
-        .map_err(|e| ConfigError::Load(Box::new(e)))?;
+    let mut value: Value = extracted(file)?;
     redact(&mut value);
     toml::to_string_pretty(&value)
         .map_err(|e| ConfigError::Invalid(format!("cannot write the configuration as TOML: {e}")))

@@ -10,42 +10,49 @@ impl Settings {
         let unknown =
             |collection: &str| format!("no collection has the id or alias {collection:?}");
         if let Some(tcp) = &self.intelmq.tcp {
-            let invalid =
-                |message: String| Err(ConfigError::Invalid(format!("intelmq.tcp: {message}")));
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::at(
+                    format!("intelmq.tcp.{key}"),
+                    format!("intelmq.tcp: {message}"),
+                ))
+            };
             if let Some(collection) = &tcp.collection
                 && self.collection(collection).is_none()
             {
-                return invalid(unknown(collection));
+                return invalid("collection", unknown(collection));
             }
             if tcp.separator.is_empty() {
-                return invalid("separator must not be empty".into());
+                return invalid("separator", "separator must not be empty".into());
             }
         }
         let mut entries = HashSet::new();
-        for push in &self.intelmq.push {
-            let invalid = |message: String| {
-                Err(ConfigError::Invalid(format!(
-                    "intelmq.push {:?}: {message}",
-                    push.url
-                )))
+        for (index, push) in self.intelmq.push.iter().enumerate() {
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::at(
+                    format!("intelmq.push[{index}]{key}"),
+                    format!("intelmq.push {:?}: {message}", push.url),
+                ))
             };
             match reqwest::Url::parse(&push.url) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-                _ => return invalid("url must be an http:// or https:// URL".into()),
+                _ => return invalid(".url", "url must be an http:// or https:// URL".into()),
             }
             let collection = push.collection(&self.intake.collection);
             if self.collection(collection).is_none() {
-                return invalid(unknown(collection));
+                return invalid(".collection", unknown(collection));
             }
             // The entry's cursor is kept under its URL and collection: two such entries would share it.
             if !entries.insert((push.url.as_str(), collection)) {
-                return invalid("another entry pushes the same collection to this url".into());
+                return invalid(
+                    "",
+                    "another entry pushes the same collection to this url".into(),
+                );
             }
             if push.interval == 0 {
-                return invalid("interval must be at least 1 (seconds)".into());
+                return invalid(".interval", "interval must be at least 1 (seconds)".into());
             }
             if let Err(error) = push.field_list() {
-                return invalid(error.to_string());
+                return invalid(".fields", error.to_string());
             }
         }
         Ok(())

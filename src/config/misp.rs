@@ -5,29 +5,46 @@ use super::{ConfigError, Settings, is_url_segment};
 
 impl Settings {
     pub(super) fn validate_misp(&self) -> Result<(), ConfigError> {
-        let invalid = |message: String| Err(ConfigError::Invalid(message));
         let mut names = std::collections::HashSet::new();
-        for feed in &self.misp.feeds {
+        for (index, feed) in self.misp.feeds.iter().enumerate() {
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::at(
+                    format!("misp.feeds[{index}].{key}"),
+                    message,
+                ))
+            };
             if !is_url_segment(&feed.name) {
-                return invalid(format!(
-                    "misp.feeds name {:?} must be one URL segment of [A-Za-z0-9._~-]",
-                    feed.name
-                ));
+                return invalid(
+                    "name",
+                    format!(
+                        "misp.feeds name {:?} must be one URL segment of [A-Za-z0-9._~-]",
+                        feed.name
+                    ),
+                );
             }
             if !names.insert(feed.name.as_str()) {
-                return invalid(format!("misp.feeds name {:?} is used twice", feed.name));
+                return invalid(
+                    "name",
+                    format!("misp.feeds name {:?} is used twice", feed.name),
+                );
             }
             if self.collection(&feed.name).is_some() {
-                return invalid(format!(
-                    "misp.feeds name {:?} is a collection's id or alias, whose feed is served there already",
-                    feed.name
-                ));
+                return invalid(
+                    "name",
+                    format!(
+                        "misp.feeds name {:?} is a collection's id or alias, whose feed is served there already",
+                        feed.name
+                    ),
+                );
             }
             if self.collection(&feed.collection).is_none() {
-                return invalid(format!(
-                    "misp.feeds {:?}: collection {:?} names no collection (by id or alias)",
-                    feed.name, feed.collection
-                ));
+                return invalid(
+                    "collection",
+                    format!(
+                        "misp.feeds {:?}: collection {:?} names no collection (by id or alias)",
+                        feed.name, feed.collection
+                    ),
+                );
             }
         }
         Ok(())

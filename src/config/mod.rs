@@ -16,9 +16,11 @@ use crate::misp::MispSettings;
 use crate::store::{CollectionNames, StoreSettings};
 
 mod effective;
+mod errors;
 mod intelmq;
 mod misp;
 mod peers;
+mod place;
 mod proxies;
 mod users;
 
@@ -167,32 +169,59 @@ impl CollectionSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// What is wrong, said where it is written: `file:line:column: ...`, or the environment variable.
     #[error("configuration: {0}")]
-    Load(Box<figment::Error>),
+    Reported(String),
     #[error("configuration: {0}")]
     Invalid(String),
+    /// What a check after loading refuses, with the key whose value it refuses, as TOML writes it
+    /// (`peer[0].interval`), so that the report can say where that value is written.
+    #[error("configuration: {message}")]
+    InvalidKey { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(super) fn at(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::InvalidKey {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
 }
 
 impl Settings {
     /// The embedded default, then `file` if given, then `STIXGATE_*` variables.
+    /// An error names where the mistake is written: the file's line and column, or the environment variable.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let settings: Settings = layers(file)?
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
-        settings.validate()?;
-        settings.lift_peer_credentials()
+        let settings: Settings = extracted(file)?;
+        settings
+            .validate()
+            .map_err(|error| errors::refused(error, file))?;
+        settings
+            .lift_peer_credentials()
+            .map_err(|error| errors::refused(error, file))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let invalid_at = |key: &str, message: String| Err(ConfigError::at(key, message));
         if self.max_content_length == 0 {
-            return invalid("max_content_length must be greater than 0".into());
+            return invalid_at(
+                "max_content_length",
+                "max_content_length must be greater than 0".into(),
+            );
         }
         if !(1..=3600).contains(&self.shutdown_timeout) {
-            return invalid("shutdown_timeout must be between 1 and 3600 seconds".into());
+            return invalid_at(
+                "shutdown_timeout",
+                "shutdown_timeout must be between 1 and 3600 seconds".into(),
+            );
         }
         if self.body_timeout == 0 {
-            return invalid("body_timeout must be at least 1 (seconds)".into());
+            return invalid_at(
+                "body_timeout",
+                "body_timeout must be at least 1 (seconds)".into(),
+            );
         }
         if let Err(error) = self.store.check() {
             return invalid(error.to_string());
@@ -200,60 +229,90 @@ impl Settings {
         if self.taxii.default_page_size == 0
             || self.taxii.default_page_size > self.taxii.max_page_size
         {
-            return invalid(
+            return invalid_at(
+                "taxii.default_page_size",
                 "taxii.default_page_size must be between 1 and taxii.max_page_size".into(),
             );
         }
         if self.taxii.status_retention_hours < 24 {
-            return invalid(
+            return invalid_at(
+                "taxii.status_retention_hours",
                 "taxii.status_retention_hours must be at least 24 (TAXII 2.1 §4.3)".into(),
             );
         }
         self.validate_users()?;
         if self.intake.mint == MintMode::Cycat && self.intake.instance.trim().is_empty() {
-            return invalid(
+            return invalid_at(
+                "intake.instance",
                 "intake.instance must name the instance when intake.mint is \"cycat\"".into(),
             );
         }
         let mut ids = HashSet::new();
         let mut paths = HashSet::new();
-        for root in &self.api_roots {
+        for (root_index, root) in self.api_roots.iter().enumerate() {
+            let path = format!("api_roots[{root_index}].path");
             if root.path.is_empty() || !root.path.split('/').all(is_url_segment) {
-                return invalid(format!(
-                    "api_roots.path {:?} must be one or more URL segments of [A-Za-z0-9._~-] separated by /",
-                    root.path
-                ));
+                return invalid_at(
+                    &path,
+                    format!(
+                        "api_roots.path {:?} must be one or more URL segments of [A-Za-z0-9._~-] separated by /",
+                        root.path
+                    ),
+                );
             }
             if !paths.insert(root.path.as_str()) {
-                return invalid(format!("api_roots.path {:?} is used twice", root.path));
+                return invalid_at(
+                    &path,
+                    format!("api_roots.path {:?} is used twice", root.path),
+                );
             }
             let mut aliases = HashSet::new();
-            for collection in &root.collections {
+            for (collection_index, collection) in root.collections.iter().enumerate() {
+                let key = |name: &str| {
+                    format!("api_roots[{root_index}].collections[{collection_index}].{name}")
+                };
                 if uuid::Uuid::try_parse(&collection.id).is_err() {
-                    return invalid(format!("collection id {:?} must be a UUID", collection.id));
+                    return invalid_at(
+                        &key("id"),
+                        format!("collection id {:?} must be a UUID", collection.id),
+                    );
                 }
                 if !ids.insert(collection.id.as_str()) {
-                    return invalid(format!("collection id {:?} is used twice", collection.id));
+                    return invalid_at(
+                        &key("id"),
+                        format!("collection id {:?} is used twice", collection.id),
+                    );
                 }
-                for name in collection.read.iter().chain(&collection.write) {
+                let lists = [("read", &collection.read), ("write", &collection.write)];
+                for (list, name) in lists
+                    .iter()
+                    .flat_map(|(list, names)| names.iter().map(move |n| (list, n)))
+                {
                     if name != "*" && !self.users.iter().any(|u| &u.name == name) {
-                        return invalid(format!(
-                            "collection {:?} names the unknown user {name:?}",
-                            collection.id
-                        ));
+                        return invalid_at(
+                            &key(list),
+                            format!(
+                                "collection {:?} names the unknown user {name:?}",
+                                collection.id
+                            ),
+                        );
                     }
                 }
                 if let Some(alias) = &collection.alias {
                     if !is_url_segment(alias) {
-                        return invalid(format!(
-                            "collection alias {alias:?} must be one URL segment"
-                        ));
+                        return invalid_at(
+                            &key("alias"),
+                            format!("collection alias {alias:?} must be one URL segment"),
+                        );
                     }
                     if !aliases.insert(alias.as_str()) {
-                        return invalid(format!(
-                            "collection alias {alias:?} is used twice in api root {:?}",
-                            root.path
-                        ));
+                        return invalid_at(
+                            &key("alias"),
+                            format!(
+                                "collection alias {alias:?} is used twice in api root {:?}",
+                                root.path
+                            ),
+                        );
                     }
                 }
             }
@@ -262,11 +321,14 @@ impl Settings {
         self.validate_intelmq()?;
         self.validate_misp()?;
         if self.collection(&self.intake.collection).is_none() {
-            return invalid(format!(
-                "intake.collection {:?} names no collection (by id or alias) of any api root; an [[api_roots]] \
+            return invalid_at(
+                "intake.collection",
+                format!(
+                    "intake.collection {:?} names no collection (by id or alias) of any api root; an [[api_roots]] \
                  list in a file replaces the default's, with its collections",
-                self.intake.collection
-            ));
+                    self.intake.collection
+                ),
+            );
         }
         Ok(())
     }
@@ -335,6 +397,15 @@ fn layers(file: Option<&Path>) -> Result<Figment, ConfigError> {
             .split("__")
             .ignore(&["config", "password", "token"]),
     ))
+}
+
+/// The layers read into `T`, or what is wrong with them in the operator's words.
+fn extracted<T: serde::de::DeserializeOwned>(file: Option<&Path>) -> Result<T, ConfigError> {
+    let layers = layers(file)?;
+    let read_again = |again: &Figment| again.extract::<T>().err();
+    layers
+        .extract()
+        .map_err(|error| errors::not_loaded(error, file, &layers, &read_again))
 }
 
 pub(crate) fn is_url_segment(segment: &str) -> bool {

@@ -9,36 +9,41 @@ impl Settings {
     /// Moves a peer URL's `user:password@` into its `user` and `password`, so that the URL can be shown
     /// (in `/peers`, logs, errors and metric labels) without them.
     pub(super) fn lift_peer_credentials(mut self) -> Result<Self, ConfigError> {
-        for peer in &mut self.peer {
+        for (index, peer) in self.peer.iter_mut().enumerate() {
             crate::secret::lift_url_credentials(
                 &mut peer.url,
                 &mut peer.user,
                 &mut peer.password,
                 peer.token.as_deref(),
             )
-            .map_err(|problem| ConfigError::Invalid(format!("peer: {problem}")))?;
+            .map_err(|problem| {
+                ConfigError::at(format!("peer[{index}].url"), format!("peer: {problem}"))
+            })?;
         }
         Ok(self)
     }
 
     pub(super) fn validate_peers(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
-        for peer in &self.peer {
-            let invalid = |message: String| {
-                Err(ConfigError::Invalid(format!(
-                    "peer {:?}: {message}",
-                    peer.name()
-                )))
+        for (index, peer) in self.peer.iter().enumerate() {
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::at(
+                    format!("peer[{index}]{key}"),
+                    format!("peer {:?}: {message}", peer.name()),
+                ))
             };
             if !names.insert(peer.name()) {
-                return invalid("the name is used by another peer; give each a `name`".into());
+                return invalid(
+                    ".name",
+                    "the name is used by another peer; give each a `name`".into(),
+                );
             }
             if peer.interval == 0 {
-                return invalid("interval must be at least 1 (seconds)".into());
+                return invalid(".interval", "interval must be at least 1 (seconds)".into());
             }
             for job in peer.exchanges(&self.intake.collection) {
                 if let Err(error) = job.check(&self.collection_names()) {
-                    return invalid(error.to_string());
+                    return invalid("", error.to_string());
                 }
             }
         }

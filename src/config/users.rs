@@ -32,32 +32,43 @@ pub enum Principal {
 
 impl Settings {
     pub(super) fn validate_users(&self) -> Result<(), ConfigError> {
-        let invalid = |message: String| Err(ConfigError::Invalid(message));
         let mut names = HashSet::new();
-        for user in &self.users {
+        for (index, user) in self.users.iter().enumerate() {
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::at(format!("users[{index}]{key}"), message))
+            };
             if user.name.is_empty() || user.name.contains(':') || user.name == "*" {
-                return invalid(format!(
-                    "user name {:?} must be non-empty, without ':', and not \"*\"",
-                    user.name
-                ));
+                return invalid(
+                    ".name",
+                    format!(
+                        "user name {:?} must be non-empty, without ':', and not \"*\"",
+                        user.name
+                    ),
+                );
             }
             if !names.insert(user.name.as_str()) {
-                return invalid(format!("user {:?} is configured twice", user.name));
+                return invalid(".name", format!("user {:?} is configured twice", user.name));
             }
             if user.password.is_none() && user.tokens.is_empty() {
-                return invalid(format!(
-                    "user {:?} has neither a password nor a token, so nobody can ever log in as it; \
+                return invalid(
+                    "",
+                    format!(
+                        "user {:?} has neither a password nor a token, so nobody can ever log in as it; \
                      give it one (`stixgate hash-password`, `stixgate new-token`) or remove it",
-                    user.name
-                ));
+                        user.name
+                    ),
+                );
             }
             if let Some(hash) = &user.password
                 && argon2::PasswordHash::new(hash).is_err()
             {
-                return invalid(format!(
-                    "the password of user {:?} is not an argon2 hash; make one with `stixgate hash-password`",
-                    user.name
-                ));
+                return invalid(
+                    ".password",
+                    format!(
+                        "the password of user {:?} is not an argon2 hash; make one with `stixgate hash-password`",
+                        user.name
+                    ),
+                );
             }
             if let Some(bad) = user
                 .tokens
@@ -65,12 +76,15 @@ impl Settings {
                 .position(|t| t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 // Not repeated: what is there may be the token itself, put there by mistake.
-                return invalid(format!(
-                    "token {} of user {:?} is not a SHA-256 in hex (the token's digest, not the token); \
+                return invalid(
+                    &format!(".tokens[{bad}]"),
+                    format!(
+                        "token {} of user {:?} is not a SHA-256 in hex (the token's digest, not the token); \
                      `stixgate new-token` prints one",
-                    bad + 1,
-                    user.name
-                ));
+                        bad + 1,
+                        user.name
+                    ),
+                );
             }
         }
         Ok(())

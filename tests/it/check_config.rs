@@ -8,15 +8,21 @@ use std::process::{Command, Output};
 use stixgate::config::{DEFAULT_CONFIG, REDACTED};
 use stixgate::secret::{hash_password, token_digest};
 
-use crate::helpers::{BINARY, COLLECTION};
+use crate::helpers::{BINARY, COLLECTION, run_cli_with_env};
 
 fn check_config(dir: &Path, text: &str) -> Output {
+    check_config_with_env(dir, text, &[])
+}
+
+/// `check-config` on `text`, written to `stixgate.toml` in `dir`, with these environment variables set.
+fn check_config_with_env(dir: &Path, text: &str, env: &[(&str, &str)]) -> Output {
     let config = dir.join("stixgate.toml");
     std::fs::write(&config, text).unwrap();
     Command::new(BINARY)
         .args(["check-config", "--config"])
         .arg(&config)
         .env_remove("STIXGATE_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -106,7 +112,10 @@ fn what_serve_would_refuse_exits_non_zero_and_names_the_problem() {
             "trusted_proxies = [\"10.0.0.0/40\"]\n".to_owned(),
             "\"10.0.0.0/40\" is not an address".to_owned(),
         ),
-        ("log_format = \"xml\"\n".to_owned(), "log_format".to_owned()),
+        (
+            "log_format = \"xml\"\n".to_owned(),
+            "`log_format` must be one of \"text\", \"json\", not \"xml\"".to_owned(),
+        ),
         (
             "[store]\nengine = \"postgres\"\n".to_owned(),
             "store.engine = \"postgres\" needs store.url".to_owned(),
@@ -116,7 +125,10 @@ fn what_serve_would_refuse_exits_non_zero_and_names_the_problem() {
                 .to_owned(),
             "sslmode = \"verify-full\" needs store.ca".to_owned(),
         ),
-        ("colour = \"red\"\n".to_owned(), "colour".to_owned()),
+        (
+            "colour = \"red\"\n".to_owned(),
+            "unknown key `colour`; the keys here are `listen`, `data`".to_owned(),
+        ),
         (
             "[[users]]\nname = \"alice\"\npassword = \"hunter2\"\n".to_owned(),
             "not an argon2 hash".to_owned(),
@@ -143,6 +155,85 @@ fn what_serve_would_refuse_exits_non_zero_and_names_the_problem() {
             "{text}: nothing printed when refused"
         );
         assert!(!stderr(&output).contains("hunter2"), "{}", stderr(&output));
+    }
+}
+
+/// A mistake is said where it is written (the file's line and column, or the environment variable), with the
+/// key as TOML writes it, in an operator's words, and with the nearest valid key; `serve` says the same.
+#[test]
+fn mistakes_are_said_where_they_are_written_in_an_operators_words_and_serve_says_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stixgate.toml");
+    let file = config.display().to_string();
+    let typo = format!(
+        "[taxii]\ntitle = \"mine\"\n\n[[api_roots]]\npath = \"api\"\ntitle = \"t\"\n\
+         [[api_roots.collections]]\nid = \"{COLLECTION}\"\nalias = \"intelmq\"\ntitle = \"c\"\n  anonymus_read = true\n"
+    );
+    let peer = "[[peer]]\nurl = \"https://b.example/api/collections/x/\"\ndirection = \"pull\"\ninterval = 0\n";
+    let none: &[(&str, &str)] = &[];
+    let cases = [
+        (
+            typo.as_str(),
+            none,
+            format!(
+                "{file}:11:3: unknown key `api_roots[0].collections[0].anonymus_read`; did you mean \
+                 `anonymous_read`?"
+            ),
+        ),
+        (
+            "[taxii]\nmax_page_size = \"ten\"\n",
+            none,
+            format!("{file}:2:17: `taxii.max_page_size` must be a whole number (0 or more), not \"ten\""),
+        ),
+        (
+            "[metrics]\npublic = 1\n",
+            none,
+            format!("{file}:2:10: `metrics.public` must be true or false, not 1"),
+        ),
+        (
+            "[intake]\nmint = \"uuid5\"\n",
+            none,
+            format!(
+                "{file}:2:8: `intake.mint` must be one of \"uuid4\", \"cycat\", \"hash\", not \"uuid5\"; \
+                 did you mean \"uuid4\"?"
+            ),
+        ),
+        (
+            "[taxii]\ntitle = \"mine\"\n",
+            &[("STIXGATE_TAXII__MAX_PAGE_SIZE", "-1")],
+            "environment variable STIXGATE_TAXII__MAX_PAGE_SIZE: `taxii.max_page_size` must be a whole \
+             number (0 or more), not -1"
+                .to_owned(),
+        ),
+        (
+            peer,
+            none,
+            format!(
+                "{file}:4:12: peer \"https://b.example/api/collections/x/\": interval must be at least 1 \
+                 (seconds)"
+            ),
+        ),
+    ];
+    for (text, env, expected) in cases {
+        let checked = check_config_with_env(dir.path(), text, env);
+        assert!(!checked.status.success(), "{text}");
+        assert_eq!(
+            stderr(&checked),
+            format!("stixgate: configuration: {expected}\n"),
+            "{text}"
+        );
+        let served = run_cli_with_env(
+            &["serve", "--listen", "127.0.0.1:0", "--config", &file],
+            &dir.path().join("data"),
+            b"",
+            env,
+        );
+        assert!(!served.status.success(), "{text}");
+        assert_eq!(
+            stderr(&served),
+            stderr(&checked),
+            "serve says what check-config says"
+        );
     }
 }
 
