@@ -149,6 +149,37 @@ mod tests {
     }
 
     #[test]
+    // figment's `Jail` fixes the closure's error type; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
+    fn public_url_is_checked_when_the_configuration_is_loaded() {
+        use super::super::Settings;
+        use std::path::Path;
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Settings::load(None).unwrap().public_url,
+                None,
+                "unset by default"
+            );
+            jail.set_env("STIXGATE_PUBLIC_URL", "https://taxii.example.org/");
+            let loaded = Settings::load(None).unwrap().public_url;
+            assert_eq!(loaded.unwrap().as_str(), "https://taxii.example.org");
+            jail.set_env("STIXGATE_PUBLIC_URL", "");
+            let error = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                error.contains("is not a URL"),
+                "an empty value is none: {error}"
+            );
+            jail.clear_env();
+            jail.create_file("c.toml", "public_url = \"https://taxii.example.org/?x\"\n")?;
+            let error = Settings::load(Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("must have no query"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn hosts_and_ports_are_told_from_anything_else() {
         for valid in [
             "localhost",
