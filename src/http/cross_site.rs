@@ -80,7 +80,7 @@ fn cross_site(request: &HttpRequest, trusted_proxies: &[AddressBlock]) -> Option
             "its Origin {} is not this server's {}",
             shown(origin),
             own.as_deref()
-                .map_or_else(|| "(no Host header)".into(), shown)
+                .map_or_else(|| "(its Host is not a host[:port])".into(), shown)
         )
     })
 }
