@@ -22,10 +22,12 @@ mod misp;
 mod peers;
 mod place;
 mod proxies;
+mod public_url;
 mod users;
 
 pub use effective::{REDACTED, effective};
 pub use proxies::{AddressBlock, client_address, is_trusted_proxy};
+pub use public_url::{PublicUrl, is_host_and_port};
 pub use users::{Principal, UserSettings};
 
 /// The embedded default configuration, printed by `stixgate serve --print-default-config`.
@@ -51,6 +53,9 @@ pub struct Settings {
     pub shutdown_timeout: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client; it is ignored from anyone else.
     pub trusted_proxies: Vec<AddressBlock>,
+    /// The address clients reach this server at, for the absolute URLs of discovery and the operator page;
+    /// when unset, the request's own (`Host`, or a trusted proxy's headers).
+    pub public_url: Option<PublicUrl>,
     pub tls: Option<TlsSettings>,
     /// A directory whose `intelmq-stix.toml` replaces the embedded mapping tables.
     pub mapping_dir: Option<PathBuf>,

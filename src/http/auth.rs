@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
 use argon2::password_hash::Output;
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use base64::Engine;
@@ -33,6 +34,9 @@ pub struct Authenticator {
     tokens: HashMap<[u8; 32], Principal>,
     /// SHA-256 of a whole `Authorization` value that passed argon2, to its user.
     verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// Whether the warning that credentials are ignored was logged: once per authenticator, and so once per
+    /// process for the API's.
+    ignoring_credentials: Once,
 }
 
 impl Authenticator {
@@ -55,6 +59,7 @@ impl Authenticator {
             unknown_user,
             tokens,
             verified: Mutex::default(),
+            ignoring_credentials: Once::new(),
         }
     }
 
@@ -71,11 +76,36 @@ impl Authenticator {
         !self.passwords.is_empty() || !self.tokens.is_empty()
     }
 
-    /// The principal of an `Authorization` value, or 401 if it names credentials that do not hold.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+    /// The principal of an `Authorization` header, or 401 if it names credentials that do not hold.
+    ///
+    /// While nobody can authenticate (no `[[users]]`, as in the embedded default), credentials are ignored and
+    /// the request is anonymous: clients such as MISP's TAXII push and OpenCTI's connector always send some,
+    /// and there is nothing they could be checked against. The first such request logs a warning.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Principal, ApiError> {
         let Some(authorization) = authorization else {
             return Ok(Principal::Anonymous);
         };
+        if !self.knows_anyone() {
+            self.ignoring_credentials.call_once(|| {
+                tracing::warn!(
+                    "a request carries credentials, but no [[users]] are configured: credentials are \
+                     ignored and such requests are served as anonymous (logged once; configure users to \
+                     have credentials checked)"
+                );
+            });
+            return Ok(Principal::Anonymous);
+        }
+        let authorization = authorization
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("the Authorization header is not ASCII".into()))?;
+        self.check(authorization).await
+    }
+
+    /// The principal of a textual `Authorization` value, or 401.
+    async fn check(&self, authorization: &str) -> Result<Principal, ApiError> {
         let (scheme, credentials) = authorization
             .trim()
             .split_once(' ')
@@ -345,21 +375,14 @@ mod tests {
         let auth = Authenticator::new(&users());
         let alice = Principal::User("alice".into());
         assert_eq!(auth.authenticate(None).await.unwrap(), Principal::Anonymous);
+        assert_eq!(auth.check(&basic("alice:s3cret")).await.unwrap(), alice);
         assert_eq!(
-            auth.authenticate(Some(&basic("alice:s3cret")))
-                .await
-                .unwrap(),
-            alice
-        );
-        assert_eq!(
-            auth.authenticate(Some(&basic("alice:s3cret")))
-                .await
-                .unwrap(),
+            auth.check(&basic("alice:s3cret")).await.unwrap(),
             alice,
             "cached"
         );
-        assert_eq!(auth.authenticate(Some("Bearer tok")).await.unwrap(), alice);
-        assert_eq!(auth.authenticate(Some("Token tok")).await.unwrap(), alice);
+        assert_eq!(auth.check("Bearer tok").await.unwrap(), alice);
+        assert_eq!(auth.check("Token tok").await.unwrap(), alice);
         for bad in [
             basic("alice:wrong"),
             basic("bob:s3cret"),
@@ -369,12 +392,51 @@ mod tests {
             "Basic ***".into(),
         ] {
             assert!(
-                matches!(
-                    auth.authenticate(Some(&bad)).await,
-                    Err(ApiError::Unauthorized(_))
-                ),
+                matches!(auth.check(&bad).await, Err(ApiError::Unauthorized(_))),
                 "{bad}"
             );
         }
+    }
+
+    fn header(value: &str) -> HeaderValue {
+        HeaderValue::from_str(value).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn where_users_exist_a_header_is_checked() {
+        let auth = Authenticator::new(&users());
+        let alice = Principal::User("alice".into());
+        let (right, wrong) = (
+            header(&basic("alice:s3cret")),
+            header(&basic("alice:wrong")),
+        );
+        assert_eq!(auth.authenticate(Some(&right)).await.unwrap(), alice);
+        let refused = auth.authenticate(Some(&wrong)).await;
+        assert!(matches!(refused, Err(ApiError::Unauthorized(_))));
+        let not_ascii = HeaderValue::from_bytes(b"Basic \xff").unwrap();
+        let refused = auth.authenticate(Some(&not_ascii)).await;
+        assert!(matches!(refused, Err(ApiError::Unauthorized(_))));
+    }
+
+    #[actix_web::test]
+    async fn without_users_credentials_are_ignored_but_the_operator_token_holds() {
+        let nobody = Authenticator::new(&[]);
+        let not_ascii = HeaderValue::from_bytes(b"Basic \xff").unwrap();
+        for value in [
+            header(&basic("misp:anything")),
+            header("Bearer whatever"),
+            header("Digest x"),
+            not_ascii,
+        ] {
+            let caller = nobody.authenticate(Some(&value)).await;
+            assert_eq!(caller.unwrap(), Principal::Anonymous, "{value:?}");
+        }
+        let (token, digest) = crate::secret::new_token();
+        let operator = Authenticator::new(&[]).with_operator_token(&digest);
+        let bearer = header(&format!("Bearer {token}"));
+        let caller = operator.authenticate(Some(&bearer)).await;
+        assert_eq!(caller.unwrap(), Principal::Operator);
+        let forged = operator.authenticate(Some(&header("Bearer forged"))).await;
+        assert!(matches!(forged, Err(ApiError::Unauthorized(_))));
     }
 }

@@ -16,11 +16,12 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{HOST, HeaderMap, ORIGIN};
+use actix_web::http::header::{HeaderMap, ORIGIN};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
 use super::AppState;
+use super::base_url::request_origin;
 use super::error::{ApiError, shown};
 use crate::config::AddressBlock;
 
@@ -79,7 +80,7 @@ fn cross_site(request: &HttpRequest, trusted_proxies: &[AddressBlock]) -> Option
             "its Origin {} is not this server's {}",
             shown(origin),
             own.as_deref()
-                .map_or_else(|| "(no Host header)".into(), shown)
+                .map_or_else(|| "(its Host is not a host[:port])".into(), shown)
         )
     })
 }
@@ -89,31 +90,10 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|value| value.to_str().unwrap_or("?"))
 }
 
-/// The origin this request was sent to, `scheme://host[:port]`, normalized: the proxy's view when it came
-/// through one of `trusted_proxies` (`Forwarded`, `X-Forwarded-Proto`, `X-Forwarded-Host`), else what the
-/// connection and the `Host` header say. Headers from anyone else are ignored: they are the client's word.
+/// The origin this request was sent to, normalized (see [`request_origin`]); none when its host is not a
+/// host[:port].
 fn own_origin(request: &HttpRequest, trusted_proxies: &[AddressBlock]) -> Option<String> {
-    let through_proxy = request.peer_addr().is_some_and(|peer| {
-        let peer = peer.ip().to_canonical();
-        trusted_proxies.iter().any(|block| block.contains(peer))
-    });
-    let origin = if through_proxy {
-        let info = request.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    } else {
-        let scheme = if request.app_config().secure() {
-            "https"
-        } else {
-            "http"
-        };
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|host| host.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
-        format!("{scheme}://{host}")
-    };
-    normalized(&origin)
+    normalized(&request_origin(request, trusted_proxies).ok()?)
 }
 
 /// `scheme://host[:port]` in lower case, without the scheme's default port, as browsers write `Origin`.
@@ -138,6 +118,7 @@ fn normalized(origin: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::http::header::HOST;
     use actix_web::test::TestRequest;
 
     fn proxies(blocks: &[&str]) -> Vec<AddressBlock> {

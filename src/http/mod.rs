@@ -6,6 +6,7 @@
 
 pub mod admin;
 mod auth;
+mod base_url;
 pub(crate) mod body;
 mod cross_site;
 pub mod endpoint;

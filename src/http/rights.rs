@@ -7,7 +7,8 @@
 //! Before any of it, a browser's cross-site request that would change state is refused (`cross_site.rs`).
 //!
 //! The answers, the same on every route:
-//! - credentials that do not hold: 401, whatever the route needs;
+//! - credentials that do not hold: 401, whatever the route needs (while no users are configured, credentials
+//!   are not looked at: see [`Authenticator::authenticate`]);
 //! - no credentials, where users exist and the request needs a right anonymous callers lack: 401 with
 //!   `WWW-Authenticate`;
 //! - a user with some right on the collection, but not the one needed: 403;
@@ -147,15 +148,9 @@ pub async fn enforce(
             .app_data::<web::Data<AppState>>()
             .expect("the app always has its state")
             .clone();
-        let authorization = request
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map(str::to_owned))
-            .transpose()
-            .map_err(|_| ApiError::Unauthorized("the Authorization header is not ASCII".into()))?;
         let caller = rules
             .authenticator
-            .authenticate(authorization.as_deref())
+            .authenticate(request.headers().get(AUTHORIZATION))
             .await?;
         if let Some(authenticated) = request.extensions().get::<AuthenticatedCaller>() {
             authenticated.set(&caller);

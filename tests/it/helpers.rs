@@ -400,3 +400,13 @@ pub fn indicator(n: u32, modified: &str) -> Value {
         "valid_from": "2020-01-01T00:00:00Z"
     })
 }
+
+/// A user who logs in with the password `{name}-pw`, without tokens and not an admin.
+pub fn user(name: &str) -> stixgate::config::UserSettings {
+    stixgate::config::UserSettings {
+        name: name.into(),
+        password: Some(stixgate::secret::hash_password(&format!("{name}-pw"))),
+        tokens: vec![],
+        admin: false,
+    }
+}

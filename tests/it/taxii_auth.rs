@@ -106,9 +106,10 @@ async fn each_user_sees_what_it_may() {
         ]
     );
     let (status, discovery) = call(&app, Method::GET, "/taxii2/", None).await;
+    let root_url = format!("{}/api/", app.address);
     assert_eq!(
         (status, discovery["api_roots"][0].as_str()),
-        (StatusCode::OK, Some("/api/"))
+        (StatusCode::OK, Some(root_url.as_str()))
     );
     app.stop().await;
 }

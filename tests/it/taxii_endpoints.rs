@@ -26,8 +26,9 @@ async fn discovery_api_root_collections_and_collection() {
     let app = spawn_app().await;
     let (status, _, discovery) = get(&app, "/taxii2/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(discovery["api_roots"], json!(["/api/"]));
-    assert_eq!(discovery["default"], "/api/");
+    let root_url = format!("{}/api/", app.address);
+    assert_eq!(discovery["api_roots"], json!([root_url]));
+    assert_eq!(discovery["default"], root_url);
     let (_, _, root) = get(&app, "/api/").await;
     assert_eq!(root["versions"], json!([TAXII]));
     assert_eq!(root["max_content_length"], 104857600);

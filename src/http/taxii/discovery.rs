@@ -1,16 +1,24 @@
 //! Discovery (§4.1), API root (§4.2), collections (§5.1) and collection (§5.2).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::super::AppState;
+use super::super::base_url::base_url;
+use super::super::error::ApiError;
 use super::super::rights::Grant;
 use super::{RootIndex, root, taxii_json};
 use crate::config::{CollectionSettings, Principal};
 use crate::taxii::media::{STIX_21, TAXII_21};
 use crate::taxii::resources::{self, non_empty};
 
-/// Lists the API roots in which the caller may see a collection.
-pub async fn discovery(state: web::Data<AppState>, grant: Grant) -> HttpResponse {
+/// Lists the API roots in which the caller may see a collection, as absolute URLs: TAXII allows relative
+/// ones, but clients such as cytaxii2 request `default` as it is.
+pub async fn discovery(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    grant: Grant,
+) -> Result<HttpResponse, ApiError> {
+    let base = base_url(&request, &state.settings)?;
     let roots: Vec<String> = state
         .settings
         .api_roots
@@ -20,16 +28,16 @@ pub async fn discovery(state: web::Data<AppState>, grant: Grant) -> HttpResponse
                 .iter()
                 .any(|c| c.access(&grant.caller).visible())
         })
-        .map(|root| format!("/{}/", root.path))
+        .map(|root| format!("{base}/{}/", root.path))
         .collect();
     let taxii = &state.settings.taxii;
-    taxii_json(&resources::Discovery {
+    Ok(taxii_json(&resources::Discovery {
         title: taxii.title.clone(),
         description: taxii.description.clone(),
         contact: taxii.contact.clone(),
         default: roots.first().cloned(),
         api_roots: non_empty(roots),
-    })
+    }))
 }
 
 pub async fn api_root(state: web::Data<AppState>, index: web::Data<RootIndex>) -> HttpResponse {

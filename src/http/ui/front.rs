@@ -4,8 +4,9 @@ use std::fmt::Write;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::html::{base_url, encode, escape, page, time, url_field};
+use super::html::{encode, escape, page, time, url_field};
 use crate::http::AppState;
+use crate::http::base_url::base_url;
 use crate::http::error::ApiError;
 use crate::http::rights::Grant;
 use crate::store::CollectionSummary;
@@ -19,7 +20,7 @@ pub async fn page_view(
     grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let base = base_url(&request, &settings.trusted_proxies);
+    let base = base_url(&request, settings)?;
     let readable: Vec<_> = settings
         .api_roots
         .iter()

@@ -2,12 +2,12 @@
 
 use std::fmt::Write;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::super::rights::Grant;
-use crate::config::{AddressBlock, Settings, is_trusted_proxy};
+use crate::config::Settings;
 use crate::stix::Timestamp;
 
 /// No script, no inline style, no frames, nothing from elsewhere: whatever a stored value smuggles past the
@@ -44,28 +44,6 @@ pub fn escape(text: &str) -> String {
 /// `text` as one path segment or query value of a URL.
 pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
-}
-
-/// The address callers reach this server at, as the request names it: from a trusted proxy, as its
-/// `Forwarded` or `X-Forwarded-Host` and `-Proto` headers say; from anyone else, its `Host` and the
-/// listener's scheme, whatever proxy headers it sends.
-pub fn base_url(request: &HttpRequest, trusted: &[AddressBlock]) -> String {
-    if request
-        .peer_addr()
-        .is_some_and(|peer| is_trusted_proxy(trusted, peer.ip()))
-    {
-        let info = request.connection_info();
-        return format!("{}://{}", info.scheme(), info.host());
-    }
-    let config = request.app_config();
-    let scheme = if config.secure() { "https" } else { "http" };
-    let host = request
-        .headers()
-        .get(HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_else(|| config.host());
-    format!("{scheme}://{host}")
 }
 
 /// A time in microseconds since the Unix epoch, as TAXII writes it.
