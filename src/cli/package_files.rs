@@ -32,8 +32,12 @@ pub(super) fn package_files(args: &PackageFilesArgs) -> anyhow::Result<ExitCode>
     }
     let mut command = documented_command();
     for shell in SHELLS {
-        clap_complete::generate_to(shell, &mut command, NAME, &completions)
-            .with_context(|| format!("writing the {shell} completions into {}", display(&completions)))?;
+        clap_complete::generate_to(shell, &mut command, NAME, &completions).with_context(|| {
+            format!(
+                "writing the {shell} completions into {}",
+                display(&completions)
+            )
+        })?;
     }
     clap_mangen::generate_to(documented_command(), &man)
         .with_context(|| format!("writing the man pages into {}", display(&man)))?;
@@ -93,7 +97,10 @@ mod tests {
         for name in &subcommands {
             let page = read(&format!("man/stixgate-{name}.1"));
             assert!(page.contains(&format!("stixgate\\-{}", name.replace('-', "\\-"))));
-            assert!(root.contains(&name.replace('-', "\\-")), "{name} in stixgate.1");
+            assert!(
+                root.contains(&name.replace('-', "\\-")),
+                "{name} in stixgate.1"
+            );
         }
         assert!(
             read("man/stixgate-serve.1").contains("\\-\\-listen"),
@@ -109,7 +116,10 @@ mod tests {
             for name in &subcommands {
                 assert!(text.contains(name.as_str()), "{name} in {file}");
             }
-            assert!(!text.contains("package-files"), "{file} offers the hidden command");
+            assert!(
+                !text.contains("package-files"),
+                "{file} offers the hidden command"
+            );
             if shell == "bash" {
                 let syntax = Command::new("bash")
                     .arg("-n")
@@ -131,6 +141,9 @@ mod tests {
     fn the_hidden_command_still_runs() {
         use clap::Parser;
         let cli = Cli::try_parse_from(["stixgate", "package-files", "/tmp/x"]).unwrap();
-        assert!(matches!(cli.command, super::super::Command::PackageFiles(_)));
+        assert!(matches!(
+            cli.command,
+            super::super::Command::PackageFiles(_)
+        ));
     }
 }
