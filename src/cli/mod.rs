@@ -7,6 +7,7 @@ mod exchange;
 mod handover;
 mod import_export;
 mod mapping;
+mod package_files;
 mod secrets;
 mod serve;
 
@@ -67,6 +68,9 @@ pub enum Command {
     HashPassword,
     /// Print a new random bearer token, and the SHA-256 digest to list in `tokens` of a `[[users]]` entry.
     NewToken,
+    /// Write the shell completions and man pages that the Debian package installs into DIR (scripts/deb).
+    #[command(hide = true)]
+    PackageFiles(package_files::PackageFilesArgs),
 }
 
 /// The configuration, for the commands that need no store (`map`, `unmap`).
@@ -118,6 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => backup::restore(args),
         Command::HashPassword => secrets::hash_password(),
         Command::NewToken => Ok(secrets::new_token()),
+        Command::PackageFiles(args) => package_files::package_files(&args),
     }
 }
 

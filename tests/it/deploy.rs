@@ -1,5 +1,6 @@
-//! The deployment files: contrib/stixgate.service, the Dockerfile and contrib/nginx.conf, each checked by
-//! reading it and, where the tool exists, by the tool that reads it for real.
+//! The deployment files: contrib/stixgate.service (and the Debian package's unit and configuration in
+//! contrib/debian/), the Dockerfile and contrib/nginx.conf, each checked by reading it and, where the tool
+//! exists, by the tool that reads it for real.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -115,14 +116,22 @@ fn the_systemd_unit_runs_serve_sandboxed_and_stops_it_gracefully() {
         .unwrap();
     assert!(accepted.status.success(), "{:?}", accepted);
 
+    systemd_accepts(&text, "/usr/local/bin/stixgate");
+}
+
+/// `systemd-analyze verify` finds nothing to complain about in the unit `text` (its binary, `installed`, replaced
+/// by the one under test), and systemd's score of its sandbox is at most 2.0; where systemd-analyze exists.
+fn systemd_accepts(text: &str, installed: &str) {
     if !exists("systemd-analyze") {
         println!(
             "systemd-analyze is missing: the unit was checked by reading it only, not by systemd"
         );
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
     let unit = dir.path().join("stixgate.service");
-    std::fs::write(&unit, text.replace("/usr/local/bin/stixgate", BINARY)).unwrap();
+    assert!(text.contains(installed), "the unit runs {installed}");
+    std::fs::write(&unit, text.replace(installed, BINARY)).unwrap();
     let verify = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(&unit)
@@ -144,6 +153,71 @@ fn the_systemd_unit_runs_serve_sandboxed_and_stops_it_gracefully() {
         "{}",
         String::from_utf8_lossy(&security.stdout)
     );
+}
+
+/// The configuration that `check-config` (the command) accepts and prints.
+fn effective_configuration(check_config: &mut Command) -> toml::Value {
+    let checked = check_config.output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    toml::from_str(&String::from_utf8(checked.stdout).unwrap()).unwrap()
+}
+
+/// The settings of a unit in which the keys named in `except` are left out.
+fn settings_but(text: &str, except: &[&str]) -> Vec<(String, String, String)> {
+    let mut settings = unit_settings(text);
+    settings.retain(|(_, key, _)| !except.contains(&key.as_str()));
+    settings
+}
+
+#[test]
+fn the_debian_package_s_unit_is_contrib_s_unit_run_as_the_package_s_user_on_its_configuration() {
+    let packaged = read("contrib/debian/stixgate.service");
+    let settings = unit_settings(&packaged);
+    let service = |key: &str| -> Vec<&str> {
+        settings
+            .iter()
+            .filter(|(s, k, _)| s == "Service" && k == key)
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(
+        service("ExecStart"),
+        ["/usr/bin/stixgate serve --config /etc/stixgate/stixgate.toml"]
+    );
+    assert_eq!(service("User"), ["stixgate"]);
+    assert_eq!(service("Group"), ["stixgate"]);
+    assert!(
+        service("DynamicUser").is_empty(),
+        "the package makes its user"
+    );
+    // Everything else, the sandbox first, is contrib/stixgate.service's: a change to one is made to both.
+    let own = ["ExecStart", "User", "Group", "DynamicUser"];
+    assert_eq!(
+        settings_but(&packaged, &own),
+        settings_but(&read("contrib/stixgate.service"), &own)
+    );
+
+    // The packaged configuration, which ExecStart names: valid, on loopback, with the data where the unit's
+    // StateDirectory is, and the embedded default's collection.
+    let effective = effective_configuration(
+        Command::new(BINARY)
+            .args(["check-config", "--config"])
+            .arg(repo("contrib/debian/stixgate.toml"))
+            .env_remove("STIXGATE_CONFIG"),
+    );
+    assert_eq!(effective["listen"].as_str(), Some("127.0.0.1:8080"));
+    assert_eq!(
+        effective["data"].as_str(),
+        Some(format!("/var/lib/{}", service("StateDirectory")[0]).as_str())
+    );
+    let collection = &effective["api_roots"][0]["collections"][0];
+    assert_eq!(collection["alias"].as_str(), Some("intelmq"));
+
+    systemd_accepts(&packaged, "/usr/bin/stixgate");
 }
 
 /// The Dockerfile's instructions, stage by stage: (instruction, arguments), comments and line breaks gone.
@@ -271,24 +345,17 @@ fn the_dockerfile_builds_locked_and_runs_as_a_user_on_a_volume_with_a_health_che
          id = \"6e1f0c3a-2b7d-4f8e-9a5c-1d2e3f4a5b6c\"\nalias = \"intelmq\"\ntitle = \"c\"\n",
     )
     .unwrap();
-    let checked = Command::new(BINARY)
-        .arg("check-config")
-        .envs(
-            environment
-                .iter()
-                .filter(|(k, _)| k != "STIXGATE_CONFIG")
-                .cloned(),
-        )
-        .env("STIXGATE_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
+    let effective = effective_configuration(
+        Command::new(BINARY)
+            .arg("check-config")
+            .envs(
+                environment
+                    .iter()
+                    .filter(|(k, _)| k != "STIXGATE_CONFIG")
+                    .cloned(),
+            )
+            .env("STIXGATE_CONFIG", &config),
     );
-    let effective: toml::Value =
-        toml::from_str(&String::from_utf8(checked.stdout).unwrap()).unwrap();
     assert_eq!(effective["listen"].as_str(), Some("0.0.0.0:8080"));
     assert_eq!(effective["metrics"]["public"].as_bool(), Some(false));
 
