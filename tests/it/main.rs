@@ -10,6 +10,7 @@ mod client;
 mod compaction;
 mod crash;
 mod deploy;
+mod disk_full;
 mod envelopes_api;
 mod federation;
 mod helpers;
