@@ -202,3 +202,75 @@ fn a_window_never_serves_the_bytes_an_earlier_window_read() {
         assert_eq!(read(&log_b, place), b"in b");
     }
 }
+
+/// A tmpfs on a temporary directory, unmounted when dropped (also when the test fails).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            mounted.status.success(),
+            "this test mounts a tmpfs and must run as root, as CI does: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        Self(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_write_that_finds_the_disk_full_leaves_the_log_as_it_was_and_the_next_one_writes_there() {
+    let tmpfs = Tmpfs::mount("512k");
+    let dir = tmpfs.0.path().join("texts");
+    let filler = tmpfs.0.path().join("filler");
+    std::fs::write(&filler, vec![1; 128 * 1024]).unwrap();
+    let log = open(&dir, None).unwrap();
+    let mut written = Vec::new();
+    let refused = loop {
+        let text = format!("{:05}", written.len()).repeat(3000).into_bytes();
+        let mut staged = log.stage();
+        let place = staged.push(&text);
+        match log.commit(staged) {
+            Ok(()) => written.push((place, text)),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(refused.kind(), io::ErrorKind::StorageFull, "{refused}");
+    assert!(
+        written.len() > 10,
+        "the disk took too little to mean anything"
+    );
+    let end = log.stage().end();
+    let last = written.last().unwrap().0;
+    assert_eq!(end.end as u64, last.end(), "the end did not move");
+    assert_eq!(
+        segment_length(&dir),
+        last.end(),
+        "the partial record was cut off"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let after = write(&log, &[b"after space was freed"]);
+    assert_eq!(after[0].offset as u64, last.end());
+    written.push((after[0], b"after space was freed".to_vec()));
+    let checkpoint = log.stage().end();
+    drop(log);
+    let log = open(&dir, Some(checkpoint)).unwrap();
+    assert_eq!(log.stage().end(), checkpoint, "nothing to cut on open");
+    for (place, text) in &written {
+        assert_eq!(read(&log, *place), *text);
+    }
+}
