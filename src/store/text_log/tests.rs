@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::test_ops::Tmpfs;
 
 fn open(dir: &Path, checkpoint: Option<Checkpoint>) -> io::Result<TextLog> {
     TextLog::open(dir, checkpoint, &[], DEFAULT_SEGMENT_BYTES)
@@ -203,39 +204,11 @@ fn a_window_never_serves_the_bytes_an_earlier_window_read() {
     }
 }
 
-/// A tmpfs on a temporary directory, unmounted when dropped (also when the test fails).
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            mounted.status.success(),
-            "this test mounts a tmpfs and must run as root, as CI does: {}",
-            String::from_utf8_lossy(&mounted.stderr)
-        );
-        Self(dir)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.0.path())
-            .status();
-    }
-}
-
 #[test]
 fn a_write_that_finds_the_disk_full_leaves_the_log_as_it_was_and_the_next_one_writes_there() {
     let tmpfs = Tmpfs::mount("512k");
-    let dir = tmpfs.0.path().join("texts");
-    let filler = tmpfs.0.path().join("filler");
+    let dir = tmpfs.path().join("texts");
+    let filler = tmpfs.path().join("filler");
     std::fs::write(&filler, vec![1; 128 * 1024]).unwrap();
     let log = open(&dir, None).unwrap();
     let mut written = Vec::new();
