@@ -91,6 +91,7 @@ impl ApiError {
             ApiError::TooManyPasswordChecks => ("Too many requests", "too-many-requests"),
             ApiError::BodyTimeout { .. } => ("Request body timed out", "request-timeout"),
             ApiError::Unprocessable(_) => ("Unprocessable content", "unprocessable"),
+            ApiError::Store(StoreError::DiskFull(_)) => ("Disk full", "disk-full"),
             ApiError::Store(_) => ("Storage unavailable", "storage"),
         }
     }
@@ -113,6 +114,8 @@ impl ResponseError for ApiError {
             ApiError::TooManyPasswordChecks => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // Until space is freed; writes resume by themselves then, and a client retries a 5xx later.
+            ApiError::Store(StoreError::DiskFull(_)) => StatusCode::INSUFFICIENT_STORAGE,
             // Transient: a client such as IntelMQ's restapi output retries a 5xx later.
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

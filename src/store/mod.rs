@@ -299,6 +299,13 @@ pub enum StoreError {
     Malformed(String),
     #[error("cannot write to the data directory {}: {problem}", path.display())]
     DataDirectory { path: PathBuf, problem: String },
+    /// The file system of the data directory is full: writes are refused until space is freed, and resume by
+    /// themselves then.
+    #[error(
+        "cannot write to the data directory {}: no space left on the device; free some space or change --data",
+        .0.display()
+    )]
+    DiskFull(PathBuf),
     #[error("storage failed: {0}")]
     Io(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
@@ -328,9 +335,7 @@ impl StoreError {
             Kind::PermissionDenied => {
                 "permission denied; run as the directory's owner or change --data".to_owned()
             }
-            Kind::StorageFull | Kind::QuotaExceeded => {
-                "no space left on the device; free some space or change --data".to_owned()
-            }
+            Kind::StorageFull | Kind::QuotaExceeded => return Self::DiskFull(path.to_owned()),
             Kind::ReadOnlyFilesystem => "the file system is read-only; change --data".to_owned(),
             Kind::NotADirectory | Kind::AlreadyExists => {
                 "a part of the path is a file, not a directory; change --data".to_owned()

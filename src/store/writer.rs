@@ -19,8 +19,9 @@
 //! it drops the group, and the taker finds the gap in the store.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -37,6 +38,11 @@ mod posted;
 /// Enough to amortise a flush, small enough to keep one group's latency low.
 const MAX_GROUP_OPS: usize = 20_000;
 const QUEUE_DEPTH: usize = 1024;
+/// The pause before the next group after one failed, doubled after each further failure up to
+/// [`LONGEST_PAUSE`]: a full disk refuses groups quickly, and without a pause the writer would spin on it.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+/// Short enough that writes resume within about a second of the disk having room again.
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<StoreResult<Vec<WriteOutcome>>>;
 
@@ -50,6 +56,36 @@ struct Write {
     made: Vec<MadeEnvelope>,
     follow_up: Option<FollowUp>,
     reply: Reply,
+}
+
+/// How many groups failed in a row (the flusher counts them as it answers), for the writer's pause before the
+/// next group. Nothing else changes after a failure: each group is tried again from the store's state, which a
+/// failed group leaves as it was (see `text_log` and `sled_store::write`).
+#[derive(Default)]
+struct Failures(AtomicU32);
+
+impl Failures {
+    fn failed(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(1))
+            });
+    }
+
+    fn succeeded(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// How long to wait before the next group.
+    fn pause(&self) -> Option<Duration> {
+        let failed = self.0.load(Ordering::Relaxed);
+        (failed > 0).then(|| {
+            FIRST_PAUSE
+                .saturating_mul(1 << (failed - 1).min(16))
+                .min(LONGEST_PAUSE)
+        })
+    }
 }
 
 /// A read run between two groups; see [`Writer::exclusive`].
@@ -232,9 +268,11 @@ async fn run(
     posted: Arc<PostedTaker>,
 ) {
     let (to_flusher, stages) = mpsc::channel(flusher::DEPTH);
+    let failures = Arc::new(Failures::default());
     let flushing = tokio::spawn(flusher::run(
         Arc::clone(&store),
         stages,
+        Arc::clone(&failures),
         Arc::clone(&added),
         Arc::clone(&posted),
     ));
@@ -243,6 +281,10 @@ async fn run(
         let Some(first) = queue.recv().await else {
             break;
         };
+        if let Some(pause) = failures.pause() {
+            // What queues meanwhile is tried as one group.
+            tokio::time::sleep(pause).await;
+        }
         let mut group = Vec::new();
         let mut ops_in_group = 0;
         let mut exclusive = None;

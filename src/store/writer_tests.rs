@@ -98,3 +98,35 @@ async fn writes_wait_while_an_exclusive_read_runs(engine: &dyn Engine) {
     writer.stop().await;
     task.await.unwrap();
 }
+
+/// A group refused on a full disk is answered with [`StoreError::DiskFull`], and the writer goes on: once space
+/// is freed, the next write is stored, and everything stored before and after reads back.
+#[tokio::test]
+async fn the_writer_refuses_writes_on_a_full_disk_and_stores_them_again_once_space_is_freed() {
+    use crate::store::test_ops::Tmpfs;
+    let tmpfs = Tmpfs::mount("16m");
+    let data = tmpfs.path().join("data");
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data).unwrap());
+    let (writer, task) = Writer::start(Arc::clone(&store));
+    let put_one = |id: &str| vec![put(id, "{}", DuplicatePolicy::KeepFirst)];
+    writer.write(put_one("before")).await.unwrap();
+    let filler = tmpfs.fill("filler");
+    for attempt in 0..3 {
+        let refused = writer
+            .write(put_one(&format!("while-full-{attempt}")))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::DiskFull(ref path)) if *path == data),
+            "{refused:?}"
+        );
+    }
+    std::fs::remove_file(filler).unwrap();
+    let stored = writer.write(put_one("after")).await.unwrap();
+    assert_eq!(stored, [WriteOutcome::Stored { version: 0 }]);
+    for id in ["before", "after"] {
+        assert!(store.envelope("c1", id).unwrap().is_some(), "{id}");
+    }
+    assert!(store.envelope("c1", "while-full-0").unwrap().is_none());
+    writer.stop().await;
+    task.await.unwrap();
+}

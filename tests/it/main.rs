@@ -13,6 +13,7 @@ mod credentials_without_users;
 mod database_setup;
 mod deploy;
 mod discovery;
+mod disk_full;
 mod envelopes_api;
 mod federation;
 mod helpers;

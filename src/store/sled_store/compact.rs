@@ -51,6 +51,8 @@ impl SledStore {
             if segment >= current || dead * 100 < size * DEAD_PERCENT {
                 continue;
             }
+            // Its live texts are copied before its file is removed.
+            self.check_room(size)?;
             if let Some(moved) = self.compact_segment(segment, size)? {
                 compaction.texts_moved += moved;
                 compaction.segments.push(segment);

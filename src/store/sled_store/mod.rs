@@ -17,6 +17,7 @@ mod packed;
 mod pages;
 mod pending;
 mod records;
+mod room;
 mod splice;
 mod texts;
 mod write;
@@ -127,6 +128,8 @@ impl SledStore {
 
 impl Store for SledStore {
     fn apply(&self, ops: Vec<WriteOp>) -> StoreResult<Vec<WriteOutcome>> {
+        // Before anything is touched: a group refused here leaves the indexes as they are.
+        self.check_room(0)?;
         let mut indexes = self.write_indexes();
         let applied = self.apply_group(&mut indexes, ops);
         if applied.is_err() {

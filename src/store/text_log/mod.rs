@@ -205,6 +205,8 @@ pub struct TextLog {
     segment_bytes: u32,
     /// The end of the log; only the writer moves it.
     end: Mutex<Checkpoint>,
+    /// Where a failed write left bytes that could not be cut off then (see [`TextLog::commit`]).
+    torn: Mutex<Option<Checkpoint>>,
     segments: RwLock<Segments>,
 }
 
@@ -271,6 +273,7 @@ impl TextLog {
             dir: dir.to_owned(),
             segment_bytes,
             end: Mutex::new(Checkpoint { segment: last, end }),
+            torn: Mutex::new(None),
             segments: RwLock::new(segments),
         })
     }
@@ -284,24 +287,42 @@ impl TextLog {
         }
     }
 
-    /// Writes staged texts and makes them durable. On failure, the log is cut back to where it was.
+    /// Writes staged texts and makes them durable. On failure (a full disk: a write cut short, or a failed
+    /// fsync), nothing of `staged` counts as written: the end stays where it was, the segment is cut back to it,
+    /// and the next commit writes there again. After a failed fsync the kernel may have dropped the dirty pages
+    /// (Linux marks them clean), so the bytes after the last good fsync are never trusted, only rewritten.
     pub fn commit(&self, staged: Staged) -> io::Result<()> {
         let mut end = self.end.lock().expect("not poisoned");
         if staged.is_empty() {
             return Ok(());
         }
+        self.cut_torn_tail()?;
         for (at, bytes) in &staged.chunks {
             let file = self.segment_for_writing(at.segment)?;
             let written = file
                 .write_all_at(bytes, u64::from(at.end))
                 .and_then(|()| file.sync_data());
             if let Err(error) = written {
-                // Best effort: what was not whole is cut back on the next open anyway.
-                let _ = file.set_len(u64::from(at.end));
+                if file.set_len(u64::from(at.end)).is_err() {
+                    *self.torn.lock().expect("not poisoned") = Some(*at);
+                }
                 return Err(error);
             }
         }
         *end = staged.end;
+        Ok(())
+    }
+
+    /// Cuts back a segment whose cut after a failed write failed too: its tail may hold part of a record, which
+    /// a shorter record written over it would leave behind. Until it succeeds, nothing more is written.
+    fn cut_torn_tail(&self) -> io::Result<()> {
+        let mut torn = self.torn.lock().expect("not poisoned");
+        if let Some(at) = *torn {
+            if let Some(file) = self.file(at.segment) {
+                file.set_len(u64::from(at.end))?;
+            }
+            *torn = None;
+        }
         Ok(())
     }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::test_ops::Tmpfs;
 
 fn open(dir: &Path, checkpoint: Option<Checkpoint>) -> io::Result<TextLog> {
     TextLog::open(dir, checkpoint, &[], DEFAULT_SEGMENT_BYTES)
@@ -200,5 +201,49 @@ fn a_window_never_serves_the_bytes_an_earlier_window_read() {
     for _ in 0..2 {
         assert_eq!(read(&log_a, place), b"in a");
         assert_eq!(read(&log_b, place), b"in b");
+    }
+}
+
+#[test]
+fn a_write_that_finds_the_disk_full_leaves_the_log_as_it_was_and_the_next_one_writes_there() {
+    let tmpfs = Tmpfs::mount("512k");
+    let dir = tmpfs.path().join("texts");
+    let filler = tmpfs.path().join("filler");
+    std::fs::write(&filler, vec![1; 128 * 1024]).unwrap();
+    let log = open(&dir, None).unwrap();
+    let mut written = Vec::new();
+    let refused = loop {
+        let text = format!("{:05}", written.len()).repeat(3000).into_bytes();
+        let mut staged = log.stage();
+        let place = staged.push(&text);
+        match log.commit(staged) {
+            Ok(()) => written.push((place, text)),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(refused.kind(), io::ErrorKind::StorageFull, "{refused}");
+    assert!(
+        written.len() > 10,
+        "the disk took too little to mean anything"
+    );
+    let end = log.stage().end();
+    let last = written.last().unwrap().0;
+    assert_eq!(end.end as u64, last.end(), "the end did not move");
+    assert_eq!(
+        segment_length(&dir),
+        last.end(),
+        "the partial record was cut off"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let after = write(&log, &[b"after space was freed"]);
+    assert_eq!(after[0].offset as u64, last.end());
+    written.push((after[0], b"after space was freed".to_vec()));
+    let checkpoint = log.stage().end();
+    drop(log);
+    let log = open(&dir, Some(checkpoint)).unwrap();
+    assert_eq!(log.stage().end(), checkpoint, "nothing to cut on open");
+    for (place, text) in &written {
+        assert_eq!(read(&log, *place), *text);
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::posted::{self, Addition, PostedTaker};
-use super::{AddedCounters, Reply};
+use super::{AddedCounters, Failures, Reply};
 use crate::store::{Store, StoreError, StoreResult, WriteOutcome};
 
 /// Applied groups waiting for their flush at most: beyond, the writer waits before applying more.
@@ -57,6 +57,7 @@ pub(super) async fn drain(flusher: &mpsc::Sender<Stage>) {
 pub(super) async fn run(
     store: Arc<dyn Store>,
     mut stages: mpsc::Receiver<Stage>,
+    failures: Arc<Failures>,
     added: Arc<AddedCounters>,
     posted: Arc<PostedTaker>,
 ) {
@@ -77,7 +78,7 @@ pub(super) async fn run(
             Ok(())
         };
         for group in groups {
-            answer(group, &flushed, &added, &posted);
+            answer(group, &flushed, &failures, &added, &posted);
         }
         for done in drained {
             let _ = done.send(());
@@ -109,18 +110,28 @@ fn hold_back() {
 
 /// Wakes the watchers of the collections a durable group stored objects in, then answers its requests (whoever
 /// sees a write acknowledged can count on its watchers having been woken), then hands its posted objects on.
-fn answer(group: Applied, flushed: &StoreResult<()>, added: &AddedCounters, posted: &PostedTaker) {
+fn answer(
+    group: Applied,
+    flushed: &StoreResult<()>,
+    failures: &Failures,
+    added: &AddedCounters,
+    posted: &PostedTaker,
+) {
     let failed = match (group.result, flushed) {
         (Ok(outcomes), Ok(())) => Ok(outcomes),
-        (Err(error), _) => Err(error.to_string()),
-        (Ok(_), Err(error)) => Err(error.to_string()),
+        (Err(error), _) => Err(error),
+        (Ok(_), Err(error)) => Err(shared(error)),
     };
     let outcomes = match failed {
-        Ok(outcomes) => outcomes,
-        Err(message) => {
-            tracing::error!(error = %message, "a write group failed; nothing of it was acknowledged");
+        Ok(outcomes) => {
+            failures.succeeded();
+            outcomes
+        }
+        Err(error) => {
+            failures.failed();
+            tracing::error!(%error, "a write group failed; nothing of it was acknowledged");
             for reply in group.replies {
-                let _ = reply.send(Err(StoreError::Io(message.clone().into())));
+                let _ = reply.send(Err(shared(&error)));
             }
             return;
         }
@@ -148,5 +159,14 @@ fn answer(group: Applied, flushed: &StoreResult<()>, added: &AddedCounters, post
     }
     for handed in handed.into_iter().flatten() {
         posted.hand_over(handed);
+    }
+}
+
+/// The error of a failed group, for each of its requests: a full disk stays one (its answer differs), others
+/// keep their message.
+fn shared(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::DiskFull(path) => StoreError::DiskFull(path.clone()),
+        other => StoreError::Io(other.to_string().into()),
     }
 }
