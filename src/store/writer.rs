@@ -5,6 +5,10 @@
 //! group. The writer applies the next group while the previous one is flushed, and the groups that wait for a
 //! flush share it. Under load, many requests share one fsync; alone, a request pays one.
 //!
+//! A failed group (a full disk) is answered with its error and leaves the store as it was; the writer pauses a
+//! little before the next group while groups keep failing ([`Failures`]), and tries each next group anew, so
+//! writes resume by themselves once the cause is gone.
+//!
 //! A read that must see one consistent state (a backup) runs on the writer's side between two groups, through
 //! [`Writer::exclusive`]: writes queue meanwhile and are applied after it.
 //!

@@ -120,6 +120,11 @@ impl SledStore {
 
     fn write_error(&self, error: sled::Error) -> StoreError {
         match error {
+            sled::Error::Io(e)
+                if e.kind() == io::ErrorKind::StorageFull && self.check_room(0).is_ok() =>
+            {
+                room::stopped_index(&self.path)
+            }
             sled::Error::Io(e) => StoreError::data_directory(&self.path, &e),
             other => io_error(other),
         }

@@ -6,7 +6,10 @@
 //! opened again (sled 0.34's "global error"). So the engine refuses a group with [`StoreError::DiskFull`] while
 //! less than [`RESERVE_BYTES`] are free, before writing anything: sled then finds room for the group's index
 //! batch, and writes resume by themselves once space is freed. Only something else filling the last
-//! [`RESERVE_BYTES`] between the check and sled's write can still stop sled; a restart then recovers.
+//! [`RESERVE_BYTES`] between the check and sled's write can still stop sled; its later errors then say so
+//! ([`stopped_index`]) once there is room again, and a restart recovers.
+
+use std::path::Path;
 
 use super::SledStore;
 use crate::store::{StoreError, StoreResult};
@@ -24,5 +27,15 @@ impl SledStore {
             return Err(StoreError::DiskFull(self.path.clone()));
         }
         Ok(())
+    }
+}
+
+/// What sled's kept error means once there is room again: only a restart clears it.
+pub(super) fn stopped_index(path: &Path) -> StoreError {
+    StoreError::DataDirectory {
+        path: path.to_owned(),
+        problem: "the index stopped writing when a write found the disk full, and space was freed since; \
+                  restart stixgate (nothing acknowledged is lost)"
+            .to_owned(),
     }
 }

@@ -195,3 +195,35 @@ fn ids_stored_before_a_reopen_are_found_again() {
     );
     assert!(store.has_multiple_versions("c1").unwrap());
 }
+
+/// What sled does when one of its writes finds the disk full (which the engine's reserve, `room.rs`, keeps
+/// from happening): it keeps the error and fails every later write and flush of that open database, also once
+/// space is freed, and the engine then says that only a restart helps.
+#[test]
+fn sled_keeps_a_failed_write_until_reopened_and_the_engine_says_so() {
+    let tmpfs = crate::store::test_ops::Tmpfs::mount("16m");
+    // Never dropped, also when an assertion fails: sled flushes on drop and, after a kept error, waits for a
+    // write that never comes (sled 0.34's `make_stable`).
+    let store = std::mem::ManuallyDrop::new(open(&tmpfs.path().join("data")).unwrap());
+    let filler = tmpfs.fill("filler");
+    // Past the engine's reserve check: straight into sled, as a write racing another process for the last bytes.
+    let full = (0..10_000u32)
+        .find_map(|n| {
+            let inserted = store.tree.insert(n.to_be_bytes(), vec![7; 1000]);
+            inserted.map_err(|e| store.write_error(e)).err()
+        })
+        .or_else(|| store.flush().err())
+        .expect("sled found the disk full");
+    assert!(matches!(full, StoreError::DiskFull(_)), "{full}");
+    std::fs::remove_file(filler).unwrap();
+    let stopped = store.flush().unwrap_err();
+    assert!(
+        stopped.to_string().contains("restart stixgate"),
+        "{stopped}"
+    );
+    let refused = store.apply(vec![put("after space was freed")]).unwrap_err();
+    assert!(
+        refused.to_string().contains("restart stixgate"),
+        "{refused}"
+    );
+}
